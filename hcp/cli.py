@@ -1,0 +1,130 @@
+"""The ``hcp`` command line.
+
+Every command lives in the package that owns its work and is registered here by import path, so
+``hcp --help`` stays fast and a package is imported only when its command runs. Errors meant for the
+user are printed without a stack trace and end with a meaningful exit code (see :mod:`hcp.errors`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from hcp import __version__
+from hcp.errors import EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, HcpError
+
+#: name -> "module:attribute" of the click command. Order is the order of `hcp --help`.
+COMMANDS = {
+    "init": "hcp.admin:init",
+    "schema": "hcp.admin:schema",
+    "status": "hcp.admin:status",
+    "serve": "hcp.serve:serve",
+}
+
+
+@dataclass
+class AppContext:
+    """What every command may need: the warehouse DSN and the output language."""
+
+    warehouse_dsn: str | None
+    lang: str
+    _warehouse: object = field(default=None, repr=False)
+
+    def warehouse(self, *, migrate: bool = True):
+        """Open the warehouse once per command (through its owner if one is running)."""
+        if self._warehouse is None:
+            from warehouse import open_warehouse
+            from warehouse.migrations import ensure_schema
+
+            wh = open_warehouse(self.warehouse_dsn)
+            if migrate:
+                ensure_schema(wh)
+            self._warehouse = wh
+        return self._warehouse
+
+    def close(self) -> None:
+        if self._warehouse is not None:
+            self._warehouse.close()
+            self._warehouse = None
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy_commands) + [c for c in super().list_commands(ctx) if c not in self.lazy_commands]
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self.lazy_commands:
+            module_name, attribute = self.lazy_commands[name].split(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        from warehouse.client import WarehouseBusy, WarehouseError
+        from warehouse.dsn import InvalidDSN
+
+        try:
+            return super().invoke(ctx)
+        except WarehouseBusy as exc:
+            _fail(str(exc), EXIT_BUSY)
+        except InvalidDSN as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except (HcpError,) as exc:
+            _fail(str(exc), exc.exit_code)
+        except WarehouseError as exc:
+            _fail(f"仓库错误 / warehouse error: {exc}", EXIT_FAILURE)
+        finally:
+            if isinstance(ctx.obj, AppContext):
+                ctx.obj.close()
+
+
+def _fail(message: str, code: int) -> None:
+    click.secho(f"错误 / error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--warehouse",
+    "warehouse_dsn",
+    envvar="HCP_WAREHOUSE",
+    metavar="DSN",
+    help="仓库 / warehouse: chdb:///dir (embedded, default under $HCP_HOME) or http(s)://user:pass@host:port/db.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    envvar="HCP_LANG",
+    default="zh",
+    show_default=True,
+    help="输出语言 / output language.",
+)
+@click.version_option(__version__, prog_name="hcp")
+@click.pass_context
+def cli(ctx: click.Context, warehouse_dsn: str | None, lang: str) -> None:
+    """政务服务“好差评”监督分析引擎 — supervision analytics for government services and their ratings.
+
+    \b
+    Exit codes: 0 ok · 1 failure · 2 usage error · 3 some input unusable · 75 warehouse busy.
+    """
+    ctx.obj = AppContext(warehouse_dsn=warehouse_dsn, lang=lang)
+
+
+def main() -> None:
+    cli(prog_name="hcp")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,79 @@
+"""The domain vocabulary of DOMAIN.md and INTERCHANGE.md, with the Chinese words users read.
+
+Everything that names a record kind, an event type, a channel or an action imports it from here, so
+validation, the demo generator, the metrics and the user interface cannot drift apart.
+"""
+
+from __future__ import annotations
+
+RECORD_KINDS = ("case_event", "rating", "followup", "item", "department", "region")
+
+#: Lifecycle events of a case (办件), in their usual order.
+EVENT_TYPES = {
+    "submitted": "申报",
+    "supplement_requested": "补正告知",
+    "supplement_received": "补正",
+    "accepted": "受理",
+    "rejected": "不予受理",
+    "suspended": "特别程序（挂起）",
+    "resumed": "恢复计时",
+    "completed": "办结",
+    "delivered": "送达/取件",
+    "withdrawn": "撤回",
+}
+#: Events that end a case's handling.
+TERMINAL_EVENTS = ("completed", "rejected", "withdrawn")
+
+CASE_CHANNELS = {
+    "online": "网上办理",
+    "mobile": "移动端",
+    "hall": "窗口",
+    "self_service": "自助终端",
+    "mail": "邮寄",
+    "agent": "代办",
+}
+#: Channels that count as online submission for `online_rate` (网办率).
+ONLINE_CHANNELS = ("online", "mobile")
+
+COMPLETION_RESULTS = {"approved": "准予", "denied": "不予"}
+APPLICANT_TYPES = {"person": "自然人", "org": "法人"}
+
+RATING_CHANNELS = {
+    "pc": "PC端",
+    "mobile_app": "移动端",
+    "mini_program": "小程序",
+    "sms": "短信",
+    "hall_device": "评价器",
+    "qr_code": "二维码",
+    "hotline": "热线",
+    "self_service": "自助终端",
+}
+RATING_STAGES = {"accepted": "受理", "completed": "办结"}
+RATING_LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+GOOD_LEVELS = (4, 5)
+BAD_LEVELS = (1, 2)
+
+FOLLOWUP_ACTIONS = {
+    "verified": "核实",
+    "rectified": "整改",
+    "explained": "解释说明",
+    "feedback": "反馈",
+    "revisited": "回访",
+    "appealed": "申诉",
+    "appeal_upheld": "申诉成立",
+    "appeal_rejected": "申诉驳回",
+}
+REASON_CATEGORIES = {
+    "efficiency": "办事效率",
+    "attitude": "服务态度",
+    "materials": "材料要求",
+    "trips": "多次跑动",
+    "system": "系统问题",
+    "policy": "政策规定",
+    "other": "其他",
+}
+ITEM_TYPES = ("行政许可", "行政确认", "行政给付", "行政裁决", "其他行政权力", "公共服务")
+
+REGION_LEVELS = {1: "省", 2: "市", 3: "县（区）", 4: "乡镇（街道）", 5: "村（社区）"}
+#: Length of the code prefix that identifies a region at each level.
+REGION_PREFIX = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}

@@ -1,0 +1,46 @@
+"""Shared fixtures: a private HCP_HOME per test and a real embedded (chDB) warehouse in it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HCP = [sys.executable, "-m", "hcp.cli"]
+
+
+@pytest.fixture
+def hcp_home(tmp_path, monkeypatch) -> Path:
+    """An empty data directory, used by everything hcp does in this test (and its subprocesses)."""
+    home = tmp_path / "hcp-home"
+    home.mkdir()
+    monkeypatch.setenv("HCP_HOME", str(home))
+    monkeypatch.delenv("HCP_WAREHOUSE", raising=False)
+    return home
+
+
+@pytest.fixture
+def warehouse(hcp_home):
+    """A fresh embedded warehouse at the latest schema, closed (and its directory released) afterwards."""
+    from warehouse import open_warehouse
+    from warehouse.migrations import ensure_schema
+
+    wh = open_warehouse()
+    ensure_schema(wh)
+    yield wh
+    wh.close()
+
+
+def run_hcp(*args: str, env: dict | None = None, timeout: float = 300, check: bool = False, **kwargs):
+    """Run the real `hcp` CLI in a subprocess (the environment, incl. HCP_HOME, is inherited)."""
+    result = subprocess.run(
+        [*HCP, *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})}, cwd=REPO, **kwargs,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"hcp {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,257 @@
+"""Versioned, idempotent schema migrations.
+
+Each :class:`~warehouse.schema.Migration` is written once and never edited after it ships: a new need
+is a new migration appended at the end. Applying is idempotent (``IF NOT EXISTS`` everywhere, the
+applied versions recorded in ``schema_migrations``), so ``hcp init`` on a current warehouse does
+nothing, and on an older one it brings the schema forward in place without touching the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warehouse.client import Warehouse, WarehouseError
+from warehouse.schema import (
+    LC,
+    TS,
+    AddColumns,
+    Column,
+    CreateTable,
+    Migration,
+    Table,
+    apply_operation,
+    fold,
+    operation_statements,
+)
+
+C = Column
+
+# Columns every raw record table carries: where it came from and when it arrived.
+_PROVENANCE = (
+    C("extra", "String", "''", "unknown fields of the record, as JSON"),
+    C("source", LC, "''", "file, stream or endpoint the record came from"),
+    C("received_at", TS, "now64(3)", "when the engine stored the record"),
+)
+_REGION_SHARD = "cityHash64(substring(region_code, 1, 4))"  # by city: a city's data stays on one shard
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "raw records, catalogue and reference data", (
+        CreateTable(Table(
+            "schema_migrations",
+            (C("version", "UInt32"), C("name", "String"), C("applied_at", TS, "now64(3)")),
+            order_by="version", engine="MergeTree",
+            comment="applied schema versions",
+        )),
+        CreateTable(Table(
+            "regions",
+            (
+                C("region_code", "String", comment="12-digit administrative code"),
+                C("region_name", "String"),
+                C("parent_code", "String", "''"),
+                C("level", "UInt8",
+                  "multiIf(substring(region_code, 3) = '0000000000', 1, substring(region_code, 5) = '00000000', 2, "
+                  "substring(region_code, 7) = '000000', 3, substring(region_code, 10) = '000', 4, 5)",
+                  "1 province, 2 city, 3 county, 4 township, 5 village"),
+                *_PROVENANCE,
+            ),
+            order_by="region_code", engine_args="received_at", comment="行政区划",
+        )),
+        CreateTable(Table(
+            "departments",
+            (C("dept_code", "String"), C("dept_name", "String"), C("region_code", "String"), *_PROVENANCE),
+            order_by="dept_code", engine_args="received_at", comment="实施部门",
+        )),
+        CreateTable(Table(
+            "items",
+            (
+                C("item_code", "String"),
+                C("item_name", "String"),
+                C("dept_code", LC),
+                C("item_type", LC, comment="行政许可, 公共服务, …"),
+                C("legal_limit_days", "UInt16", comment="法定办结时限 (working days; 0 = none)"),
+                C("promised_limit_days", "UInt16", comment="承诺办结时限 (working days; 0 = immediate)"),
+                C("online_depth", "UInt8", comment="网上办理深度 1-4"),
+                C("max_trips", "UInt8", comment="declared maximum on-site trips"),
+                C("valid_from", "Date"),
+                *_PROVENANCE,
+            ),
+            order_by="(item_code, valid_from)", engine_args="received_at",
+            comment="事项目录: a later valid_from supersedes; a resent version replaces the same version",
+        )),
+        CreateTable(Table(
+            "calendar_overrides",
+            (
+                C("locality_code", "String", "''", "region code the override applies to ('' = everywhere)"),
+                C("day", "Date"),
+                C("is_working", "Bool"),
+                C("note", "String", "''"),
+                C("received_at", TS, "now64(3)"),
+            ),
+            order_by="(locality_code, day)", engine_args="received_at",
+            comment="local closures or extra working days on top of the official calendar",
+        )),
+        CreateTable(Table(
+            "case_events",
+            (
+                C("event_id", "String"),
+                C("case_id", "String", comment="办件编号"),
+                C("event_type", LC),
+                C("event_time", TS),
+                C("item_code", LC),
+                C("dept_code", LC),
+                C("region_code", LC),
+                C("channel", LC, "''", "submission channel, on submitted"),
+                C("onsite", "Bool", "false", "the applicant had to be present (a trip)"),
+                C("result", LC, "''", "approved / denied, on completed"),
+                C("staff_id", "String", "''"),
+                C("applicant_type", LC, "''"),
+                C("applicant_key", "String", "''", "keyed pseudonym of the applicant"),
+                C("applicant_name_masked", "String", "''"),
+                C("applicant_id_masked", "String", "''"),
+                C("applicant_phone_masked", "String", "''"),
+                C("item_known", "Bool", "true", "false when item_code was not in the catalogue at ingest"),
+                *_PROVENANCE,
+            ),
+            order_by="(case_id, event_id)", partition_by="toYYYYMM(event_time)", shard_key=_REGION_SHARD,
+            comment="办件生命周期事件; one row per event_id",
+        )),
+        CreateTable(Table(
+            "ratings",
+            (
+                C("rating_id", "String"),
+                C("case_id", "String", "''"),
+                C("item_code", LC),
+                C("dept_code", LC),
+                C("region_code", LC),
+                C("staff_id", "String", "''"),
+                C("channel", LC),
+                C("level", "UInt8", comment="5 非常满意 … 1 非常不满意"),
+                C("stage", LC, "''"),
+                C("tags", f"Array({LC})", "[]"),
+                C("comment", "String", "''"),
+                C("rated_at", TS),
+                C("real_name", "Bool", "false"),
+                C("default_rating", "Bool", "false"),
+                C("rater_key", "String", "''", "keyed pseudonym of the rater"),
+                C("rater_name_masked", "String", "''"),
+                C("rater_id_masked", "String", "''"),
+                C("rater_phone_masked", "String", "''"),
+                C("item_known", "Bool", "true"),
+                *_PROVENANCE,
+            ),
+            order_by="(region_code, dept_code, rating_id)", partition_by="toYYYYMM(rated_at)",
+            shard_key=_REGION_SHARD, comment="评价; one row per rating_id",
+        )),
+        CreateTable(Table(
+            "followups",
+            (
+                C("followup_id", "String"),
+                C("rating_id", "String"),
+                C("action", LC),
+                C("action_time", TS),
+                C("actor", "String"),
+                C("reason_category", LC, "''"),
+                C("note", "String", "''"),
+                *_PROVENANCE,
+            ),
+            order_by="(rating_id, followup_id)", partition_by="toYYYYMM(action_time)",
+            shard_key="cityHash64(rating_id)", comment="差评整改闭环 actions, append-only",
+        )),
+        CreateTable(Table(
+            "quarantine",
+            (
+                C("quarantine_id", "UUID"),
+                C("received_at", TS),
+                C("source", "String"),
+                C("position", "String", comment="line, row or batch index within the source"),
+                C("kind", LC, comment="record kind, '' if unreadable"),
+                C("record_id", "String", "''"),
+                C("reason", LC, comment="machine-readable rule that failed"),
+                C("detail", "String", "''", "human-readable explanation"),
+                C("raw", "String", comment="the record exactly as received"),
+                C("status", LC, "'open'", "open / replayed"),
+                C("updated_at", TS, "now64(3)"),
+            ),
+            order_by="quarantine_id", partition_by="toYYYYMM(received_at)", engine_args="updated_at",
+            shard_key="cityHash64(quarantine_id)", comment="records that broke an interchange rule",
+        )),
+    )),
+    Migration(2, "ingest bookkeeping: idempotency ledger and stream checkpoints", (
+        CreateTable(Table(
+            "received_ids",
+            (
+                C("kind", LC),
+                C("record_id", "String"),
+                C("content_hash", "UInt64", comment="hash of the record's canonical content"),
+                C("received_at", TS, "now64(3)"),
+            ),
+            order_by="(kind, record_id)", shard_key="cityHash64(record_id)",
+            comment="every record id ever accepted, for idempotency and conflict detection",
+        )),
+        CreateTable(Table(
+            "ingest_checkpoints",
+            (
+                C("stream", "String"),
+                C("file_id", "String", "''", "device:inode of the followed file"),
+                C("position", "UInt64", comment="byte offset committed"),
+                C("updated_at", TS, "now64(3)"),
+            ),
+            order_by="stream", engine_args="updated_at",
+            comment="offsets of followed streams, written only after their batch is stored",
+        )),
+        AddColumns("quarantine", (
+            C("replayed_at", f"Nullable({TS})", comment="when a replay accepted the record"),
+        ), after="status"),
+    )),
+]
+
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
+
+
+def current_tables():
+    """The schema as it stands at the latest version."""
+    return fold(MIGRATIONS)
+
+
+@dataclass
+class MigrationReport:
+    before: int
+    after: int
+    applied: list[int]
+
+
+def schema_version(wh: Warehouse) -> int:
+    """The warehouse's schema version (0 if it was never initialised)."""
+    if not wh.table_exists("schema_migrations"):
+        return 0
+    return int(wh.query_value("SELECT max(version) FROM schema_migrations") or 0)
+
+
+def migrate(wh: Warehouse, *, target: int | None = None, cluster: str | None = None) -> MigrationReport:
+    """Apply every migration above the warehouse's version, up to ``target`` (default: latest)."""
+    target = LATEST_VERSION if target is None else target
+    before = schema_version(wh)
+    if before > LATEST_VERSION:
+        raise WarehouseError(
+            f"the warehouse schema is version {before}, newer than this hcp ({LATEST_VERSION}); upgrade hcp"
+        )
+    applied = []
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+        if migration.version <= before or migration.version > target:
+            continue
+        tables = fold(MIGRATIONS, up_to=migration.version - 1)
+        for op in migration.operations:
+            for statement in operation_statements(op, tables, cluster):
+                wh.command(statement)
+            tables = apply_operation(tables, op)
+        wh.command(
+            "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
+            {"v": migration.version, "n": migration.name},
+        )
+        applied.append(migration.version)
+    return MigrationReport(before=before, after=schema_version(wh) if applied else before, applied=applied)
+
+
+def ensure_schema(wh: Warehouse) -> MigrationReport:
+    """Bring the warehouse to the latest schema (a no-op when it is current)."""
+    return migrate(wh)
