@@ -22,6 +22,9 @@ COMMANDS = {
     "schema": "hcp.admin:schema",
     "status": "hcp.admin:status",
     "serve": "hcp.serve:serve",
+    "compute": "metrics.cli:compute",
+    "metrics": "metrics.cli:metrics",
+    "flags": "metrics.cli:flags",
 }
 
 

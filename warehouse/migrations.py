@@ -205,6 +205,75 @@ MIGRATIONS: list[Migration] = [
     )),
 ]
 
+_NULLABLE_RATE = "Nullable(Float64)"
+
+MIGRATIONS.append(Migration(3, "derived tables of the metrics engine: case facts, group metrics, runs", (
+    CreateTable(Table(
+        "case_facts",
+        (
+            C("case_id", "String"),
+            C("item_code", LC), C("dept_code", LC), C("region_code", LC),
+            C("channel", LC), C("online", "Bool"), C("trips", "UInt32"),
+            C("state", LC, comment="submitted / accepted / completed / rejected / withdrawn"),
+            C("submitted_at", f"Nullable({TS})"), C("accepted_at", f"Nullable({TS})"),
+            C("terminal_at", f"Nullable({TS})"), C("completed_at", f"Nullable({TS})"),
+            C("result", LC, "''"),
+            C("item_known", "Bool"),
+            C("promised_limit_days", "Nullable(Int32)"),
+            C("acceptance_date", "Nullable(Date)"),
+            C("deadline", "Nullable(Date)", comment="null while an open clock stop applies or the limit is unknown"),
+            C("completion_date", "Nullable(Date)"),
+            C("on_time", "Nullable(Bool)"), C("overdue_days", "Nullable(Int32)"),
+            C("net_working_days", "Nullable(Int32)"), C("stopped_days", "Nullable(Int32)"),
+            C("same_day", "Nullable(Bool)"), C("clock_stopped", "Bool"),
+            C("rating_count", "UInt32", "0", "counted ratings of the case"),
+            C("version", "UInt64", comment="run that computed this row"),
+            C("computed_at", TS, "now64(3)"),
+        ),
+        order_by="case_id", engine_args="version", shard_key=_REGION_SHARD,
+        comment="one row per case (latest version wins), derived from case_events by the DOMAIN rules",
+    )),
+    CreateTable(Table(
+        "group_metrics",
+        (
+            C("period", "String"), C("grouping", LC), C("group_code", "String"), C("peer_group", "String", "''"),
+            *[C(name, "Int64", "0") for name in (
+                "cases_completed", "on_time_n", "overdue_completed", "net_days_sum", "net_days_n", "same_day_n",
+                "zero_trip_n", "max_one_trip_n", "online_n", "rated_n", "ratings", "good_n", "bad_count",
+                "bad_rectified_n", "bad_rectified_on_time_n", "real_name_bad_n", "real_name_bad_revisited_n",
+                "items", "depth3plus_items", "immediate_items", "zero_trip_items", "promised_sum", "legal_sum")],
+            *[C(name, _NULLABLE_RATE) for name in (
+                "on_time_rate", "avg_net_working_days", "same_day_rate", "zero_trip_rate", "max_one_trip_rate",
+                "online_rate", "good_rate", "bad_rate", "rating_coverage", "bad_rectified_rate",
+                "bad_rectified_on_time_rate", "revisit_rate", "depth3plus_item_rate", "immediate_item_rate",
+                "zero_trip_item_rate", "limit_compression")],
+            C("composite_score", _NULLABLE_RATE),
+            C("contributions", "String", "'{}'", "JSON object indicator -> points; they sum to the score"),
+            C("rank", "Nullable(Int32)"), C("peers", "Int32", "0"),
+            C("bottom_two", "Bool", "false"), C("bottom_two_consecutive", "Bool", "false"),
+            C("run_id", "UInt64"),
+            C("computed_at", TS, "now64(3)"),
+        ),
+        order_by="(period, grouping, group_code)", engine_args="run_id",
+        comment="indicators, score and rank per period and group; read through metric_runs (current run)",
+    )),
+    CreateTable(Table(
+        "metric_runs",
+        (
+            C("period", "String"), C("grouping", LC), C("run_id", "UInt64"),
+            C("watermark", TS), C("computed_at", TS, "now64(3)"),
+        ),
+        order_by="(period, grouping)", engine_args="run_id",
+        comment="the current run of each (period, grouping) in group_metrics",
+    )),
+    CreateTable(Table(
+        "metrics_state",
+        (C("key", "String"), C("value", "String"), C("updated_at", TS, "now64(3)")),
+        order_by="key", engine_args="updated_at",
+        comment="watermarks of the incremental metrics job",
+    )),
+)))
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 

@@ -1,0 +1,211 @@
+"""``hcp compute``, ``hcp metrics`` and ``hcp flags``.
+
+The JSON outputs are a contract other tools rely on:
+
+* ``hcp metrics --format json``: an array of objects, each with ``group`` (the dept/item/region code, or
+  ``all``), every indicator key of DOMAIN.md (rates as fractions 0–1, null where the base is empty),
+  ``composite_score`` and ``rank``; plus ``name``, ``peer_group``, ``peers``, ``bottom_two``,
+  ``bottom_two_consecutive``, ``contributions`` (points per indicator, summing to the score) and
+  ``counts`` (the numerators and denominators behind every rate).
+* ``hcp flags --format json``: an array of the open cases that are red or yellow as of the instant:
+  ``case_id``, ``flag`` (red/yellow), ``deadline`` (YYYY-MM-DD), ``overdue_working_days`` (red; null for
+  yellow), ``working_days_left`` (yellow; null for red), ``dept_code``, ``item_code``, ``region_code``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+
+import click
+import polars as pl
+
+from hcp.domain import INDICATOR_LABELS
+from hcp.errors import HcpError
+from hcp.i18n import fmt_int, fmt_rate, tr
+from metrics.indicators import COUNT_COLUMNS, GROUPINGS, INDICATORS, INDICATOR_KEYS, Period
+from warehouse.client import SHANGHAI
+
+FORMATS = click.Choice(["json", "csv", "table"])
+
+
+def _progress(app):
+    def report(message: str) -> None:
+        click.echo(f"… {message}", err=True)
+    return report
+
+
+def refresh(app, *, full: bool = False, quiet: bool = True):
+    """Bring the derived tables up to date with the raw data (incremental unless ``full``)."""
+    from metrics.jobs import MetricsJob
+
+    job = MetricsJob(app.warehouse(), progress=None if quiet else _progress(app))
+    return job, job.run(full=full)
+
+
+@click.command()
+@click.option("--full", is_flag=True, help="全量重算 / recompute everything instead of only what changed.")
+@click.pass_obj
+def compute(app, full: bool) -> None:
+    """计算办件事实与指标 / compute case facts, indicators, scores and ranks (incremental by default)."""
+    _, report = refresh(app, full=full, quiet=False)
+    mode = {"full": tr(app.lang, "全量", "full"), "incremental": tr(app.lang, "增量", "incremental"),
+            "unchanged": tr(app.lang, "无新数据", "nothing new")}[report.mode]
+    click.echo(tr(app.lang,
+                  f"{mode}计算完成：{fmt_int(report.cases)} 件办件，期间 {', '.join(report.periods) or '—'}，用时 {report.seconds:.1f} 秒",
+                  f"{mode} run done: {fmt_int(report.cases)} cases, periods {', '.join(report.periods) or '—'}, {report.seconds:.1f} s"))
+
+
+def _names(wh, grouping: str) -> dict[str, str]:
+    if grouping == "dept":
+        return dict(wh.query_rows("SELECT dept_code, dept_name FROM departments FINAL"))
+    if grouping == "item":
+        return dict(wh.query_rows("SELECT item_code, argMax(item_name, valid_from) FROM items FINAL GROUP BY item_code"))
+    if grouping.startswith("region:"):
+        return dict(wh.query_rows("SELECT region_code, region_name FROM regions FINAL"))
+    return {"all": "全部"}
+
+
+def _clean(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def metrics_records(frame: pl.DataFrame, names: dict[str, str]) -> list[dict]:
+    """Rows of a group-metrics frame as the JSON contract's objects."""
+    records = []
+    group_col = "group_code" if "group_code" in frame.columns else "group"
+    for row in frame.iter_rows(named=True):
+        record = {"group": row[group_col], "name": names.get(row[group_col], "")}
+        for key in INDICATOR_KEYS:
+            record[key] = _clean(row[key])
+        record["composite_score"] = _clean(row["composite_score"])
+        record["rank"] = row["rank"]
+        record["peer_group"] = row["peer_group"]
+        record["peers"] = row["peers"]
+        record["bottom_two"] = bool(row["bottom_two"])
+        record["bottom_two_consecutive"] = bool(row["bottom_two_consecutive"])
+        if "contributions" in row and isinstance(row["contributions"], str):
+            record["contributions"] = json.loads(row["contributions"])
+        else:
+            record["contributions"] = {k[len("contrib_"):]: _clean(v) for k, v in row.items() if k.startswith("contrib_")}
+        record["counts"] = {c: row[c] for c in COUNT_COLUMNS}
+        records.append(record)
+    return records
+
+
+def _format_value(key: str, value) -> str:
+    kind = INDICATORS.get(key, ("",))[0]
+    if value is None:
+        return "—"
+    if kind in ("rate", "compression"):
+        return fmt_rate(value)
+    if kind == "mean" or key == "composite_score":
+        return f"{value:.2f}"
+    return fmt_int(int(value))
+
+
+@click.command()
+@click.option("--period", required=True, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (Asia/Shanghai).")
+@click.option("--by", "grouping", type=click.Choice(GROUPINGS), default="all", show_default=True,
+              help="分组 / grouping.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / read stored results without refreshing first.")
+@click.pass_obj
+def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None:
+    """指标 / every DOMAIN indicator, composite score and rank for a period and grouping."""
+    from metrics import store
+    from metrics.jobs import MetricsJob
+
+    try:
+        parsed = Period.parse(period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    wh = app.warehouse()
+    job = refresh(app)[0] if not no_refresh else MetricsJob(wh)
+    frame = store.read_group_metrics(wh, parsed.label, grouping) if parsed.is_month else pl.DataFrame()
+    if frame.height == 0:
+        frame = job.compute_range(parsed, grouping)
+    records = metrics_records(frame, _names(wh, grouping))
+    if fmt == "json":
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        flat = [{k: v for k, v in r.items() if k not in ("contributions", "counts")} for r in records]
+        buffer = io.StringIO()
+        pl.DataFrame(flat, infer_schema_length=None).write_csv(buffer) if flat else buffer.write("group\n")
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        from hcp.textable import render
+
+        keys = [*INDICATOR_KEYS, "composite_score", "rank"]
+        headers = [tr(app.lang, "单位", "group"), tr(app.lang, "名称", "name")] + [
+            tr(app.lang, *INDICATOR_LABELS[k]) for k in keys]
+        rows = [[r["group"], r["name"]] + [_format_value(k, r[k]) for k in keys] for r in records]
+        click.echo(tr(app.lang, f"期间 {parsed.label} · 分组 {grouping} · {len(records)} 个单位",
+                      f"period {parsed.label} · by {grouping} · {len(records)} units"))
+        click.echo(render(headers, rows, right_align=[False, False] + [True] * len(keys)))
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """ISO 8601; without an offset the time is Asia/Shanghai; a bare date means its end (23:59:59.999)."""
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59, 999000), SHANGHAI)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant", param_hint="--as-of") from exc
+    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value.astimezone(SHANGHAI)
+
+
+def flags_as_of(wh, as_of: dt.datetime, warning_days: int) -> pl.DataFrame:
+    """Red and yellow open cases as of an instant, from the events known up to it."""
+    from metrics import store
+    from metrics.facts import case_facts
+    from metrics.flags import case_flags
+
+    t = "{t:DateTime64(3, 'Asia/Shanghai')}"
+    candidates = f"SELECT case_id FROM case_facts FINAL WHERE accepted_at <= {t} AND (terminal_at IS NULL OR terminal_at > {t})"
+    events = store.load_events(wh, candidates, {"t": as_of})
+    calendar = store.load_calendar(wh)
+    facts = case_facts(events, store.load_items(wh), calendar, as_of=as_of)
+    return case_flags(facts, as_of, calendar, warning_days=warning_days)
+
+
+@click.command()
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@click.pass_obj
+def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
+    """红黄牌 / open cases that are red (overdue) or yellow (due soon) as of an instant."""
+    from metrics.jobs import MetricsSettings
+
+    instant = parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)
+    if not no_refresh:
+        refresh(app)
+    frame = flags_as_of(app.warehouse(), instant, MetricsSettings.load().warning_days)
+    if fmt == "json":
+        records = [
+            {"case_id": r["case_id"], "flag": r["flag"], "deadline": r["deadline"].isoformat(),
+             "overdue_working_days": r["overdue_working_days"], "working_days_left": r["working_days_left"],
+             "dept_code": r["dept_code"], "item_code": r["item_code"], "region_code": r["region_code"]}
+            for r in frame.iter_rows(named=True)
+        ]
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    from hcp.textable import render
+
+    red = frame.filter(pl.col("flag") == "red").height
+    click.echo(tr(app.lang, f"截至 {instant:%Y-%m-%d %H:%M}：红牌 {red:,} 件，黄牌 {frame.height - red:,} 件",
+                  f"as of {instant:%Y-%m-%d %H:%M}: {red:,} red, {frame.height - red:,} yellow"))
+    headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("牌", "flag"), ("期限", "deadline"),
+                                           ("超期/剩余工作日", "over/left"), ("部门", "dept"), ("事项", "item"),
+                                           ("区划", "region"))]
+    rows = [[r["case_id"], tr(app.lang, "红牌", "red") if r["flag"] == "red" else tr(app.lang, "黄牌", "yellow"),
+             r["deadline"].isoformat(),
+             str(r["overdue_working_days"] if r["flag"] == "red" else r["working_days_left"]),
+             r["dept_code"], r["item_code"], r["region_code"]] for r in frame.iter_rows(named=True)]
+    click.echo(render(headers, rows, right_align=[False, False, False, True, False, False, False]))

@@ -1,0 +1,210 @@
+"""The indicators of DOMAIN.md, for a period and a grouping, from case facts, rating facts and the catalogue.
+
+Each indicator is a ratio (or count, or mean) whose numerator and denominator are kept beside it, so any
+figure can be explained down to the cases behind it. A rate over an empty base is null, never 0 or 1.
+
+* Case indicators group the cases **completed in the period** (completion event inside it) by the case's
+  own region, department or item.
+* Rating indicators group the ratings **given in the period** that count (not default, appeal not
+  upheld) by the rating's own region, department or item.
+* Catalogue indicators group the items **in force at the end of the period** (latest version with
+  ``valid_from`` on or before the period's last day) by the item's department, or the region of that
+  department. ``limit_compression`` = 1 − Σ promised ÷ Σ legal over items that have a legal limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from hcp.domain import REGION_PREFIX
+
+#: Grouping names accepted by ``--by``.
+GROUPINGS = ("all", "region:province", "region:city", "region:county", "dept", "item")
+
+#: key -> (kind, numerator column, denominator column). kind: rate | count | mean.
+INDICATORS: dict[str, tuple[str, str | None, str | None]] = {
+    "cases_completed": ("count", "cases_completed", None),
+    "on_time_rate": ("rate", "on_time_n", "cases_completed"),
+    "overdue_completed": ("count", "overdue_completed", None),
+    "avg_net_working_days": ("mean", "net_days_sum", "net_days_n"),
+    "same_day_rate": ("rate", "same_day_n", "cases_completed"),
+    "zero_trip_rate": ("rate", "zero_trip_n", "cases_completed"),
+    "max_one_trip_rate": ("rate", "max_one_trip_n", "cases_completed"),
+    "online_rate": ("rate", "online_n", "cases_completed"),
+    "ratings": ("count", "ratings", None),
+    "good_rate": ("rate", "good_n", "ratings"),
+    "bad_count": ("count", "bad_count", None),
+    "bad_rate": ("rate", "bad_count", "ratings"),
+    "rating_coverage": ("rate", "rated_n", "cases_completed"),
+    "bad_rectified_rate": ("rate", "bad_rectified_n", "bad_count"),
+    "bad_rectified_on_time_rate": ("rate", "bad_rectified_on_time_n", "bad_count"),
+    "revisit_rate": ("rate", "real_name_bad_revisited_n", "real_name_bad_n"),
+    "depth3plus_item_rate": ("rate", "depth3plus_items", "items"),
+    "immediate_item_rate": ("rate", "immediate_items", "items"),
+    "zero_trip_item_rate": ("rate", "zero_trip_items", "items"),
+    "limit_compression": ("compression", "promised_sum", "legal_sum"),
+}
+INDICATOR_KEYS = tuple(INDICATORS)
+COUNT_COLUMNS = tuple(sorted({c for _, num, den in INDICATORS.values() for c in (num, den) if c}))
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month (``2025-10``) or an inclusive date range (``2025-10-01..2025-10-15``), Shanghai time."""
+
+    label: str
+    start: dt.date
+    end: dt.date  # exclusive
+
+    @classmethod
+    def parse(cls, text: str) -> "Period":
+        text = text.strip()
+        month = re.fullmatch(r"(\d{4})-(\d{2})", text)
+        if month:
+            year, mon = int(month.group(1)), int(month.group(2))
+            if not 1 <= mon <= 12:
+                raise ValueError(f"{text!r}: month must be 01–12")
+            return cls.month(year, mon)
+        span = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
+        if span:
+            first, last = dt.date.fromisoformat(span.group(1)), dt.date.fromisoformat(span.group(2))
+            if last < first:
+                raise ValueError(f"{text!r}: the range ends before it starts")
+            return cls(text, first, last + dt.timedelta(days=1))
+        raise ValueError(f"{text!r} is not a period; use YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
+
+    @classmethod
+    def month(cls, year: int, month: int) -> "Period":
+        start = dt.date(year, month, 1)
+        end = dt.date(year + (month == 12), month % 12 + 1, 1)
+        return cls(f"{year:04d}-{month:02d}", start, end)
+
+    @property
+    def is_month(self) -> bool:
+        return bool(re.fullmatch(r"\d{4}-\d{2}", self.label))
+
+    def previous_month(self) -> "Period":
+        last = self.start - dt.timedelta(days=1)
+        return Period.month(last.year, last.month)
+
+    def contains(self, column: str) -> pl.Expr:
+        """True where the datetime ``column`` falls in the period (local dates)."""
+        day = pl.col(column).dt.date()
+        return (day >= self.start) & (day < self.end)
+
+
+def group_expr(by: str, region_col: str = "region_code", dept_col: str = "dept_code", item_col: str = "item_code") -> pl.Expr:
+    """The group code of each row under grouping ``by``; region groups are full 12-digit codes."""
+    if by == "all":
+        return pl.lit("all")
+    if by == "dept":
+        return pl.col(dept_col)
+    if by == "item":
+        return pl.col(item_col)
+    if by.startswith("region:") and by[7:] in REGION_PREFIX:
+        width = REGION_PREFIX[by[7:]]
+        return pl.col(region_col).str.slice(0, width).str.pad_end(12, "0")
+    raise ValueError(f"unknown grouping {by!r}; use one of {', '.join(GROUPINGS)}")
+
+
+def case_counts(facts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """Counts behind the case indicators, per group, for cases completed in the period."""
+    done = facts.filter((pl.col("state") == "completed") & period.contains("completed_at"))
+    return done.group_by(group=group_expr(by)).agg(
+        cases_completed=pl.len(),
+        on_time_n=(pl.col("on_time") == True).sum(),  # noqa: E712 - null (no deadline) is not on time
+        overdue_completed=(pl.col("on_time") == False).sum(),  # noqa: E712
+        net_days_sum=pl.col("net_working_days").sum(),
+        net_days_n=pl.col("net_working_days").count(),
+        same_day_n=pl.col("same_day").fill_null(False).sum(),
+        zero_trip_n=(pl.col("trips") == 0).sum(),
+        max_one_trip_n=(pl.col("trips") <= 1).sum(),
+        online_n=pl.col("online").sum(),
+        rated_n=(pl.col("rating_count") > 0).sum(),
+    )
+
+
+def rating_counts(rfacts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """Counts behind the rating indicators, per group, for counted ratings given in the period."""
+    given = rfacts.filter(pl.col("counted") & period.contains("rated_at"))
+    bad = pl.col("bad")
+    real_bad = bad & pl.col("real_name")
+    return given.group_by(group=group_expr(by)).agg(
+        ratings=pl.len(),
+        good_n=pl.col("good").sum(),
+        bad_count=bad.sum(),
+        bad_rectified_n=(bad & pl.col("rectified")).sum(),
+        bad_rectified_on_time_n=(bad & pl.col("rectified_on_time")).sum(),
+        real_name_bad_n=real_bad.sum(),
+        real_name_bad_revisited_n=(real_bad & pl.col("revisited")).sum(),
+    )
+
+
+def items_in_force(items: pl.DataFrame, on: dt.date) -> pl.DataFrame:
+    """The catalogue as it stood on a day: for each item code, its latest version valid by then."""
+    return (
+        items.filter(pl.col("valid_from") <= on)
+        .sort("item_code", "valid_from")
+        .group_by("item_code", maintain_order=True)
+        .last()
+    )
+
+
+def catalogue_counts(items: pl.DataFrame, departments: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """Counts behind the catalogue indicators, per group, for the items in force at the period's end."""
+    catalogue = items_in_force(items, period.end - dt.timedelta(days=1)).join(
+        departments.select("dept_code", "region_code"), on="dept_code", how="left"
+    )
+    if by.startswith("region:"):
+        catalogue = catalogue.filter(pl.col("region_code").is_not_null())
+    with_legal = pl.col("legal_limit_days") > 0
+    return catalogue.group_by(group=group_expr(by)).agg(
+        items=pl.len(),
+        depth3plus_items=(pl.col("online_depth") >= 3).sum(),
+        immediate_items=(pl.col("promised_limit_days") == 0).sum(),
+        zero_trip_items=(pl.col("max_trips") == 0).sum(),
+        promised_sum=pl.col("promised_limit_days").filter(with_legal).sum(),
+        legal_sum=pl.col("legal_limit_days").filter(with_legal).sum(),
+    )
+
+
+def indicator_values(counts: pl.DataFrame) -> pl.DataFrame:
+    """Add every indicator (by its DOMAIN key) to a frame of counts; empty bases give null."""
+    exprs = []
+    for key, (kind, num, den) in INDICATORS.items():
+        if kind == "count":
+            exprs.append(pl.col(num).cast(pl.Int64).alias(key))
+            continue
+        base = pl.col(den).cast(pl.Float64)
+        ratio = pl.col(num).cast(pl.Float64) / base
+        value = (1 - ratio) if kind == "compression" else ratio
+        exprs.append(pl.when(base > 0).then(value).otherwise(None).alias(key))
+    return counts.with_columns(exprs)
+
+
+def compute_indicators(
+    facts: pl.DataFrame,
+    rfacts: pl.DataFrame,
+    items: pl.DataFrame,
+    departments: pl.DataFrame,
+    period: Period,
+    by: str,
+) -> pl.DataFrame:
+    """One row per group: ``group``, every count behind the indicators, and every indicator key.
+
+    ``facts`` are case facts with a ``rating_count`` column (counted ratings of the case).
+    """
+    parts = [
+        case_counts(facts, period, by),
+        rating_counts(rfacts, period, by),
+        catalogue_counts(items, departments, period, by),
+    ]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.join(part, on="group", how="full", coalesce=True)
+    merged = merged.with_columns([pl.col(c).fill_null(0).cast(pl.Int64) for c in COUNT_COLUMNS if c in merged.columns])
+    return indicator_values(merged).sort("group")

@@ -1,0 +1,241 @@
+"""The metrics job: case facts → indicators → scores, in full or incrementally from a watermark.
+
+**Full**: recompute the facts of every case and the metrics of every month that has completions or ratings.
+
+**Incremental**: only what new data touched. A case is touched when one of its events, ratings or the
+follow-ups of its ratings arrived after the watermark, or its item's catalogue entry changed. Its facts
+are recomputed from all its events; then every month it falls in — before or after the change — and
+every month of a touched rating is recomputed for every grouping, from the stored facts. The month after
+a recomputed month is re-scored too (its bottom-two-months-running mark depends on it). A change to the
+calendar overrides, the departments or the scoring configuration (detected by content fingerprint) makes
+the run a full one.
+
+The watermark is the run's start minus a safety margin, so a row inserted while a run reads is picked up
+by the next run; re-processing a case is harmless (results are replaced, never added).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import polars as pl
+
+from hcp.config import load_config
+from metrics import store
+from metrics.facts import case_facts
+from metrics.indicators import GROUPINGS, Period, compute_indicators, items_in_force
+from metrics.ratings import rated_cases, rating_facts
+from metrics.score import ScoringConfig, composite_scores, mark_bottom_two, rank_within_peers
+from warehouse.client import SHANGHAI, Warehouse
+
+WATERMARK_MARGIN = dt.timedelta(seconds=120)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunReport:
+    mode: str  # full | incremental | unchanged
+    cases: int = 0
+    periods: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    watermark: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    scoring: ScoringConfig
+    rectify_days: int
+    rectify_days_by_locality: dict[str, int]
+    warning_days: int
+
+    @classmethod
+    def load(cls, config: dict | None = None) -> "MetricsSettings":
+        config = config or load_config()
+        loop = config.get("loop", {})
+        by_locality = {code: int(values["rectify_days"]) for code, values in loop.get("locality", {}).items()
+                       if "rectify_days" in values}
+        return cls(
+            scoring=ScoringConfig.from_config(config),
+            rectify_days=int(loop.get("rectify_days", 15)),
+            rectify_days_by_locality=by_locality,
+            warning_days=int(config.get("timeliness", {}).get("warning_working_days", 2)),
+        )
+
+    def fingerprint(self) -> str:
+        """Changes whenever a setting that affects stored results changes."""
+        text = json.dumps([self.scoring.__dict__, self.rectify_days, self.rectify_days_by_locality], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def month_of(day: dt.date) -> Period:
+    return Period.month(day.year, day.month)
+
+
+def peer_groups(values: pl.DataFrame, grouping: str, items: pl.DataFrame, departments: pl.DataFrame,
+                period: Period) -> pl.DataFrame:
+    """Attach each unit's peer group: departments of the same government (region), regions of the same
+    level across the province, items of the same department."""
+    if grouping == "dept":
+        mapping = departments.select(group="dept_code", peer_group="region_code").unique("group")
+    elif grouping == "item":
+        in_force = items_in_force(items, period.end - dt.timedelta(days=1))
+        mapping = in_force.select(group="item_code", peer_group="dept_code")
+    else:
+        return values.with_columns(peer_group=pl.lit(grouping))
+    return values.join(mapping, on="group", how="left").with_columns(peer_group=pl.col("peer_group").fill_null(""))
+
+
+def score_period(values: pl.DataFrame, grouping: str, settings: MetricsSettings, previous: pl.DataFrame | None,
+                 items: pl.DataFrame, departments: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """Indicators of one (period, grouping) → with peer group, contributions, score, rank, bottom-two marks."""
+    with_peers = peer_groups(values, grouping, items, departments, period)
+    ranked = rank_within_peers(composite_scores(with_peers, settings.scoring))
+    return mark_bottom_two(ranked, previous, settings.scoring.bottom_min_peers)
+
+
+def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame, departments: pl.DataFrame,
+                   period: Period, grouping: str, settings: MetricsSettings,
+                   previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Everything `hcp metrics` shows for one period and grouping, from facts in memory (pure)."""
+    values = compute_indicators(facts, rfacts, items, departments, period, grouping)
+    return score_period(values, grouping, settings, previous, items, departments, period)
+
+
+class MetricsJob:
+    """Runs the metrics pipeline against one warehouse."""
+
+    def __init__(self, wh: Warehouse, settings: MetricsSettings | None = None, progress: Progress | None = None):
+        self.wh = wh
+        self.settings = settings or MetricsSettings.load()
+        self.progress = progress or (lambda message: None)
+
+    # Public -------------------------------------------------------------------------------
+    def run(self, *, full: bool = False) -> RunReport:
+        started = time.monotonic()
+        now = dt.datetime.now(SHANGHAI)
+        watermark = now - WATERMARK_MARGIN
+        previous = store.get_state(self.wh, "watermark")
+        fingerprint = f"{self.settings.fingerprint()}/{self._reference_fingerprint()}"
+        if full or previous is None or store.get_state(self.wh, "fingerprint") != fingerprint:
+            report = self._full()
+        else:
+            report = self._incremental(previous)
+        store.set_state(self.wh, "watermark", watermark.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+        store.set_state(self.wh, "fingerprint", fingerprint)
+        report.seconds = time.monotonic() - started
+        report.watermark = watermark
+        return report
+
+    def compute_range(self, period: Period, grouping: str) -> pl.DataFrame:
+        """Metrics of any period (e.g. a date range) from the stored facts, without storing them."""
+        where, params = store.completed_in(period)
+        facts = store.load_case_facts(self.wh, where, params)
+        rfacts = self._rating_facts_in(period)
+        items, departments = store.load_items(self.wh), store.load_departments(self.wh)
+        return compute_period(facts, rfacts, items, departments, period, grouping, self.settings)
+
+    # Internals ----------------------------------------------------------------------------
+    def _reference_fingerprint(self) -> str:
+        """Content hash of the calendar overrides and the departments: when it changes, everything may move."""
+        row = self.wh.query_rows(
+            "SELECT (SELECT groupBitXor(cityHash64(locality_code, day, is_working)) FROM calendar_overrides FINAL),"
+            "       (SELECT groupBitXor(cityHash64(dept_code, dept_name, region_code)) FROM departments FINAL)"
+        )[0]
+        return f"{row[0]}:{row[1]}"
+
+    def _rating_facts(self, ratings: pl.DataFrame, followups: pl.DataFrame, calendar) -> pl.DataFrame:
+        return rating_facts(ratings, followups, calendar, rectify_days=self.settings.rectify_days,
+                            rectify_days_by_locality=self.settings.rectify_days_by_locality)
+
+    def _rating_facts_in(self, period: Period, calendar=None) -> pl.DataFrame:
+        where, params = store.rated_in(period)
+        ratings = store.load_ratings(self.wh, where, params)
+        followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", params)
+        return self._rating_facts(ratings, followups, calendar or store.load_calendar(self.wh))
+
+    def _full(self) -> RunReport:
+        run_id = time.time_ns()
+        self.progress("读取事件 / reading events")
+        calendar = store.load_calendar(self.wh)
+        items, departments = store.load_items(self.wh), store.load_departments(self.wh)
+        events = store.load_events(self.wh)
+        self.progress(f"计算办件事实 / case facts for {events['case_id'].n_unique():,} cases")
+        facts = case_facts(events, items, calendar)
+        del events
+        rfacts = self._rating_facts(store.load_ratings(self.wh), store.load_followups(self.wh), calendar)
+        facts = self._with_rating_counts(facts, rfacts)
+        store.write_case_facts(self.wh, facts, run_id)
+        months = self._months(facts["completion_date"], rfacts["rated_at"].dt.date())
+        for period in months:
+            self.progress(f"计算指标 / indicators {period.label}")
+            self._store_period(period, facts, rfacts, items, departments, run_id)
+        return RunReport(mode="full", cases=facts.height, periods=[p.label for p in months])
+
+    def _incremental(self, since: str) -> RunReport:
+        params = {"w": since}
+        w = "{w:DateTime64(3, 'Asia/Shanghai')}"
+        touched_ratings = (f"SELECT rating_id FROM ratings WHERE received_at > {w} "
+                           f"UNION DISTINCT SELECT rating_id FROM followups WHERE received_at > {w}")
+        touched_cases = (
+            f"SELECT case_id FROM case_events WHERE received_at > {w} "
+            f"UNION DISTINCT SELECT case_id FROM ratings WHERE case_id != '' AND rating_id IN ({touched_ratings}) "
+            f"UNION DISTINCT SELECT case_id FROM case_facts WHERE item_code IN "
+            f"(SELECT item_code FROM items WHERE received_at > {w})"
+        )
+        rating_months = [r[0] for r in self.wh.query_rows(
+            f"SELECT DISTINCT toStartOfMonth(rated_at) FROM ratings FINAL WHERE rating_id IN ({touched_ratings})", params)]
+        events = store.load_events(self.wh, touched_cases, params)
+        if events.height == 0 and not rating_months:
+            return RunReport(mode="unchanged")
+        run_id = time.time_ns()
+        calendar = store.load_calendar(self.wh)
+        items, departments = store.load_items(self.wh), store.load_departments(self.wh)
+        self.progress(f"增量计算办件事实 / case facts for {events['case_id'].n_unique():,} touched cases")
+        facts = case_facts(events, items, calendar)
+        old = store.load_case_facts(self.wh, f"case_id IN ({touched_cases})", params)
+        ratings = store.load_ratings(self.wh, f"case_id IN ({touched_cases})", params)
+        followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE case_id IN ({touched_cases})", params)
+        facts = self._with_rating_counts(facts, self._rating_facts(ratings, followups, calendar))
+        store.write_case_facts(self.wh, facts, run_id)
+        months = self._months(
+            pl.concat([facts["completion_date"], old["completion_date"]]),
+            pl.Series(rating_months, dtype=pl.Date),
+        )
+        # The month after a recomputed one is re-scored for its bottom-two-running mark.
+        stored = set(store.stored_periods(self.wh))
+        following = {month_of(p.end) for p in months} - set(months)
+        months = sorted(set(months) | {p for p in following if p.label in stored}, key=lambda p: p.start)
+        for period in months:
+            self.progress(f"计算指标 / indicators {period.label}")
+            where, p = store.completed_in(period)
+            month_facts = store.load_case_facts(self.wh, where, p)
+            self._store_period(period, month_facts, self._rating_facts_in(period, calendar), items, departments, run_id)
+        return RunReport(mode="incremental", cases=facts.height, periods=[p.label for p in months])
+
+    @staticmethod
+    def _with_rating_counts(facts: pl.DataFrame, rfacts: pl.DataFrame) -> pl.DataFrame:
+        return facts.join(rated_cases(rfacts), on="case_id", how="left").with_columns(
+            rating_count=pl.col("rating_count").fill_null(0).cast(pl.UInt32)
+        )
+
+    @staticmethod
+    def _months(*dates: pl.Series) -> list[Period]:
+        days = pl.concat([d.cast(pl.Date) for d in dates]).drop_nulls()
+        firsts = days.dt.truncate("1mo").unique().sort().to_list()
+        return [Period.month(d.year, d.month) for d in firsts]
+
+    def _store_period(self, period: Period, facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame,
+                      departments: pl.DataFrame, run_id: int) -> None:
+        watermark = dt.datetime.now(SHANGHAI)
+        for grouping in GROUPINGS:
+            previous = store.read_group_metrics(self.wh, period.previous_month().label, grouping)
+            scored = compute_period(facts, rfacts, items, departments, period, grouping, self.settings,
+                                    previous.rename({"group_code": "group"}) if previous.height else None)
+            store.write_group_metrics(self.wh, period, grouping, scored, run_id,
+                                      list(self.settings.scoring.weights), watermark)
