@@ -110,8 +110,10 @@ def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFram
 class MetricsJob:
     """Runs the metrics pipeline against one warehouse."""
 
-    def __init__(self, wh: Warehouse, settings: MetricsSettings | None = None, progress: Progress | None = None):
+    def __init__(self, wh: Warehouse, settings: MetricsSettings | None = None, progress: Progress | None = None,
+                 *, margin: dt.timedelta = WATERMARK_MARGIN):
         self.wh = wh
+        self.margin = margin
         self.settings = settings or MetricsSettings.load()
         self.progress = progress or (lambda message: None)
 
@@ -119,7 +121,7 @@ class MetricsJob:
     def run(self, *, full: bool = False) -> RunReport:
         started = time.monotonic()
         now = dt.datetime.now(SHANGHAI)
-        watermark = now - WATERMARK_MARGIN
+        watermark = now - self.margin
         previous = store.get_state(self.wh, "watermark")
         fingerprint = f"{self.settings.fingerprint()}/{self._reference_fingerprint()}"
         if full or previous is None or store.get_state(self.wh, "fingerprint") != fingerprint:
