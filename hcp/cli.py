@@ -25,6 +25,7 @@ COMMANDS = {
     "compute": "metrics.cli:compute",
     "metrics": "metrics.cli:metrics",
     "flags": "metrics.cli:flags",
+    "calendar": "hcp.calendar_cli:calendar",
 }
 
 
