@@ -115,3 +115,36 @@ def test_a_second_owner_is_refused(hcp_home):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_proxy_returns_what_a_direct_connection_returns(hcp_home):
+    import datetime as dt
+
+    import polars as pl
+
+    from warehouse import open_warehouse
+    from warehouse.client import WarehouseError
+    from warehouse.owner import OwnerWarehouse
+
+    proc, _ = _start_serve(hcp_home)
+    try:
+        wh = open_warehouse()
+        assert isinstance(wh, OwnerWarehouse)
+        events = pl.DataFrame({
+            "event_id": ["e1"], "case_id": ["c1"], "event_type": ["accepted"],
+            "event_time": [dt.datetime(2025, 10, 11, 9, 30, 15, 123000)], "item_code": ["I"], "dept_code": ["D"],
+            "region_code": ["370202000000"], "onsite": [True],
+        }).with_columns(pl.col("event_time").dt.replace_time_zone("Asia/Shanghai"))
+        assert wh.insert_df("case_events", events) == 1
+        back = wh.query_df(
+            "SELECT event_id, event_time, onsite, [channel] AS chans, toDate(event_time) AS d, CAST(NULL, 'Nullable(Int32)') AS n "
+            "FROM case_events WHERE event_time >= {t:DateTime64(3, 'Asia/Shanghai')}",
+            {"t": dt.datetime(2025, 10, 11, 9, 30)},
+        )
+        assert back.row(0) == ("e1", events["event_time"][0], True, [""], dt.date(2025, 10, 11), None)
+        with pytest.raises(WarehouseError, match="UNKNOWN_IDENTIFIER|Unknown expression"):
+            wh.query_df("SELECT no_such_column FROM case_events")
+        wh.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -46,43 +46,39 @@ def owner_routes(warehouse: Warehouse, token: str) -> list[Route]:
         local = request.client is not None and request.client.host in LOOPBACK
         return local and hmac.compare_digest(request.headers.get(TOKEN_HEADER, ""), token)
 
-    def denied() -> JSONResponse:
-        return JSONResponse({"error": "missing or wrong owner token"}, status_code=403)
+    def guarded(handler):
+        """Refuse callers without the token; turn warehouse errors into 400 with ClickHouse's message."""
 
+        async def endpoint(request: Request) -> Response:
+            if not authorised(request):
+                return JSONResponse({"error": "missing or wrong owner token"}, status_code=403)
+            try:
+                return await handler(request)
+            except WarehouseError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+
+        return endpoint
+
+    @guarded
     async def health(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
         return JSONResponse({"ok": True, "warehouse": warehouse.display_dsn})
 
+    @guarded
     async def query(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
         body = await request.json()
-        try:
-            table = await run_in_threadpool(warehouse.query_arrow, body["sql"], body.get("parameters"))
-        except WarehouseError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        table = await run_in_threadpool(warehouse.query_arrow, body["sql"], body.get("parameters"))
         return Response(arrow_to_bytes(table), media_type=ARROW_STREAM)
 
+    @guarded
     async def command(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
         body = await request.json()
-        try:
-            result = await run_in_threadpool(warehouse.command, body["sql"], body.get("parameters"))
-        except WarehouseError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        result = await run_in_threadpool(warehouse.command, body["sql"], body.get("parameters"))
         return JSONResponse({"result": result if isinstance(result, (str, int, float, list)) else str(result)})
 
+    @guarded
     async def insert(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
-        table_name = request.query_params.get("table", "")
         data = arrow_from_bytes(await request.body())
-        try:
-            rows = await run_in_threadpool(warehouse.insert_arrow, table_name, data)
-        except WarehouseError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        rows = await run_in_threadpool(warehouse.insert_arrow, request.query_params.get("table", ""), data)
         return JSONResponse({"rows": rows})
 
     return [

@@ -1,0 +1,158 @@
+"""Benchmark of the metrics engine on a demo month, against a straightforward pandas implementation.
+
+    .venv/bin/python bench/metrics.py --cases 1000000
+
+1. `hcp demo generate` a month (Parquet), hold back 1% of its events as late arrivals, `hcp ingest` the rest;
+2. `hcp compute --full` (time, peak memory of the process);
+3. `hcp ingest` the late 1%, `hcp compute` (incremental; time);
+4. the pandas baseline (bench/pandas_reference.py) on the same data read from the warehouse, checked to
+   give the same indicators (all and by department) as the engine, and timed: the ratio is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.pandas_reference import DayWalker, case_facts, indicators, rating_facts  # noqa: E402
+
+KEYS = ["cases_completed", "on_time_rate", "avg_net_working_days", "same_day_rate", "zero_trip_rate",
+        "max_one_trip_rate", "online_rate", "rating_coverage", "ratings", "good_rate", "bad_rate",
+        "bad_rectified_rate", "bad_rectified_on_time_rate", "revisit_rate"]
+
+
+def hcp(*args: str, env: dict) -> tuple[float, int, str]:
+    """Run an hcp command; return wall seconds, the child's peak RSS (MiB) and its stdout."""
+    code = ("import resource, runpy, sys; sys.argv = ['hcp'] + sys.argv[1:]\n"
+            "try:\n    runpy.run_module('hcp.cli', run_name='__main__')\n"
+            "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"hcp {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    peak = max([int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")] or [0])
+    return seconds, peak // 1024, done.stdout
+
+
+def hold_back_events(data: Path, share: float, late_dir: Path) -> int:
+    """Move a random share of the event rows into a separate file, to arrive after the first compute."""
+    late_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(11)
+    held = []
+    for path in sorted(data.glob("case_events-*.parquet")):
+        frame = pl.read_parquet(path)
+        mask = rng.random(frame.height) < share
+        held.append(frame.filter(pl.Series(mask)))
+        frame.filter(~pl.Series(mask)).write_parquet(path)
+    late = pl.concat(held)
+    late.write_parquet(late_dir / "late_case_events.parquet")
+    return late.height
+
+
+def pandas_baseline(env: dict, month: str) -> tuple[float, pd.DataFrame, pd.DataFrame]:
+    os.environ.update(env)
+    from metrics import store
+    from warehouse import open_warehouse
+
+    wh = open_warehouse()
+    try:
+        events = store.load_events(wh).to_pandas()
+        items = store.load_items(wh).to_pandas()
+        ratings = store.load_ratings(wh).to_pandas()
+        followups = store.load_followups(wh).to_pandas()
+        calendar = store.load_calendar(wh)
+        engine_all = store.read_group_metrics(wh, month, "all").to_pandas().set_index("group_code")
+        engine_dept = store.read_group_metrics(wh, month, "dept").to_pandas().set_index("group_code")
+    finally:
+        wh.close()
+    working = set(calendar.days.filter(pl.col("is_working") & (pl.col("locality") == ""))["day"].to_list())
+    for frame, cols in ((events, ["event_time"]), (ratings, ["rated_at"]), (followups, ["action_time"])):
+        for col in cols:
+            frame[col] = frame[col].dt.tz_convert("Asia/Shanghai")
+    items["valid_from"] = pd.to_datetime(items["valid_from"]).dt.date
+    year, mon = (int(x) for x in month.split("-"))
+    start, end = dt.date(year, mon, 1), dt.date(year + (mon == 12), mon % 12 + 1, 1)
+    t0 = time.perf_counter()
+    walker = DayWalker(working)
+    facts = case_facts(events, items, walker)
+    rfacts = rating_facts(ratings, followups, walker, rectify_days=15)
+    by_all = indicators(facts, rfacts, start, end, "all")
+    by_dept = indicators(facts, rfacts, start, end, "dept")
+    seconds = time.perf_counter() - t0
+    return seconds, compare(by_all, engine_all), compare(by_dept, engine_dept)
+
+
+def compare(reference: pd.DataFrame, engine: pd.DataFrame) -> pd.DataFrame:
+    """Rows where the pandas figures differ from the engine's (empty when they agree)."""
+    groups = sorted(set(reference.index) | set(engine.loc[engine["cases_completed"] + engine["ratings"] > 0].index))
+    ref = reference.reindex(groups)
+    eng = engine.reindex(groups)
+    diffs = []
+    for key in KEYS:
+        a = pd.to_numeric(ref[key], errors="coerce").fillna(0).to_numpy(dtype=float) if key in ("cases_completed", "ratings") else pd.to_numeric(ref[key], errors="coerce").to_numpy(dtype=float)
+        b = pd.to_numeric(eng[key], errors="coerce").to_numpy(dtype=float)
+        same = np.isclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
+        for group in np.array(groups)[~same]:
+            diffs.append({"group": group, "key": key, "pandas": ref.loc[group, key], "engine": eng.loc[group, key]})
+    return pd.DataFrame(diffs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--month", default="2025-10")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="hcp-bench-metrics-"))
+    env = {**os.environ, "HCP_HOME": str(work / "home"), "HCP_WAIT": "60"}
+    env.pop("HCP_WAREHOUSE", None)
+    data = work / "demo"
+
+    print(f"workdir {work}")
+    t, _, _ = hcp("demo", "generate", "--month", args.month, "--cases", str(args.cases), "--seed", str(args.seed),
+                  "--out", str(data), "--format", "parquet", "--malformed-share", "0", env=env)
+    print(f"generate {args.cases:,} cases: {t:.1f} s")
+    late_rows = hold_back_events(data, 0.01, work / "late")
+    t, _, _ = hcp("init", env=env)
+    files = sorted(str(p) for p in data.glob("*.parquet"))
+    t, peak, _ = hcp("ingest", *files, env=env)
+    print(f"ingest: {t:.1f} s (peak {peak:,} MiB)")
+
+    full_s, full_peak, _ = hcp("compute", "--full", env=env)
+    hcp("ingest", str(work / "late" / "late_case_events.parquet"), env=env)
+    incr_s, incr_peak, incr_out = hcp("compute", env=env)
+    pandas_s, diff_all, diff_dept = pandas_baseline(env, args.month)
+
+    result = {
+        "cases": args.cases, "late_events": late_rows,
+        "full_seconds": round(full_s, 1), "full_peak_mib": full_peak,
+        "incremental_seconds": round(incr_s, 1), "incremental_peak_mib": incr_peak,
+        "pandas_seconds": round(pandas_s, 1),
+        "pandas_over_full": round(pandas_s / full_s, 1),
+        "equal_results": bool(diff_all.empty and diff_dept.empty),
+    }
+    print(json.dumps(result, indent=2))
+    if not result["equal_results"]:
+        print("differences (all):\n", diff_all.head(20), "\ndifferences (dept):\n", diff_dept.head(20))
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
