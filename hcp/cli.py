@@ -26,6 +26,8 @@ COMMANDS = {
     "metrics": "metrics.cli:metrics",
     "flags": "metrics.cli:flags",
     "calendar": "hcp.calendar_cli:calendar",
+    "followup": "supervision.cli:followup",
+    "loop": "supervision.cli:loop",
 }
 
 
