@@ -22,6 +22,7 @@ COMMANDS = {
     "schema": "hcp.admin:schema",
     "status": "hcp.admin:status",
     "serve": "hcp.serve:serve",
+    "demo": "hcp.demo.cli:demo",
     "compute": "metrics.cli:compute",
     "metrics": "metrics.cli:metrics",
     "flags": "metrics.cli:flags",
