@@ -112,7 +112,7 @@ _RESOLUTIONS = ("rectified", "explained")
 _DECISIONS = ("appeal_upheld", "appeal_rejected")
 
 DERIVED_SCHEMA = {
-    "rating_id": pl.String, "in_loop": pl.Boolean, "state": pl.String, "loop_state": pl.String,
+    "rating_id": pl.String, "level": pl.UInt8, "default_rating": pl.Boolean, "in_loop": pl.Boolean, "state": pl.String, "loop_state": pl.String,
     "verified_at": pl.Datetime("ms", "Asia/Shanghai"), "reason_category": pl.String,
     "resolved_at": pl.Datetime("ms", "Asia/Shanghai"), "resolution": pl.String,
     "feedback_at": pl.Datetime("ms", "Asia/Shanghai"), "revisited_at": pl.Datetime("ms", "Asia/Shanghai"),
@@ -138,8 +138,16 @@ class ActionRefused(HcpError):
         return tr(lang, self.zh, self.en)
 
 
+#: action -> (Chinese, English verb) for messages
+ACTION_VERBS = {
+    "verified": ("核实", "verify"), "rectified": ("整改", "rectify"), "explained": ("解释说明", "explain"),
+    "feedback": ("反馈", "feed back"), "revisited": ("回访", "revisit"), "appealed": ("申诉", "appeal"),
+    "appeal_upheld": ("申诉成立", "uphold an appeal"), "appeal_rejected": ("申诉驳回", "reject an appeal"),
+}
+
+
 def action_label(action: str) -> tuple[str, str]:
-    return FOLLOWUP_ACTIONS.get(action, action), action
+    return ACTION_VERBS.get(action, (action, action))
 
 
 # Deriving the state --------------------------------------------------------------------------------
@@ -238,6 +246,9 @@ def check_action(status: LoopStatus, action: str) -> str:
                             f"rating {rid} is level {status.level}, not a bad rating (1–2): it is not in the loop "
                             f"(cannot {en_action})")
     allowed = TRANSITIONS[state]
+    if action == "appealed" and status.appeals > 0 and state not in FINAL_STATES and state != "appealed":
+        raise ActionRefused("appeal_once", f"评价 {rid} 已申诉过一次，不能再次申诉",
+                            f"rating {rid} was already appealed once; it cannot be appealed again")
     if action in allowed:
         new_state = allowed[action]
         return status.loop_state if new_state == BACK_IN_LOOP else new_state
@@ -245,22 +256,18 @@ def check_action(status: LoopStatus, action: str) -> str:
     if state == "upheld":
         raise ActionRefused("final", f"评价 {rid} 的申诉已成立，已排除在计分之外，不能再“{zh_action}”",
                             f"the appeal against rating {rid} was upheld and the rating is excluded; "
-                            f"it cannot be acted on ({en_action})")
+                            f"nothing more can be recorded (cannot {en_action})")
     if state == "closed":
         raise ActionRefused("final", f"评价 {rid} 已回访，闭环已完成，不能再“{zh_action}”",
                             f"rating {rid} has been revisited and its loop is closed; cannot {en_action}")
     if state == "appealed":
         raise ActionRefused("appeal_pending", f"评价 {rid} 的申诉正在审核，审核（申诉成立或驳回）前不能“{zh_action}”",
                             f"the appeal against rating {rid} is pending; nothing but its decision "
-                            f"(appeal_upheld or appeal_rejected) can be recorded (not {en_action})")
+                            f"(appeal_upheld or appeal_rejected) can be recorded; cannot {en_action} now")
     if action in _DECISIONS:
         raise ActionRefused("no_pending_appeal", f"评价 {rid} 没有待审核的申诉，不能“{zh_action}”",
-                            f"rating {rid} has no pending appeal to decide ({en_action})")
+                            f"rating {rid} has no pending appeal, so there is nothing to decide (cannot {en_action})")
     if action == "appealed":
-        if status.appeals > 0:
-            raise ActionRefused("appeal_once", f"评价 {rid} 已申诉过一次并被驳回，不能再次申诉",
-                                f"rating {rid} was already appealed once and the appeal was rejected; it cannot be "
-                                "appealed again")
         raise ActionRefused("appeal_after_rectification",
                             f"评价 {rid} 已“{zh_state}”，整改或解释说明之后不能再申诉",
                             f"rating {rid} is already {en_state}: an appeal must come before rectification "
@@ -270,10 +277,10 @@ def check_action(status: LoopStatus, action: str) -> str:
     zh_next, en_next = STEPS[NEXT_STEP[state]]
     if order[action] <= done:
         raise ActionRefused("already_done", f"评价 {rid} 当前为“{zh_state}”，“{zh_action}”这一步已经完成，下一步应为“{zh_next}”",
-                            f"rating {rid} is {en_state}: the step {en_action} is already done; the next step is "
-                            f"to {en_next}")
+                            f"rating {rid} is {en_state}: the step “{en_action}” is already done; the next step "
+                            f"is to {en_next}")
     raise ActionRefused("out_of_order", f"评价 {rid} 当前为“{zh_state}”，下一步应为“{zh_next}”，不能跳到“{zh_action}”",
-                        f"rating {rid} is {en_state}: the next step is to {en_next}, not {en_action}")
+                        f"rating {rid} is {en_state}: the next step is to {en_next}; cannot {en_action} yet")
 
 
 # Due dates -----------------------------------------------------------------------------------------

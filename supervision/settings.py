@@ -80,10 +80,10 @@ class SupervisionSettings:
 
         values = [*self.step_days.values(), *(v for m in self.step_days_by_locality.values() for v in m.values()),
                   self.appeal_decide_days, self.escalate_after_red_days, self.invite_after_days]
-        if any(v < 0 for v in values) or self.invite_window_days < 1:
-            raise HcpError("配置错误：[loop]/[supervision] 的天数不能为负，invite_window_days 至少为 1 / "
-                           "configuration error: [loop]/[supervision] day counts must not be negative and "
-                           "invite_window_days must be at least 1")
+        if any(v < 0 for v in values) or self.invite_window_days < 1 or self.escalate_after_red_days < 1:
+            raise HcpError("配置错误：[loop]/[supervision] 的天数不能为负，invite_window_days 与 escalate_after_red_days "
+                           "至少为 1 / configuration error: [loop]/[supervision] day counts must not be negative; "
+                           "invite_window_days and escalate_after_red_days must be at least 1")
         if not 1 <= self.suspicious.top_level <= 5 or self.suspicious.burst_min_count < 2 or self.suspicious.burst_minutes < 1:
             raise HcpError("配置错误：[supervision.suspicious] top_level 应为 1–5，burst_min_count ≥ 2，burst_minutes ≥ 1 / "
                            "configuration error: [supervision.suspicious] needs top_level 1–5, burst_min_count ≥ 2, "

@@ -1,0 +1,272 @@
+"""``hcp followup …`` (record and audit the bad-rating loop) and ``hcp loop …`` (queues, invitations,
+escalations, suspicious patterns).
+
+JSON and CSV outputs use machine keys (documented in docs/loop.md); tables and Excel use the user's language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+import polars as pl
+
+from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
+from hcp.errors import EXIT_USAGE, HcpError
+from hcp.i18n import tr
+from supervision.export import FORMATS, emit, records
+
+OWNERS = {"dept": ("部门", "department"), "office": ("监督机构", "supervisory office")}
+
+
+def _instant(text: str | None) -> dt.datetime | None:
+    from metrics.cli import parse_instant
+
+    return parse_instant(text) if text else None
+
+
+def _usage(message: str) -> HcpError:
+    err = HcpError(message)
+    err.exit_code = EXIT_USAGE
+    return err
+
+
+def _humanize(frame: pl.DataFrame, lang: str) -> pl.DataFrame:
+    """State, step and owner codes as words, for tables and Excel."""
+    from supervision.loop import STATES, STEPS
+    from supervision.suspicious import PATTERNS
+
+    words = {"state": STATES, "next_step": STEPS, "next_owner": OWNERS, "pattern": PATTERNS,
+             "action": {a: (zh, a) for a, zh in FOLLOWUP_ACTIONS.items()},
+             "reason_category": {c: (zh, c) for c, zh in REASON_CATEGORIES.items()}}
+    exprs = [pl.col(c).replace_strict({k: tr(lang, *v) for k, v in table.items()}, default=pl.col(c), return_dtype=pl.String)
+             for c, table in words.items() if c in frame.columns]
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _output(app, frame: pl.DataFrame, fmt: str, out: str | None, labels: dict, sheet: str) -> None:
+    shown = frame if fmt in ("json", "csv") else _humanize(frame, app.lang)
+    emit(shown, fmt, out, lang=app.lang, labels=labels, sheet=sheet, echo=click.echo)
+
+
+def _refresh(app, no_refresh: bool) -> None:
+    if not no_refresh:
+        from metrics.cli import refresh
+
+        refresh(app)
+
+
+# hcp followup ---------------------------------------------------------------------------------------------
+
+
+@click.group()
+def followup() -> None:
+    """差评整改闭环记录 / record a step of the bad-rating loop and read a rating's history."""
+
+
+@followup.command("add")
+@click.option("--rating", "rating_id", required=True, help="评价编号 / rating id.")
+@click.option("--action", required=True, type=click.Choice(list(FOLLOWUP_ACTIONS)),
+              help="操作 / verified, rectified, explained, feedback, revisited, appealed, appeal_upheld, appeal_rejected.")
+@click.option("--actor", required=True, help="办理人 / who acts (a staff or office account).")
+@click.option("--reason-category", type=click.Choice(list(REASON_CATEGORIES)), default=None,
+              help="差评原因（仅核实时）/ the verified cause (with --action verified only).")
+@click.option("--note", default=None, help="说明 / why, what was done.")
+@click.option("--at", "at", default=None,
+              help="办理时间 / when it was done (ISO 8601; default now). Never before the last recorded step.")
+@click.pass_obj
+def followup_add(app, rating_id: str, action: str, actor: str, reason_category: str | None, note: str | None,
+                 at: str | None) -> None:
+    """记录一步闭环操作 / append one action to a bad rating's loop (checked against the loop; refused actions record nothing)."""
+    from supervision.actions import loop_status, record_action
+    from supervision.loop import STATES, STEPS
+
+    wh = app.warehouse()
+    followup_id = record_action(wh, rating_id, action, actor, reason_category, note, _instant(at), source="cli")
+    status = loop_status(wh, rating_id)
+    state = tr(app.lang, *STATES[status["state"]])
+    line = tr(app.lang, f"已记录 {followup_id}：评价 {rating_id} “{FOLLOWUP_ACTIONS[action]}”，当前状态：{state}",
+              f"recorded {followup_id}: rating {rating_id} {action}; now {state}")
+    if status["next_step"]:
+        step = tr(app.lang, *STEPS[status["next_step"]])
+        line += tr(app.lang, f"；下一步：{step}，期限 {status['due_date']}", f"; next: {step}, due {status['due_date']}")
+    click.echo(line)
+
+
+@followup.command("history")
+@click.option("--rating", "rating_id", required=True, help="评价编号 / rating id.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def followup_history(app, rating_id: str, fmt: str) -> None:
+    """闭环记录 / the append-only history of a rating's loop, with its current state and due dates."""
+    from supervision.actions import history, loop_status
+    from supervision.loop import STATES, STEPS
+
+    wh = app.warehouse()
+    frame = history(wh, rating_id)
+    status = loop_status(wh, rating_id)
+    if fmt == "json":
+        summary = {k: status[k] for k in ("rating_id", "level", "state", "next_step", "next_owner", "due_date",
+                                          "overdue", "verify_due", "rectify_due", "feedback_due", "revisit_due",
+                                          "appeal_due", "allowed_actions")}
+        click.echo(json.dumps({**records(pl.DataFrame([summary]))[0], "history": records(frame)},
+                              ensure_ascii=False, indent=2))
+        return
+    state = tr(app.lang, *STATES[status["state"]])
+    head = tr(app.lang, f"评价 {rating_id}（{status['level']} 星）：{state}", f"rating {rating_id} (level {status['level']}): {state}")
+    if status["next_step"]:
+        step = tr(app.lang, *STEPS[status["next_step"]])
+        overdue = tr(app.lang, "，已超期", ", overdue") if status["overdue"] else ""
+        head += tr(app.lang, f"；下一步：{step}，期限 {status['due_date']}{overdue}",
+                   f"; next: {step}, due {status['due_date']}{overdue}")
+    click.echo(head)
+    labels = {"followup_id": ("记录编号", "followup"), "action": ("操作", "action"), "action_time": ("时间", "time"),
+              "actor": ("办理人", "actor"), "reason_category": ("原因", "reason"), "note": ("说明", "note"),
+              "source": ("来源", "source"), "received_at": ("入库时间", "stored at")}
+    shown = frame.drop("rating_id")
+    if shown.height == 0:
+        click.echo(tr(app.lang, "（尚无闭环记录）", "(no follow-ups yet)"))
+        return
+    _output(app, shown, "table", None, labels, "history")
+
+
+# hcp loop -------------------------------------------------------------------------------------------------
+
+
+@click.group()
+def loop() -> None:
+    """差评闭环与监督 / bad-rating queues, rating invitations, red-card escalations, suspicious ratings."""
+
+
+@loop.command("status")
+@click.option("--rating", "rating_id", required=True, help="评价编号 / rating id.")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.pass_obj
+def loop_status_cmd(app, rating_id: str, as_of: str | None) -> None:
+    """单条差评的闭环状态 / where one rating's loop stands: state, due dates, allowed next actions (JSON)."""
+    from supervision.actions import loop_status
+
+    status = loop_status(app.warehouse(), rating_id, _instant(as_of))
+    keep = {k: v for k, v in status.items() if not k.startswith("_")}
+    click.echo(json.dumps(records(pl.DataFrame([keep]))[0], ensure_ascii=False, indent=2))
+
+
+def _scope(dept: str | None, office: str | None, *, required: bool):
+    from supervision import store
+    from supervision.queues import check_region_code
+
+    if dept and office:
+        raise _usage("--dept 与 --office 只能选一个 / use either --dept or --office, not both")
+    if dept:
+        return store.dept_scope(dept)
+    if office:
+        return store.region_scope(check_region_code(office))
+    if required:
+        raise _usage("请指定 --dept 部门代码 或 --office 区划代码 / give --dept CODE or --office REGION")
+    return None
+
+
+@loop.command("queue")
+@click.option("--dept", default=None, help="部门代码：本部门待办 / a department: what it must handle now.")
+@click.option("--office", default=None, help="区划代码：辖区内超期 / a supervisory office (12-digit region): what is overdue under it.")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.option("--all/--overdue-only", "show_all", default=None,
+              help="全部待办或仅超期（部门默认全部，监督机构默认仅超期）/ every open step or only the overdue ones "
+                   "(default: all for a department, overdue only for an office).")
+@click.option("--sort", "sort_by", type=click.Choice(["due_date", "overdue_working_days", "rated_at", "dept_code", "region_code"]),
+              default="due_date", show_default=True)
+@click.option("--desc", is_flag=True, help="降序 / descending.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
+@click.pass_obj
+def loop_queue(app, dept, office, as_of, show_all, sort_by, desc, fmt, out) -> None:
+    """差评待办与超期督办 / a department's bad-rating steps to handle, or what is overdue under an office."""
+    from supervision.queues import LABELS, department_queue, office_queue, sort_queue
+
+    _scope(dept, office, required=True)
+    instant = _instant(as_of)
+    wh = app.warehouse()
+    if dept:
+        frame = department_queue(wh, dept, instant, overdue_only=show_all is False)
+    else:
+        frame = office_queue(wh, office, instant, overdue_only=show_all is not True)
+    frame = sort_queue(frame, sort_by, desc)
+    if fmt == "table":
+        overdue = frame.filter(pl.col("overdue")).height
+        unit = dept or office
+        click.echo(tr(app.lang, f"{unit}：{frame.height} 条待办，其中超期 {overdue} 条",
+                      f"{unit}: {frame.height} open steps, {overdue} overdue"))
+    _output(app, frame, fmt, out, LABELS, "queue")
+
+
+@loop.command("invitations")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="办结后天数 / days after completion without a rating (default: [supervision] invite_after_days).")
+@click.option("--dept", default=None, help="仅本部门 / only this department's cases.")
+@click.option("--office", default=None, help="仅本辖区 / only cases in this region's subtree.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@click.pass_obj
+def loop_invitations(app, as_of, days, dept, office, fmt, out, no_refresh) -> None:
+    """智能邀评 / completed cases not rated N days after completion, for an SMS invitation (no personal data in clear)."""
+    from supervision.invitations import LABELS, invitations
+
+    scope = _scope(dept, office, required=False)
+    _refresh(app, no_refresh)
+    frame = invitations(app.warehouse(), _instant(as_of), days, scope=scope)
+    if fmt == "table":
+        click.echo(tr(app.lang, f"待邀评 {frame.height} 件", f"{frame.height} cases to invite"))
+    _output(app, frame, fmt, out, LABELS, "invitations")
+
+
+@loop.command("escalations")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.option("--after-days", type=click.IntRange(min=1), default=None,
+              help="红牌满多少个工作日升级 / working days red before escalation (default: [supervision] escalate_after_red_days).")
+@click.option("--office", default=None, help="仅本辖区的办件 / only cases in this region's subtree.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@click.pass_obj
+def loop_escalations(app, as_of, after_days, office, fmt, out, no_refresh) -> None:
+    """红牌升级 / red cases escalated to the office one level up, and which office that is."""
+    from supervision.escalation import LABELS, escalations
+    from supervision.queues import check_region_code
+
+    if office:
+        check_region_code(office)
+    _refresh(app, no_refresh)
+    frame = escalations(app.warehouse(), _instant(as_of), after_days=after_days, region_code=office)
+    if fmt == "table":
+        click.echo(tr(app.lang, f"升级督办 {frame.height} 件", f"{frame.height} escalated cases"))
+    _output(app, frame, fmt, out, LABELS, "escalations")
+
+
+@loop.command("suspicious")
+@click.option("--period", required=True, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (Asia/Shanghai).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
+@click.pass_obj
+def loop_suspicious(app, period, fmt, out) -> None:
+    """异常评价线索 / suspicious rating patterns with their evidence (bursts of top ratings, ratings of
+    missing or uncompleted cases, ratings before completion)."""
+    from metrics.indicators import Period
+    from supervision.suspicious import LABELS, PATTERNS, evidence_objects, suspicious_ratings
+
+    try:
+        parsed = Period.parse(period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    frame = suspicious_ratings(app.warehouse(), parsed)
+    if fmt == "json" and not out:
+        click.echo(json.dumps(evidence_objects(frame), ensure_ascii=False, indent=2))
+        return
+    if fmt == "table":
+        counts = frame.group_by("pattern").len()
+        summary = "，".join(f"{tr(app.lang, *PATTERNS[p])} {n}" for p, n in counts.sort("pattern").iter_rows()) or "—"
+        click.echo(tr(app.lang, f"{parsed.label} 异常评价线索 {frame.height} 条：{summary}",
+                      f"{parsed.label}: {frame.height} findings: {summary}"))
+    _output(app, frame, fmt, out, LABELS, "suspicious")
