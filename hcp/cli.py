@@ -27,6 +27,8 @@ COMMANDS = {
     "metrics": "metrics.cli:metrics",
     "flags": "metrics.cli:flags",
     "calendar": "hcp.calendar_cli:calendar",
+    "report": "reports.cli:report",
+    "scheduler": "reports.cli:scheduler",
     "followup": "supervision.cli:followup",
     "loop": "supervision.cli:loop",
 }

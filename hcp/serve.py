@@ -44,6 +44,7 @@ class ServeContext:
 #: Hosted services: "module:function" taking a ServeContext and returning Starlette routes.
 #: Each may also register background work and cleanups on the context.
 SERVICES: list[str] = []
+SERVICES.append("reports.scheduler:service")  # monthly bulletins, nightly metrics, daily digest (opt out in [reports])
 
 
 def build_app(ctx: ServeContext, token: str | None) -> Starlette:

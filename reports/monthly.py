@@ -1,0 +1,57 @@
+"""Publishing a monthly bulletin: figures → workbook, HTML, PDF → the archive, once per data version."""
+
+from __future__ import annotations
+
+from hcp.config import load_config
+from metrics.jobs import MetricsSettings
+from reports.archive import Archive, Computed, Published
+from reports.figures import canonical_json, data_version, figures_checksum, gather
+from warehouse.client import Warehouse
+
+
+def scope_key(region: str | None, lang: str) -> str:
+    """Archive folder of a scope: ``all`` or the region code, ``.en`` for the English edition."""
+    return (region or "all") + (".en" if lang == "en" else "")
+
+
+def file_stem(kind: str, month: str, region: str | None, lang: str) -> str:
+    return f"{kind}-{month}" + (f"-{region}" if region else "") + ("-en" if lang == "en" else "")
+
+
+def render_files(figures: dict, watermark: str | None, number: int, region: str | None) -> dict[str, bytes]:
+    """Every file of one bulletin version (deterministic for the same figures, watermark and number)."""
+    from reports.bulletin import render_html
+    from reports.excel import render_workbook
+    from reports.pdf import html_to_pdf
+
+    checksum = figures_checksum(figures)
+    month, lang = figures["month"], figures["lang"]
+    html = render_html(figures, watermark=watermark, checksum=checksum, version=number)
+    stem = file_stem("bulletin", month, region, lang)
+    return {
+        f"{stem}.html": html.encode("utf-8"),
+        f"{stem}.pdf": html_to_pdf(html),
+        f"{file_stem('workbook', month, region, lang)}.xlsx": render_workbook(figures, watermark=watermark, checksum=checksum),
+        "figures.json": canonical_json(figures).encode("utf-8"),
+    }
+
+
+def publish_monthly(wh: Warehouse, archive: Archive, month: str, region: str | None = None, *, lang: str = "zh",
+                    trigger: str = "manual", config: dict | None = None) -> Published:
+    """The bulletin of ``month`` for a scope: a new version only when the data version moved and the
+    figures changed (see :mod:`reports.archive`)."""
+    config = config if config is not None else load_config()
+    settings = MetricsSettings.load(config)
+    region = None if region in (None, "", "all") else region
+
+    def compute() -> Computed:
+        figures, version = gather(wh, month, region, lang=lang, config=config, settings=settings)
+        return Computed(version, figures_checksum(figures), (figures, version))
+
+    def render(payload, number: int) -> dict[str, bytes]:
+        figures, version = payload
+        return render_files(figures, version.watermark, number, region)
+
+    return archive.publish(kind="monthly", period=month, scope=scope_key(region, lang), lang=lang,
+                           current=lambda: data_version(wh, settings, config), compute=compute, render=render,
+                           trigger=trigger)
