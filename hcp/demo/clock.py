@@ -114,9 +114,10 @@ def staff_step(
 ) -> np.ndarray:
     """When a staff action happens ``k`` working days after instant ``after``, always later than it.
 
-    ``k = 0`` means later the same day (``gap`` seconds later), which is only possible on a working day
-    before :data:`LATEST_SAME_DAY`; otherwise the action moves to the next working day. For ``k ≥ 1``
-    the time is drawn within window hours of the target working day.
+    ``k = 0`` means later the same day (``gap`` seconds after ``after``, or after the window opens if
+    ``after`` is earlier), which is only possible on a working day before :data:`LATEST_SAME_DAY`;
+    otherwise the action moves to the next working day. For ``k ≥ 1`` the time is drawn within window
+    hours of the target working day.
     """
     n = len(after)
     k = np.asarray(k, dtype=np.int64) * np.ones(n, dtype=np.int64)
@@ -125,7 +126,7 @@ def staff_step(
     k = np.where((k == 0) & ~same, 1, k)
     target = cal.add(day, k)
     later = target * DAY + window_seconds(rng, n)
-    soon = after + rng.integers(gap[0], gap[1], n)
+    soon = np.maximum(after, day * DAY + MORNING[0]) + rng.integers(gap[0], gap[1], n)
     return np.where(same, soon, later)
 
 

@@ -12,6 +12,7 @@ Every file's name, kind, row count, size and SHA-256 go into the manifest.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,12 @@ def clear_previous_output(out: Path) -> None:
     for pattern in patterns:
         for path in out.glob(pattern):
             path.unlink()
+
+
+def _ndjson(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ndjson(buffer)
+    return buffer.getvalue()
 
 
 def _json_line(record: dict | str) -> bytes:
@@ -92,7 +99,7 @@ class Writer:
 
     @staticmethod
     def _jsonl(frame, malformed, appended, rng) -> bytes:
-        body = frame.write_ndjson().encode() if frame.height else b""
+        body = _ndjson(frame) if frame.height else b""
         if malformed:
             ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1  # byte offset after each line
             starts = np.concatenate([[0], ends])  # inserting before line i = at starts[i]
@@ -105,7 +112,7 @@ class Writer:
             pieces.append(body[prev:])
             body = b"".join(pieces)
         if appended is not None and appended.height:
-            body += appended.write_ndjson().encode()
+            body += _ndjson(appended)
         return body
 
     @staticmethod
