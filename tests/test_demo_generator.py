@@ -85,7 +85,9 @@ def problems(r) -> list[str]:
         if not _opt_str(r.get("staff_id")):
             out.append("staff_id")
         app = r.get("applicant")
-        if not _person(app, ("type", "name", "id_number", "phone")) or (app and app.get("type") not in ("person", "org")):
+        if not _person(app, ("type", "name", "id_number", "phone")) or (
+            app and app.get("type") not in ("person", "org")
+        ):
             out.append("applicant")
     elif kind == "rating":
         out += [f for f in ("rating_id", "item_code", "dept_code") if not _str(r.get(f))]
@@ -236,7 +238,8 @@ def test_rerun_into_same_directory_replaces_old_chunks(tmp_path):
     generate(DemoParams(month="2025-09", out=tmp_path, cases=900, chunk_cases=300))
     generate(DemoParams(month="2025-09", out=tmp_path, cases=400, chunk_cases=300))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f["name"] for f in manifest["files"]] + ["manifest.json"])
+    expected = [f["name"] for f in manifest["files"]] + ["manifest.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
 
 
 # --- Interchange validity and injected records ----------------------------------------------------
@@ -511,15 +514,20 @@ def _deadline_facts(run: Run):
     for item in run.items:
         versions[item["item_code"]].append((item["valid_from"], item["promised_limit_days"]))
     by_case: dict[str, dict[str, dict]] = defaultdict(dict)
+    supplements: dict[str, list[str]] = defaultdict(list)
     for e in run.events():
         by_case[e["case_id"]][e["event_type"]] = e
+        if e["event_type"] == "supplement_requested":
+            supplements[e["case_id"]].append(e["event_time"])
     facts = []
     for case_id, ev in by_case.items():
-        if "accepted" not in ev or {"suspended", "withdrawn"} & ev.keys() or ev["accepted"]["item_code"] not in versions:
+        if "accepted" not in ev or {"suspended", "withdrawn"} & ev.keys():
+            continue
+        if ev["accepted"]["item_code"] not in versions:
             continue
         accepted = parse_time(ev["accepted"]["event_time"]).date()
-        if "supplement_requested" in ev and ev["supplement_requested"]["event_time"] > ev["accepted"]["event_time"]:
-            continue
+        if any(t > ev["accepted"]["event_time"] for t in supplements[case_id]):
+            continue  # a supplement after acceptance stops the clock
         limit = max(v for v in versions[ev["accepted"]["item_code"]] if v[0] <= accepted.isoformat())[1]
         deadline = accepted if limit == 0 else cal.add_working_days(accepted, limit)
         done = parse_time(ev["completed"]["event_time"]).date() if "completed" in ev else None

@@ -48,9 +48,9 @@ class Catalogue:
     """Items as parallel arrays (row = item code), plus the region tree, departments and region traits.
 
     Region traits (indexed by region row): ``online_share`` (share of cases submitted online where the
-    item allows it, 45–92 % by city, so 35–80 % of all submissions), ``coverage`` (share of completed cases the applicant rates),
-    ``default_rating`` (the city's platform writes default good ratings), ``multi_stage`` (the city
-    practises 一事多评).
+    item allows it, 45–92 % by city, about 40–80 % of all submissions), ``coverage`` (share of
+    completed cases the applicant rates), ``default_rating`` (the city's platform writes default good
+    ratings), ``multi_stage`` (the city practises 一事多评).
     """
 
     regions: RegionTree
@@ -99,7 +99,9 @@ class Catalogue:
                     "max_trips": self.max_trips[rows].tolist(),
                     "valid_from": [date_of(d).isoformat() for d in valid_from[rows]],
                 },
-                schema_overrides={k: pl.Int64 for k in ("legal_limit_days", "promised_limit_days", "online_depth", "max_trips")},
+                schema_overrides=dict.fromkeys(
+                    ("legal_limit_days", "promised_limit_days", "online_depth", "max_trips"), pl.Int64
+                ),
             )
 
         everyone = np.arange(self.size)

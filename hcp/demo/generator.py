@@ -118,7 +118,9 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 class _Carry:
     """Records held back from one batch for the next batch's files (re-sends and late events)."""
 
-    frames: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"case_event": [], "rating": [], "followup": []})
+    frames: dict[str, list[pl.DataFrame]] = field(
+        default_factory=lambda: {"case_event": [], "rating": [], "followup": []}
+    )
 
     def take(self, kind: str) -> pl.DataFrame | None:
         frames, self.frames[kind] = self.frames[kind], []
@@ -144,11 +146,13 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
     month_start = parse_month(params.month)
     month_end = next_month(month_start)
     as_of_local = resolve_as_of(params.as_of, month_start)
-    as_of = day_number(as_of_local.date()) * DAY + (as_of_local - dt.datetime.combine(as_of_local.date(), dt.time())).seconds
+    since_midnight = as_of_local - dt.datetime.combine(as_of_local.date(), dt.time())
+    as_of = day_number(as_of_local.date()) * DAY + since_midnight.seconds
 
     work_calendar = WorkCalendar()
     cal = DemoCalendar(month_start - dt.timedelta(days=90), month_end + dt.timedelta(days=700), work_calendar)
-    first_submission = date_of(int(cal.day_of_index(cal.index(np.array([day_number(month_start)])) - LEAD_WORKING_DAYS)[0]))
+    month_index = cal.index(np.array([day_number(month_start)]))
+    first_submission = date_of(int(cal.day_of_index(month_index - LEAD_WORKING_DAYS)[0]))
     last_submission = min(month_end - dt.timedelta(days=1), as_of_local.date() - dt.timedelta(days=1))
     window = Window(month_start, month_end, first_submission, last_submission, as_of)
 

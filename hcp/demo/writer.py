@@ -120,7 +120,9 @@ class Writer:
         parts = [frame]
         if malformed:
             bad = pl.DataFrame(malformed, schema=frame.schema)
-            key = np.concatenate([np.arange(frame.height) * 2 + 1, rng.integers(0, frame.height + 1, len(malformed)) * 2])
+            # Valid row i sorts at 2i+1; a malformed row placed before row p sorts at 2p.
+            slots = rng.integers(0, frame.height + 1, len(malformed)) * 2
+            key = np.concatenate([np.arange(frame.height) * 2 + 1, slots])
             parts = [pl.concat([frame, bad]).with_columns(_k=pl.Series(key)).sort("_k", maintain_order=True).drop("_k")]
         if appended is not None and appended.height:
             parts.append(appended)
