@@ -15,9 +15,12 @@ timestamp, so the same figures and watermark give the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import math
 import re
+import threading
 import zipfile
 
 from openpyxl import Workbook
@@ -267,6 +270,31 @@ def _catalogue(wb: Workbook, figures: dict, lang: str) -> None:
                 formula=[f"AND(ISNUMBER({letter}3),{letter}3>={letter}$1)"], fill=GREEN_FILL))
 
 
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exact_floats():
+    """openpyxl writes numbers with ``%.16g``, which can change the last bit of a double (55.176767676767675
+    becomes 55.17676767676767). Write floats with ``repr`` — the shortest text that reads back as the same
+    double — so the workbook holds exactly the values of ``hcp metrics``."""
+    from openpyxl.cell import _writer
+
+    original = _writer.safe_string
+
+    def exact(value):
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        return original(value)
+
+    with _PATCH_LOCK:
+        _writer.safe_string = exact
+        try:
+            yield
+        finally:
+            _writer.safe_string = original
+
+
 def _stamp(watermark: str | None, figures: dict) -> dt.datetime:
     """The document date: the data watermark (or the period's last day for an empty warehouse)."""
     if watermark:
@@ -308,5 +336,6 @@ def render_workbook(figures: dict, *, watermark: str | None, checksum: str) -> b
     wb.properties.lastModifiedBy = "hcp"
     wb.properties.created = stamp - dt.timedelta(hours=8)  # openpyxl takes UTC; the stamp is Shanghai time
     buffer = io.BytesIO()
-    wb.save(buffer)
+    with _exact_floats():
+        wb.save(buffer)
     return _reproducible_zip(buffer.getvalue(), stamp)

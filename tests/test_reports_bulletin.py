@@ -1,0 +1,312 @@
+"""The monthly bulletin of the hand-worked October 2025 scenario (tests/scenario_oct2025.py): the workbook
+read back with openpyxl and the PDF's extracted text (Chinese included) carry exactly the numbers that
+`hcp metrics --format json` gives for the same month (whose values tests/test_metrics_indicators.py checks
+by hand). Page 1 is rendered to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from hcp.domain import INDICATOR_LABELS
+from metrics.indicators import INDICATOR_KEYS
+from reports.text import HEADLINE_KEYS, fmt_value
+from tests import scenario_oct2025 as scenario
+from tests.conftest import REPO, run_hcp
+from tests.test_metrics_indicators import ALL, D1, D2, SCORE_D1, SCORE_D2
+from warehouse import open_warehouse
+from warehouse.migrations import ensure_schema
+
+ARTIFACTS = REPO / "test-artifacts"
+TITLE = "山东省政务服务“好差评”月度通报（2025年10月）"
+LABEL_TO_KEY = {zh: key for key, (zh, _) in INDICATOR_LABELS.items()}
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils missing: run scripts/system-deps.sh")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bulletin")
+    saved = os.environ.get("HCP_HOME")
+    os.environ["HCP_HOME"] = str(path)
+    try:
+        wh = open_warehouse()
+        ensure_schema(wh)
+        scenario.load(wh)
+        wh.close()
+        yield path
+    finally:
+        if saved is None:
+            os.environ.pop("HCP_HOME", None)
+        else:
+            os.environ["HCP_HOME"] = saved
+
+
+def hcp(home, *args) -> str:
+    return run_hcp(*args, env={"HCP_HOME": str(home)}, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def published(home, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    stdout = hcp(home, "report", "monthly", "--month", "2025-10", "--out", str(out))
+    return out, stdout
+
+
+@pytest.fixture(scope="module")
+def metrics(home, published):
+    """`hcp metrics` JSON for October and September, by every grouping the bulletin uses."""
+    def get(by, period="2025-10"):
+        return {r["group"]: r for r in json.loads(hcp(home, "metrics", "--period", period, "--by", by, "--format", "json"))}
+    return {by: get(by) for by in ("all", "dept", "region:city", "region:county")} | {"previous": get("all", "2025-09")}
+
+
+def same(a, b) -> bool:
+    return a is None and b is None or (a is not None and b is not None and a == b)
+
+
+def sheet_rows(ws, header_row: int = 1) -> list[dict]:
+    headers = [c.value for c in ws[header_row]]
+    return [dict(zip(headers, row)) for row in ws.iter_rows(min_row=header_row + 1, values_only=True)]
+
+
+# The workbook -----------------------------------------------------------------------------------
+
+
+def test_workbook_summary_equals_metrics(published, metrics):
+    out, _ = published
+    wb = openpyxl.load_workbook(out / "workbook-2025-10.xlsx")
+    assert wb.sheetnames == ["概况", "部门排名", "地区排名", "超期办件", "差评整改", "事项目录指标"]
+    ws = wb["概况"]
+    assert ws["A1"].value == TITLE
+    rows = {r["指标代码"]: r for r in sheet_rows(ws, header_row=6)}
+    assert list(rows) == list(HEADLINE_KEYS)
+    now, before = metrics["all"]["all"], metrics["previous"]["all"]
+    for key in HEADLINE_KEYS:
+        assert same(rows[key]["本月"], now[key]), key
+        assert same(rows[key]["上月"], before[key]), key
+    # …and these are the hand-worked values.
+    for key, value in ALL.items():
+        assert rows[key]["本月"] == pytest.approx(value, abs=1e-12) if value is not None else rows[key]["本月"] is None
+    assert rows["on_time_rate"]["达标情况"] == "未达标" and rows["rating_coverage"]["达标情况"] == "达标"
+    # Formatted for people: frozen header, percentages, conditional colours.
+    assert ws.freeze_panes == "B7"
+    rate_row = 6 + 1 + HEADLINE_KEYS.index("on_time_rate")
+    assert ws.cell(row=rate_row, column=2).number_format == "0.00%"
+    assert len(ws.conditional_formatting) > 0
+
+
+def test_workbook_rankings_equal_metrics(published, metrics):
+    out, _ = published
+    wb = openpyxl.load_workbook(out / "workbook-2025-10.xlsx")
+    depts = {r["部门代码"]: r for r in sheet_rows(wb["部门排名"])}
+    assert set(depts) == {"D1", "D2"}
+    for code, record in metrics["dept"].items():
+        row = depts[code]
+        assert row["部门"] == record["name"] and row["排名"] == record["rank"] and row["参评单位数"] == record["peers"]
+        assert row["综合得分"] == record["composite_score"]
+        for key in INDICATOR_KEYS:
+            assert same(row[INDICATOR_LABELS[key][0]], record[key]), (code, key)
+    assert depts["D1"]["综合得分"] == pytest.approx(SCORE_D1) and depts["D2"]["综合得分"] == pytest.approx(SCORE_D2)
+    assert depts["D2"]["差评整改率"] is None  # empty base stays empty, never 0
+    regions = {r["区划代码"]: r for r in sheet_rows(wb["地区排名"])}
+    expected = metrics["region:city"] | metrics["region:county"]
+    assert set(regions) == set(expected)
+    for code, record in expected.items():
+        assert regions[code]["排名"] == record["rank"] and regions[code]["综合得分"] == record["composite_score"]
+        for key in INDICATOR_KEYS:
+            assert same(regions[code][INDICATOR_LABELS[key][0]], record[key]), (code, key)
+    for name in ("部门排名", "地区排名"):
+        ws = wb[name]
+        assert ws.freeze_panes is not None and ws.column_dimensions["D"].width > 10
+        assert ws.cell(row=2, column=[c.value for c in ws[1]].index("按时办结率") + 1).number_format == "0.00%"
+
+
+def test_workbook_cases_behind_the_figures(home, published, metrics):
+    out, _ = published
+    wb = openpyxl.load_workbook(out / "workbook-2025-10.xlsx")
+    overdue = sheet_rows(wb["超期办件"])
+    late = {r["办件编号"]: r for r in overdue if r["类别"] == "超期办结"}
+    assert len(late) == metrics["all"]["all"]["overdue_completed"] == 2
+    assert set(late) == {"A", "F2"} and late["A"]["超期工作日"] == 1
+    red_at_month_end = {r["case_id"] for r in json.loads(hcp(
+        home, "flags", "--as-of", "2025-10-31T23:59:59.999", "--format", "json")) if r["flag"] == "red"}
+    assert {r["办件编号"] for r in overdue if r["类别"].startswith("逾期未办结")} == red_at_month_end == {"M", "X"}
+
+    bad = {r["评价编号"]: r for r in sheet_rows(wb["差评整改"])}
+    counts = metrics["all"]["all"]["counts"]
+    assert len(bad) == counts["bad_count"] == 3
+    assert sum(r["状态"] != "未整改" for r in bad.values()) == counts["bad_rectified_n"]
+    assert sum(r["按期整改"] == "是" for r in bad.values()) == counts["bad_rectified_on_time_n"]
+    assert sum(r["已回访"] == "是" and r["实名"] == "是" for r in bad.values()) == counts["real_name_bad_revisited_n"]
+    assert bad["r8"]["状态"] == "未整改" and bad["r3"]["状态"] == "已解释说明" and bad["r1"]["状态"] == "已整改"
+    # Only masked personal data, in columns that say so.
+    personal = [h for h in [c.value for c in wb["超期办件"][1]] + [c.value for c in wb["差评整改"][1]]
+                if "申请人" in h or "评价人" in h]
+    assert personal and all(h.endswith("（脱敏）") for h in personal)
+
+    catalogue = {r["代码"]: r for r in sheet_rows(wb["事项目录指标"], header_row=2)}
+    for code, record in (("all", metrics["all"]["all"]), ("D1", metrics["dept"]["D1"]), ("D2", metrics["dept"]["D2"])):
+        assert catalogue[code]["事项数"] == record["counts"]["items"]
+        for key in ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate", "limit_compression"):
+            assert same(catalogue[code][INDICATOR_LABELS[key][0]], record[key]), (code, key)
+
+
+# The PDF ----------------------------------------------------------------------------------------
+
+
+def pdf_text(path: Path, *, layout: bool = False) -> str:
+    args = ["pdftotext", "-enc", "UTF-8"] + (["-layout"] if layout else []) + [str(path), "-"]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+def layout_rows(text: str) -> list[list[str]]:
+    """Lines of the layout text split into cells on runs of 2+ spaces."""
+    rows = [[c for c in re.split(r"\s{2,}", line.strip()) if c] for line in text.splitlines()]
+    return [r for r in rows if len(r) > 1]
+
+
+def test_pdf_text_equals_metrics_and_embeds_the_cjk_font(published, metrics):
+    out, _ = published
+    pdf = out / "bulletin-2025-10.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    text = pdf_text(pdf)
+    flat = re.sub(r"\s+", "", text)
+    assert TITLE in flat
+    assert "统计期间：2025年10月1日至2025年10月31日" in flat
+    for heading in ("一、总体情况", "二、部门排名", "三、地区排名", "四、约谈名单", "五、超期办件", "六、差评整改"):
+        assert heading in flat
+    # Headline table: each indicator's row reads label, this month, last month — as `hcp metrics` has them.
+    rows = layout_rows(pdf_text(pdf, layout=True))
+    first = {}
+    for row in rows:
+        first.setdefault(row[0], row)
+    now, before = metrics["all"]["all"], metrics["previous"]["all"]
+    for key in HEADLINE_KEYS:
+        cells = first[INDICATOR_LABELS[key][0]]
+        assert cells[1:3] == [fmt_value(key, now[key]), fmt_value(key, before[key])], key
+    # Rankings: every unit's score and indicators, formatted for people.
+    for by in ("dept", "region:city", "region:county"):
+        for record in metrics[by].values():
+            tokens = next(t for t in (" ".join(row).split() for row in rows)
+                          if t[:2] == [f"{record['rank']}/{record['peers']}", record["name"]])
+            joined = " ".join(tokens)
+            for key in ("composite_score", "cases_completed", "on_time_rate", "online_rate", "good_rate"):
+                assert fmt_value(key, record[key]) in joined, (record["group"], key)
+    assert fmt_value("composite_score", SCORE_D1) in flat and "59.92" in flat
+    # The worst items: overdue cases and the unrectified bad rating, with their Chinese labels.
+    assert "逾期未办结" in flat and "超期办结" in flat and "未整改" in flat
+    assert "本月差评3件，已整改或解释说明2件" in flat
+    # The font is really in the file: CID fonts of Noto Sans CJK, embedded and subset.
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    cjk = [line for line in fonts.splitlines() if "Noto-Sans-CJK-SC" in line]
+    assert cjk and all(" yes yes yes " in f" {' '.join(line.split())} " for line in cjk)
+
+
+def test_pdf_page_one_renders_to_png(published):
+    out, _ = published
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm missing")
+    ARTIFACTS.mkdir(exist_ok=True)
+    prefix = ARTIFACTS / "bulletin-2025-10-page"
+    subprocess.run(["pdftoppm", "-r", "110", "-png", str(out / "bulletin-2025-10.pdf"), str(prefix)], check=True)
+    page1 = ARTIFACTS / "bulletin-2025-10-page-1.png"
+    assert page1.exists()
+    from PIL import Image
+
+    with Image.open(page1) as image:
+        assert image.width > 800
+        grey = image.convert("L")
+        dark = sum(grey.histogram()[:128])
+        assert dark > 2000  # there is text on the page, not a blank sheet
+
+
+# Reproducibility and exactly once ---------------------------------------------------------------
+
+
+def test_same_data_same_bulletin(home, published):
+    out, stdout = published
+    assert "已生成第 1 版" in stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    again = hcp(home, "report", "monthly", "--month", "2025-10")
+    assert "数据未变化，沿用第 1 版" in again and manifest["checksum"] in again
+    archive = home / "reports" / "monthly" / "2025-10" / "all"
+    assert sorted(p.name for p in archive.iterdir() if p.name.startswith("v")) == ["v1"]
+    # The checksum is that of the figures (no run time in them); the files' hashes are in the manifest.
+    from reports.archive import sha256
+    from reports.figures import figures_checksum
+    from reports.monthly import render_files
+
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures_checksum(figures) == manifest["checksum"]
+    for entry in manifest["files"]:
+        assert sha256((out / entry["name"]).read_bytes()) == entry["sha256"]
+    # Rendering again from the same figures and watermark gives the same bytes (dates = the watermark).
+    rendered = render_files(figures, manifest["data_watermark"], 1, None)
+    for entry in manifest["files"]:
+        assert sha256(rendered[entry["name"]]) == entry["sha256"], entry["name"]
+    info = subprocess.run(["pdfinfo", str(out / "bulletin-2025-10.pdf")], capture_output=True, text=True).stdout
+    assert "CreationDate" in info and manifest["data_watermark"][:4] in info
+
+
+def test_same_data_loaded_elsewhere_gives_the_same_checksum(home, published, tmp_path):
+    """Another warehouse with the same records (received at another time) has the same figures."""
+    out, _ = published
+    other = tmp_path / "other"
+    other.mkdir()
+    saved = os.environ["HCP_HOME"]
+    os.environ["HCP_HOME"] = str(other)
+    try:
+        wh = open_warehouse()
+        ensure_schema(wh)
+        scenario.load(wh)
+        wh.close()
+    finally:
+        os.environ["HCP_HOME"] = saved
+    hcp(other, "report", "monthly", "--month", "2025-10")
+    first = json.loads((out / "manifest.json").read_text())
+    second = json.loads((other / "reports/monthly/2025-10/all/v1/manifest.json").read_text())
+    assert second["checksum"] == first["checksum"]
+    assert second["data_watermark"] != first["data_watermark"]
+
+
+def test_a_city_offices_bulletin_covers_its_subtree(home, metrics):
+    stdout = hcp(home, "report", "monthly", "--month", "2025-10", "--region", "370200000000")
+    assert "已生成第 1 版" in stdout
+    folder = home / "reports/monthly/2025-10/370200000000/v1"
+    wb = openpyxl.load_workbook(folder / "workbook-2025-10-370200000000.xlsx")
+    assert wb["概况"]["A1"].value == "青岛市政务服务“好差评”月度通报（2025年10月）"
+    summary = {r["指标代码"]: r for r in sheet_rows(wb["概况"], header_row=6)}
+    city = metrics["region:city"]["370200000000"]
+    for key in HEADLINE_KEYS:
+        assert same(summary[key]["本月"], city[key]), key
+    assert [r["部门代码"] for r in sheet_rows(wb["部门排名"])] == ["D1"]
+    assert [r["区划代码"] for r in sheet_rows(wb["地区排名"])] == [scenario.QD]
+    assert {r["办件编号"] for r in sheet_rows(wb["超期办件"])} == {"A", "M"}  # Jinan's F2 and X are not Qingdao's
+    flat = re.sub(r"\s+", "", pdf_text(folder / "bulletin-2025-10-370200000000.pdf"))
+    assert "青岛市政务服务“好差评”月度通报（2025年10月）" in flat and "济南" not in flat
+
+
+def test_english_edition(home):
+    run_hcp("--lang", "en", "report", "monthly", "--month", "2025-10", env={"HCP_HOME": str(home)}, check=True)
+    folder = home / "reports/monthly/2025-10/all.en/v1"
+    text = re.sub(r"\s+", " ", pdf_text(folder / "bulletin-2025-10-en.pdf"))
+    assert "monthly bulletin (2025-10)" in text and "on-time rate" in text and "60.00%" in text
+    assert "山东省" in text  # names stay as the data has them
+    wb = openpyxl.load_workbook(folder / "workbook-2025-10-en.xlsx")
+    assert wb.sheetnames[:2] == ["Summary", "Departments"]
+
+
+def test_a_month_argument_is_checked(home):
+    result = run_hcp("report", "monthly", "--month", "2025-13", env={"HCP_HOME": str(home)})
+    assert result.returncode == 2
+    result = run_hcp("report", "monthly", "--month", "2025-10", "--region", "370399000000", env={"HCP_HOME": str(home)})
+    assert result.returncode == 1 and "未知区划" in result.stderr
