@@ -1,0 +1,206 @@
+"""政务服务“好差评”监督 — the supervision dashboard (Streamlit entry point).
+
+    hcp dashboard            # or: streamlit run dashboard/app.py (with `hcp serve` owning the warehouse)
+
+This script runs on every interaction: it restores the location from the URL, checks the login, draws the
+filters, works out the user's scope and hands over to the page (``pages/*.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run dashboard/app.py` puts dashboard/ on the path, not the project: make `dashboard.*` importable.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from dashboard import auth, ui  # noqa: E402
+from dashboard import labels as L  # noqa: E402
+from dashboard.data import Filters, NotPermitted  # noqa: E402
+from metrics.indicators import Period  # noqa: E402
+
+st.set_page_config(page_title="政务服务“好差评”监督", page_icon="📊", layout="wide",
+                   initial_sidebar_state="expanded")
+st.markdown(
+    f"""<style>
+    html, body, [class*="css"], .stMarkdown, .stMetric, button, input, textarea {{ font-family: {L.FONT_FAMILY}; }}
+    [data-testid="stMetricValue"] {{ font-size: 1.6rem; }}
+    [data-testid="stMetricLabel"] p {{ font-size: 0.9rem; }}
+    .block-container {{ padding-top: 3.2rem; }}
+    </style>""",
+    unsafe_allow_html=True,
+)
+
+ui.read_url()
+lang = ui.get("lang", "zh")
+
+
+def _page_defs(lang: str) -> list:
+    icons = {"overview": "📊", "ranking": "🏆", "overdue": "⏰", "ratings": "💬", "drill": "🔎", "catalogue": "📚"}
+    return [st.Page(path, title=L.t(lang, key), icon=icons[key], url_path=key, default=(key == "overview"))
+            for key, path in ui.PAGES.items()]
+
+
+def _login(lang: str) -> None:
+    st.title(L.t(lang, "app_title"))
+    users = auth.list_users()
+    if not users:
+        st.warning(L.t(lang, "no_users"))
+        st.stop()
+    with st.form("login"):
+        username = st.text_input(L.t(lang, "username"), key="login_user")
+        password = st.text_input(L.t(lang, "password"), type="password", key="login_password")
+        submitted = st.form_submit_button(L.t(lang, "login"), type="primary")
+    if submitted:
+        user = auth.authenticate(username.strip(), password)
+        if user is None:
+            st.error(L.t(lang, "login_failed"))
+        else:
+            st.session_state["username"] = user.username
+            st.rerun()
+    st.toggle("English", key="w_lang_login", value=(lang == "en"), on_change=_lang_changed, args=("w_lang_login",))
+    st.stop()
+
+
+def _lang_changed(key: str) -> None:
+    ui.set_loc(lang="en" if st.session_state.get(key) else "")
+
+
+def _current_user():
+    username = st.session_state.get("username")
+    if not username:
+        return None
+    user = auth.get_user(username)  # re-read: a removed or changed user takes effect at once
+    if user is None:
+        st.session_state.pop("username", None)
+    return user
+
+
+def _logout() -> None:
+    for key in ("username", "_ctx"):
+        st.session_state.pop(key, None)
+    st.session_state["loc"] = {k: v for k, v in ui.loc().items() if k == "lang"}
+
+
+def _control(key: str, options: list, loc_key: str, label: str, fmt) -> str:
+    """A select box bound to the location (controlled: the location is the state, the URL mirrors it)."""
+    current = ui.get(loc_key)
+    st.session_state[key] = current if current in options else options[0]
+    st.selectbox(label, options, key=key, format_func=fmt,
+                 on_change=lambda: ui.set_loc(**{loc_key: st.session_state[key]}))
+    return st.session_state[key]
+
+
+def _period_filter(lang: str, months: list[str]) -> str:
+    custom = "custom"
+    current = ui.get("period") or (months[0] if months else dt.date.today().strftime("%Y-%m"))
+    try:
+        parsed = Period.parse(current)
+    except ValueError:
+        parsed = Period.parse(months[0]) if months else Period.parse(dt.date.today().strftime("%Y-%m"))
+    options = list(months)
+    if parsed.is_month and parsed.label not in options:
+        options.insert(0, parsed.label)
+    options.append(custom)
+    st.session_state["w_period"] = parsed.label if parsed.is_month else custom
+
+    def changed() -> None:
+        value = st.session_state["w_period"]
+        if value != custom:
+            ui.set_loc(period=value)
+        else:
+            start = parsed.start
+            ui.set_loc(period=f"{start:%Y-%m-%d}..{parsed.end - dt.timedelta(days=1):%Y-%m-%d}")
+
+    st.selectbox(L.t(lang, "period"), options, key="w_period", on_change=changed,
+                 format_func=lambda v: L.t(lang, "custom_range") if v == custom else v)
+    if parsed.is_month:
+        return parsed.label
+    st.session_state["w_range"] = (parsed.start, parsed.end - dt.timedelta(days=1))
+
+    def range_changed() -> None:
+        value = st.session_state["w_range"]
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            ui.set_loc(period=f"{value[0]:%Y-%m-%d}..{value[1]:%Y-%m-%d}")
+
+    st.date_input(L.t(lang, "custom_range"), key="w_range", on_change=range_changed)
+    return parsed.label
+
+
+def _filters(user, lang: str) -> tuple:
+    base = user.scope()
+    st.sidebar.markdown(f"**{user.name or user.username}**  \n{L.pair(lang, L.ROLES, user.role)}")
+    st.sidebar.button(L.t(lang, "logout"), on_click=_logout, key="logout")
+    st.session_state["w_lang"] = lang == "en"
+    st.sidebar.toggle("English", key="w_lang", on_change=_lang_changed, args=("w_lang",))
+    st.sidebar.divider()
+    st.sidebar.markdown(f"**{L.t(lang, 'filters')}**")
+    with st.sidebar:
+        period = _period_filter(lang, ui.q("periods"))
+        scope = base
+        region = ui.get("region")
+        if base.role != "dept":
+            regions = ui.q("regions_in_scope", base)
+            names = dict(zip(regions["region_code"].to_list(), regions["region_name"].to_list()))
+            levels = dict(zip(regions["region_code"].to_list(), regions["level"].to_list()))
+            options = [""] + [c for c in regions["region_code"].to_list()
+                              if c != (base.region_prefix.ljust(12, "0") if base.region_prefix else None)]
+            if region and region not in options:
+                options.append(region)  # a crafted or stale link: judged below, not silently dropped
+            _control("w_region", options, "region", L.t(lang, "region"),
+                     lambda c: L.t(lang, "all") if not c else "\u3000" * (levels.get(c, 1) - 1) + names.get(c, c))
+        try:
+            if region:
+                scope = ui.q("check_region", base, region)
+            dept = ui.get("dept")
+            if base.role == "dept":
+                depts = ui.q("departments_in_scope", base)
+                st.caption(f"{L.t(lang, 'dept')}: {depts['dept_name'][0] if depts.height else base.dept_code}")
+                if dept and dept != base.dept_code:
+                    raise NotPermitted(dept)
+            else:
+                depts = ui.q("departments_in_scope", scope)
+                options = [""] + depts["dept_code"].to_list()
+                dept_names = dict(zip(depts["dept_code"].to_list(), depts["dept_name"].to_list()))
+                if dept and dept not in options:
+                    options.append(dept)
+                _control("w_dept", options, "dept", L.t(lang, "dept"),
+                         lambda c: L.t(lang, "all") if not c else dept_names.get(c, c))
+            if dept:
+                scope = ui.q("check_dept", base if not region else scope, dept)
+        except NotPermitted:
+            return base, None
+        types = [""] + ui.q("item_types")
+        _control("w_itype", types, "itype", L.t(lang, "item_type"),
+                 lambda v: L.t(lang, "all") if not v else L.item_type(lang, v))
+        channels = [""] + ui.q("case_channels")
+        _control("w_channel", channels, "channel", L.t(lang, "channel"),
+                 lambda v: L.t(lang, "all") if not v else L.case_channel(lang, v))
+    filters = Filters(period=period, item_type=ui.get("itype"), channel=ui.get("channel"))
+    return base, (scope, filters)
+
+
+user = _current_user()
+pages = _page_defs(lang)
+navigation = st.navigation(pages, position="top" if user else "hidden")
+if user is None:
+    _login(lang)
+
+base, chosen = _filters(user, lang)
+if chosen is None:
+    st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=base,
+                                      filters=Filters(period=dt.date.today().strftime("%Y-%m")))
+    st.error("🚫 " + L.t(lang, "not_permitted"))
+    st.button(L.t(lang, "up"), on_click=lambda: ui.set_loc(region="", dept=""), key="reset_scope")
+    ui.write_url()
+    st.stop()
+scope, filters = chosen
+st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=scope, filters=filters)
+st.session_state["_page"] = navigation.url_path or "overview"
+ui.write_url()
+navigation.run()

@@ -1,0 +1,647 @@
+"""The dashboard's data access: every query takes a :class:`Scope` and filters by it **in SQL**.
+
+Nothing here fetches rows and hides some of them afterwards: a department user's query never reads
+another department's cases, ratings or follow-ups, whatever page or URL parameter asked for them. Pages
+call these functions only (through :mod:`dashboard.ui`'s cache), never the warehouse directly.
+
+Figures are the engine's own:
+
+* **Stored** (the default): a calendar month and no item-type or channel filter read the current run of
+  ``group_metrics`` — the very rows ``hcp metrics`` prints.
+* **Live**: a date range, an item type or a channel is computed on the fly by the engine's pure functions
+  (:func:`metrics.ratings.rating_facts`, :func:`metrics.indicators.rating_counts`,
+  :func:`metrics.indicators.catalogue_counts`, :func:`metrics.indicators.indicator_values`,
+  :func:`metrics.jobs.score_period`) from SQL-filtered inputs; the case counts are the SQL aggregate of
+  :func:`metrics.indicators.case_counts` over ``case_facts``. Without filters, live equals stored (tested).
+
+Red and yellow cards are :func:`metrics.cli.flags_as_of` restricted in SQL to the scope and to the cases
+whose stored deadline can make them red or yellow at the instant (see :func:`open_flags`).
+
+Personal data: only the masked columns (``*_masked``) are ever selected; pseudonyms (``applicant_key``,
+``rater_key``) never leave the warehouse through this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from hcp.domain import REGION_PREFIX
+from metrics import store
+from metrics.facts import case_facts as compute_case_facts, clock_stops
+from metrics.flags import case_flags
+from metrics.indicators import COUNT_COLUMNS, INDICATOR_KEYS, Period, catalogue_counts, indicator_values, items_in_force, rating_counts
+from metrics.ratings import rating_facts
+from warehouse.client import SHANGHAI, Warehouse
+
+DT = "DateTime64(3, 'Asia/Shanghai')"
+#: Columns never selected into the dashboard (pseudonyms of people).
+FORBIDDEN_COLUMNS = ("applicant_key", "rater_key")
+
+
+class NotPermitted(Exception):
+    """The requested unit or record lies outside the user's scope."""
+
+
+# Scope and filters ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scope:
+    """What a user may read: a region subtree (code prefix; '' = everywhere) and optionally one department.
+
+    ``role`` is the user's role (province | region | dept); narrowing by the filters keeps it.
+    """
+
+    role: str = "province"
+    region_prefix: str = ""
+    dept_code: str | None = None
+
+    @property
+    def unrestricted(self) -> bool:
+        return not self.region_prefix and not self.dept_code
+
+    def narrow(self, region: str | None = None, dept: str | None = None) -> "Scope":
+        """This scope limited to a region subtree and/or a department; :class:`NotPermitted` if that lies
+        outside it. A region above the user's own leaves the scope as it is."""
+        scope = self
+        if region:
+            prefix = code_prefix(region)
+            if prefix.startswith(scope.region_prefix):
+                scope = replace(scope, region_prefix=prefix)
+            elif not scope.region_prefix.startswith(prefix):
+                raise NotPermitted(region)
+        if dept:
+            if scope.dept_code and scope.dept_code != dept:
+                raise NotPermitted(dept)
+            scope = replace(scope, dept_code=dept)
+        return scope
+
+    def unit(self) -> tuple[str, str] | None:
+        """The (grouping, group code) of ``group_metrics`` that is exactly this scope, if there is one."""
+        if self.dept_code:
+            return "dept", self.dept_code
+        width = len(self.region_prefix)
+        if width == 0:
+            return "all", "all"
+        for level in ("province", "city", "county"):
+            if REGION_PREFIX[level] == width:
+                return f"region:{level}", self.region_prefix.ljust(12, "0")
+        return None
+
+
+def code_prefix(code: str) -> str:
+    """The prefix naming a region's subtree: trailing zero groups of the 12-digit code removed."""
+    for width in (2, 4, 6, 9):
+        if code[width:] == "0" * (12 - width):
+            return code[:width]
+    return code
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Period (``YYYY-MM`` or ``YYYY-MM-DD..YYYY-MM-DD``), item type and case channel ('' = all)."""
+
+    period: str
+    item_type: str = ""
+    channel: str = ""
+
+    @property
+    def parsed(self) -> Period:
+        return Period.parse(self.period)
+
+    @property
+    def live(self) -> bool:
+        """True when the figures cannot be read from the stored monthly results."""
+        return bool(self.item_type or self.channel) or not self.parsed.is_month
+
+
+class _Sql:
+    """Accumulates WHERE conditions and their bound parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: dict = {}
+
+    def add(self, condition: str, **params) -> "_Sql":
+        self.conditions.append(condition)
+        self.params.update(params)
+        return self
+
+    def where(self) -> str:
+        return " AND ".join(self.conditions) if self.conditions else "1"
+
+
+def _scope_on(sql: _Sql, scope: Scope, region_col: str = "region_code", dept_col: str = "dept_code") -> _Sql:
+    """Rows of the scope, judged by the row's own region and department codes."""
+    if scope.region_prefix:
+        sql.add(f"startsWith({region_col}, {{scope_region:String}})", scope_region=scope.region_prefix)
+    if scope.dept_code:
+        sql.add(f"{dept_col} = {{scope_dept:String}}", scope_dept=scope.dept_code)
+    return sql
+
+
+def _scoped_departments(scope: Scope) -> tuple[str, dict]:
+    """Sub-query: the department codes of the scope (a department belongs to its government's region)."""
+    sql = _scope_on(_Sql(), scope)
+    return f"SELECT dept_code FROM departments FINAL WHERE {sql.where()}", sql.params
+
+
+def _filters_on_cases(sql: _Sql, filters: Filters, alias: str = "") -> _Sql:
+    p = f"{alias}." if alias else ""
+    if filters.item_type:
+        sql.add(f"{p}item_code IN (SELECT item_code FROM items FINAL WHERE item_type = {{f_type:String}})",
+                f_type=filters.item_type)
+    if filters.channel:
+        sql.add(f"{p}channel = {{f_channel:String}}", f_channel=filters.channel)
+    return sql
+
+
+def _filters_on_ratings(sql: _Sql, filters: Filters) -> _Sql:
+    """Item type by the rating's own item; channel by the submission channel of the rated case."""
+    if filters.item_type:
+        sql.add("item_code IN (SELECT item_code FROM items FINAL WHERE item_type = {f_type:String})",
+                f_type=filters.item_type)
+    if filters.channel:
+        sql.add("case_id IN (SELECT case_id FROM case_facts FINAL WHERE channel = {f_channel:String})",
+                f_channel=filters.channel)
+    return sql
+
+
+def _period_params(period: Period) -> dict:
+    return {"p_start": dt.datetime.combine(period.start, dt.time()), "p_end": dt.datetime.combine(period.end, dt.time())}
+
+
+def _in_period(column: str) -> str:
+    return f"{column} >= {{p_start:{DT}}} AND {column} < {{p_end:{DT}}}"
+
+
+_calendars: dict[tuple, object] = {}
+
+
+def work_calendar(wh: Warehouse):
+    """The working-day calendar with the stored overrides (memoised on their content)."""
+    stamp = tuple(wh.query_rows(
+        "SELECT groupBitXor(cityHash64(locality_code, day, is_working)), count() FROM calendar_overrides FINAL")[0])
+    key = (wh.display_dsn, stamp)
+    if key not in _calendars:
+        if len(_calendars) > 8:
+            _calendars.clear()
+        _calendars[key] = store.load_calendar(wh)
+    return _calendars[key]
+
+
+# Reference data ------------------------------------------------------------------------------------------
+def data_version(wh: Warehouse) -> tuple:
+    """Changes whenever anything the dashboard shows may have changed: the latest metrics run, and the
+    newest rating and follow-up (the loop page shows them before the next compute)."""
+    row = wh.query_rows(
+        "SELECT (SELECT max(run_id) FROM metric_runs), (SELECT max(received_at) FROM ratings), "
+        "(SELECT max(received_at) FROM followups), (SELECT max(version) FROM case_facts)")[0]
+    return tuple(str(v) for v in row)
+
+
+def periods(wh: Warehouse) -> list[str]:
+    """Months with stored results, newest first."""
+    return list(reversed(store.stored_periods(wh)))
+
+
+def regions_in_scope(wh: Warehouse, scope: Scope) -> pl.DataFrame:
+    """Province, city and county regions the scope may select (a department selects none)."""
+    if scope.dept_code and scope.role == "dept":
+        return pl.DataFrame(schema={"region_code": pl.String, "region_name": pl.String, "level": pl.UInt8})
+    sql = _scope_on(_Sql(), replace(scope, dept_code=None))
+    return wh.query_df(
+        f"SELECT region_code, region_name, level FROM regions FINAL WHERE level <= 3 AND {sql.where()} "
+        "ORDER BY region_code", sql.params)
+
+
+def departments_in_scope(wh: Warehouse, scope: Scope) -> pl.DataFrame:
+    sql = _scope_on(_Sql(), scope)
+    return wh.query_df(
+        f"SELECT dept_code, dept_name, region_code FROM departments FINAL WHERE {sql.where()} ORDER BY dept_code",
+        sql.params)
+
+
+def region_names(wh: Warehouse, scope: Scope) -> dict[str, str]:
+    sql = _scope_on(_Sql(), replace(scope, dept_code=None))
+    if scope.role == "dept":
+        return {}
+    return dict(wh.query_rows(f"SELECT region_code, region_name FROM regions FINAL WHERE {sql.where()}", sql.params))
+
+
+def item_names(wh: Warehouse, scope: Scope) -> dict[str, str]:
+    depts, params = _scoped_departments(scope)
+    where = "1" if scope.unrestricted else f"dept_code IN ({depts})"
+    return dict(wh.query_rows(
+        f"SELECT item_code, argMax(item_name, valid_from) FROM items FINAL WHERE {where} GROUP BY item_code", params))
+
+
+def item_types(wh: Warehouse) -> list[str]:
+    return [r[0] for r in wh.query_rows("SELECT DISTINCT item_type FROM items FINAL ORDER BY item_type")]
+
+
+def case_channels(wh: Warehouse) -> list[str]:
+    return [r[0] for r in wh.query_rows("SELECT DISTINCT channel FROM case_facts FINAL WHERE channel != '' ORDER BY channel")]
+
+
+def check_region(wh: Warehouse, scope: Scope, region: str) -> Scope:
+    """The scope narrowed to a region the user may see (and that exists)."""
+    narrowed = scope.narrow(region=region)
+    if scope.role == "dept":
+        raise NotPermitted(region)
+    found = wh.query_value("SELECT count() FROM regions FINAL WHERE region_code = {r:String}", {"r": region})
+    if not found:
+        raise NotPermitted(region)
+    return narrowed
+
+
+def check_dept(wh: Warehouse, scope: Scope, dept: str) -> Scope:
+    """The scope narrowed to a department of it (NotPermitted for another one or an unknown code)."""
+    narrowed = scope.narrow(dept=dept)
+    sql = _scope_on(_Sql(), narrowed)
+    if not wh.query_value(f"SELECT count() FROM departments FINAL WHERE {sql.where()}", sql.params):
+        raise NotPermitted(dept)
+    return narrowed
+
+
+def check_item(wh: Warehouse, scope: Scope, item: str) -> str:
+    """The department of an item of the scope (NotPermitted otherwise)."""
+    depts, params = _scoped_departments(scope)
+    where = "1" if scope.unrestricted else f"dept_code IN ({depts})"
+    dept = wh.query_value(
+        f"SELECT argMax(dept_code, valid_from) FROM items FINAL WHERE item_code = {{i:String}} AND {where} "
+        "GROUP BY item_code", {**params, "i": item})
+    if dept is None:
+        raise NotPermitted(item)
+    return dept
+
+
+# Group metrics: stored and live -------------------------------------------------------------------------
+def _group_scope(scope: Scope, grouping: str, column: str = "group_code") -> tuple[str, dict] | None:
+    """Condition on ``column`` (a group code) selecting the scope's groups; None when the scope sees no
+    group of this grouping."""
+    if scope.unrestricted:
+        return "1", {}
+    if grouping == "all":
+        return None
+    if grouping.startswith("region:"):
+        if scope.dept_code:
+            return None  # a region's figures include other departments
+        return f"startsWith({column}, {{scope_region:String}})", {"scope_region": scope.region_prefix}
+    depts, params = _scoped_departments(scope)
+    if grouping == "dept":
+        return f"{column} IN ({depts})", params
+    return f"{column} IN (SELECT item_code FROM items FINAL WHERE dept_code IN ({depts}))", params
+
+
+def stored_groups(wh: Warehouse, scope: Scope, period: str, grouping: str, codes: list[str] | None = None) -> pl.DataFrame:
+    """The current stored rows of one month and grouping that lie in the scope (optionally some codes)."""
+    cond = _group_scope(scope, grouping, "m.group_code")
+    if cond is None:
+        return pl.DataFrame()
+    where, params = cond
+    extra = " AND m.group_code IN {codes:Array(String)}" if codes is not None else ""
+    return wh.query_df(
+        "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
+        "INNER JOIN (SELECT period, grouping, run_id FROM metric_runs FINAL "
+        "            WHERE period = {p:String} AND grouping = {g:String}) AS r "
+        "ON m.period = r.period AND m.grouping = r.grouping AND m.run_id = r.run_id "
+        f"WHERE m.period = {{p:String}} AND m.grouping = {{g:String}} AND ({where}){extra} "
+        "ORDER BY m.group_code",
+        {**params, "p": period, "g": grouping, **({"codes": codes} if codes is not None else {})},
+    )
+
+
+def _group_sql(grouping: str) -> str:
+    if grouping == "all":
+        return "'all'"
+    if grouping == "dept":
+        return "dept_code"
+    if grouping == "item":
+        return "item_code"
+    width = REGION_PREFIX[grouping.split(":")[1]]
+    return f"rightPad(substring(region_code, 1, {width}), 12, '0')"
+
+
+def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
+    """:func:`metrics.indicators.case_counts` as one SQL aggregate over the scope's completed case facts."""
+    period = filters.parsed
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
+    sql.add("state = 'completed'").add(_in_period("completed_at"), **_period_params(period))
+    return wh.query_df(
+        f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS cases_completed, "
+        "toUInt32(countIf(on_time = true)) AS on_time_n, toUInt32(countIf(on_time = false)) AS overdue_completed, "
+        "toInt64(sum(ifNull(net_working_days, 0))) AS net_days_sum, toUInt32(count(net_working_days)) AS net_days_n, "
+        "toUInt32(countIf(ifNull(same_day, false))) AS same_day_n, toUInt32(countIf(trips = 0)) AS zero_trip_n, "
+        "toUInt32(countIf(trips <= 1)) AS max_one_trip_n, toUInt32(countIf(online)) AS online_n, "
+        "toUInt32(countIf(rating_count > 0)) AS rated_n "
+        f"FROM case_facts FINAL WHERE {sql.where()} GROUP BY group ORDER BY group", sql.params)
+
+
+def _settings():
+    from metrics.jobs import MetricsSettings
+
+    return MetricsSettings.load()
+
+
+def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False) -> pl.DataFrame:
+    """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered)."""
+    period = filters.parsed
+    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
+    sql.add(_in_period("rated_at"), **_period_params(period))
+    if bad_only:
+        sql.add("level <= 2")
+    ratings = store.load_ratings(wh, sql.where(), sql.params)
+    followups = store.load_followups(wh, f"SELECT rating_id FROM ratings WHERE {sql.where()}", sql.params)
+    settings = _settings()
+    return rating_facts(ratings, followups, calendar or work_calendar(wh), rectify_days=settings.rectify_days,
+                        rectify_days_by_locality=settings.rectify_days_by_locality)
+
+
+def _catalogue_inputs(wh: Warehouse, scope: Scope, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
+    items = store.load_items(wh)
+    departments = store.load_departments(wh)
+    if not scope.unrestricted:
+        visible = departments_in_scope(wh, scope)["dept_code"]
+        items = items.filter(pl.col("dept_code").is_in(visible.implode()))
+    if filters.item_type:
+        items = items.filter(pl.col("item_type") == filters.item_type)
+    return items, departments
+
+
+def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, calendar=None) -> pl.DataFrame:
+    """Every indicator, score and rank of a grouping, computed now for the scope and filters.
+
+    Ranks compare the units of the scope only (peers outside it are not read)."""
+    from metrics.jobs import score_period
+
+    if _group_scope(scope, grouping) is None:
+        return pl.DataFrame()
+    period = filters.parsed
+    cases = live_case_counts(wh, scope, filters, grouping)
+    rfacts = live_rating_facts(wh, scope, filters, calendar)
+    items, departments = _catalogue_inputs(wh, scope, filters)
+    parts = [cases, rating_counts(rfacts, period, grouping), catalogue_counts(items, departments, period, grouping)]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.join(part, on="group", how="full", coalesce=True)
+    merged = merged.with_columns([pl.col(c).fill_null(0).cast(pl.Int64) for c in COUNT_COLUMNS if c in merged.columns])
+    values = indicator_values(merged).sort("group")
+    if grouping.startswith("region:") and scope.region_prefix:
+        values = values.filter(pl.col("group").str.starts_with(scope.region_prefix))
+    scored = score_period(values, grouping, _settings(), None, store.load_items(wh), departments, period)
+    contribution_keys = [c for c in scored.columns if c.startswith("contrib_")]
+    contributions = (pl.struct([pl.col(c).alias(c[len("contrib_"):]) for c in contribution_keys]).struct.json_encode()
+                     if contribution_keys else pl.lit("{}"))
+    return scored.rename({"group": "group_code"}).with_columns(
+        period=pl.lit(period.label), grouping=pl.lit(grouping), contributions=contributions,
+    ).drop(contribution_keys)
+
+
+def groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
+    """Rows of a grouping in the scope: stored for a plain month, live otherwise; with ``name``."""
+    if filters.live:
+        frame = live_groups(wh, scope, filters, grouping)
+    else:
+        frame = stored_groups(wh, scope, filters.period, grouping)
+    if frame.height == 0:
+        return frame
+    return frame.with_columns(name=pl.col("group_code").replace_strict(_names(wh, scope, grouping), default=""))
+
+
+def _names(wh: Warehouse, scope: Scope, grouping: str) -> dict[str, str]:
+    if grouping == "dept":
+        return dict(departments_in_scope(wh, scope).select("dept_code", "dept_name").rows())
+    if grouping == "item":
+        return item_names(wh, scope)
+    if grouping.startswith("region:"):
+        return region_names(wh, scope)
+    return {"all": "全部"}
+
+
+def unit_row(wh: Warehouse, scope: Scope, filters: Filters) -> dict | None:
+    """The scope's own figures (its row of ``group_metrics``, or computed live), or None if empty."""
+    unit = scope.unit()
+    if unit is None or filters.live:
+        grouping, code = unit or ("all", "all")
+        frame = live_groups(wh, scope, filters, "all" if unit is None else grouping)
+        if unit is None:
+            frame = frame.with_columns(group_code=pl.lit("all"))
+            code = "all"
+    else:
+        grouping, code = unit
+        frame = stored_groups(wh, scope, filters.period, grouping, [code])
+    rows = frame.filter(pl.col("group_code") == code).to_dicts() if frame.height else []
+    return rows[0] if rows else None
+
+
+def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) -> pl.DataFrame:
+    """The scope's figures for each stored month up to the period's (oldest first)."""
+    unit = scope.unit()
+    end_label = filters.parsed.end - dt.timedelta(days=1)
+    labels = [p for p in reversed(periods(wh)) if p <= f"{end_label:%Y-%m}"][-months:]
+    if unit is None or filters.item_type or filters.channel:
+        rows = []
+        for label in labels:
+            row = unit_row(wh, scope, replace(filters, period=label))
+            if row:
+                rows.append(row)
+        return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    grouping, code = unit
+    cond = _group_scope(scope, grouping, "m.group_code")
+    if cond is None or not labels:
+        return pl.DataFrame()
+    where, params = cond
+    return wh.query_df(
+        "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
+        "INNER JOIN (SELECT period, grouping, run_id FROM metric_runs FINAL "
+        "            WHERE period IN {labels:Array(String)} AND grouping = {g:String}) AS r "
+        "ON m.period = r.period AND m.grouping = r.grouping AND m.run_id = r.run_id "
+        f"WHERE m.grouping = {{g:String}} AND m.group_code = {{c:String}} AND ({where}) "
+        "ORDER BY m.period",
+        {**params, "labels": labels, "g": grouping, "c": code},
+    )
+
+
+def contributions(row: dict) -> dict[str, float | None]:
+    value = row.get("contributions")
+    if isinstance(value, str):
+        return json.loads(value)
+    return dict(value or {})
+
+
+# Cases ---------------------------------------------------------------------------------------------------
+CASE_LIST_COLUMNS = ("case_id", "item_code", "dept_code", "region_code", "channel", "state", "accepted_at",
+                     "completed_at", "deadline", "on_time", "overdue_days", "net_working_days", "trips")
+
+
+def cases(wh: Warehouse, scope: Scope, filters: Filters, *, item: str | None = None, overdue_only: bool = False,
+          limit: int = 1000) -> pl.DataFrame:
+    """Cases of the scope completed in the period, plus those still open that were accepted by its end."""
+    period = filters.parsed
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
+    sql.params.update(_period_params(period))
+    done = f"state = 'completed' AND {_in_period('completed_at')}"
+    if overdue_only:
+        sql.add(f"{done} AND on_time = false")
+    else:
+        sql.add(f"(({done}) OR (state = 'accepted' AND accepted_at < {{p_end:{DT}}}))")
+    if item:
+        sql.add("item_code = {item:String}", item=item)
+    order = "overdue_days DESC, completed_at" if overdue_only else "state = 'completed', accepted_at DESC"
+    return wh.query_df(
+        f"SELECT {', '.join(CASE_LIST_COLUMNS)} FROM case_facts FINAL WHERE {sql.where()} "
+        f"ORDER BY {order}, case_id LIMIT {{lim:UInt32}}", {**sql.params, "lim": limit})
+
+
+def count_cases(wh: Warehouse, scope: Scope, filters: Filters, *, overdue_only: bool = False) -> int:
+    period = filters.parsed
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
+    sql.add("state = 'completed'").add(_in_period("completed_at"), **_period_params(period))
+    if overdue_only:
+        sql.add("on_time = false")
+    return int(wh.query_value(f"SELECT count() FROM case_facts FINAL WHERE {sql.where()}", sql.params) or 0)
+
+
+def latest_instant(wh: Warehouse) -> dt.datetime | None:
+    """The newest event time in the warehouse (what "now" means for a warehouse of past data)."""
+    value = wh.query_value("SELECT max(event_time) FROM case_events")
+    return value.astimezone(SHANGHAI) if value is not None else None
+
+
+def _flag_horizon(calendar, day: dt.date, warning_days: int) -> dt.date:
+    """The first day on which a deadline is too far ahead to be yellow on ``day`` in every locality."""
+    bounds = []
+    for locality in calendar.localities:
+        try:
+            bounds.append(calendar.add_working_days(day, warning_days + 1, locality))
+        except ValueError:
+            bounds.append(calendar.end)
+    return max(bounds)
+
+
+def open_flags(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime, warning_days: int,
+               calendar=None) -> pl.DataFrame:
+    """Red and yellow open cases of the scope as of an instant: :func:`metrics.cli.flags_as_of`, with the
+    candidates narrowed in SQL to the scope, the filters, and the cases that can be flagged by then.
+
+    The narrowing is exact: clock stops only ever move a deadline later, so the deadline a case had at
+    the instant is never after its stored deadline; a case whose stored deadline lies beyond the yellow
+    horizon cannot be red or yellow then. Cases whose stored deadline is pending (an open stop) are kept.
+    """
+    calendar = calendar or work_calendar(wh)
+    horizon = _flag_horizon(calendar, as_of.date(), warning_days)
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
+    sql.add(f"accepted_at <= {{t:{DT}}} AND (terminal_at IS NULL OR terminal_at > {{t:{DT}}})", t=as_of)
+    sql.add("(deadline IS NULL OR deadline < {horizon:Date})", horizon=horizon)
+    candidates = f"SELECT case_id FROM case_facts FINAL WHERE {sql.where()}"
+    events = store.load_events(wh, candidates, sql.params)
+    if events.height == 0:
+        return pl.DataFrame(schema={"case_id": pl.String, "flag": pl.String, "deadline": pl.Date,
+                                    "overdue_working_days": pl.Int32, "working_days_left": pl.Int32,
+                                    "dept_code": pl.String, "item_code": pl.String, "region_code": pl.String,
+                                    "accepted_at": pl.Datetime("ms", "Asia/Shanghai")})
+    facts = compute_case_facts(events, store.load_items(wh), calendar, as_of=as_of)
+    return case_flags(facts, as_of, calendar, warning_days=warning_days)
+
+
+def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:
+    """Everything about one case of the scope — facts, events, clock stops, ratings and their follow-ups —
+    or None when the case is not in the scope (or does not exist)."""
+    sql = _scope_on(_Sql(), scope).add("case_id = {case:String}", case=case_id)
+    facts = store.load_case_facts(wh, sql.where(), sql.params)
+    if facts.height == 0:
+        return None
+    in_scope = f"SELECT case_id FROM case_facts FINAL WHERE {sql.where()}"
+    events = wh.query_df(
+        "SELECT event_id, event_type, event_time, channel, onsite, result, staff_id, applicant_type, "
+        "applicant_name_masked, applicant_id_masked, applicant_phone_masked FROM case_events FINAL "
+        f"WHERE case_id = {{case:String}} AND case_id IN ({in_scope}) ORDER BY event_time, event_id", sql.params)
+    stops = clock_stops(
+        events.select("event_type", "event_time").with_columns(case_id=pl.lit(case_id)).lazy(),
+        facts.select("case_id", "accepted_at").lazy(),
+    ).collect().sort("start")
+    rsql = _scope_on(_Sql(), scope).add("case_id = {case:String}", case=case_id)
+    ratings = wh.query_df(
+        "SELECT rating_id, level, channel, stage, comment, tags, rated_at, real_name, default_rating, "
+        f"rater_name_masked FROM ratings FINAL WHERE {rsql.where()} ORDER BY rated_at, rating_id", rsql.params)
+    followups = wh.query_df(
+        "SELECT rating_id, action, action_time, actor, reason_category, note FROM followups FINAL "
+        f"WHERE rating_id IN (SELECT rating_id FROM ratings FINAL WHERE {rsql.where()}) "
+        "ORDER BY action_time, followup_id", rsql.params)
+    return {"facts": facts.row(0, named=True), "events": events, "stops": stops, "ratings": ratings,
+            "followups": followups}
+
+
+# Catalogue -----------------------------------------------------------------------------------------------
+def catalogue_items(wh: Warehouse, scope: Scope, filters: Filters, dept: str | None = None) -> pl.DataFrame:
+    """The scope's items in force at the period's end, with their name, department and declared figures."""
+    items, _ = _catalogue_inputs(wh, scope, filters)
+    if dept:
+        items = items.filter(pl.col("dept_code") == dept)
+    return items_in_force(items, filters.parsed.end - dt.timedelta(days=1)).sort("dept_code", "item_code")
+
+
+# Bad ratings: the loop of supervision/ ----------------------------------------------------------------
+#: What each role may record: a department works its own bad ratings; a supervisory office decides appeals.
+DEPT_ACTIONS = ("verified", "rectified", "explained", "feedback", "revisited", "appealed")
+OFFICE_ACTIONS = ("appeal_upheld", "appeal_rejected")
+
+
+def actions_for(role: str) -> tuple[str, ...]:
+    return DEPT_ACTIONS if role == "dept" else OFFICE_ACTIONS
+
+
+def loop_rows(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime, *, period_only: bool) -> pl.DataFrame:
+    """The bad-rating loop (:func:`supervision.store.load_loop`) of the scope's ratings as of an instant:
+    every bad rating given by then (the queue), or only those given in the period; with the comment, the
+    stage and the masked rater."""
+    from supervision import store as loop_store
+    from supervision.settings import SupervisionSettings
+
+    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
+    if period_only:
+        sql.add(_in_period("rated_at"), **_period_params(filters.parsed))
+    loop = loop_store.load_loop(wh, (sql.where(), dict(sql.params)), as_of, SupervisionSettings.load(),
+                                work_calendar(wh))
+    if loop.height == 0:
+        return loop
+    extra = wh.query_df(
+        "SELECT rating_id, comment, stage, rater_name_masked FROM ratings FINAL "
+        f"WHERE {sql.where()} AND rating_id IN {{ids:Array(String)}}", {**sql.params, "ids": loop["rating_id"].to_list()})
+    return loop.join(extra, on="rating_id", how="left")
+
+
+def rating_in_scope(wh: Warehouse, scope: Scope, rating_id: str) -> bool:
+    sql = _scope_on(_Sql(), scope).add("rating_id = {r:String}", r=rating_id)
+    return bool(wh.query_value(f"SELECT count() FROM ratings FINAL WHERE {sql.where()}", sql.params))
+
+
+def loop_detail(wh: Warehouse, scope: Scope, rating_id: str, as_of: dt.datetime | None = None) -> dict:
+    """Where one rating's loop stands (:func:`supervision.actions.loop_status`) and its history, for a rating
+    of the scope (NotPermitted otherwise)."""
+    from supervision import actions
+
+    if not rating_in_scope(wh, scope, rating_id):
+        raise NotPermitted(rating_id)
+    status = actions.loop_status(wh, rating_id, as_of)
+    history = actions.history(wh, rating_id).select("action", "action_time", "actor", "reason_category", "note", "source")
+    return {"status": status, "history": history}
+
+
+def record_loop_action(wh: Warehouse, scope: Scope, role: str, rating_id: str, action: str, actor: str,
+                       reason_category: str | None = None, note: str | None = None) -> str:
+    """Record an action of the loop through :func:`supervision.actions.record_action` (which checks it
+    against the state machine), after checking here that the rating is in the user's scope and that the
+    user's role may take this action. Raises NotPermitted or ``ActionRefused``; returns the follow-up id."""
+    from supervision import actions
+
+    if action not in actions_for(role) or not rating_in_scope(wh, scope, rating_id):
+        raise NotPermitted(rating_id)
+    return actions.record_action(wh, rating_id, action, actor, reason_category or None, note or None,
+                                 source="dashboard")
+
+
+__all__ = ["Scope", "Filters", "NotPermitted", "INDICATOR_KEYS"]

@@ -1,0 +1,259 @@
+"""逐级钻取 / Drill-down: region → department → item → case. Click a bar or a row to go one level down;
+the breadcrumb goes back up; the URL keeps the place (``?region=…&dept=…&item=…&case=…``).
+
+A case shows its whole timeline (clock stops shaded, the deadline drawn, trips marked), its figures, its
+ratings and their follow-ups. Anything outside the user's scope shows 无权查看 / not permitted."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, ui
+from dashboard import labels as L
+from dashboard.data import NotPermitted, code_prefix
+
+TABLE_KEYS = ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",
+              "online_rate", "zero_trip_rate", "good_rate", "bad_count", "composite_score")
+RATE_KEYS = ("on_time_rate", "same_day_rate", "online_rate", "zero_trip_rate", "max_one_trip_rate", "good_rate",
+             "bad_rate", "rating_coverage", "bad_rectified_rate", "revisit_rate")
+
+c = ui.ctx()
+ui.timed_page("drill")
+st.caption(ui.filters_caption())
+region_names = ui.names("region")
+dept_names = ui.names("dept")
+item_names = ui.names("item")
+
+
+def breadcrumb(item: str | None, case: str | None) -> None:
+    """Buttons from the user's top level down to where we are."""
+    steps: list[tuple[str, dict]] = []
+    if c.base.role != "dept":
+        top = c.base.region_prefix
+        steps.append((region_names.get(top.ljust(12, "0"), c.t("province_all")) if top else c.t("province_all"),
+                      {"region": "", "dept": ""}))
+        prefix = c.scope.region_prefix
+        for width in (2, 4, 6, 9):
+            if len(top) < width <= len(prefix):
+                code = prefix[:width].ljust(12, "0")
+                steps.append((region_names.get(code, code), {"region": code, "dept": ""}))
+    if c.scope.dept_code:
+        region = ui.get("region")
+        steps.append((dept_names.get(c.scope.dept_code, c.scope.dept_code), {"region": region, "dept": c.scope.dept_code}))
+    if item:
+        steps.append((item_names.get(item, item), {"item": item, "case": ""}))
+    if case:
+        steps.append((f"{c.t('case')} {case}", {}))
+    columns = st.columns(len(steps) * 2)
+    for i, (label, target) in enumerate(steps):
+        last = i == len(steps) - 1
+        with columns[i * 2]:
+            if last:
+                st.markdown(f"**{label}**")
+            elif st.button(label, key=f"crumb_{i}", type="tertiary"):
+                ui.go("drill", **{"item": "", "case": "", **target})
+        if not last:
+            columns[i * 2 + 1].markdown("›")
+
+
+def unit_table(frame: pl.DataFrame, key: str) -> str | None:
+    """Units with their main indicators; returns the code of a clicked row."""
+    shown = ui.percent(frame.select("group_code", "name", *[k for k in TABLE_KEYS if k in frame.columns]), RATE_KEYS)
+    columns = {"group_code": c.t("code"), "name": c.t("name")}
+    for k in TABLE_KEYS:
+        if k in RATE_KEYS:
+            columns[k] = ui.rate_column(L.indicator(c.lang, k))
+        elif k in ("avg_net_working_days", "composite_score"):
+            columns[k] = st.column_config.NumberColumn(L.indicator(c.lang, k), format="%.2f")
+        else:
+            columns[k] = ui.count_column(L.indicator(c.lang, k))
+    selected = ui.table(shown, key, columns)
+    return shown["group_code"][selected] if selected is not None else None
+
+
+def indicator_choice() -> str:
+    options = ["on_time_rate", "online_rate", "zero_trip_rate", "good_rate", "rating_coverage", "bad_rate",
+               "composite_score", "cases_completed"]
+    return st.selectbox(c.t("indicator"), options, key="drill_indicator", format_func=lambda k: L.indicator(c.lang, k))
+
+
+def chart(frame: pl.DataFrame, indicator: str, key: str) -> str | None:
+    rate = indicator in RATE_KEYS
+    target = ui.targets().get(indicator)
+    fig = charts.bars(frame, indicator, c.lang, target=target, percent=rate)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=key, config={"displaylogo": False})
+    point = ui.select_point(event)
+    if point and point.get("customdata"):
+        value = point["customdata"]
+        return value if isinstance(value, str) else value[0]
+    return None
+
+
+def region_level() -> None:
+    prefix = c.scope.region_prefix
+    width = len(prefix)
+    child = {0: "region:city", 2: "region:city", 4: "region:county"}.get(width)
+    indicator = indicator_choice()
+    if child:
+        rows = ui.q("groups", c.scope, c.filters, child)
+        if rows.height:
+            st.markdown(f"##### {c.t('children_regions')}")
+            code = chart(rows, indicator, f"drill_regions_{prefix}_{indicator}_{c.filters}")
+            if code:
+                ui.go("drill", region=code, dept="")
+            code = unit_table(rows, f"drill_regions_table_{prefix}_{c.filters}")
+            if code:
+                ui.go("drill", region=code, dept="")
+    depts = ui.q("groups", c.scope, c.filters, "dept")
+    if depts.height:
+        info = ui.q("departments_in_scope", c.scope)
+        here = prefix.ljust(12, "0") if prefix else None
+        own = info.filter(pl.col("region_code") == here) if child and here else (
+            info.filter(pl.col("region_code").map_elements(lambda r: len(code_prefix(r)) <= 2, return_dtype=pl.Boolean))
+            if child else info)
+        depts = depts.filter(pl.col("group_code").is_in(own["dept_code"].implode()))
+    if depts.height:
+        st.markdown(f"##### {c.t('departments')}")
+        code = chart(depts, indicator, f"drill_depts_{prefix}_{indicator}_{c.filters}")
+        if code:
+            ui.go("drill", dept=code)
+        code = unit_table(depts, f"drill_depts_table_{prefix}_{c.filters}")
+        if code:
+            ui.go("drill", dept=code)
+    elif not child:
+        st.info(c.t("no_data"))
+
+
+def dept_level() -> None:
+    dept = c.scope.dept_code
+    st.markdown(f"#### {dept_names.get(dept, dept)}")
+    row = ui.q("unit_row", c.scope, c.filters)
+    if row:
+        columns = st.columns(6)
+        for column, key in zip(columns, ("cases_completed", "on_time_rate", "online_rate", "zero_trip_rate",
+                                         "good_rate", "composite_score")):
+            column.metric(L.indicator(c.lang, key), L.fmt_value(key, row.get(key)))
+    items = ui.q("groups", c.scope, c.filters, "item")
+    if items.height == 0:
+        st.info(c.t("no_data"))
+        return
+    st.markdown(f"##### {c.t('items')}")
+    indicator = indicator_choice()
+    code = chart(items, indicator, f"drill_items_{dept}_{indicator}_{c.filters}")
+    if code:
+        ui.go("drill", item=code)
+    code = unit_table(items, f"drill_items_table_{dept}_{c.filters}")
+    if code:
+        ui.go("drill", item=code)
+
+
+def item_level(item: str) -> None:
+    try:
+        ui.q("check_item", c.scope, item)
+    except NotPermitted:
+        ui.not_permitted()
+    st.markdown(f"#### {item_names.get(item, item)}（{item}）")
+    frame = ui.q("cases", c.scope, c.filters, item=item, limit=2000)
+    if frame.height == 0:
+        st.info(c.t("no_data"))
+        return
+    st.markdown(f"##### {c.t('period_item_cases')}")
+    case_table(frame, f"drill_cases_{item}_{c.filters}")
+
+
+def case_table(frame: pl.DataFrame, key: str) -> None:
+    display = frame.select(
+        "case_id",
+        pl.col("state").replace_strict({k: L.pair(c.lang, L.STATES, k) for k in L.STATES}, default=pl.col("state")),
+        pl.col("channel").map_elements(lambda v: L.case_channel(c.lang, v), return_dtype=pl.String),
+        pl.col("accepted_at").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.col("completed_at").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.col("deadline").dt.strftime("%Y-%m-%d"),
+        pl.col("on_time").map_elements(lambda v: L.yes_no(c.lang, v), return_dtype=pl.String, skip_nulls=False),
+        "overdue_days", "net_working_days", "trips",
+    )
+    columns = {"case_id": c.t("case_id"), "state": c.t("state"), "channel": c.t("channel"),
+               "accepted_at": c.t("accepted_at"), "completed_at": c.t("completed_at"), "deadline": c.t("deadline"),
+               "on_time": c.t("on_time"), "overdue_days": c.t("overdue_days"), "net_working_days": c.t("net_days"),
+               "trips": c.t("trips")}
+    st.caption(c.t("select_row_hint"))
+    selected = ui.table(display, key, columns)
+    if selected is not None:
+        ui.go("drill", case=display["case_id"][selected])
+
+
+def case_level(case: str) -> None:
+    detail = ui.q("case_detail", c.base, case)
+    if detail is None:
+        ui.not_permitted()
+    facts = detail["facts"]
+    st.markdown(f"#### {c.t('case')} {case} · {item_names.get(facts['item_code'], facts['item_code'])}")
+    st.caption(" · ".join([dept_names.get(facts["dept_code"], facts["dept_code"]),
+                           region_names.get(facts["region_code"], facts["region_code"]),
+                           f"{c.t('channel')}: {L.case_channel(c.lang, facts['channel'])}"]))
+    on_time = facts["on_time"]
+    tiles = [
+        (c.t("state"), L.pair(c.lang, L.STATES, facts["state"]) + (
+            f"（{L.pair(c.lang, L.RESULTS, facts['result'])}）" if facts["state"] == "completed" and facts["result"] else "")),
+        (c.t("deadline"), ui.local_day(facts["deadline"])),
+        (c.t("on_time"), L.yes_no(c.lang, on_time) if facts["state"] == "completed" else "—"),
+        (c.t("overdue_days"), "—" if facts["overdue_days"] is None else str(facts["overdue_days"])),
+        (c.t("net_days"), "—" if facts["net_working_days"] is None else str(facts["net_working_days"])),
+        (c.t("trips"), str(facts["trips"])),
+    ]
+    for column, (label, value) in zip(st.columns(len(tiles)), tiles):
+        column.metric(label, value)
+    st.caption(f"{c.t('accepted_at')}: {ui.local_time(facts['accepted_at'])} · {c.t('completed_at')}: "
+               f"{ui.local_time(facts['completed_at'])} · {c.t('promised')}: {facts['promised_limit_days'] if facts['promised_limit_days'] is not None else '—'}"
+               + (f" · {c.t('clock_stop')}: {facts['stopped_days']}" if facts["stopped_days"] else ""))
+    events = detail["events"]
+    st.markdown(f"##### {c.t('timeline')}")
+    st.plotly_chart(charts.timeline(events, detail["stops"], facts["deadline"], c.lang), key=f"timeline_{case}",
+                    config={"displaylogo": False})
+    st.dataframe(events.select(
+        pl.col("event_type").map_elements(lambda v: L.event_type(c.lang, v), return_dtype=pl.String).alias(c.t("event")),
+        pl.col("event_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("time")),
+        pl.col("onsite").map_elements(lambda v: "✔" if v else "", return_dtype=pl.String).alias(c.t("onsite")),
+        pl.col("channel").map_elements(lambda v: L.case_channel(c.lang, v) if v else "", return_dtype=pl.String).alias(c.t("channel")),
+        pl.col("staff_id").alias(c.t("staff")),
+        pl.concat_str([pl.col("applicant_name_masked"), pl.col("applicant_phone_masked")], separator=" ")
+        .str.strip_chars().alias(c.t("applicant")),
+    ), hide_index=True, width="stretch")
+    ratings = detail["ratings"]
+    if ratings.height:
+        st.markdown(f"##### {c.t('rating')}")
+        st.dataframe(ratings.select(
+            pl.col("rating_id").alias("ID"),
+            pl.col("level").map_elements(lambda v: L.rating_level(c.lang, v), return_dtype=pl.String).alias(c.t("level")),
+            pl.col("channel").map_elements(lambda v: L.rating_channel(c.lang, v), return_dtype=pl.String).alias(c.t("channel")),
+            pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("rated_at")),
+            pl.col("real_name").map_elements(lambda v: L.yes_no(c.lang, v), return_dtype=pl.String).alias(c.t("real_name")),
+            pl.col("default_rating").map_elements(lambda v: L.tr(c.lang, "默认好评", "default") if v else "",
+                                                  return_dtype=pl.String).alias(L.tr(c.lang, "默认", "default")),
+            pl.col("comment").alias(c.t("comment")),
+        ), hide_index=True, width="stretch")
+        followups = detail["followups"]
+        if followups.height:
+            st.markdown(f"##### {c.t('followups')}")
+            st.dataframe(followups.select(
+                pl.col("rating_id").alias("ID"),
+                pl.col("action").map_elements(lambda v: L.action(c.lang, v), return_dtype=pl.String).alias(c.t("action")),
+                pl.col("action_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("action_time")),
+                pl.col("actor").alias(c.t("actor")),
+                pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String).alias(c.t("reason")),
+                pl.col("note").alias(c.t("note")),
+            ), hide_index=True, width="stretch")
+
+
+case = ui.get("case")
+item = ui.get("item")
+breadcrumb(item, case)
+if case:
+    case_level(case)
+elif item:
+    item_level(item)
+elif c.scope.dept_code:
+    dept_level()
+else:
+    region_level()

@@ -1,0 +1,106 @@
+"""超期监督 / Overdue watch: open cases that are red (overdue) or yellow (due soon) as of an instant — the
+engine's `hcp flags` restricted to the scope — and the overdue completed cases of the period. Click a row
+to open the case; click a department's bar to narrow to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, ui
+from dashboard import labels as L
+from warehouse.client import SHANGHAI
+
+c = ui.ctx()
+ui.timed_page("overdue")
+st.caption(ui.scope_caption())
+
+
+text = ui.get("asof")
+try:
+    as_of = dt.datetime.fromisoformat(text).replace(tzinfo=SHANGHAI) if text else ui.default_instant()
+except ValueError:
+    as_of = ui.default_instant()
+as_of = as_of.astimezone(SHANGHAI).replace(second=0, microsecond=0)
+
+left, right, _ = st.columns([1, 1, 3])
+st.session_state["w_asof_day"] = as_of.date()
+st.session_state["w_asof_time"] = as_of.time().replace(tzinfo=None)
+
+
+def instant_changed() -> None:
+    chosen = dt.datetime.combine(st.session_state["w_asof_day"], st.session_state["w_asof_time"])
+    ui.set_loc(asof=chosen.strftime("%Y-%m-%dT%H:%M"))
+
+
+left.date_input(f"{c.t('as_of')}", key="w_asof_day", on_change=instant_changed)
+right.time_input(" ", key="w_asof_time", on_change=instant_changed, step=dt.timedelta(minutes=30))
+
+flags = ui.q("open_flags", c.scope, c.filters, as_of, ui.warning_days())
+red = flags.filter(pl.col("flag") == "red").height
+tiles = st.columns(4)
+tiles[0].metric("🔴 " + c.t("red"), f"{red:,}")
+tiles[1].metric("🟡 " + c.t("yellow"), f"{flags.height - red:,}")
+overdue_total = ui.q("count_cases", c.scope, c.filters, overdue_only=True)
+tiles[2].metric(c.t("overdue_completed_title"), f"{overdue_total:,}")
+
+st.markdown(f"##### {c.t('open_flags_title')} · {c.t('as_of')} {as_of:%Y-%m-%d %H:%M}")
+if flags.height == 0:
+    st.success(c.t("none_flagged"))
+else:
+    dept_names, item_names, region_names = ui.names("dept"), ui.names("item"), ui.names("region")
+    if not c.scope.dept_code:
+        counts = flags.group_by("dept_code", "flag").len("n").with_columns(
+            name=pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")))
+        worst = counts.group_by("dept_code").agg(pl.col("n").sum()).sort("n", descending=True).head(20)["dept_code"]
+        event = st.plotly_chart(charts.flag_counts(counts.filter(pl.col("dept_code").is_in(worst.implode())), c.lang),
+                                on_select="rerun", selection_mode="points", key=f"flags_chart_{c.scope}_{as_of}",
+                                config={"displaylogo": False})
+        point = ui.select_point(event)
+        if point and point.get("customdata"):
+            ui.go("overdue", dept=point["customdata"] if isinstance(point["customdata"], str) else point["customdata"][0])
+    display = flags.select(
+        "case_id",
+        pl.col("flag").replace_strict({k: L.pair(c.lang, L.FLAGS, k) for k in L.FLAGS}),
+        pl.col("deadline").dt.strftime("%Y-%m-%d"),
+        pl.coalesce("overdue_working_days", "working_days_left").alias("days"),
+        pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+        pl.col("item_code").replace_strict(item_names, default=pl.col("item_code")).alias("item"),
+        pl.col("region_code").replace_strict(region_names, default=pl.col("region_code")).alias("region"),
+        pl.col("accepted_at").dt.strftime("%Y-%m-%d %H:%M"),
+    )
+    st.caption(c.t("select_row_hint"))
+    selected = ui.table(display, f"flags_table_{c.scope}_{as_of}_{c.filters}", {
+        "case_id": c.t("case_id"), "flag": "", "deadline": c.t("deadline"),
+        "days": st.column_config.NumberColumn(c.t("over_left"), format="%d"), "dept": c.t("dept"),
+        "item": c.t("item"), "region": c.t("region"), "accepted_at": c.t("accepted_at"),
+    }, height=min(420, 38 + 35 * display.height))
+    if selected is not None:
+        ui.go("drill", case=display["case_id"][selected])
+
+st.markdown(f"##### {c.t('overdue_completed_title')}（{c.filters.period}）")
+done = ui.q("cases", c.scope, c.filters, overdue_only=True, limit=1000)
+if done.height == 0:
+    st.success(c.t("none_overdue"))
+else:
+    if overdue_total > done.height:
+        st.caption(f"{c.t('limit_note')} {done.height:,} / {overdue_total:,}")
+    dept_names, item_names = ui.names("dept"), ui.names("item")
+    display = done.select(
+        "case_id",
+        pl.col("overdue_days"),
+        pl.col("deadline").dt.strftime("%Y-%m-%d"),
+        pl.col("completed_at").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+        pl.col("item_code").replace_strict(item_names, default=pl.col("item_code")).alias("item"),
+        pl.col("net_working_days"),
+    )
+    selected = ui.table(display, f"overdue_done_{c.scope}_{c.filters}", {
+        "case_id": c.t("case_id"), "overdue_days": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
+        "deadline": c.t("deadline"), "completed_at": c.t("completed_at"), "dept": c.t("dept"), "item": c.t("item"),
+        "net_working_days": c.t("net_days"),
+    }, height=min(420, 38 + 35 * display.height))
+    if selected is not None:
+        ui.go("drill", case=display["case_id"][selected])

@@ -1,0 +1,139 @@
+"""差评整改 / Bad ratings: the queue of the bad-rating loop (state, due dates, overdue steps, channel,
+verified cause, comment) from :mod:`supervision`, and the form to record the next step. A department records
+verification, rectification, explanation, feedback, revisit and appeals on its own ratings; the supervisory
+office decides appeals. Every action is checked by the loop's state machine before it is stored."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import ui
+from dashboard import labels as L
+from dashboard.data import NotPermitted, actions_for
+from hcp.domain import REASON_CATEGORIES
+from supervision.loop import STATES, STEPS, ActionRefused
+from supervision.queues import department_view, office_view
+
+c = ui.ctx()
+ui.timed_page("ratings")
+st.caption(ui.scope_caption())
+as_of = ui.default_instant()
+is_dept = c.base.role == "dept"
+
+views = ["queue", "period"]
+view_names = {"queue": L.tr(c.lang, "待办队列（未闭环）" if is_dept else "督办队列（未闭环）", "Open loops (queue)"),
+              "period": L.tr(c.lang, f"本期差评（{c.filters.period}）", f"Bad ratings of {c.filters.period}")}
+left, right = st.columns([3, 2])
+view = left.radio(c.t("bad_queue"), views, horizontal=True, format_func=view_names.get, key="ratings_view")
+overdue_only = (not is_dept) and view == "queue" and right.toggle(L.tr(c.lang, "只看超期", "overdue only"),
+                                                                   key="ratings_overdue_only")
+
+loop = ui.q("loop_rows", c.scope, c.filters, as_of, period_only=(view == "period"))
+if loop.height == 0:
+    st.info(c.t("no_data"))
+    st.stop()
+
+if view == "queue":
+    rows = department_view(loop) if is_dept else office_view(loop, overdue_only=overdue_only)
+    rows = rows.join(loop.select("rating_id", "reason_category", "comment"), on="rating_id", how="left")
+else:
+    rows = loop.sort("rated_at", "rating_id")
+
+open_steps = loop.filter(pl.col("next_step").is_not_null())
+tiles = st.columns(4)
+tiles[0].metric(L.tr(c.lang, "未闭环", "open loops"), f"{open_steps.height:,}")
+tiles[1].metric(L.tr(c.lang, "环节超期", "overdue steps"), f"{open_steps.filter(pl.col('overdue')).height:,}")
+tiles[2].metric(L.tr(c.lang, "申诉待审核", "appeals pending"), f"{loop.filter(pl.col('state') == 'appealed').height:,}")
+tiles[3].metric(L.tr(c.lang, "已闭环", "closed"), f"{loop.filter(pl.col('state') == 'closed').height:,}")
+st.caption(f"{c.t('as_of')} {as_of:%Y-%m-%d %H:%M}")
+
+if rows.height == 0:
+    st.success(L.tr(c.lang, "队列为空", "The queue is empty"))
+else:
+    dept_names = ui.names("dept")
+    state_label = {k: L.tr(c.lang, *v) for k, v in STATES.items()}
+    step_label = {k: L.tr(c.lang, *v) for k, v in STEPS.items()}
+    display = rows.select(
+        "rating_id", "case_id",
+        pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+        pl.col("level").map_elements(lambda v: L.rating_level(c.lang, v), return_dtype=pl.String),
+        pl.col("channel").map_elements(lambda v: L.rating_channel(c.lang, v), return_dtype=pl.String),
+        pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.col("state").replace_strict(state_label, default=pl.col("state")),
+        pl.col("next_step").replace_strict(step_label, default=pl.lit("—")),
+        pl.col("due_date").dt.strftime("%Y-%m-%d"),
+        pl.when(pl.col("overdue")).then(pl.format("🔴 +{}", pl.col("overdue_working_days")))
+        .when(pl.col("working_days_left").is_not_null()).then(pl.format("{}", pl.col("working_days_left")))
+        .otherwise(pl.lit("")).alias("timing"),
+        pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String,
+                                               skip_nulls=False),
+        pl.col("comment"),
+    )
+    st.caption(L.tr(c.lang, "点击一行查看处置记录并登记下一步", "Click a row to see its history and record the next step"))
+    selected = ui.table(display, f"loop_table_{view}_{overdue_only}_{c.scope}_{c.filters}", {
+        "rating_id": L.tr(c.lang, "评价编号", "Rating"), "case_id": c.t("case_id"), "dept": c.t("dept"),
+        "level": c.t("level"), "channel": L.tr(c.lang, "评价渠道", "Rating channel"), "rated_at": c.t("rated_at"),
+        "state": c.t("loop_state"), "next_step": L.tr(c.lang, "下一步", "Next step"), "due_date": c.t("due"),
+        "timing": L.tr(c.lang, "超期(+)/剩余工作日", "Over (+) / left"), "reason_category": c.t("reason"),
+        "comment": c.t("comment"),
+    }, height=min(460, 38 + 35 * display.height))
+    if selected is not None and display["rating_id"][selected] != ui.get("rating"):
+        ui.set_loc(rating=display["rating_id"][selected])
+        st.rerun()
+
+rating_id = ui.get("rating")
+if rating_id:
+    st.divider()
+    try:
+        detail = ui.call("loop_detail", c.base, rating_id, as_of)
+    except (NotPermitted, ActionRefused):  # another unit's rating, or one that does not exist
+        ui.not_permitted()
+    status = detail["status"]
+    st.markdown(f"##### {L.tr(c.lang, '评价', 'Rating')} {rating_id} · {L.tr(c.lang, *STATES[status['state']])}")
+    info = [
+        f"{c.t('case_id')}: {status.get('case_id') or '—'}",
+        f"{c.t('level')}: {L.rating_level(c.lang, status['level'])}",
+        f"{c.t('rated_at')}: {ui.local_time(status.get('rated_at'))}",
+    ]
+    if status.get("next_step"):
+        info.append(f"{L.tr(c.lang, '下一步', 'next step')}: {L.tr(c.lang, *STEPS[status['next_step']])} "
+                    f"（{c.t('due')} {ui.local_day(status.get('due_date'))}）")
+    st.caption(" · ".join(info))
+    if status.get("case_id"):
+        if st.button(c.t("open_case"), key="loop_open_case"):
+            ui.go("drill", case=status["case_id"])
+    history = detail["history"]
+    if history.height:
+        st.dataframe(history.select(
+            pl.col("action").map_elements(lambda v: L.action(c.lang, v), return_dtype=pl.String).alias(c.t("action")),
+            pl.col("action_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("action_time")),
+            pl.col("actor").alias(c.t("actor")),
+            pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String).alias(c.t("reason")),
+            pl.col("note").alias(c.t("note")),
+        ), hide_index=True, width="stretch")
+    allowed = [a for a in status.get("allowed_actions", []) if a in actions_for(c.base.role)]
+    if allowed:
+        with st.form(f"loop_form_{rating_id}", clear_on_submit=True):
+            st.markdown(f"**{c.t('record_action')}**")
+            action = st.selectbox(c.t("action"), allowed, format_func=lambda a: L.action(c.lang, a), key="loop_action")
+            reason = st.selectbox(c.t("reason") + L.tr(c.lang, "（核实时填写）", " (with verification)"),
+                                  [""] + list(REASON_CATEGORIES), format_func=lambda r: L.reason(c.lang, r),
+                                  key="loop_reason")
+            note = st.text_area(c.t("note"), key="loop_note", max_chars=2000)
+            submitted = st.form_submit_button(c.t("submit"), type="primary")
+        if submitted:
+            actor = f"{c.user.username}" + (f"（{c.user.name}）" if c.user.name else "")
+            try:
+                ui.call("record_loop_action", c.base, c.base.role, rating_id, action, actor,
+                        reason if action == "verified" else None, note)
+            except ActionRefused as exc:
+                st.error(exc.message(c.lang))
+            else:
+                ui.refresh_version()
+                st.session_state["_loop_recorded"] = f"{L.action(c.lang, action)} ✓"
+                st.rerun()
+    else:
+        st.caption(L.tr(c.lang, "当前无可由您登记的环节", "Nothing for you to record on this rating now"))
+    if st.session_state.get("_loop_recorded"):
+        st.success(st.session_state.pop("_loop_recorded"))

@@ -1,0 +1,337 @@
+"""What every page shares: the warehouse, the cached scoped queries, login, filters and the URL.
+
+* **Warehouse.** One per Streamlit process, opened with :func:`warehouse.open_warehouse` — through
+  ``hcp serve`` when it owns the embedded warehouse (the normal case), directly otherwise.
+* **Cache.** Every query goes through :func:`q`, which calls :mod:`dashboard.data` under
+  ``st.cache_data`` keyed on the user's scope, the filters and :func:`dashboard.data.data_version` (the
+  latest metrics run, rating and follow-up). A new ``hcp compute`` or a recorded action shows at once.
+* **Location.** The place in the app — period, region, department, item type, channel, item, case,
+  language, and a few page settings — lives in ``st.session_state["loc"]`` and is mirrored into the URL
+  (``st.query_params``) on every run, so any view can be shared as a link. A link opened in a new session
+  restores it; in-app navigation goes through :func:`go`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data
+from dashboard import labels as L
+from dashboard.data import Filters, NotPermitted, Scope
+
+#: Location keys mirrored into the URL, in URL order.
+LOCATION_KEYS = ("period", "region", "dept", "itype", "channel", "item", "case", "rating", "asof", "level", "lang")
+#: Keys that name a place below the region; changing a level clears what is below it.
+_BELOW = {"region": ("dept", "item", "case", "rating"), "dept": ("item", "case", "rating"), "item": ("case",)}
+
+PAGES = {
+    "overview": "pages/overview.py",
+    "ranking": "pages/ranking.py",
+    "overdue": "pages/overdue.py",
+    "ratings": "pages/ratings.py",
+    "drill": "pages/drill.py",
+    "catalogue": "pages/catalogue.py",
+}
+
+# Warehouse -----------------------------------------------------------------------------------------------
+_lock = threading.Lock()
+_open: dict[str, object] = {}
+
+
+def _warehouse_key() -> str:
+    from hcp.settings import warehouse_dsn
+
+    return warehouse_dsn()
+
+
+def warehouse():
+    """This process's warehouse (opened on first use; through ``hcp serve`` when it owns it)."""
+    key = _warehouse_key()
+    with _lock:
+        wh = _open.get(key)
+        if wh is None:
+            from warehouse import open_warehouse
+
+            wh = open_warehouse()
+            _open[key] = wh
+        return wh
+
+
+def close_warehouse() -> None:
+    """Close every warehouse this process opened (tests; a proxy whose owner restarted)."""
+    with _lock:
+        opened = list(_open.values())
+        _open.clear()
+    for wh in opened:
+        wh.close()
+
+
+def _call(name: str, args: tuple, kwargs: dict):
+    from warehouse.client import WarehouseError
+
+    try:
+        return getattr(data, name)(warehouse(), *args, **kwargs)
+    except WarehouseError as exc:
+        # An owner that restarted leaves a stale proxy: reopen once.
+        if "owner" not in str(exc).lower() and "connect" not in str(exc).lower():
+            raise
+        close_warehouse()
+        return getattr(data, name)(warehouse(), *args, **kwargs)
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+def _cached(name: str, dsn: str, version: tuple, args: tuple, kwargs: tuple):
+    return _call(name, args, dict(kwargs))
+
+
+@st.cache_data(ttl=2, max_entries=8, show_spinner=False)
+def _version(dsn: str) -> tuple:
+    return _call("data_version", (), {})
+
+
+def version() -> tuple:
+    return _version(_warehouse_key())
+
+
+def refresh_version() -> None:
+    """Forget the data version (after recording an action, so the next read sees it)."""
+    _version.clear()
+
+
+def q(name: str, *args, **kwargs):
+    """A scoped query of :mod:`dashboard.data`, cached on its arguments and the data version."""
+    return _cached(name, _warehouse_key(), version(), args, tuple(sorted(kwargs.items())))
+
+
+# Context -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ctx:
+    """Who is looking, in which language, at what."""
+
+    user: object
+    lang: str
+    base: Scope  # the user's own scope
+    scope: Scope  # narrowed by the region and department filters
+    filters: Filters
+
+    def t(self, key: str) -> str:
+        return L.t(self.lang, key)
+
+
+def ctx() -> Ctx:
+    return st.session_state["_ctx"]
+
+
+def loc() -> dict:
+    return st.session_state.setdefault("loc", {})
+
+
+def get(key: str, default: str = "") -> str:
+    return loc().get(key) or default
+
+
+def set_loc(**changes) -> None:
+    """Change the location in place (and the URL), clearing what lies below a changed level."""
+    state = loc()
+    for key, value in changes.items():
+        if state.get(key, "") != (value or ""):
+            for below in _BELOW.get(key, ()):
+                if below not in changes:
+                    state.pop(below, None)
+        if value:
+            state[key] = str(value)
+        else:
+            state.pop(key, None)
+    write_url()
+
+
+def go(page: str, **changes) -> None:
+    """Navigate to a page at a new location (a drill-down click, a breadcrumb)."""
+    set_loc(**changes)
+    st.session_state["_nav"] = True
+    if page == st.session_state.get("_page"):
+        st.rerun()
+    st.switch_page(PAGES[page], query_params=url_params())
+
+
+def url_params() -> dict[str, str]:
+    state = loc()
+    return {k: state[k] for k in LOCATION_KEYS if state.get(k)}
+
+
+def write_url() -> None:
+    params = url_params()
+    if dict(st.query_params) != params:
+        st.query_params.from_dict(params)
+    st.session_state["_url_written"] = params
+
+
+def read_url() -> None:
+    """Take the location from the URL when it was changed from outside the app (a shared link)."""
+    params = {k: v for k, v in st.query_params.to_dict().items() if k in LOCATION_KEYS}
+    if st.session_state.pop("_nav", False):
+        return
+    written = st.session_state.get("_url_written")
+    if "loc" not in st.session_state:
+        st.session_state["loc"] = dict(params)
+    elif params and params != written:
+        st.session_state["loc"] = dict(params)
+
+
+# Formatting ----------------------------------------------------------------------------------------------
+def local_time(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(data.SHANGHAI)
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def local_day(value) -> str:
+    return "—" if value is None else value.isoformat()
+
+
+def names(kind: str) -> dict[str, str]:
+    """Code -> name for departments, items or regions of the user's scope."""
+    c = ctx()
+    if kind == "dept":
+        frame = q("departments_in_scope", c.base)
+        return dict(frame.select("dept_code", "dept_name").rows()) if frame.height else {}
+    if kind == "item":
+        return q("item_names", c.base)
+    return q("region_names", c.base)
+
+
+def not_permitted() -> None:
+    st.error("🚫 " + ctx().t("not_permitted"))
+    st.stop()
+
+
+def timed_page(title_key: str) -> None:
+    """Page header; remembers which page is rendering (for :func:`go`)."""
+    c = ctx()
+    st.session_state["_render_started"] = time.perf_counter()
+    st.subheader(c.t(title_key))
+
+
+def select_row(event) -> int | None:
+    """The selected row of a dataframe selection event, if any."""
+    try:
+        rows = event.selection.rows
+    except AttributeError:
+        return None
+    return rows[0] if rows else None
+
+
+def select_point(event) -> dict | None:
+    try:
+        points = event.selection.points
+    except AttributeError:
+        return None
+    return points[0] if points else None
+
+
+def rate_column(label: str) -> st.column_config.NumberColumn:
+    return st.column_config.NumberColumn(label, format="%.2f%%")
+
+
+def count_column(label: str) -> st.column_config.NumberColumn:
+    return st.column_config.NumberColumn(label, format="localized")
+
+
+def percent(frame: pl.DataFrame, columns) -> pl.DataFrame:
+    """Rates (fractions) as percentages for display columns formatted ``%.2f%%``."""
+    return frame.with_columns([(pl.col(c) * 100).round(2) for c in columns if c in frame.columns])
+
+
+def filters_caption() -> str:
+    c = ctx()
+    parts = [f"{c.t('period')}: {c.filters.period}"]
+    if c.filters.item_type:
+        parts.append(f"{c.t('item_type')}: {L.item_type(c.lang, c.filters.item_type)}")
+    if c.filters.channel:
+        parts.append(f"{c.t('channel')}: {L.case_channel(c.lang, c.filters.channel)}")
+    return " · ".join(parts)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+
+__all__ = ["Ctx", "ctx", "q", "go", "loc", "get", "set_loc", "Scope", "Filters", "NotPermitted", "replace"]
+
+
+# Settings and shared widgets -----------------------------------------------------------------------------
+@st.cache_data(ttl=60, show_spinner=False)
+def targets() -> dict[str, float]:
+    """Targets shown beside the indicators: DOMAIN.md's, then [scoring.targets], then [dashboard.targets]."""
+    from hcp.config import load_config
+
+    config = load_config()
+    merged = dict(L.DOMAIN_TARGETS)
+    merged.update({k: float(v) for k, v in config.get("scoring", {}).get("targets", {}).items()})
+    merged.update({k: float(v) for k, v in config.get("dashboard", {}).get("targets", {}).items()})
+    return merged
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def warning_days() -> int:
+    from metrics.jobs import MetricsSettings
+
+    return MetricsSettings.load().warning_days
+
+
+def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto") -> int | None:
+    """A table whose rows can be clicked (single-row selection); returns the clicked row's index."""
+    event = st.dataframe(frame, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
+                         column_config=columns or {}, width="stretch", height=height)
+    return select_row(event)
+
+
+def scope_caption() -> str:
+    """Where the figures come from: the scope and the filters, in words."""
+    c = ctx()
+    parts = []
+    if c.scope.dept_code:
+        parts.append(f"{c.t('dept')}: {names('dept').get(c.scope.dept_code, c.scope.dept_code)}")
+    if c.scope.region_prefix:
+        code = c.scope.region_prefix.ljust(12, "0")
+        parts.append(f"{c.t('region')}: {names('region').get(code, code)}")
+    if not parts:
+        parts.append(c.t("province_all"))
+    return " · ".join(parts) + " · " + filters_caption()
+
+
+def with_contributions(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Add ``c_<indicator>`` columns (points) from the ``contributions`` JSON of group-metrics rows."""
+    import json
+
+    if frame.height == 0 or "contributions" not in frame.columns:
+        return frame, []
+    parsed = [json.loads(v) if isinstance(v, str) else (v or {}) for v in frame["contributions"].to_list()]
+    keys = [k for k in dict.fromkeys(k for p in parsed for k in p)]
+    columns = {f"c_{k}": [p.get(k) for p in parsed] for k in keys}
+    return frame.with_columns([pl.Series(name, values, dtype=pl.Float64) for name, values in columns.items()]), keys
+
+
+def call(name: str, *args, **kwargs):
+    """An uncached call of :mod:`dashboard.data` (writes, and reads that must be current)."""
+    return _call(name, args, kwargs)
+
+
+def default_instant() -> dt.datetime:
+    """Now; or, for a warehouse whose newest event is days old (past or demo data), that event's time."""
+    now = dt.datetime.now(data.SHANGHAI).replace(second=0, microsecond=0)
+    latest = q("latest_instant")
+    if latest is not None and now - latest > dt.timedelta(days=3):
+        return latest.replace(second=0, microsecond=0)
+    return now
