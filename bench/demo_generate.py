@@ -75,6 +75,7 @@ def main() -> None:
             "case_events": events,
             "events_per_case": round(events / args.cases, 3),
             "bytes": size,
+            "mb_per_s": round(size / 1e6 / seconds, 1),
             "seconds": round(seconds, 2),
             "cases_per_s": round(args.cases / seconds),
             "events_per_s": round(events / seconds),
