@@ -40,7 +40,7 @@ table { border-collapse: collapse; width: 100%%; margin: 4pt 0 8pt 0; font-size:
 thead { display: table-header-group; }
 th { background: #1f3864; color: #fff; font-weight: bold; padding: 3pt 3pt; border: 0.5pt solid #1f3864;
      white-space: nowrap; font-size: 8pt; }
-td { padding: 2.5pt 3pt; border: 0.5pt solid #bfbfbf; }
+td { padding: 1.8pt 3pt; border: 0.5pt solid #bfbfbf; }
 tr { page-break-inside: avoid; }
 tbody tr:nth-child(even) td { background: #f2f5fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

@@ -70,7 +70,7 @@ def rate_bars(rows: list[tuple[str, float | None, float | None, float | None]], 
     """Rates as bars from 0 to 100%: (label, this month, last month, target). This month's bar is green
     when it meets the target, red when it does not (blue without a target); last month is a thin light bar
     under it; the target is a dark tick. ``legend``: met, not met, no target, last month, target."""
-    size, bar, thin, gap, top = 11.0, 12.0, 4.0, 9.0, 38.0
+    size, bar, thin, gap, top = 10.5, 10.0, 3.0, 6.0, 36.0
     label_w = min(max([text_width(r[0], size) for r in rows] + [40.0]) + 8, 190.0)
     value_w = 52.0
     plot_w = width - label_w - value_w - 8
