@@ -261,8 +261,15 @@ def loop_suspicious(app, period, fmt, out) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
     frame = suspicious_ratings(app.warehouse(), parsed)
-    if fmt == "json" and not out:
-        click.echo(json.dumps(evidence_objects(frame), ensure_ascii=False, indent=2))
+    if fmt == "json":  # evidence as an object, not JSON text
+        text = json.dumps(evidence_objects(frame), ensure_ascii=False, indent=2)
+        if out:
+            from pathlib import Path
+
+            Path(out).write_text(text + "\n", encoding="utf-8")
+            click.echo(tr(app.lang, f"已导出 {frame.height} 行到 {out}", f"wrote {frame.height} rows to {out}"))
+        else:
+            click.echo(text)
         return
     if fmt == "table":
         counts = frame.group_by("pattern").len()

@@ -15,7 +15,6 @@ from metrics.jobs import MetricsJob
 from supervision.invitations import invitation_list, invitations
 from tests.builders import at, event, events_frame, lifecycle, rating, ratings_frame
 from tests.conftest import run_hcp
-from warehouse import open_warehouse
 
 AS_OF = at("2025-10-20 10:00")
 NAME, ID_NUMBER, PHONE = "欧阳娜娜", "370202199001011234", "13812345678"
