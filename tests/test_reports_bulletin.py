@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 
 from hcp.domain import INDICATOR_LABELS
@@ -310,3 +311,40 @@ def test_a_month_argument_is_checked(home):
     assert result.returncode == 2
     result = run_hcp("report", "monthly", "--month", "2025-10", "--region", "370399000000", env={"HCP_HOME": str(home)})
     assert result.returncode == 1 and "未知区划" in result.stderr
+
+
+def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(warehouse):
+    """Three departments of one government (Shinan district), in September and October: D1 finishes the
+    same day, D4 on time, D3 late — D4 and D3 are the bottom two both months, so both are called in."""
+    from metrics import store
+    from metrics.cli import metrics_records
+    from reports.bulletin import render_html
+    from reports.figures import figures_checksum, gather
+    from reports.pdf import html_to_pdf
+    from tests.builders import events_frame, lifecycle
+
+    qd = scenario.QD
+    warehouse.insert_df("regions", scenario.regions())
+    warehouse.insert_df("items", scenario.items())
+    warehouse.insert_df("departments", pl.DataFrame({
+        "dept_code": ["D1", "D3", "D4"], "region_code": [qd] * 3,
+        "dept_name": ["市南区市场监督管理局", "市南区住房和城乡建设局", "市南区人力资源和社会保障局"]}))
+    rows = []
+    for month, (fast, ok, late_from, late_to) in {"09": ("15", "17", "01", "25"), "10": ("15", "17", "09", "30")}.items():
+        rows += lifecycle(f"S1-{month}", f"2025-{month}-15", completed=f"2025-{month}-{fast} 15:00", dept="D1", region=qd)
+        rows += lifecycle(f"S4-{month}", f"2025-{month}-15", completed=f"2025-{month}-{ok} 10:00", dept="D4", region=qd)
+        rows += lifecycle(f"S3-{month}", f"2025-{month}-{late_from}", completed=f"2025-{month}-{late_to} 10:00",
+                          dept="D3", region=qd)
+    warehouse.insert_df("case_events", events_frame(rows))
+
+    figures, version = gather(warehouse, "2025-10")
+    stored = {r["group"]: r for r in metrics_records(store.read_group_metrics(warehouse, "2025-10", "dept"), {})}
+    assert {u["group"] for u in figures["talks"]} == {g for g, r in stored.items() if r["bottom_two_consecutive"]} == {"D3", "D4"}
+    pdf = html_to_pdf(render_html(figures, watermark=version.watermark, checksum=figures_checksum(figures), version=1))
+    path = Path(os.environ["HCP_HOME"]) / "talks.pdf"
+    path.write_bytes(pdf)
+    flat = re.sub(r"\s+", "", pdf_text(path))
+    talks = flat[flat.index("四、约谈名单"):flat.index("五、超期办件")]
+    assert "市南区住房和城乡建设局" in talks and "市南区人力资源和社会保障局" in talks
+    assert "市南区市场监督管理局" not in talks  # D1 ranked first
+    assert "连续两月末两位（约谈）" in flat
