@@ -170,7 +170,8 @@ def simulate(cat: Catalogue, cal: DemoCalendar, win: Window, n: int, rng: np.ran
     suspended = eligible & (limit >= 5) & (rng.random(n) < SUSPENSION)
     post_supp = eligible & ~suspended & (rng.random(n) < POST_SUPPLEMENT)
     stop_at = 1 + np.floor(rng.random(n) * np.maximum(used - 1, 1)).astype(np.int64)
-    duration = np.where(suspended, np.where(rng.random(n) < 0.2, rng.integers(20, 61, n), rng.integers(3, 16, n)),
+    long_review = rng.random(n) < 0.08  # hearings, expert reviews: some are still suspended at as-of
+    duration = np.where(suspended, np.where(long_review, rng.integers(20, 41, n), rng.integers(3, 16, n)),
                         np.where(post_supp, rng.integers(1, 7, n), 0))
     t_stop = cal.day_of_index(a_index + stop_at) * DAY + window_seconds(rng, n)
     t_restart = cal.day_of_index(a_index + stop_at + duration) * DAY + window_seconds(rng, n)
