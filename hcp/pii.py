@@ -109,19 +109,31 @@ def _write_key(directory: Path, number: int) -> PiiKey:
 # Masks ---------------------------------------------------------------------------------------
 
 
+_STARS = "*" * 256
+
+
+def _stars(count: pl.Expr) -> pl.Expr:
+    """``count`` asterisks (a slice of a constant: far cheaper than building lists; negative → none).
+
+    when/then evaluates every branch for every row, so the count must be safe even where unused.
+    """
+    return pl.lit(_STARS).str.slice(0, count.clip(lower_bound=0, upper_bound=len(_STARS)))
+
+
 def mask_name_expr(column: str | pl.Expr) -> pl.Expr:
     """``张三`` → ``张*``, ``欧阳娜娜`` → ``欧***``: the first character, then one * per hidden character."""
     expr = (pl.col(column) if isinstance(column, str) else column).cast(pl.String).str.strip_chars()
     n = expr.str.len_chars()
-    return pl.when(n > 0).then(expr.str.slice(0, 1) + pl.lit("*").repeat_by(n - 1).list.join("")).otherwise(pl.lit(""))
+    stars = _stars(n.cast(pl.Int64) - 1)
+    return pl.when(n > 0).then(expr.str.slice(0, 1) + stars).otherwise(pl.lit(""))
 
 
 def _mask_keep_ends(expr: pl.Expr, head: int, tail: int) -> pl.Expr:
     cleaned = expr.cast(pl.String).str.replace_all(r"\s", "")
-    n = cleaned.str.len_chars()
+    n = cleaned.str.len_chars().cast(pl.Int64)
     masked = (
         cleaned.str.slice(0, head)
-        + pl.lit("*").repeat_by(n - head - tail).list.join("")
+        + _stars(n - head - tail)
         + cleaned.str.slice(-tail, tail)
     )
     # Too short to keep both ends: hide everything.
@@ -129,7 +141,7 @@ def _mask_keep_ends(expr: pl.Expr, head: int, tail: int) -> pl.Expr:
         pl.when(n > head + tail)
         .then(masked)
         .when(n > 0)
-        .then(pl.lit("*").repeat_by(n).list.join(""))
+        .then(_stars(n))
         .otherwise(pl.lit(""))
     )
 
