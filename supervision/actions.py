@@ -14,17 +14,25 @@ Rules for an interactive action, besides the state machine:
   forward, so the state the action was checked against is the state it is appended to). Without an explicit
   time the action is timed now.
 
-Within one process, checking and appending are serialised, so a double click cannot record a step twice. Two
-processes writing the same rating at the same instant are not serialised (ClickHouse has no transactions);
-the derivation of the state stays well defined for any set of records, so the worst case is a duplicate step
-in the history, visible to the auditor.
+The record is appended through the ingest loader (:class:`ingest.loader.Loader`), like any arriving record:
+the interchange checks, the masking of ID-number- and phone-like digits in the note, and the ingest ledger
+(``received_ids``), so a later resend of the same follow-up id is a duplicate, never a second row.
+
+Checking and appending are serialised per warehouse — across the threads of a process and the processes of a
+machine (a file lock) — so a double click cannot record a step twice. Writers on different machines of a
+server warehouse are not serialised (ClickHouse has no transactions); the derivation of the state stays well
+defined for any set of records, so the worst case is a duplicate step, visible in the history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
+import os
 import threading
 import uuid
+from contextlib import contextmanager
 
 import polars as pl
 
@@ -37,11 +45,6 @@ from warehouse.client import Warehouse
 
 _LOCK = threading.Lock()
 MAX_NOTE_CHARS = 2000
-FOLLOWUP_SCHEMA = {
-    "followup_id": pl.String, "rating_id": pl.String, "action": pl.String,
-    "action_time": pl.Datetime("ms", "Asia/Shanghai"), "actor": pl.String, "reason_category": pl.String,
-    "note": pl.String, "source": pl.String,
-}
 
 
 def new_followup_id() -> str:
@@ -79,7 +82,7 @@ def record_action(wh: Warehouse, rating_id: str, action: str, actor: str, reason
     reason_category = (reason_category or "").strip()
     note = (note or "").strip()
     _check_inputs(action, actor, reason_category, note)
-    with _LOCK:
+    with _serialised(wh):
         rating = store.load_rating(wh, rating_id)
         if rating.height == 0:
             raise ActionRefused("unknown_rating", f"评价 {rating_id} 不存在", f"rating {rating_id} does not exist")
@@ -101,12 +104,46 @@ def record_action(wh: Warehouse, rating_id: str, action: str, actor: str, reason
         status = LoopStatus.from_row(derive_states(rating, history).row(0, named=True))
         check_action(status, action)
         followup_id = new_followup_id()
-        row = pl.DataFrame([{
-            "followup_id": followup_id, "rating_id": rating_id, "action": action, "action_time": when,
-            "actor": actor, "reason_category": reason_category, "note": note, "source": source,
-        }], schema=FOLLOWUP_SCHEMA)
-        wh.insert_df("followups", row)
+        _append(wh, {"followup_id": followup_id, "rating_id": rating_id, "action": action, "action_time": when,
+                     "actor": actor, "reason_category": reason_category, "note": note}, source)
     return followup_id
+
+
+def _append(wh: Warehouse, record: dict, source: str) -> None:
+    """Append one follow-up record through the ingest loader, like any record that arrives: the same
+    interchange checks, the same masking of ID-number- and phone-like digits in the note, and the id goes into
+    the ingest ledger (``received_ids``), so a later resend of it is a duplicate (or, changed, a quarantined
+    conflict) and never a second or replacing row."""
+    from hcp.pii import ensure_key
+    from ingest.loader import Loader
+
+    frame = pl.DataFrame([{
+        "kind": "followup", **record,
+        "action_time": record["action_time"].isoformat(timespec="milliseconds"), "_pos": "1",
+    }])
+    # Follow-ups carry no personal data; the loader still wants the current pseudonym key.
+    summary = Loader(wh, key=ensure_key()).load(frame, source=source)
+    if summary.accepted != 1:  # pragma: no cover - the checks above make this a bug, not a user error
+        raise RuntimeError(f"follow-up {record['followup_id']} was not stored: {dict(summary.reasons)}")
+
+
+@contextmanager
+def _serialised(wh: Warehouse):
+    """One recorder at a time per warehouse: threads of this process, and processes of this machine (a file
+    lock under ``$HCP_HOME/locks``), so a check and the append it allows are never interleaved with another."""
+    from hcp.settings import hcp_home
+
+    digest = hashlib.sha1(wh.display_dsn.encode()).hexdigest()[:16]
+    path = hcp_home() / "locks" / f"followup-{digest}.lock"
+    with _LOCK:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def allowed_actions(status: LoopStatus) -> list[str]:

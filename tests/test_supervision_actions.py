@@ -37,6 +37,12 @@ def followup_rows(wh) -> list[tuple]:
                          "FROM followups ORDER BY followup_id")
 
 
+def recorded_anywhere(wh) -> tuple:
+    """Everything an action could leave behind: follow-ups, the ingest ledger, the quarantine."""
+    return (followup_rows(wh), wh.query_rows("SELECT kind, record_id FROM received_ids ORDER BY record_id"),
+            wh.query_value("SELECT count() FROM quarantine"))
+
+
 @pytest.fixture
 def wh(warehouse):
     load(warehouse)
@@ -82,12 +88,13 @@ def test_a_full_loop_through_the_dashboard_call(wh):
 ])
 def test_refused_actions_record_nothing(wh, rating_id, action, kwargs, code):
     record_action(wh, "bad3", "verified", "x", now=at("2025-10-09 12:00"))  # some history in the table
-    before = followup_rows(wh)
+    before = recorded_anywhere(wh)
+    assert len(before[0]) == len(before[1]) == 1
     kwargs = {"actor": "李四", "now": at("2025-10-10 10:00"), **kwargs}
     with pytest.raises(ActionRefused) as refused:
         record_action(wh, rating_id, action, **kwargs)
     assert refused.value.code == code
-    assert followup_rows(wh) == before
+    assert recorded_anywhere(wh) == before
 
 
 def test_rectify_an_upheld_rating_is_refused_and_the_rating_is_excluded(wh):
@@ -174,3 +181,28 @@ def test_the_cli_records_refuses_and_shows_the_history(wh, hcp_home):
     assert "评价 bad1（1 星）：已核实" in table.stdout and "办事效率" in table.stdout
     with open_warehouse() as again:
         assert again.query_value("SELECT count() FROM followups") == 1
+
+
+def test_an_action_goes_through_the_ingest_loader_and_ledger(wh):
+    """Recorded like an arriving record: the note's phone and ID numbers masked, the id in received_ids — so the
+    same follow-up echoed back through ingest is a duplicate, and a changed one a quarantined conflict; the
+    stored row never changes."""
+    from hcp.pii import ensure_key
+    from ingest.loader import Loader
+
+    note = "已电话联系13812345678，身份证370202199001011234"
+    fid = record_action(wh, "bad2", "verified", "x", reason_category="attitude", note=note, now=at("2025-10-10 10:00"))
+    stored = history(wh, "bad2").row(0, named=True)
+    assert "13812345678" not in stored["note"] and "370202199001011234" not in stored["note"]
+    assert "138****5678" in stored["note"] and "3702**********1234" in stored["note"]
+    assert wh.query_value("SELECT count() FROM received_ids WHERE kind = 'followup' AND record_id = {i:String}",
+                          {"i": fid}) == 1
+    echo = pl.DataFrame([{"kind": "followup", "followup_id": fid, "rating_id": "bad2", "action": "verified",
+                          "action_time": "2025-10-10T10:00:00+08:00", "actor": "x", "reason_category": "attitude",
+                          "note": note, "_pos": "1"}])
+    same = Loader(wh, key=ensure_key()).load(echo, source="echo.jsonl")
+    assert (same.accepted, same.duplicates) == (0, 1)
+    changed = Loader(wh, key=ensure_key()).load(echo.with_columns(action=pl.lit("rectified")), source="echo.jsonl")
+    assert (changed.accepted, changed.quarantined) == (0, 1)
+    after = history(wh, "bad2")
+    assert after.height == 1 and after.row(0, named=True) == stored
