@@ -1,0 +1,135 @@
+"""Benchmark: ingest throughput for 1M case events, from Parquet and from JSON Lines.
+
+Each format is measured end to end through the real ingest path (read → validate → pseudonymise →
+dedupe against the ledger → insert data and ledger) and beside it, in the same run, a bare chDB
+``insert_arrow`` of the very rows the ingest wrote (into a same-schema table), so the ratio shows what
+the ingest costs on top of the insert itself.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--keep DIR]
+
+The events are synthetic (a vectorised generator here, so the bench does not depend on the demo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def synthetic_events(n: int, seed: int = 7) -> pl.DataFrame:
+    """``n`` case_event records in interchange form (6 events per case, one applicant per case)."""
+    rng = np.random.default_rng(seed)
+    cases = n // 6 + 1
+    case_idx = np.arange(n) // 6
+    types = np.array(["submitted", "accepted", "suspended", "resumed", "completed", "delivered"])
+    channels = np.array(["online", "mobile", "hall", "self_service", "mail", "agent"])
+    start = np.datetime64("2025-10-01T08:00:00") + (rng.integers(0, 30 * 86400, cases)).astype("timedelta64[s]")
+    event_time = start[case_idx] + (np.arange(n) % 6 * 3600).astype("timedelta64[s]")
+    ids = rng.integers(10**17, 10**18 - 1, cases, dtype=np.int64)
+    phones = rng.integers(13_000_000_000, 13_999_999_999, cases, dtype=np.int64)
+    frame = pl.DataFrame({
+        "kind": pl.repeat("case_event", n, eager=True),
+        "event_id": pl.Series(np.arange(n)).cast(pl.String).str.zfill(10).str.replace("^", "E"),
+        "case_id": pl.Series(case_idx).cast(pl.String).str.zfill(9).str.replace("^", "C"),
+        "event_type": types[np.arange(n) % 6],
+        "event_time": pl.Series(event_time.astype("datetime64[ms]")).dt.to_string("%Y-%m-%dT%H:%M:%S") + "+08:00",
+        "item_code": pl.Series(rng.integers(0, 2000, n)).cast(pl.String).str.zfill(5).str.replace("^", "370200-XK-"),
+        "dept_code": pl.Series(rng.integers(0, 80, n)).cast(pl.String).str.zfill(3).str.replace("^", "D370200"),
+        "region_code": pl.Series(rng.integers(0, 12, n) + 370202).cast(pl.String) + "000000",
+        "channel": pl.Series(channels[rng.integers(0, 6, n)]),
+        "onsite": rng.random(n) < 0.1,
+        "result": pl.repeat("approved", n, eager=True),
+        "staff_id": pl.Series(rng.integers(0, 3000, n)).cast(pl.String).str.replace("^", "S"),
+    })
+    applicant = pl.DataFrame({
+        "type": pl.repeat("person", cases, eager=True),
+        "name": pl.Series(np.array(["张三", "李四", "王五", "欧阳娜娜"])[rng.integers(0, 4, cases)]),
+        "id_number": pl.Series(ids).cast(pl.String),
+        "phone": pl.Series(phones).cast(pl.String),
+    }).select(pl.struct(pl.all()).alias("applicant"))["applicant"]
+    step = pl.Series(np.arange(n) % 6)
+    return frame.with_columns(
+        pl.when(step == 0).then(pl.col("channel")).alias("channel"),
+        pl.when(step == 4).then(pl.col("result")).alias("result"),
+        applicant.gather(pl.Series(case_idx)),
+    )
+
+
+def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
+    os.environ["HCP_HOME"] = str(workdir / "home")
+    from hcp.pii import ensure_key
+    from ingest.convert import to_warehouse  # noqa: F401 - import cost outside the timings
+    from ingest.loader import Loader
+    from ingest.run import ingest_path
+    from warehouse import open_warehouse
+    from warehouse.migrations import ensure_schema
+
+    ensure_key()
+    events = synthetic_events(rows)
+    parquet = workdir / "events.parquet"
+    jsonl = workdir / "events.jsonl"
+    events.write_parquet(parquet)
+    events.write_ndjson(jsonl)
+    print(f"{rows:,} events: Parquet {parquet.stat().st_size / 1e6:.0f} MB, JSON Lines {jsonl.stat().st_size / 1e6:.0f} MB")
+
+    wh = open_warehouse()
+    ensure_schema(wh)
+    results = []
+    try:
+        for label, path in (("parquet", parquet), ("jsonl", jsonl)):
+            wh.command("TRUNCATE TABLE case_events")
+            wh.command("TRUNCATE TABLE received_ids")
+            loader = Loader(wh)
+            t0 = time.perf_counter()
+            summary = ingest_path(loader, str(path), batch_rows=rows)
+            ingest_s = time.perf_counter() - t0
+            assert summary.accepted == rows, summary.as_dict()
+            # The bare baseline: the same rows, as the ingest wrote them, inserted with insert_arrow.
+            written = wh.query_arrow("SELECT * EXCEPT (received_at) FROM case_events")
+            wh.command("DROP TABLE IF EXISTS bench_bare")
+            wh.command("CREATE TABLE bench_bare AS case_events")
+            t0 = time.perf_counter()
+            wh.insert_arrow("bench_bare", written)
+            bare_s = time.perf_counter() - t0
+            wh.command("DROP TABLE bench_bare")
+            results.append((label, rows / ingest_s, rows / bare_s))
+            print(f"{label:8} ingest {rows / ingest_s:>10,.0f} rows/s ({ingest_s:.2f} s)   "
+                  f"bare insert_arrow {rows / bare_s:>10,.0f} rows/s ({bare_s:.2f} s)   "
+                  f"ratio {bare_s / ingest_s:.2f}")
+        # Idempotency at scale: sending the Parquet file again accepts nothing.
+        t0 = time.perf_counter()
+        again = ingest_path(Loader(wh), str(parquet), batch_rows=rows)
+        resend_s = time.perf_counter() - t0
+        print(f"resend   {rows / resend_s:>10,.0f} rows/s ({resend_s:.2f} s): accepted {again.accepted}, "
+              f"duplicates {again.duplicates:,}")
+    finally:
+        wh.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    args = parser.parse_args()
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="hcp-bench-ingest-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        run(args.rows, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Typed records → warehouse rows: personal data replaced by pseudonyms and masks, content fingerprints.
+
+* ``applicant``/``rater`` never leave this module in clear. ``<p>_key`` is the keyed pseudonym of the
+  person's ID number (or, without one, of ``TEL:`` + phone; '' when neither is given), and
+  ``<p>_name_masked``/``<p>_id_masked``/``<p>_phone_masked`` are the display forms (``张*``,
+  ``3702**********1234``, ``138****5678``) — see :mod:`hcp.pii`.
+* Free text (``comment``, ``note``, unknown fields) has ID-number- and phone-like digit runs masked too.
+* :func:`content_expr` is the canonical content of a record: what "the same record" means when an id
+  comes back. It covers every stored field except bookkeeping (source, arrival time, ``extra``,
+  ``item_known``) and the pseudonym, which changes when the key is rotated; masks stand in for it.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from hcp.pii import PiiKey, mask_id_expr, mask_name_expr, mask_phone_expr
+from ingest.fields import PII_CARRIER
+
+# Raw-text protection (quarantine raw, free text) -----------------------------------------------
+
+_NB = r"(^|[^0-9A-Za-z])"
+_NE = r"($|[^0-9A-Za-z])"
+_VAL = r'(?:\\u[0-9a-fA-F]{4}|[^"\\])'
+
+
+def mask_digits_expr(text: pl.Expr) -> pl.Expr:
+    """Mask ID-number-like (18/15 digits) and mobile-phone-like (11 digits, optional +86) runs."""
+    text = text.str.replace_all(_NB + r"(\d{4})\d{10}([\dXx]{4})" + _NE, "${1}${2}**********${3}${4}")
+    text = text.str.replace_all(_NB + r"(\d{4})\d{7}(\d{4})" + _NE, "${1}${2}*******${3}${4}")
+    text = text.str.replace_all(r"(^|[^0-9A-Za-z+])((?:\+?86)?1[3-9]\d)\d{4}(\d{4})" + _NE, "${1}${2}****${3}${4}")
+    return text
+
+
+def protect_raw_expr(raw: pl.Expr) -> pl.Expr:
+    """Raw record text with personal data masked, whatever shape the text is in.
+
+    Values under ``id_number``/``phone``/``name`` keys (also inside JSON held as text) are masked
+    by key; then any ID-number- or phone-like digit run anywhere is masked. Applied to everything the
+    quarantine stores, including lines that are not even JSON.
+    """
+    def prefix(key: str) -> str:  # the key, the colon and the value's opening quote, as group 1
+        return r'(\\?"' + key + r'\\?"\s*:\s*\\?")'
+
+    end = r'(\\?")'
+    raw = raw.str.replace_all(prefix("id_number") + rf"({_VAL}{{4}}){_VAL}+({_VAL}{{4}})" + end, "${1}${2}**********${3}${4}")
+    raw = raw.str.replace_all(prefix("phone") + rf"({_VAL}{{3}}){_VAL}+({_VAL}{{4}})" + end, "${1}${2}****${3}${4}")
+    raw = raw.str.replace_all(prefix("(?:id_number|phone)") + rf"{_VAL}{{1,7}}" + end, "${1}***${2}")
+    raw = raw.str.replace_all(prefix("name") + rf"({_VAL}){_VAL}+" + end, "${1}${2}*${3}")
+    return mask_digits_expr(raw)
+
+
+# Personal data ------------------------------------------------------------------------------------
+
+
+def person_columns(prefix: str, sub: str, key: PiiKey, *, carried: pl.Expr | None = None) -> list[pl.Expr]:
+    """Pseudonym and masks for the person whose typed sub-fields are the ``<sub>.<field>`` columns."""
+    id_number = pl.col(f"{sub}.id_number").fill_null("")
+    phone = pl.col(f"{sub}.phone").fill_null("")
+    basis = pl.when(id_number != "").then(id_number).when(phone != "").then(pl.lit("TEL:") + phone).otherwise(pl.lit(""))
+    pseudonym = key.pseudonym_expr(basis)
+    if carried is not None:  # replay: the pseudonym was computed before the clear value was dropped
+        pseudonym = pl.when(carried.fill_null("") != "").then(carried).otherwise(pseudonym)
+    return [
+        pseudonym.fill_null("").alias(f"{prefix}_key"),
+        mask_name_expr(pl.col(f"{sub}.name").fill_null("")).alias(f"{prefix}_name_masked"),
+        mask_id_expr(id_number).alias(f"{prefix}_id_masked"),
+        mask_phone_expr(phone).alias(f"{prefix}_phone_masked"),
+    ]
+
+
+# Warehouse rows -----------------------------------------------------------------------------------
+
+#: Columns written per kind (the rest take their warehouse defaults).
+WAREHOUSE_COLUMNS = {
+    "case_event": ["event_id", "case_id", "event_type", "event_time", "item_code", "dept_code", "region_code",
+                   "channel", "onsite", "result", "staff_id", "applicant_type", "applicant_key",
+                   "applicant_name_masked", "applicant_id_masked", "applicant_phone_masked", "item_known",
+                   "extra", "source"],
+    "rating": ["rating_id", "case_id", "item_code", "dept_code", "region_code", "staff_id", "channel", "level",
+               "stage", "tags", "comment", "rated_at", "real_name", "default_rating", "rater_key",
+               "rater_name_masked", "rater_id_masked", "rater_phone_masked", "item_known", "extra", "source"],
+    "followup": ["followup_id", "rating_id", "action", "action_time", "actor", "reason_category", "note",
+                 "extra", "source"],
+    "item": ["item_code", "item_name", "dept_code", "item_type", "legal_limit_days", "promised_limit_days",
+             "online_depth", "max_trips", "valid_from", "extra", "source"],
+    "department": ["dept_code", "dept_name", "region_code", "extra", "source"],
+    "region": ["region_code", "region_name", "parent_code", "extra", "source"],
+}
+
+_NOT_CONTENT = {"extra", "source", "item_known", "applicant_key", "rater_key"}
+_CASTS = {"level": pl.UInt8, "legal_limit_days": pl.UInt16, "promised_limit_days": pl.UInt16,
+          "online_depth": pl.UInt8, "max_trips": pl.UInt8}
+
+
+def to_warehouse(kind: str, typed: pl.DataFrame, *, key: PiiKey, extra: pl.Series, source: pl.Series | str,
+                 item_known: pl.Series | None = None, carried: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The warehouse rows of ``kind`` from :func:`ingest.validate.validate`'s typed values."""
+    frame = typed.with_columns(mask_digits_expr(extra.alias("extra")))
+    frame = frame.with_columns(source.alias("source") if isinstance(source, pl.Series) else pl.lit(source).alias("source"))
+    if item_known is not None:
+        frame = frame.with_columns(item_known.alias("item_known"))
+    if kind == "case_event":
+        carry = carried.get_column("applicant_key") if carried is not None and "applicant_key" in carried.columns else None
+        frame = frame.with_columns(
+            pl.col("applicant.type").fill_null("").alias("applicant_type"),
+            *person_columns("applicant", "applicant", key, carried=pl.lit(carry) if carry is not None else None),
+        )
+    elif kind == "rating":
+        carry = carried.get_column("rater_key") if carried is not None and "rater_key" in carried.columns else None
+        frame = frame.with_columns(
+            mask_digits_expr(pl.col("comment")),
+            *person_columns("rater", "rater", key, carried=pl.lit(carry) if carry is not None else None),
+        )
+    elif kind == "followup":
+        frame = frame.with_columns(mask_digits_expr(pl.col("note")))
+    frame = frame.with_columns([pl.col(c).cast(t) for c, t in _CASTS.items() if c in frame.columns])
+    return frame.select(WAREHOUSE_COLUMNS[kind])
+
+
+def content_expr(kind: str) -> pl.Expr:
+    """Canonical content text of a warehouse row (hashed by the warehouse into the ledger)."""
+    parts = []
+    for name in WAREHOUSE_COLUMNS[kind]:
+        if name in _NOT_CONTENT:
+            continue
+        col = pl.col(name)
+        if name in ("event_time", "rated_at", "action_time"):
+            parts.append(col.dt.epoch("ms").cast(pl.String))
+        elif name == "valid_from":
+            parts.append(col.dt.to_string("%Y-%m-%d"))
+        elif name == "tags":
+            parts.append(col.list.join("\x1e"))
+        else:
+            parts.append(col.cast(pl.String))
+    return pl.concat_str([p.fill_null("") for p in parts], separator="\x1f")
+
+
+def carried_pseudonyms(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Pseudonyms carried by replayed records (``_pii``), if any."""
+    if PII_CARRIER not in frame.columns or frame.get_column(PII_CARRIER).null_count() == frame.height:
+        return None
+    return frame.select(
+        pl.col(PII_CARRIER).struct.field("applicant_key").alias("applicant_key"),
+        pl.col(PII_CARRIER).struct.field("rater_key").alias("rater_key"),
+    )

@@ -1,0 +1,347 @@
+"""Idempotent, crash-safe loading of validated records into the warehouse.
+
+One :meth:`Loader.load` call commits one batch:
+
+1. rows the reader could not read, rows without a known ``kind`` and rows that break a rule become
+   quarantine rows (:mod:`ingest.validate`, :mod:`ingest.quarantine`);
+2. the rest are converted (:mod:`ingest.convert`: pseudonyms and masks, never clear personal data);
+3. ids repeated *within* the batch are reduced in Polars: an identical repeat is a duplicate, a repeat
+   with other content is quarantined as ``duplicate_id_conflict`` (reference data: the last one wins);
+4. under the commit lock, the batch's ``(kind, record_id, content)`` go to a transient in-memory stage
+   table and are looked up in the ``received_ids`` ledger in one join (the ledger is ordered by
+   ``(kind, record_id)``; content is fingerprinted by the warehouse's ``cityHash64``, which is stable
+   across versions). A known id with the same content is a duplicate; with other content it is a
+   conflict (facts) or a replacement (reference data, latest wins);
+5. data rows are inserted FIRST (Arrow, one insert per table), THEN the ledger rows (server side, from
+   the stage), then the quarantine rows (deterministic ids, so never twice).
+
+A crash between 5's steps loses nothing (the ledger does not yet know the ids, so a restart inserts
+them again) and double-counts nothing: raw tables are ReplacingMergeTree keyed by the id and every read
+uses FINAL. Two loaders writing the same warehouse take turns on a file lock around steps 4-5.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import secrets
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from hcp.domain import RECORD_KINDS
+from hcp.pii import PiiKey, current_key
+from hcp.settings import hcp_home
+from ingest.convert import carried_pseudonyms, content_expr, to_warehouse
+from ingest.fields import ERR, ERR_DETAIL, EXTRA, FACT_KINDS, KIND_TABLE, LOAD_ORDER, REFERENCE_KINDS, record_id_expr
+from ingest.quarantine import quarantine_rows, store
+from ingest.validate import Reader, Rule, validate
+
+STAGE_PREFIX = "ingest_stage_"
+UNKNOWN_ITEM_POLICIES = ("flag", "quarantine")
+_ID_FIELD = {"case_event": "event_id", "rating": "rating_id", "followup": "followup_id", "item": "item_code",
+             "department": "dept_code", "region": "region_code"}
+
+
+@dataclass
+class Summary:
+    """What happened to a batch (or, merged, to a whole run)."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    accepted_by_kind: Counter = field(default_factory=Counter)
+    flagged_unknown_items: int = 0
+    seconds: float = 0.0
+    #: per rejected row: (position, reason, detail) — kept when the caller asks (HTTP answers)
+    rejects: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def merge(self, other: "Summary") -> "Summary":
+        self.received += other.received
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.reasons.update(other.reasons)
+        self.accepted_by_kind.update(other.accepted_by_kind)
+        self.flagged_unknown_items += other.flagged_unknown_items
+        self.seconds += other.seconds
+        self.rejects.extend(other.rejects)
+        return self
+
+    def as_dict(self) -> dict:
+        return {
+            "received": self.received, "accepted": self.accepted, "duplicates": self.duplicates,
+            "quarantined": self.quarantined, "quarantined_by_reason": dict(sorted(self.reasons.items())),
+            "accepted_by_kind": dict(sorted(self.accepted_by_kind.items())),
+            "flagged_unknown_items": self.flagged_unknown_items,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.received / self.seconds) if self.seconds > 0 else None,
+        }
+
+
+def commit_lock_path(wh) -> Path:
+    digest = hashlib.sha1(wh.display_dsn.encode()).hexdigest()[:16]
+    return hcp_home() / "locks" / f"ingest-{digest}.lock"
+
+
+@contextmanager
+def commit_lock(path: Path):
+    """Exclusive lock shared by every loader of one warehouse on this machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class Loader:
+    """Commits batches of record frames to one warehouse (see the module docstring)."""
+
+    def __init__(self, wh, *, unknown_items: str = "flag", keep_rejects: bool = False,
+                 key: PiiKey | None = None, replay: bool = False):
+        if unknown_items not in UNKNOWN_ITEM_POLICIES:
+            raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}")
+        self.wh = wh
+        self.unknown_items = unknown_items
+        self.keep_rejects = keep_rejects
+        self.replay = replay
+        self._fixed_key = key
+        self.known_items: set[str] = set()  # catalogue codes accepted by this loader ("the same input")
+        self.lock_path = commit_lock_path(wh)
+        self._drop_stale_stages()
+
+    # --- helpers --------------------------------------------------------------------------------
+    def key(self) -> PiiKey:
+        return self._fixed_key or current_key()  # re-read: `hcp keys rotate` takes effect at once
+
+    def _drop_stale_stages(self) -> None:
+        try:
+            names = self.wh.query_rows(
+                "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, {p:String})",
+                {"p": STAGE_PREFIX})
+        except Exception:
+            return
+        for (name,) in names:
+            try:
+                created = int(name[len(STAGE_PREFIX):].split("_")[0])
+            except ValueError:
+                continue
+            if time.time() - created > 86_400:
+                self.wh.command(f"DROP TABLE IF EXISTS `{name}`")
+
+    def _catalogue_has(self, codes: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(codes), 20_000):
+            rows = self.wh.query_rows("SELECT DISTINCT item_code FROM items WHERE item_code IN {c:Array(String)}",
+                                      {"c": codes[start:start + 20_000]})
+            found.update(r[0] for r in rows)
+        return found
+
+    # --- the batch --------------------------------------------------------------------------------
+    def load(self, frame: pl.DataFrame, source: str = "") -> Summary:
+        """Commit one batch. ``frame`` comes from :mod:`ingest.readers` with ``_pos`` (and optionally
+        ``_source``, else ``source`` is used)."""
+        started = time.perf_counter()
+        summary = Summary(received=frame.height)
+        if frame.height == 0:
+            return summary
+        if "_source" not in frame.columns:
+            frame = frame.with_columns(pl.lit(source).alias("_source"))
+        if ERR not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(ERR), pl.lit(None, dtype=pl.String).alias(ERR_DETAIL))
+        if EXTRA not in frame.columns:
+            frame = frame.with_columns(pl.lit("").alias(EXTRA))
+        frame = frame.with_columns(pl.int_range(0, frame.height).alias("_idx"))
+        key = self.key()
+        reader = Reader(frame)
+        kind = reader.text("kind")
+        frame = frame.with_columns(
+            kind.alias("_kind"),
+            pl.coalesce(
+                pl.col(ERR),
+                pl.when(kind.is_null()).then(pl.lit("missing_field:kind")),
+                pl.when(kind.is_in(list(RECORD_KINDS)).not_()).then(pl.lit("unknown_kind")),
+            ).alias("_pre"),
+        )
+        quarantine: list[pl.DataFrame] = []
+        pre = frame.filter(pl.col("_pre").is_not_null())
+        if pre.height:
+            detail = pre.select(pl.coalesce(
+                pl.col(ERR_DETAIL),
+                pl.when(pl.col("_pre") == "unknown_kind").then(
+                    pl.format("kind '{}' is not one of " + ", ".join(RECORD_KINDS), pl.col("_kind").str.slice(0, 40))),
+                pl.lit("kind is required"),
+            )).to_series()
+            rid = pre.select(pl.coalesce([pl.col(c).cast(pl.String) for c in ("event_id", "rating_id", "followup_id")
+                                          if c in pre.columns] or [pl.lit(None, dtype=pl.String)])).to_series()
+            quarantine.append(quarantine_rows(pre, reason=pre["_pre"], detail=detail,
+                                              kind=pre["_kind"].fill_null(""), record_id=rid))
+        frame = frame.filter(pl.col("_pre").is_null())
+
+        accepted: dict[str, pl.DataFrame] = {}  # kind -> warehouse rows with _rid/_content/_pos
+        batch_items: set[str] = set()
+        for k in LOAD_ORDER:
+            sub = frame.filter(pl.col("_kind") == k)
+            if sub.height == 0:
+                continue
+            extra_rules: list[Rule] = []
+            item_known = None
+            if k in ("case_event", "rating"):
+                codes = Reader(sub).text("item_code")
+                distinct = [c for c in sub.select(codes.unique()).to_series().drop_nulls().to_list()]
+                unknown = [c for c in distinct if c not in self.known_items and c not in batch_items]
+                known = set(distinct) - set(unknown)
+                if unknown:
+                    known |= self._catalogue_has(unknown)
+                item_known = sub.select(codes.is_in(list(known)).fill_null(False)).to_series()
+                if self.unknown_items == "quarantine":
+                    extra_rules.append(Rule("unknown_item", codes.is_not_null() & codes.is_in(list(known)).not_(),
+                                            pl.format("item_code '{}' is not in the catalogue", codes)))
+            checked = validate(k, sub, extra_rules)
+            ok = checked.reason.is_null()
+            bad_mask = ok.not_()
+            if bad_mask.any():
+                bad = sub.filter(bad_mask)
+                persons = checked.typed.filter(bad_mask).select(
+                    [c for c in checked.typed.columns if c.startswith(("applicant.", "rater."))])
+                quarantine.append(quarantine_rows(
+                    bad, reason=checked.reason.filter(bad_mask), detail=checked.detail.filter(bad_mask), kind=k,
+                    record_id=bad.select(Reader(bad).text(_ID_FIELD[k])).to_series(),
+                    key=key, persons=persons))
+            if not ok.any():
+                continue
+            good = sub.filter(ok)
+            rows = to_warehouse(
+                k, checked.typed.filter(ok), key=key, extra=good[EXTRA].fill_null(""), source=good["_source"],
+                item_known=item_known.filter(ok) if item_known is not None else None,
+                carried=carried_pseudonyms(good) if self.replay else None,
+            )
+            rows = rows.with_columns(
+                record_id_expr(k).alias("_rid"), content_expr(k).alias("_content"),
+                good["_idx"].alias("_idx"),
+            )
+            rows = rows.with_columns(pl.int_range(0, rows.height).alias("_row"))
+            # Within-batch repeats.
+            if k in REFERENCE_KINDS:
+                last = rows.select(pl.col("_row") == pl.col("_row").max().over("_rid")).to_series()
+                summary.duplicates += int((~last).sum())
+                rows = rows.filter(last)
+            else:
+                first = rows.select(pl.col("_rid").is_first_distinct()).to_series()
+                same = rows.select(pl.col("_content") == pl.col("_content").first().over("_rid")).to_series()
+                dup = ~first & same
+                conflict = ~first & ~same
+                summary.duplicates += int(dup.sum())
+                if conflict.any():
+                    quarantine.append(self._conflicts(good.filter(conflict), k, rows.filter(conflict)["_rid"]))
+                rows = rows.filter(first)
+            if k == "item":
+                batch_items.update(rows["item_code"].to_list())
+            accepted[k] = rows
+
+        if accepted:
+            with commit_lock(self.lock_path):
+                inserted, dupes, conflicts = self._commit(accepted)
+                summary.duplicates += dupes
+                for k, rows in inserted.items():
+                    summary.accepted += rows.height
+                    summary.accepted_by_kind[k] += rows.height
+                    if "item_known" in rows.columns:
+                        summary.flagged_unknown_items += int((~rows["item_known"]).sum())
+                    if k == "item":
+                        self.known_items.update(rows["item_code"].to_list())
+                for k, rows in conflicts.items():
+                    src = rows.select("_idx").join(frame, on="_idx", how="left", maintain_order="left")
+                    quarantine.append(self._conflicts(src, k, rows["_rid"]))
+                self._store_quarantine(quarantine, summary)
+        else:
+            self._store_quarantine(quarantine, summary)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _conflicts(self, src: pl.DataFrame, kind: str, rids: pl.Series) -> pl.DataFrame:
+        """Quarantine rows for ids that came back with other content (``src`` rows as read)."""
+        return quarantine_rows(
+            src, reason=pl.Series(["duplicate_id_conflict"] * src.height, dtype=pl.String),
+            detail=pl.Series([f"{_ID_FIELD[kind]} was already received with different content; "
+                              "the first version is kept"] * src.height, dtype=pl.String),
+            kind=kind, record_id=rids)
+
+    def _store_quarantine(self, parts: list[pl.DataFrame], summary: Summary) -> None:
+        parts = [p for p in parts if p.height]
+        if not parts:
+            return
+        rows = pl.concat(parts, how="vertical_relaxed")
+        summary.quarantined += rows.height
+        summary.reasons.update(rows["reason"].to_list())
+        if self.keep_rejects:
+            summary.rejects.extend(zip(rows["position"].to_list(), rows["reason"].to_list(), rows["detail"].to_list()))
+        store(self.wh, rows, upsert=self.replay)
+
+    def _commit(self, accepted: dict[str, pl.DataFrame]):
+        """Steps 4-5 of the module docstring, under the commit lock."""
+        stage = f"{STAGE_PREFIX}{int(time.time())}_{os.getpid()}_{secrets.token_hex(4)}"
+        wh = self.wh
+        wh.command(f"CREATE TABLE `{stage}` (kind String, record_id String, content String) ENGINE = Memory")
+        skip_table = None
+        try:
+            staged = pl.concat([rows.select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id"),
+                                            pl.col("_content").alias("content")) for k, rows in accepted.items()])
+            wh.insert_df(stage, staged)
+            known = wh.query_df(
+                f"SELECT s.kind AS kind, s.record_id AS record_id, toUInt8(l.h = cityHash64(s.content)) AS same "
+                f"FROM `{stage}` AS s INNER JOIN ("
+                f"  SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids"
+                f"  WHERE (kind, record_id) GLOBAL IN (SELECT kind, record_id FROM `{stage}`)"
+                f"  GROUP BY kind, record_id) AS l ON s.kind = l.kind AND s.record_id = l.record_id")
+            inserted: dict[str, pl.DataFrame] = {}
+            conflicts: dict[str, pl.DataFrame] = {}
+            dupes = 0
+            skip: list[pl.DataFrame] = []
+            for k, rows in accepted.items():
+                hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("same").cast(pl.Boolean))
+                if hits.height:
+                    rows = rows.join(hits, left_on="_rid", right_on="record_id", how="left", maintain_order="left")
+                    same = rows["same"].fill_null(False)
+                    seen = rows["same"].is_not_null()
+                    if k in FACT_KINDS:
+                        dupes += int(same.sum())
+                        if (seen & ~same).any():
+                            conflicts[k] = rows.filter(seen & ~same)
+                        skip.append(rows.filter(seen).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
+                        rows = rows.filter(~seen)
+                    else:  # reference data: identical is a duplicate, changed content replaces
+                        dupes += int(same.sum())
+                        skip.append(rows.filter(same).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
+                        rows = rows.filter(~same)
+                    rows = rows.drop("same")
+                if rows.height:
+                    inserted[k] = rows
+            # Data first ...
+            for k, rows in inserted.items():
+                wh.insert_arrow(KIND_TABLE[k], rows.drop("_rid", "_content", "_idx", "_row").to_arrow())
+            # ... then the ledger.
+            if inserted:
+                where = ""
+                if skip:
+                    skip_table = stage + "_skip"
+                    wh.command(f"CREATE TABLE `{skip_table}` (kind String, record_id String) ENGINE = Memory")
+                    wh.insert_df(skip_table, pl.concat(skip))
+                    where = f" WHERE (kind, record_id) NOT IN (SELECT kind, record_id FROM `{skip_table}`)"
+                wh.command(f"INSERT INTO received_ids (kind, record_id, content_hash) "
+                           f"SELECT kind, record_id, cityHash64(content) FROM `{stage}`{where}")
+            return inserted, dupes, conflicts
+        finally:
+            wh.command(f"DROP TABLE IF EXISTS `{stage}`")
+            if skip_table:
+                wh.command(f"DROP TABLE IF EXISTS `{skip_table}`")

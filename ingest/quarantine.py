@@ -1,0 +1,165 @@
+"""The quarantine: records that broke an interchange rule, kept with the reason — never clear PII.
+
+* :func:`quarantine_rows` builds quarantine rows from rejected input rows. The raw text is the line as
+  received (JSON Lines) or a JSON object of the row's cells (CSV, Excel, Parquet), with personal data
+  masked (:func:`ingest.convert.protect_raw_expr`). When the person could be read, the record also
+  carries its pseudonyms in a leading ``"_pii"`` member so a replay links it to the same person.
+* ``quarantine_id`` is a UUID derived from (source, position, masked raw): the same bad record from
+  the same place always gets the same id, so re-reading a source after a crash or a restart never
+  quarantines it twice (``quarantine`` is a ReplacingMergeTree on ``quarantine_id``; read it with FINAL).
+* :func:`list_quarantine` and :func:`replay` serve ``hcp quarantine`` and ``hcp quarantine replay``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+
+import polars as pl
+
+from hcp.pii import PiiKey
+from hcp.settings import TIMEZONE
+from ingest.convert import person_columns, protect_raw_expr
+from ingest.fields import EXTRA, KNOWN_FIELDS, PII_CARRIER, RAW
+from ingest.readers import extra_json_expr
+
+QUARANTINE_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason",
+                      "detail", "raw", "status", "updated_at"]
+LIST_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason", "detail",
+                "raw", "status", "replayed_at"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def quarantine_id(source: str, position: str, raw: str) -> str:
+    digest = hashlib.blake2b(f"{source}\x1f{position}\x1f{raw}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest))
+
+
+def raw_text_expr(frame: pl.DataFrame) -> pl.Expr:
+    """The record's text: the received line, else a JSON object of its known cells plus unknown ones."""
+    known = [c for c in frame.columns if c in KNOWN_FIELDS]
+    cells = extra_json_expr(known)
+    extra = pl.col(EXTRA).fill_null("") if EXTRA in frame.columns else pl.lit("")
+    merged = (pl.when(extra == "").then(cells)
+              .when(cells == "").then(extra)
+              .otherwise(cells.str.strip_suffix("}") + pl.lit(",") + extra.str.strip_prefix("{")))
+    built = pl.when(merged == "").then(pl.lit("{}")).otherwise(merged)
+    if RAW in frame.columns:
+        return pl.coalesce(pl.col(RAW), built)
+    return built
+
+
+def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series, kind: pl.Series | str,
+                    record_id: pl.Series | None, key: PiiKey | None = None,
+                    persons: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Quarantine rows for rejected input rows (``frame`` carries ``_pos`` and ``_source``).
+
+    ``persons`` holds the typed ``applicant.*``/``rater.*`` values of these rows when they could be read,
+    so the carried pseudonym links a replayed record to the same person.
+    """
+    if frame.height == 0:
+        return pl.DataFrame()
+    now = _now()
+    base = frame.select(
+        pl.col("_source").alias("source"),
+        pl.col("_pos").alias("position"),
+        (pl.lit(kind) if isinstance(kind, str) else kind.alias("kind")).alias("kind"),
+        (record_id.fill_null("") if record_id is not None else pl.lit("")).alias("record_id"),
+        reason.alias("reason"),
+        detail.fill_null("").str.slice(0, 1000).alias("detail"),
+        protect_raw_expr(raw_text_expr(frame)).alias("raw"),
+    )
+    carried = pl.lit("")
+    if persons is not None and key is not None and persons.width:
+        parts = []
+        for prefix in ("applicant", "rater"):
+            if f"{prefix}.id_number" in persons.columns:
+                keys = persons.select(person_columns(prefix, prefix, key)[0]).to_series()
+                parts.append(pl.when(keys != "").then(pl.lit(f'"{prefix}_key":"') + keys + pl.lit('"')))
+        if parts:
+            carried_keys = persons.select(pl.concat_str(parts, separator=",", ignore_nulls=True)).to_series()
+            carried = pl.lit(carried_keys).fill_null("")
+    base = base.with_columns(carried.alias("_carry"))
+    # Ids are computed from the masked raw (key-independent), before the pseudonym carrier is added.
+    ids = [quarantine_id(s, p, r) for s, p, r in zip(base["source"].to_list(), base["position"].to_list(),
+                                                      base["raw"].to_list())]
+    if "_qid" in frame.columns:  # replay: the row already has its id and arrival time
+        ids = [q or i for q, i in zip(frame["_qid"].to_list(), ids)]
+    received = frame["_qreceived"] if "_qreceived" in frame.columns else None
+    out = base.with_columns(
+        pl.Series("quarantine_id", ids, dtype=pl.String),
+        pl.when((pl.col("_carry") != "") & pl.col("raw").str.starts_with("{"))
+        .then(pl.lit('{"' + PII_CARRIER + '":{') + pl.col("_carry") + pl.lit("},") + pl.col("raw").str.slice(1))
+        .otherwise(pl.col("raw")).alias("raw"),
+        pl.lit("open").alias("status"),
+        pl.lit(now).dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms").alias("updated_at"),
+    )
+    received_expr = pl.lit(now).dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms")
+    if received is not None:
+        received_expr = pl.coalesce(pl.lit(received).dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms"), received_expr)
+    out = out.with_columns(received_expr.alias("received_at"))
+    return out.select(QUARANTINE_COLUMNS)
+
+
+def existing_ids(wh, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 20_000):
+        part = ids[start:start + 20_000]
+        rows = wh.query_rows(
+            "SELECT DISTINCT toString(quarantine_id) FROM quarantine "
+            "WHERE quarantine_id IN (SELECT toUUID(arrayJoin({ids:Array(String)})))", {"ids": part})
+        found.update(r[0] for r in rows)
+    return found
+
+
+def store(wh, rows: pl.DataFrame, *, upsert: bool = False) -> int:
+    """Insert quarantine rows; ids already stored are skipped (or, for a replay, updated in place)."""
+    if rows.height == 0:
+        return 0
+    rows = rows.unique("quarantine_id", keep="first", maintain_order=True)
+    if not upsert:
+        seen = existing_ids(wh, rows["quarantine_id"].to_list())
+        if seen:
+            rows = rows.filter(pl.col("quarantine_id").is_in(list(seen)).not_())
+    wh.insert_df("quarantine", rows)
+    return rows.height
+
+
+def list_quarantine(wh, *, status: str | None = "open", reason: str | None = None, source: str | None = None,
+                    limit: int | None = None) -> pl.DataFrame:
+    where, params = [], {}
+    if status and status != "all":
+        where.append("status = {status:String}")
+        params["status"] = status
+    if reason:
+        where.append("reason = {reason:String}")
+        params["reason"] = reason
+    if source:
+        where.append("source = {source:String}")
+        params["source"] = source
+    sql = (
+        "SELECT toString(quarantine_id) AS quarantine_id, received_at, source, position, kind, record_id, reason, "
+        "detail, raw, status, replayed_at FROM quarantine FINAL"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY received_at, source, length(position), position"
+        + (f" LIMIT {int(limit)}" if limit else "")
+    )
+    return wh.query_df(sql, params)
+
+
+def mark_replayed(wh, rows: pl.DataFrame) -> int:
+    """Record that these quarantine rows (as listed) were accepted by a replay."""
+    if rows.height == 0:
+        return 0
+    now = _now()
+    stamp = pl.lit(now).dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms")
+    out = rows.with_columns(
+        pl.lit("replayed").alias("status"), stamp.alias("updated_at"), stamp.alias("replayed_at"),
+        pl.col("received_at").dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms"),
+    ).select(QUARANTINE_COLUMNS + ["replayed_at"])
+    wh.insert_df("quarantine", out)
+    return out.height
