@@ -3,7 +3,7 @@
     hcp dashboard            # or: streamlit run dashboard/app.py (with `hcp serve` owning the warehouse)
 
 This script runs on every interaction: it restores the location from the URL, checks the login, draws the
-filters, works out the user's scope and hands over to the page (``pages/*.py``).
+filters, works out the user's scope and hands over to the page (``views/*.py`` (not ``pages/``: Streamlit would treat that folder as an old-style multipage app)).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dashboard import labels as L  # noqa: E402
 from dashboard.data import Filters, NotPermitted  # noqa: E402
 from metrics.indicators import Period  # noqa: E402
 
-st.set_page_config(page_title="政务服务“好差评”监督", page_icon="📊", layout="wide",
+st.set_page_config(page_title="政务服务“好差评”监督", page_icon=":material/monitoring:", layout="wide",
                    initial_sidebar_state="expanded")
 st.markdown(
     f"""<style>
@@ -41,7 +41,8 @@ lang = ui.get("lang", "zh")
 
 
 def _page_defs(lang: str) -> list:
-    icons = {"overview": "📊", "ranking": "🏆", "overdue": "⏰", "ratings": "💬", "drill": "🔎", "catalogue": "📚"}
+    icons = {"overview": ":material/dashboard:", "ranking": ":material/leaderboard:", "overdue": ":material/alarm:",
+             "ratings": ":material/rate_review:", "drill": ":material/account_tree:", "catalogue": ":material/list_alt:"}
     return [st.Page(path, title=L.t(lang, key), icon=icons[key], url_path=key, default=(key == "overview"))
             for key, path in ui.PAGES.items()]
 
@@ -195,7 +196,7 @@ base, chosen = _filters(user, lang)
 if chosen is None:
     st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=base,
                                       filters=Filters(period=dt.date.today().strftime("%Y-%m")))
-    st.error("🚫 " + L.t(lang, "not_permitted"))
+    st.error(L.t(lang, "not_permitted"), icon=":material/block:")
     st.button(L.t(lang, "up"), on_click=lambda: ui.set_loc(region="", dept=""), key="reset_scope")
     ui.write_url()
     st.stop()

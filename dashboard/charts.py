@@ -18,6 +18,8 @@ from dashboard import labels as L
 PALETTE = ["#1f6feb", "#2da44e", "#bf8700", "#8250df", "#0a7ea4", "#cf222e", "#e16f24", "#57606a", "#1b7c83",
            "#a475f9", "#d4a72c", "#6e7781"]
 RED, YELLOW, GREEN, GREY = "#cf222e", "#d4a72c", "#2da44e", "#8c959f"
+#: st.plotly_chart config: no Plotly logo, no mode bar (clicks drill down; zooming is not needed).
+CONFIG = {"displaylogo": False, "displayModeBar": False}
 
 
 def _layout(fig: go.Figure, *, height: int = 360, legend: bool = True, title: str | None = None) -> go.Figure:
@@ -27,7 +29,7 @@ def _layout(fig: go.Figure, *, height: int = 360, legend: bool = True, title: st
         margin={"l": 10, "r": 10, "t": 40 if title else 16, "b": 10},
         title={"text": title, "x": 0, "font": {"size": 15}} if title else None,
         showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "traceorder": "normal"},
         plot_bgcolor="white",
         hoverlabel={"font": {"family": L.FONT_FAMILY}},
         separators=".,",
@@ -59,11 +61,12 @@ def trend(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict[str, fl
 def contributions(frame: pl.DataFrame, keys: list[str], lang: str, *, code_col: str = "group_code") -> go.Figure:
     """Horizontal stacked bars: each unit's composite score broken into its indicator contributions.
 
-    Units marked for a talk (bottom two two months running) get a red ⚠ before their name."""
+    Units marked for a talk (bottom two two months running) get a red 【约谈】 before their name, the bottom two of the month 【末位】."""
     frame = frame.sort("composite_score", descending=False, nulls_last=False)
     labels = []
     for row in frame.iter_rows(named=True):
-        mark = "⚠ " if row.get("bottom_two_consecutive") else ("▼ " if row.get("bottom_two") else "")
+        mark = (f"<span style='color:{RED}'>【{L.t(lang, 'talk_short')}】</span>" if row.get("bottom_two_consecutive")
+                else (f"<span style='color:{YELLOW}'>【{L.t(lang, 'bottom_two_short')}】</span>" if row.get("bottom_two") else ""))
         rank = f"#{row['rank']} " if row.get("rank") is not None else ""
         labels.append(f"{mark}{rank}{row.get('name') or row[code_col]}")
     codes = frame[code_col].to_list()
@@ -82,9 +85,6 @@ def contributions(frame: pl.DataFrame, keys: list[str], lang: str, *, code_col: 
         y=labels, x=[s or 0 for s in scores], mode="text", text=[("—" if s is None else f"{s:.1f}") for s in scores],
         textposition="middle right", showlegend=False, customdata=codes, hoverinfo="skip",
     ))
-    for label, row in zip(labels, frame.iter_rows(named=True)):
-        if row.get("bottom_two_consecutive"):
-            fig.add_annotation(y=label, x=0, text="⚠", showarrow=False, xanchor="right", font={"color": RED})
     fig.update_layout(barmode="stack")
     fig.update_xaxes(range=[0, 108], title=L.t(lang, "score"))
     fig.update_yaxes(tickfont={"size": 12})
@@ -97,10 +97,9 @@ def bars(frame: pl.DataFrame, value: str, lang: str, *, label_col: str = "name",
     frame = frame.sort(value, descending=True, nulls_last=True)
     values = frame[value].to_list()
     shown = [None if v is None else (v * 100 if percent else v) for v in values]
-    colours = [color if target is None or v is None or v >= target else RED for v in values]
     fig = go.Figure(go.Bar(
         x=[n or c for n, c in zip(frame[label_col].to_list(), frame[code_col].to_list())], y=shown,
-        marker={"color": colours}, customdata=frame[code_col].to_list(),
+        marker={"color": color}, customdata=frame[code_col].to_list(),
         text=[L.fmt_value(value, v) for v in values], textposition="outside",
         hovertemplate="%{x}: %{text}<extra></extra>",
     ))
@@ -126,10 +125,10 @@ def grouped_rates(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict
             marker={"color": PALETTE[i % len(PALETTE)]}, customdata=frame[code_col].to_list(),
             hovertemplate="%{x}<br>" + L.indicator(lang, key) + ": %{y:.2f}%<extra></extra>",
         ))
-        if key in targets:
-            fig.add_hline(y=targets[key] * 100, line={"color": PALETTE[i % len(PALETTE)], "dash": "dot", "width": 1.5},
-                          annotation_text=f"{L.indicator(lang, key)} {L.t(lang, 'target')} {L.fmt_value(key, targets[key])}",
-                          annotation_position="top right", annotation_font={"size": 11})
+    for goal in sorted({targets[k] for k in keys if k in targets}):
+        fig.add_hline(y=goal * 100, line={"color": RED, "dash": "dot", "width": 1.2},
+                      annotation_text=f"{L.t(lang, 'target')} {L.fmt_value(keys[0], goal)}",
+                      annotation_position="top left", annotation_font={"size": 11, "color": RED})
     fig.update_layout(barmode="group")
     fig.update_yaxes(ticksuffix="%", range=[0, 118])
     fig.update_xaxes(type="category")
@@ -148,6 +147,9 @@ def flag_counts(frame: pl.DataFrame, lang: str) -> go.Figure:
         ))
     fig.update_layout(barmode="stack")
     fig.update_xaxes(type="category")
+    fig.update_yaxes(tickformat=",d", rangemode="tozero")
+    if frame.height and frame.group_by("dept_code").agg(pl.col("n").sum())["n"].max() <= 10:
+        fig.update_yaxes(dtick=1)
     return _layout(fig, height=300)
 
 

@@ -225,9 +225,8 @@ def departments_in_scope(wh: Warehouse, scope: Scope) -> pl.DataFrame:
 
 
 def region_names(wh: Warehouse, scope: Scope) -> dict[str, str]:
+    """Names of the regions of the scope's subtree (region names are public reference data)."""
     sql = _scope_on(_Sql(), replace(scope, dept_code=None))
-    if scope.role == "dept":
-        return {}
     return dict(wh.query_rows(f"SELECT region_code, region_name FROM regions FINAL WHERE {sql.where()}", sql.params))
 
 

@@ -32,12 +32,12 @@ LOCATION_KEYS = ("period", "region", "dept", "itype", "channel", "item", "case",
 _BELOW = {"region": ("dept", "item", "case", "rating"), "dept": ("item", "case", "rating"), "item": ("case",)}
 
 PAGES = {
-    "overview": "pages/overview.py",
-    "ranking": "pages/ranking.py",
-    "overdue": "pages/overdue.py",
-    "ratings": "pages/ratings.py",
-    "drill": "pages/drill.py",
-    "catalogue": "pages/catalogue.py",
+    "overview": "views/overview.py",
+    "ranking": "views/ranking.py",
+    "overdue": "views/overdue.py",
+    "ratings": "views/ratings.py",
+    "drill": "views/drill.py",
+    "catalogue": "views/catalogue.py",
 }
 
 # Warehouse -----------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def names(kind: str) -> dict[str, str]:
 
 
 def not_permitted() -> None:
-    st.error("🚫 " + ctx().t("not_permitted"))
+    st.error(ctx().t("not_permitted"), icon=":material/block:")
     st.stop()
 
 

@@ -31,6 +31,8 @@ COMMANDS = {
     "scheduler": "reports.cli:scheduler",
     "followup": "supervision.cli:followup",
     "loop": "supervision.cli:loop",
+    "dashboard": "dashboard.cli:dashboard",
+    "users": "dashboard.cli:users",
 }
 
 

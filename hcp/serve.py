@@ -45,6 +45,7 @@ class ServeContext:
 #: Each may also register background work and cleanups on the context.
 SERVICES: list[str] = []
 SERVICES.append("reports.scheduler:service")  # monthly bulletins, nightly metrics, daily digest (opt out in [reports])
+SERVICES.append("dashboard.service:service")  # the Streamlit dashboard as a child process (opt out in [dashboard])
 
 
 def build_app(ctx: ServeContext, token: str | None) -> Starlette:

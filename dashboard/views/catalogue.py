@@ -25,7 +25,8 @@ if row is not None:
         column.metric(L.indicator(c.lang, key), L.fmt_value(key, row.get(key)))
         if key in targets and row.get(key) is not None:
             met = row[key] >= targets[key]
-            column.caption(f"{'✅' if met else '❌'} {c.t('target')} ≥ {L.fmt_value(key, targets[key])}")
+            verdict = f":green[{c.t('met')}]" if met else f":red[{c.t('missed')}]"
+            column.caption(f"{verdict} · {c.t('target')} ≥ {L.fmt_value(key, targets[key])}")
 
 depts = ui.q("groups", c.scope, c.filters, "dept")
 if depts.height:
@@ -38,7 +39,7 @@ if not c.scope.dept_code:
     st.markdown(f"##### {c.t('by_dept')}")
     event = st.plotly_chart(charts.grouped_rates(depts.head(40), list(KEYS), c.lang, targets), on_select="rerun",
                             selection_mode="points", key=f"catalogue_chart_{c.scope}_{c.filters}",
-                            config={"displaylogo": False})
+                            config=charts.CONFIG)
     point = ui.select_point(event)
     if point and point.get("customdata"):
         ui.go("catalogue", dept=point["customdata"] if isinstance(point["customdata"], str) else point["customdata"][0])
@@ -54,7 +55,7 @@ else:
     dept = c.scope.dept_code
     st.markdown(f"##### {ui.names('dept').get(dept, dept)} · {c.t('items')}")
     items = ui.q("catalogue_items", c.scope, c.filters, dept)
-    check = lambda ok: "✔" if ok else "✘"  # noqa: E731
+    check = lambda ok: c.t("yes") if ok else c.t("no")  # noqa: E731
     display = items.select(
         "item_code", "item_name",
         pl.col("item_type").map_elements(lambda v: L.item_type(c.lang, v), return_dtype=pl.String),

@@ -45,16 +45,14 @@ def breadcrumb(item: str | None, case: str | None) -> None:
         steps.append((item_names.get(item, item), {"item": item, "case": ""}))
     if case:
         steps.append((f"{c.t('case')} {case}", {}))
-    columns = st.columns(len(steps) * 2)
-    for i, (label, target) in enumerate(steps):
-        last = i == len(steps) - 1
-        with columns[i * 2]:
-            if last:
-                st.markdown(f"**{label}**")
-            elif st.button(label, key=f"crumb_{i}", type="tertiary"):
-                ui.go("drill", **{"item": "", "case": "", **target})
-        if not last:
-            columns[i * 2 + 1].markdown("›")
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        for i, (label, target) in enumerate(steps):
+            if i == len(steps) - 1:
+                st.markdown(f"**{label}**", width="content")
+            else:
+                if st.button(label, key=f"crumb_{i}", type="tertiary", width="content"):
+                    ui.go("drill", **{"item": "", "case": "", **target})
+                st.markdown("›", width="content")
 
 
 def unit_table(frame: pl.DataFrame, key: str) -> str | None:
@@ -82,7 +80,7 @@ def chart(frame: pl.DataFrame, indicator: str, key: str) -> str | None:
     rate = indicator in RATE_KEYS
     target = ui.targets().get(indicator)
     fig = charts.bars(frame, indicator, c.lang, target=target, percent=rate)
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=key, config={"displaylogo": False})
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=key, config=charts.CONFIG)
     point = ui.select_point(event)
     if point and point.get("customdata"):
         value = point["customdata"]
@@ -194,8 +192,7 @@ def case_level(case: str) -> None:
                            f"{c.t('channel')}: {L.case_channel(c.lang, facts['channel'])}"]))
     on_time = facts["on_time"]
     tiles = [
-        (c.t("state"), L.pair(c.lang, L.STATES, facts["state"]) + (
-            f"（{L.pair(c.lang, L.RESULTS, facts['result'])}）" if facts["state"] == "completed" and facts["result"] else "")),
+        (c.t("state"), L.pair(c.lang, L.STATES, facts["state"])),
         (c.t("deadline"), ui.local_day(facts["deadline"])),
         (c.t("on_time"), L.yes_no(c.lang, on_time) if facts["state"] == "completed" else "—"),
         (c.t("overdue_days"), "—" if facts["overdue_days"] is None else str(facts["overdue_days"])),
@@ -204,17 +201,18 @@ def case_level(case: str) -> None:
     ]
     for column, (label, value) in zip(st.columns(len(tiles)), tiles):
         column.metric(label, value)
+    result = f" · {L.tr(c.lang, '办理结果', 'result')}: {L.pair(c.lang, L.RESULTS, facts['result'])}" if facts["result"] else ""
     st.caption(f"{c.t('accepted_at')}: {ui.local_time(facts['accepted_at'])} · {c.t('completed_at')}: "
                f"{ui.local_time(facts['completed_at'])} · {c.t('promised')}: {facts['promised_limit_days'] if facts['promised_limit_days'] is not None else '—'}"
-               + (f" · {c.t('clock_stop')}: {facts['stopped_days']}" if facts["stopped_days"] else ""))
+               + (f" · {c.t('clock_stop')}: {facts['stopped_days']}" if facts["stopped_days"] else "") + result)
     events = detail["events"]
     st.markdown(f"##### {c.t('timeline')}")
     st.plotly_chart(charts.timeline(events, detail["stops"], facts["deadline"], c.lang), key=f"timeline_{case}",
-                    config={"displaylogo": False})
+                    config=charts.CONFIG)
     st.dataframe(events.select(
         pl.col("event_type").map_elements(lambda v: L.event_type(c.lang, v), return_dtype=pl.String).alias(c.t("event")),
         pl.col("event_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("time")),
-        pl.col("onsite").map_elements(lambda v: "✔" if v else "", return_dtype=pl.String).alias(c.t("onsite")),
+        pl.col("onsite").map_elements(lambda v: c.t("yes") if v else "", return_dtype=pl.String).alias(c.t("onsite")),
         pl.col("channel").map_elements(lambda v: L.case_channel(c.lang, v) if v else "", return_dtype=pl.String).alias(c.t("channel")),
         pl.col("staff_id").alias(c.t("staff")),
         pl.concat_str([pl.col("applicant_name_masked"), pl.col("applicant_phone_masked")], separator=" ")

@@ -41,8 +41,8 @@ right.time_input(" ", key="w_asof_time", on_change=instant_changed, step=dt.time
 flags = ui.q("open_flags", c.scope, c.filters, as_of, ui.warning_days())
 red = flags.filter(pl.col("flag") == "red").height
 tiles = st.columns(4)
-tiles[0].metric("🔴 " + c.t("red"), f"{red:,}")
-tiles[1].metric("🟡 " + c.t("yellow"), f"{flags.height - red:,}")
+tiles[0].metric(f":red[{c.t('red')}]", f"{red:,}")
+tiles[1].metric(f":orange[{c.t('yellow')}]", f"{flags.height - red:,}")
 overdue_total = ui.q("count_cases", c.scope, c.filters, overdue_only=True)
 tiles[2].metric(c.t("overdue_completed_title"), f"{overdue_total:,}")
 
@@ -57,7 +57,7 @@ else:
         worst = counts.group_by("dept_code").agg(pl.col("n").sum()).sort("n", descending=True).head(20)["dept_code"]
         event = st.plotly_chart(charts.flag_counts(counts.filter(pl.col("dept_code").is_in(worst.implode())), c.lang),
                                 on_select="rerun", selection_mode="points", key=f"flags_chart_{c.scope}_{as_of}",
-                                config={"displaylogo": False})
+                                config=charts.CONFIG)
         point = ui.select_point(event)
         if point and point.get("customdata"):
             ui.go("overdue", dept=point["customdata"] if isinstance(point["customdata"], str) else point["customdata"][0])
@@ -73,7 +73,7 @@ else:
     )
     st.caption(c.t("select_row_hint"))
     selected = ui.table(display, f"flags_table_{c.scope}_{as_of}_{c.filters}", {
-        "case_id": c.t("case_id"), "flag": "", "deadline": c.t("deadline"),
+        "case_id": c.t("case_id"), "flag": L.tr(c.lang, "红黄牌", "Card"), "deadline": c.t("deadline"),
         "days": st.column_config.NumberColumn(c.t("over_left"), format="%d"), "dept": c.t("dept"),
         "item": c.t("item"), "region": c.t("region"), "accepted_at": c.t("accepted_at"),
     }, height=min(420, 38 + 35 * display.height))

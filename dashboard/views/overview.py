@@ -20,7 +20,7 @@ if row is None:
     st.info(c.t("no_metrics") if not ui.q("periods") else c.t("no_data"))
     st.stop()
 if c.filters.live:
-    st.caption("ⓘ " + c.t("live"))
+    st.caption(":material/info: " + c.t("live"))
 
 period = c.filters.parsed
 previous = None
@@ -48,7 +48,8 @@ def target_text(key: str) -> str:
     lower = key in L.LOWER_IS_BETTER
     met = row[key] <= goal if lower else row[key] >= goal
     sign = "≤" if lower else "≥"
-    return f"{'✅' if met else '❌'} {c.t('target')} {sign} {L.fmt_value(key, goal)}"
+    verdict = f":green[{c.t('met')}]" if met else f":red[{c.t('missed')}]"
+    return f"{verdict} · {c.t('target')} {sign} {L.fmt_value(key, goal)}"
 
 
 score_cols = st.columns(4)
@@ -59,9 +60,9 @@ score_cols[0].metric(c.t("score"), L.fmt_value("composite_score", row.get("compo
 if row.get("rank") is not None and (row.get("peers") or 0) > 1:
     score_cols[1].metric(c.t("rank"), f"{row['rank']} / {row['peers']}")
 if row.get("bottom_two_consecutive"):
-    score_cols[2].error("⚠ " + c.t("talk"))
+    score_cols[2].error(c.t("talk"), icon=":material/warning:")
 elif row.get("bottom_two"):
-    score_cols[2].warning("▼ " + c.t("bottom_two"))
+    score_cols[2].warning(c.t("bottom_two"), icon=":material/south:")
 
 for (zh, en), keys in L.KPI_SECTIONS:
     st.markdown(f"##### {L.tr(c.lang, zh, en)}")
@@ -82,7 +83,7 @@ if trend.height:
     st.session_state.setdefault("trend_keys", ["on_time_rate", "online_rate", "zero_trip_rate", "good_rate"])
     chosen = st.multiselect(c.t("indicator"), rate_keys, key="trend_keys", format_func=lambda k: L.indicator(c.lang, k))
     event = st.plotly_chart(charts.trend(trend, chosen, c.lang, targets), on_select="rerun",
-                            selection_mode="points", key=f"trend_{c.filters.period}", config={"displaylogo": False})
+                            selection_mode="points", key=f"trend_{c.filters.period}", config=charts.CONFIG)
     point = ui.select_point(event)
     if point and point.get("x") and point["x"] != c.filters.period:
         Period.parse(point["x"])  # a month label

@@ -33,13 +33,13 @@ if frame.height == 0:
     st.info(c.t("no_data"))
     st.stop()
 if c.filters.live:
-    st.caption("ⓘ " + c.t("live"))
+    st.caption(":material/info: " + c.t("live"))
 
 frame, keys = ui.with_contributions(frame.filter(pl.col("composite_score").is_not_null()).sort(
     "composite_score", descending=True))
 talk = frame.filter(pl.col("bottom_two_consecutive"))
 if talk.height:
-    st.error("⚠ " + c.t("talk") + "：" + "、".join(n or g for n, g in zip(talk["name"], talk["group_code"])))
+    st.error(c.t("talk") + "：" + "、".join(n or g for n, g in zip(talk["name"], talk["group_code"])), icon=":material/warning:")
 
 shown = frame.tail(CHART_LIMIT) if frame.height > CHART_LIMIT else frame
 if frame.height > CHART_LIMIT:
@@ -47,7 +47,7 @@ if frame.height > CHART_LIMIT:
                     f"The chart shows the {CHART_LIMIT} lowest scores; the table lists all {frame.height:,}"))
 st.markdown(f"##### {c.t('contributions')}")
 event = st.plotly_chart(charts.contributions(shown, keys, c.lang), on_select="rerun", selection_mode="points",
-                        key=f"rank_chart_{level}_{c.filters.period}_{c.scope}", config={"displaylogo": False})
+                        key=f"rank_chart_{level}_{c.filters.period}_{c.scope}", config=charts.CONFIG)
 
 
 def drill(code: str) -> None:
@@ -75,8 +75,8 @@ display = frame.select(
     pl.col("group_code"),
     pl.col("peer_group").replace_strict(peer_names, default=pl.col("peer_group")).alias("peer"),
     pl.col("composite_score").round(2),
-    pl.when(pl.col("bottom_two_consecutive")).then(pl.lit("⚠ 约谈" if c.lang != "en" else "⚠ talk"))
-    .when(pl.col("bottom_two")).then(pl.lit("▼")).otherwise(pl.lit("")).alias("mark"),
+    pl.when(pl.col("bottom_two_consecutive")).then(pl.lit(c.t("talk_short")))
+    .when(pl.col("bottom_two")).then(pl.lit(c.t("bottom_two_short"))).otherwise(pl.lit("")).alias("mark"),
     *[(pl.col(f"c_{k}")).round(2).alias(f"c_{k}") for k in keys],
     *[(pl.col(k) * 100).round(2) for k in ("on_time_rate", "online_rate", "good_rate")],
     pl.col("cases_completed"),

@@ -63,7 +63,7 @@ else:
         pl.col("state").replace_strict(state_label, default=pl.col("state")),
         pl.col("next_step").replace_strict(step_label, default=pl.lit("—")),
         pl.col("due_date").dt.strftime("%Y-%m-%d"),
-        pl.when(pl.col("overdue")).then(pl.format("🔴 +{}", pl.col("overdue_working_days")))
+        pl.when(pl.col("overdue")).then(pl.format("{} +{}", pl.lit(L.tr(c.lang, "超期", "overdue")), pl.col("overdue_working_days")))
         .when(pl.col("working_days_left").is_not_null()).then(pl.format("{}", pl.col("working_days_left")))
         .otherwise(pl.lit("")).alias("timing"),
         pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String,
@@ -131,7 +131,7 @@ if rating_id:
                 st.error(exc.message(c.lang))
             else:
                 ui.refresh_version()
-                st.session_state["_loop_recorded"] = f"{L.action(c.lang, action)} ✓"
+                st.session_state["_loop_recorded"] = f"{L.action(c.lang, action)}：{L.tr(c.lang, '已登记', 'recorded')}"
                 st.rerun()
     else:
         st.caption(L.tr(c.lang, "当前无可由您登记的环节", "Nothing for you to record on this rating now"))
