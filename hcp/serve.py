@@ -44,6 +44,7 @@ class ServeContext:
 #: Hosted services: "module:function" taking a ServeContext and returning Starlette routes.
 #: Each may also register background work and cleanups on the context.
 SERVICES: list[str] = []
+SERVICES.append("ingest.http:routes")  # the HTTP push endpoint POST /ingest, GET /ingest/health
 SERVICES.append("reports.scheduler:service")  # monthly bulletins, nightly metrics, daily digest (opt out in [reports])
 SERVICES.append("dashboard.service:service")  # the Streamlit dashboard as a child process (opt out in [dashboard])
 

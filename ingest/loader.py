@@ -62,6 +62,7 @@ class Summary:
     seconds: float = 0.0
     #: per rejected row: (position, reason, detail) — kept when the caller asks (HTTP answers)
     rejects: list[tuple[str, str, str]] = field(default_factory=list)
+    rejected_ids: list[str] = field(default_factory=list)
 
     def merge(self, other: "Summary") -> "Summary":
         self.received += other.received
@@ -73,6 +74,7 @@ class Summary:
         self.flagged_unknown_items += other.flagged_unknown_items
         self.seconds += other.seconds
         self.rejects.extend(other.rejects)
+        self.rejected_ids.extend(other.rejected_ids)
         return self
 
     def as_dict(self) -> dict:
@@ -286,6 +288,7 @@ class Loader:
         summary.reasons.update(rows["reason"].to_list())
         if self.keep_rejects:
             summary.rejects.extend(zip(rows["position"].to_list(), rows["reason"].to_list(), rows["detail"].to_list()))
+            summary.rejected_ids.extend(rows["quarantine_id"].to_list())
         store(self.wh, rows, upsert=self.replay)
 
     def _commit(self, accepted: dict[str, pl.DataFrame]):

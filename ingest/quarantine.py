@@ -92,7 +92,8 @@ def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series
     received = frame["_qreceived"] if "_qreceived" in frame.columns else None
     out = base.with_columns(
         pl.Series("quarantine_id", ids, dtype=pl.String),
-        pl.when((pl.col("_carry") != "") & pl.col("raw").str.starts_with("{"))
+        pl.when((pl.col("_carry") != "") & pl.col("raw").str.starts_with("{")
+                & pl.col("raw").str.starts_with('{"' + PII_CARRIER + '"').not_())
         .then(pl.lit('{"' + PII_CARRIER + '":{') + pl.col("_carry") + pl.lit("},") + pl.col("raw").str.slice(1))
         .otherwise(pl.col("raw")).alias("raw"),
         pl.lit("open").alias("status"),
@@ -159,7 +160,40 @@ def mark_replayed(wh, rows: pl.DataFrame) -> int:
     stamp = pl.lit(now).dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms")
     out = rows.with_columns(
         pl.lit("replayed").alias("status"), stamp.alias("updated_at"), stamp.alias("replayed_at"),
+        pl.col("quarantine_id").cast(pl.String),
         pl.col("received_at").dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms"),
     ).select(QUARANTINE_COLUMNS + ["replayed_at"])
     wh.insert_df("quarantine", out)
     return out.height
+
+
+def replay(wh, *, reason: str | None = None, source: str | None = None, unknown_items: str = "flag") -> dict:
+    """Re-ingest open quarantined records; mark those that are now stored (or already were) ``replayed``.
+
+    Each record goes through the same rules as new input, at its original source and position; one
+    that fails again keeps its quarantine id and arrival time and gets its current reason.
+    """
+    from ingest.loader import Loader
+    from ingest.readers import decode_jsonl
+
+    rows = list_quarantine(wh, status="open", reason=reason, source=source)
+    rows = rows.filter(pl.col("raw").str.strip_chars() != "")
+    result = {"replayed_from": rows.height, "accepted": 0, "duplicates": 0, "marked_replayed": 0, "still_open": 0}
+    if rows.height == 0:
+        return result
+    payload = ("\n".join(rows["raw"].to_list()) + "\n").encode()
+    frame = decode_jsonl(payload, allow_pii_carrier=True)
+    if frame.height != rows.height:  # pragma: no cover - raw texts never hold newlines
+        raise RuntimeError("quarantined raw texts did not decode one record each")
+    frame = frame.with_columns(
+        rows["position"].alias("_pos"), rows["source"].alias("_source"),
+        rows["quarantine_id"].alias("_qid"), rows["received_at"].alias("_qreceived"),
+    )
+    loader = Loader(wh, unknown_items=unknown_items, replay=True, keep_rejects=True)
+    summary = loader.load(frame)
+    failed = set(summary.rejected_ids)
+    done = rows.filter(pl.col("quarantine_id").is_in(list(failed)).not_())
+    mark_replayed(wh, done.select([c for c in QUARANTINE_COLUMNS if c in done.columns and c not in ("status", "updated_at")]))
+    result.update(accepted=summary.accepted, duplicates=summary.duplicates, marked_replayed=done.height,
+                  still_open=rows.height - done.height)
+    return result
