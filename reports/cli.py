@@ -96,6 +96,7 @@ def scheduler(app, once: bool, now: str | None) -> None:
     if now is not None and not once:
         raise click.UsageError("--now needs --once")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     fixed = _instant(now) if now else None
     try:
         runner = ReportScheduler(app.warehouse(), lang=app.lang, clock=(lambda: fixed) if fixed else None)
