@@ -223,20 +223,26 @@ def timed_page(title_key: str) -> None:
     st.subheader(c.t(title_key))
 
 
+def _selection(event, field: str) -> list:
+    """A field of a selection event (attribute or mapping access: both forms reach the script)."""
+    if event is None:
+        return []
+    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    if selection is None:
+        return []
+    values = selection.get(field) if isinstance(selection, dict) else getattr(selection, field, None)
+    return list(values or [])
+
+
 def select_row(event) -> int | None:
     """The selected row of a dataframe selection event, if any."""
-    try:
-        rows = event.selection.rows
-    except AttributeError:
-        return None
+    rows = _selection(event, "rows")
     return rows[0] if rows else None
 
 
 def select_point(event) -> dict | None:
-    try:
-        points = event.selection.points
-    except AttributeError:
-        return None
+    """The first selected point of a chart selection event, if any."""
+    points = _selection(event, "points")
     return points[0] if points else None
 
 

@@ -5,6 +5,8 @@ office decides appeals. Every action is checked by the loop's state machine befo
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import streamlit as st
 
@@ -14,11 +16,14 @@ from dashboard.data import NotPermitted, actions_for
 from hcp.domain import REASON_CATEGORIES
 from supervision.loop import STATES, STEPS, ActionRefused
 from supervision.queues import department_view, office_view
+from warehouse.client import SHANGHAI
 
 c = ui.ctx()
 ui.timed_page("ratings")
 st.caption(ui.scope_caption())
-as_of = ui.default_instant()
+# The loop is worked now: actions are recorded at the present instant, so the queue is read as of now
+# (rounded up to the next minute: it includes what was just recorded, and caches for a minute).
+as_of = (dt.datetime.now(SHANGHAI) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
 is_dept = c.base.role == "dept"
 
 views = ["queue", "period"]

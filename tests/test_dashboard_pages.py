@@ -1,0 +1,247 @@
+"""Every dashboard page for every role, through Streamlit's AppTest, on the hand-worked October 2025 province:
+the figures shown are `hcp metrics`'s, clicks drill down and keep the place in the URL, crafted URLs cannot
+reach another unit's data, and the bad-rating loop is worked from the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.elements.lib.utils import user_key_from_element_id
+from streamlit.testing.v1 import AppTest
+
+from dashboard import labels as L
+from tests.dashboard_support import PASSWORD, build_home, home_env
+from tests.test_metrics_indicators import ALL, D1
+from tests.builders import rating, ratings_frame
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+PAGES = ("overview", "ranking", "overdue", "ratings", "drill", "catalogue")
+NOT_PERMITTED = "无权查看"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    from dashboard import ui
+    from warehouse import open_warehouse
+
+    path = build_home(tmp_path_factory.mktemp("dash-pages"))
+    with home_env(path):
+        # One more bad rating for D1 (level 1, Oct 30), with no follow-up: the department appeals it below.
+        wh = open_warehouse()
+        wh.insert_df("ratings", ratings_frame([rating("r10", "B", 1, "2025-10-30 10:00", item="ITEM3", real_name=True)]))
+        wh.close()
+        yield path
+        ui.close_warehouse()  # the app opened the warehouse in this process
+
+
+def app(user: str | None, page: str = "overview", **params) -> AppTest:
+    """The app for a logged-in user (or the login form), on a page, at a URL."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if user:
+        at.session_state["username"] = user
+    at.query_params.update({"period": "2025-10", **params})
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    return at
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    for frame in at.dataframe:
+        parts.append(frame.value.to_csv())
+    return "\n".join(str(p) for p in parts)
+
+
+def chart_key(at: AppTest, index: int = 0) -> str:
+    return user_key_from_element_id(at.get("plotly_chart")[index].proto.id)
+
+
+def click_row(at: AppTest, frame_index: int, row: int) -> AppTest:
+    at.session_state[at.dataframe[frame_index].key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return at.run()
+
+
+def click_point(at: AppTest, chart_index: int, code: str) -> AppTest:
+    at.session_state[chart_key(at, chart_index)] = {
+        "selection": {"points": [{"customdata": code}], "point_indices": [0], "box": [], "lasso": []}}
+    return at.run()
+
+
+@pytest.mark.parametrize("user", ["province", "qingdao", "d1"])
+def test_every_page_renders_for_every_role(home, user):
+    for page in PAGES:
+        at = ok(app(user, page))
+        assert at.query_params.get("period") == "2025-10", page
+        shown = texts(at) + "\n".join(metrics(at))
+        if user != "province":  # nothing of Jinan (D2) on any page of a Qingdao office or of D1
+            assert "济南市历下区行政审批服务局" not in shown and "F1" not in shown and "F2" not in shown, (user, page)
+
+
+def test_overview_shows_the_figures_of_hcp_metrics(home):
+    for user, expected in (("province", ALL), ("qingdao", D1), ("d1", D1)):
+        shown = metrics(ok(app(user)))
+        for key, value in expected.items():
+            assert shown[L.indicator("zh", key)] == L.fmt_value(key, value), (user, key)
+    province = metrics(app("province"))
+    assert province["按时办结率"] == "60.00%" and province["办结量"] == "5"
+
+
+def test_the_overview_compares_with_the_previous_month_and_the_targets(home):
+    at = ok(app("province"))
+    on_time = next(m for m in at.metric if m.label == "按时办结率")
+    assert on_time.delta == "-40.00 个百分点"  # September: Y on time, 100%
+    assert any("未达标" in c.value and "90.00%" in c.value for c in at.caption)  # 零跑腿 40% < 90%
+
+
+def test_ranking_breaks_scores_into_contributions_and_drills_down(home):
+    at = ok(app("province", "ranking"))
+    table = at.dataframe[0].value
+    assert table["group_code"].tolist() == ["D2", "D1"]  # by score
+    assert table["composite_score"].tolist() == [pytest.approx(59.92, abs=0.005), pytest.approx(55.18, abs=0.005)]
+    assert "c_on_time_rate" in table.columns
+    ok(click_row(at, 0, 1))  # D1
+    assert at.query_params.get("dept") == "D1" and "items" not in at.query_params
+    assert any("青岛市市南区市场监督管理局" in m.value for m in at.markdown)
+
+
+def test_drill_down_region_department_item_case_by_clicks(home):
+    at = ok(app("province", "drill"))
+    ok(click_row(at, 0, 1))  # the cities table: Qingdao
+    assert at.query_params.get("region") == "370200000000"
+    ok(click_point(at, 0, "370202000000"))  # the bar of 市南区
+    assert at.query_params.get("region") == "370202000000"
+    departments = at.dataframe[-1].value
+    assert departments["group_code"].tolist() == ["D1"]
+    ok(click_row(at, len(at.dataframe) - 1, 0))
+    assert at.query_params.get("dept") == "D1"
+    items = at.dataframe[0].value
+    ok(click_row(at, 0, items["group_code"].tolist().index("ITEM5")))
+    assert at.query_params.get("item") == "ITEM5"
+    cases = at.dataframe[0].value
+    assert set(cases["case_id"]) == {"A", "C"}
+    ok(click_row(at, 0, cases["case_id"].tolist().index("C")))
+    assert at.query_params.get("case") == "C"
+    shown = metrics(at)
+    assert shown["办结期限"] == "2025-10-20" and shown["按时"] == "是" and shown["跑动次数"] == "1"
+    assert len(at.get("plotly_chart")) == 1  # the timeline
+    events = at.dataframe[0].value
+    assert events["事件"].tolist() == ["申报", "受理", "特别程序（挂起）", "恢复计时", "办结", "送达/取件"]
+    assert "r3" in texts(at) and "解释说明" in texts(at)  # its rating and follow-ups
+
+
+def test_a_shared_link_restores_the_place(home):
+    at = ok(app("qingdao", "drill", case="A", dept="D1"))
+    assert metrics(at)["超期工作日"] == "1"
+    assert at.query_params.get("case") == "A" and at.query_params.get("dept") == "D1"
+
+
+@pytest.mark.parametrize("user, page, params", [
+    ("d1", "drill", {"case": "F1"}),            # another department's case
+    ("d1", "drill", {"item": "ITEM0"}),         # another department's item
+    ("d1", "overview", {"dept": "D2"}),         # another department as a filter
+    ("d1", "ranking", {"region": "370100000000"}),
+    ("d1", "ratings", {"rating": "r5"}),        # another department's rating
+    ("qingdao", "drill", {"case": "F2"}),       # a case outside the city
+    ("qingdao", "overview", {"region": "370100000000"}),  # another city
+    ("qingdao", "catalogue", {"dept": "D2"}),
+    ("d2", "drill", {"case": "A"}),
+])
+def test_crafted_urls_are_not_permitted(home, user, page, params):
+    at = app(user, page, **params)
+    assert not at.exception
+    assert any(NOT_PERMITTED in e.value for e in at.error)
+    shown = texts(at)
+    assert "办理过程" not in shown  # no case timeline was drawn
+    others = {"A", "B", "C", "M", "Y"} if user == "d2" else {"F1", "F2", "X", "K", "W"}
+    for frame in at.dataframe:
+        if "case_id" in frame.value.columns:
+            assert not set(frame.value["case_id"]) & others
+
+
+def test_overdue_watch_lists_red_and_yellow_cases_and_opens_them(home):
+    at = ok(app("province", "overdue", asof="2025-10-29T10:00"))
+    shown = metrics(at)
+    assert shown[":red[红牌（超期）]"] == "1" and shown[":orange[黄牌（临期）]"] == "1"
+    assert shown["本期超期办结"] == "2"
+    flags = at.dataframe[0].value
+    assert flags["case_id"].tolist() == ["M", "X"] and flags["days"].tolist() == [4, 1]
+    overdue = at.dataframe[1].value
+    assert set(overdue["case_id"]) == {"A", "F2"}
+    ok(click_row(at, 0, 0))
+    assert at.query_params.get("case") == "M"
+    assert metrics(at)["状态"] == "办理中"
+
+
+def test_the_department_works_its_loop_and_the_office_decides_the_appeal(home):
+    at = ok(app("d1", "ratings", rating="r10"))
+    queue = at.dataframe[0].value
+    assert set(queue["rating_id"]) >= {"r8", "r10"} and "r5" not in set(queue["rating_id"])
+    assert at.selectbox(key="loop_action").options == [L.action("zh", "verified"), L.action("zh", "appealed")]
+    at.selectbox(key="loop_action").set_value("appealed")
+    at.text_area(key="loop_note").input("恶意差评，申请复核")
+    submit = next(b for b in at.button if b.label == "提交")
+    submit.click().run()
+    ok(at)
+    assert any("申诉" in s.value for s in at.success)
+    history = at.dataframe[-1].value
+    assert history["环节"].tolist()[-1] == "申诉"
+    # The department cannot decide its own appeal; the province office can.
+    assert not [b for b in at.button if b.label == "提交"]
+    office = ok(app("province", "ratings", rating="r10"))
+    assert office.selectbox(key="loop_action").options == ["申诉成立", "申诉驳回"]
+    office.selectbox(key="loop_action").set_value("appeal_upheld")
+    next(b for b in office.button if b.label == "提交").click().run()
+    ok(office)
+    assert office.dataframe[-1].value["环节"].tolist()[-1] == "申诉成立"
+
+
+def test_filters_narrow_the_scope_and_go_into_the_url(home):
+    at = ok(app("province"))
+    at.selectbox(key="w_region").set_value("370200000000").run()
+    ok(at)
+    assert at.query_params.get("region") == "370200000000"
+    assert metrics(at)["按时办结率"] == "66.67%"
+    at.selectbox(key="w_channel").set_value("online").run()
+    ok(at)
+    assert at.query_params.get("channel") == "online" and metrics(at)["办结量"] == "1"  # B
+    assert any("即时计算" in c.value for c in at.caption)
+
+
+def test_english_switch_and_login(home):
+    at = ok(app("province", lang="en"))
+    assert "On-time rate" not in metrics(at)  # labels come from hcp.domain: "on-time rate"
+    assert metrics(at)["on-time rate"] == "60.00%"
+    login = AppTest.from_file(APP, default_timeout=60).run()
+    assert login.text_input(key="login_user") and not login.metric
+    login.text_input(key="login_user").input("d1")
+    login.text_input(key="login_password").input("wrong-password")
+    next(b for b in login.button if b.label == "登录").click().run()
+    assert any("用户名或密码错误" in e.value for e in login.error)
+    login.text_input(key="login_password").input(PASSWORD)
+    next(b for b in login.button if b.label == "登录").click().run()
+    ok(login)
+    assert metrics(login)["按时办结率"] == "66.67%"
+
+
+def test_the_dept_user_is_logged_out_when_removed(home):
+    from dashboard import auth
+
+    auth.add_user(auth.User("temp", "dept", dept="D1"), PASSWORD, replace=True)
+    at = ok(app("temp"))
+    auth.remove_user("temp")
+    at.run()
+    assert not at.metric and at.text_input(key="login_user")
+
