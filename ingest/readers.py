@@ -343,7 +343,7 @@ def _tabular_frame(frame: pl.DataFrame, first_row: int) -> pl.DataFrame:
 
 def read_csv(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Chunk]:
     try:
-        frame = pl.read_csv(path, infer_schema=False, missing_utf8_is_empty_string=False,
+        frame = pl.read_csv(path, infer_schema=False, empty_string_is_null=True,
                             truncate_ragged_lines=True, encoding="utf8-lossy")
     except Exception as exc:
         raise ReadError(f"cannot read CSV: {str(exc).splitlines()[0]}") from exc
