@@ -101,7 +101,9 @@ def record_action(wh: Warehouse, rating_id: str, action: str, actor: str, reason
                                     f"the action time {when:%Y-%m-%d %H:%M:%S} is not after the latest recorded step "
                                     f"({latest:%Y-%m-%d %H:%M:%S}); the history only grows forward")
             when = latest + dt.timedelta(milliseconds=1)  # this machine's clock lags the recorded history
-        status = LoopStatus.from_row(derive_states(rating, history).row(0, named=True))
+        settings = SupervisionSettings.load()
+        derived = derive_states(rating, history, revisit_anonymous=settings.revisit_anonymous)
+        status = LoopStatus.from_row(derived.row(0, named=True))
         check_action(status, action)
         followup_id = new_followup_id()
         _append(wh, {"followup_id": followup_id, "rating_id": rating_id, "action": action, "action_time": when,

@@ -272,8 +272,8 @@ def loop_suspicious(app, period, fmt, out) -> None:
             click.echo(text)
         return
     if fmt == "table":
-        counts = frame.group_by("pattern").len()
-        summary = "，".join(f"{tr(app.lang, *PATTERNS[p])} {n}" for p, n in counts.sort("pattern").iter_rows()) or "—"
+        counts = dict(frame.group_by("pattern").len().iter_rows())
+        summary = "，".join(f"{tr(app.lang, *PATTERNS[p])} {counts[p]}" for p in PATTERNS if p in counts) or "—"
         click.echo(tr(app.lang, f"{parsed.label} 异常评价线索 {frame.height} 条：{summary}",
                       f"{parsed.label}: {frame.height} findings: {summary}"))
     _output(app, frame, fmt, out, LABELS, "suspicious")

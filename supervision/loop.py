@@ -6,10 +6,13 @@ and middling ratings (level 3–5) and default ratings are not: every action on 
 **States and transitions** (docs/loop.md draws them)::
 
     pending_verification --verified--> verified --rectified--> rectified --feedback--> fed_back --revisited--> closed
-                                                \\--explained--> explained --feedback--/
+                                                \\--explained--> explained --feedback--/      (anonymous: feedback closes)
     pending_verification | verified --appealed--> appealed --appeal_upheld--> upheld   (excluded from every score)
                                                            \\--appeal_rejected--> back where the loop stood
 
+* The revisit (回访) is owed for **real-name** bad ratings (DOMAIN: 100% of them are revisited); an anonymous
+  rater cannot be called back, so an anonymous rating's loop closes with the feedback
+  (``[supervision] revisit_anonymous = true`` asks a revisit of every bad rating).
 * A unit appeals (申诉) *instead of* rectifying: only before the rating is rectified or explained, and once per
   rating (a rejected appeal is not re-argued). While an appeal is pending only the supervisory office acts: it
   upholds or rejects it. ``upheld`` and ``closed`` are final.
@@ -22,7 +25,8 @@ is therefore derived from the *set* of follow-ups of a rating, ordered by (actio
 never refused:
 
 * an action implies the steps before it (a ``feedback`` without a recorded rectification still means the
-  loop reached feedback); the loop stands at the furthest step reached;
+  loop reached feedback); the loop stands at the furthest step reached; a revisit, or the feedback when no
+  revisit is owed, closes it;
 * the latest appeal decision (``appeal_upheld`` / ``appeal_rejected``) decides whether an appeal was upheld —
   the very rule of :mod:`metrics.ratings` for excluding a rating from the scores; an upheld rating is final;
 * an ``appealed`` later than the latest decision (or with no decision) is pending.
@@ -36,7 +40,7 @@ Only interactive actions (CLI, dashboard) are validated, by :func:`check_action`
 * rectification or explanation: ``rectify_days`` (default 15) after the rating date — the limit and rule of
   ``bad_rectified_on_time_rate`` (:func:`metrics.ratings.rating_facts`, reused, not rewritten);
 * feedback: ``feedback_days`` (default 3) after the date of the (first) rectification or explanation;
-* revisit: ``revisit_days`` (default 5) after the date of the feedback;
+* revisit (owed for real-name ratings): ``revisit_days`` (default 5) after the date of the feedback;
 * appeal decision: ``[supervision] appeal_decide_days`` (default 5) after the date of the pending appeal.
 
 "n working days after day a" is the working day on which the count of working days d > a reaches n (a
@@ -67,7 +71,7 @@ STATES = {
     "rectified": ("已整改", "rectified"),
     "explained": ("已解释说明", "explained"),
     "fed_back": ("已反馈", "fed back"),
-    "closed": ("已回访，闭环", "revisited, closed"),
+    "closed": ("已闭环", "closed"),
     "appealed": ("申诉待审核", "appeal pending"),
     "upheld": ("申诉成立，不计分", "appeal upheld, excluded"),
     "not_in_loop": ("非差评，不进入闭环", "not a bad rating, not in the loop"),
@@ -107,12 +111,12 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "not_in_loop": {},
 }
 
-_PROGRESS = ("verified", "resolved", "feedback", "revisited")
 _RESOLUTIONS = ("rectified", "explained")
 _DECISIONS = ("appeal_upheld", "appeal_rejected")
 
 DERIVED_SCHEMA = {
-    "rating_id": pl.String, "level": pl.UInt8, "default_rating": pl.Boolean, "in_loop": pl.Boolean, "state": pl.String, "loop_state": pl.String,
+    "rating_id": pl.String, "level": pl.UInt8, "default_rating": pl.Boolean, "in_loop": pl.Boolean,
+    "revisit_required": pl.Boolean, "state": pl.String, "loop_state": pl.String,
     "verified_at": pl.Datetime("ms", "Asia/Shanghai"), "reason_category": pl.String,
     "resolved_at": pl.Datetime("ms", "Asia/Shanghai"), "resolution": pl.String,
     "feedback_at": pl.Datetime("ms", "Asia/Shanghai"), "revisited_at": pl.Datetime("ms", "Asia/Shanghai"),
@@ -153,14 +157,15 @@ def action_label(action: str) -> tuple[str, str]:
 # Deriving the state --------------------------------------------------------------------------------
 
 
-def derive_states(ratings: pl.DataFrame | pl.LazyFrame, followups: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def derive_states(ratings: pl.DataFrame | pl.LazyFrame, followups: pl.DataFrame | pl.LazyFrame, *,
+                  revisit_anonymous: bool = False) -> pl.DataFrame:
     """The loop state of each rating from its follow-ups (any order, duplicates allowed). See the module doc.
 
-    ``ratings`` needs ``rating_id``, ``level``, ``default_rating``; ``followups`` needs ``followup_id``,
-    ``rating_id``, ``action``, ``action_time`` (``reason_category`` if present). One row per distinct
-    rating with the columns of :data:`DERIVED_SCHEMA`.
+    ``ratings`` needs ``rating_id``, ``level``, ``default_rating``, ``real_name``; ``followups`` needs
+    ``followup_id``, ``rating_id``, ``action``, ``action_time`` (``reason_category`` if present). One row per
+    distinct rating with the columns of :data:`DERIVED_SCHEMA`.
     """
-    rt = ratings.lazy().unique(subset="rating_id", keep="first").select("rating_id", "level", "default_rating")
+    rt = ratings.lazy().unique(subset="rating_id", keep="first").select("rating_id", "level", "default_rating", "real_name")
     fu = followups.lazy()
     if "reason_category" not in fu.collect_schema().names():
         fu = fu.with_columns(reason_category=pl.lit(""))
@@ -183,8 +188,10 @@ def derive_states(ratings: pl.DataFrame | pl.LazyFrame, followups: pl.DataFrame 
         last_action_at=time.max(),
         actions=pl.len().cast(pl.UInt32),
     )
+    revisit_required = pl.col("real_name").fill_null(False) | pl.lit(revisit_anonymous)
     loop_state = (
         pl.when(pl.col("revisited_at").is_not_null()).then(pl.lit("closed"))
+        .when(pl.col("feedback_at").is_not_null() & ~revisit_required).then(pl.lit("closed"))
         .when(pl.col("feedback_at").is_not_null()).then(pl.lit("fed_back"))
         .when(pl.col("resolution").is_not_null()).then(pl.col("resolution"))
         .when(pl.col("verified_at").is_not_null()).then(pl.lit("verified"))
@@ -195,7 +202,7 @@ def derive_states(ratings: pl.DataFrame | pl.LazyFrame, followups: pl.DataFrame 
     in_loop = pl.col("level").is_in(list(BAD_LEVELS)) & ~pl.col("default_rating").fill_null(False)
     derived = (
         rt.join(per_rating, on="rating_id", how="left")
-        .with_columns(in_loop=in_loop, loop_state=loop_state,
+        .with_columns(in_loop=in_loop, loop_state=loop_state, revisit_required=revisit_required,
                       appeals=pl.col("appeals").fill_null(0), actions=pl.col("actions").fill_null(0))
         .with_columns(
             loop_state=pl.when(pl.col("in_loop")).then(pl.col("loop_state")).otherwise(pl.lit("not_in_loop")),
@@ -221,11 +228,12 @@ class LoopStatus:
     state: str
     loop_state: str
     appeals: int
+    revisit_required: bool = True
 
     @classmethod
     def from_row(cls, row: dict) -> "LoopStatus":
         return cls(row["rating_id"], int(row["level"]), bool(row["default_rating"]), row["state"],
-                   row["loop_state"], int(row["appeals"] or 0))
+                   row["loop_state"], int(row["appeals"] or 0), bool(row["revisit_required"]))
 
 
 def check_action(status: LoopStatus, action: str) -> str:
@@ -251,15 +259,20 @@ def check_action(status: LoopStatus, action: str) -> str:
                             f"rating {rid} was already appealed once; it cannot be appealed again")
     if action in allowed:
         new_state = allowed[action]
+        if new_state == "fed_back" and not status.revisit_required:
+            return "closed"  # an anonymous rater cannot be called back: the feedback closes the loop
         return status.loop_state if new_state == BACK_IN_LOOP else new_state
     zh_state, en_state = STATES[state]
     if state == "upheld":
         raise ActionRefused("final", f"评价 {rid} 的申诉已成立，已排除在计分之外，不能再“{zh_action}”",
                             f"the appeal against rating {rid} was upheld and the rating is excluded; "
                             f"nothing more can be recorded (cannot {en_action})")
+    if state == "closed" and action == "revisited" and not status.revisit_required:
+        raise ActionRefused("final", f"评价 {rid} 为匿名差评，反馈后闭环即已完成，无需回访",
+                            f"rating {rid} is anonymous: its loop closed with the feedback and no revisit is owed")
     if state == "closed":
-        raise ActionRefused("final", f"评价 {rid} 已回访，闭环已完成，不能再“{zh_action}”",
-                            f"rating {rid} has been revisited and its loop is closed; cannot {en_action}")
+        raise ActionRefused("final", f"评价 {rid} 的闭环已完成，不能再“{zh_action}”",
+                            f"the loop of rating {rid} is closed; cannot {en_action}")
     if state == "appealed":
         raise ActionRefused("appeal_pending", f"评价 {rid} 的申诉正在审核，审核（申诉成立或驳回）前不能“{zh_action}”",
                             f"the appeal against rating {rid} is pending; nothing but its decision "
@@ -319,7 +332,10 @@ def with_due_dates(frame: pl.DataFrame, calendar: WorkCalendar, settings: Superv
     }
     out = frame.with_columns(
         rating_date=rating_date,
-        **{name: pl.when(in_loop).then(add_working_days_expr(calendar, anchor, n, slot)) for name, (anchor, n) in due.items()},
+        **{name: pl.when(in_loop).then(add_working_days_expr(calendar, anchor, n, slot)) for name, (anchor, n) in due.items()
+           if name != "revisit_due"},
+        revisit_due=pl.when(in_loop & pl.col("revisit_required")).then(
+            add_working_days_expr(calendar, *due["revisit_due"], slot)),
         appeal_due=pl.when(pl.col("state") == "appealed").then(add_working_days_expr(
             calendar, pl.col("appealed_at").dt.date(), pl.lit(settings.appeal_decide_days, dtype=pl.Int32), slot)),
         next_step=pl.col("state").replace_strict(NEXT_STEP, default=None, return_dtype=pl.String),
@@ -360,12 +376,12 @@ def loop_frame(ratings: pl.DataFrame, followups: pl.DataFrame, calendar: WorkCal
     if as_of is not None:
         ratings = ratings.filter(pl.col("rated_at") <= as_of)
         followups = followups.filter(pl.col("action_time") <= as_of)
-    derived = derive_states(ratings, followups)
+    derived = derive_states(ratings, followups, revisit_anonymous=settings.revisit_anonymous)
     facts = rating_facts(ratings, followups, calendar, rectify_days=settings.step_days["rectify_days"],
                          rectify_days_by_locality=settings.step_days_by_locality.get("rectify_days", {}))
     frame = (
         ratings.unique(subset="rating_id", keep="first")
-        .join(derived.drop("level", "default_rating", strict=False), on="rating_id", how="left")
+        .join(derived.drop("level", "default_rating", "real_name", strict=False), on="rating_id", how="left")
         .join(facts.select("rating_id", rectify_on_time=pl.when(pl.col("rectified")).then(pl.col("rectified_on_time")),
                            counted="counted"), on="rating_id", how="left")
     )

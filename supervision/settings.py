@@ -5,7 +5,7 @@
   feedback; ``[loop.locality."<region code>"]`` overrides any of them for that region's subtree (the most
   specific region wins). ``rectify_days`` is read through :class:`metrics.jobs.MetricsSettings`, the very
   object the metrics engine uses for ``bad_rectified_on_time_rate``, so the two can never disagree.
-* ``[supervision]`` — ``appeal_decide_days``, ``escalate_after_red_days``, ``invite_after_days``,
+* ``[supervision]`` — ``appeal_decide_days``, ``revisit_anonymous``, ``escalate_after_red_days``, ``invite_after_days``,
   ``invite_window_days``; ``[supervision.suspicious]`` — the thresholds of the suspicious-pattern rules.
 * ``[timeliness] warning_working_days`` — the yellow-card threshold of ``hcp flags``.
 """
@@ -35,6 +35,7 @@ class SupervisionSettings:
     #: config key -> {region code -> working days} (``[loop.locality."<code>"]``)
     step_days_by_locality: dict[str, dict[str, int]] = field(default_factory=dict)
     appeal_decide_days: int = 5
+    revisit_anonymous: bool = False
     escalate_after_red_days: int = 3
     invite_after_days: int = 3
     invite_window_days: int = 7
@@ -62,6 +63,7 @@ class SupervisionSettings:
             step_days=step_days,
             step_days_by_locality=by_locality,
             appeal_decide_days=int(sup.get("appeal_decide_days", 5)),
+            revisit_anonymous=bool(sup.get("revisit_anonymous", False)),
             escalate_after_red_days=int(sup.get("escalate_after_red_days", 3)),
             invite_after_days=int(sup.get("invite_after_days", 3)),
             invite_window_days=int(sup.get("invite_window_days", 7)),

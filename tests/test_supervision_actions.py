@@ -132,6 +132,17 @@ def test_a_rejected_appeal_goes_back_in_the_loop_once(wh):
     assert loop_status(wh, "bad2")["state"] == "explained"
 
 
+def test_an_anonymous_rating_closes_with_the_feedback(wh):
+    for action, when in [("verified", "2025-10-09 15:00"), ("explained", "2025-10-10 10:00"), ("feedback", "2025-10-10 11:00")]:
+        record_action(wh, "bad2", action, "x", now=at(when))
+    status = loop_status(wh, "bad2", at("2025-10-11 10:00"))
+    assert (status["state"], status["next_step"], status["revisit_due"]) == ("closed", None, None)
+    before = followup_rows(wh)
+    with pytest.raises(ActionRefused) as refused:
+        record_action(wh, "bad2", "revisited", "x", now=at("2025-10-13 10:00"))
+    assert refused.value.code == "final" and followup_rows(wh) == before
+
+
 def test_the_history_only_grows_forward(wh):
     record_action(wh, "bad2", "verified", "x", now=at("2025-10-10 10:00"))
     before = followup_rows(wh)

@@ -29,11 +29,12 @@ def _cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff"
 
 
-def derive(history: list[tuple[str, str]], *, level: int = 1, default: bool = False, rid: str = "rt9") -> dict:
-    """The derived loop row of one rating from (action, time) pairs."""
-    ratings = ratings_frame([rating(rid, "C1", level, "2025-09-30 10:00", default=default)])
+def derive(history: list[tuple[str, str]], *, level: int = 1, default: bool = False, rid: str = "rt9",
+           real_name: bool = True, revisit_anonymous: bool = False) -> dict:
+    """The derived loop row of one (real-name unless said) rating from (action, time) pairs."""
+    ratings = ratings_frame([rating(rid, "C1", level, "2025-09-30 10:00", default=default, real_name=real_name)])
     fus = followups_frame([followup(rid, action, when) for action, when in history])
-    return derive_states(ratings, fus).row(0, named=True)
+    return derive_states(ratings, fus, revisit_anonymous=revisit_anonymous).row(0, named=True)
 
 
 def hours(*actions: str) -> list[tuple[str, str]]:
@@ -134,6 +135,23 @@ def test_a_default_rating_is_not_in_the_loop_even_when_low():
     assert refused.value.code == "not_in_loop" and "默认评价" in refused.value.zh
 
 
+def test_an_anonymous_loop_closes_with_the_feedback():
+    """DOMAIN: real-name bad ratings are 100% revisited; an anonymous rater cannot be called back."""
+    resolved = hours("verified", "explained")
+    anonymous = LoopStatus.from_row(derive(resolved, real_name=False))
+    assert check_action(anonymous, "feedback") == "closed"
+    closed = derive(hours("verified", "explained", "feedback"), real_name=False)
+    assert closed["state"] == "closed" and not closed["revisit_required"]
+    with pytest.raises(ActionRefused) as refused:
+        check_action(LoopStatus.from_row(closed), "revisited")
+    assert refused.value.code == "final" and "匿名" in refused.value.zh and "anonymous" in refused.value.en
+    # a revisit recorded anyway (ingest) changes nothing; the setting asks a revisit of every bad rating
+    assert derive(hours("verified", "explained", "feedback", "revisited"), real_name=False)["state"] == "closed"
+    every = derive(resolved, real_name=False, revisit_anonymous=True)
+    assert check_action(LoopStatus.from_row(every), "feedback") == "fed_back"
+    assert derive(hours("verified", "explained", "feedback"), real_name=False, revisit_anonymous=True)["state"] == "fed_back"
+
+
 def test_unknown_action():
     with pytest.raises(ActionRefused) as refused:
         check_action(LoopStatus.from_row(derive([])), "deleted")
@@ -144,7 +162,7 @@ def test_unknown_action():
 
 def test_the_state_depends_on_action_times_not_on_arrival_order():
     history = hours("verified", "rectified", "feedback")
-    ratings = ratings_frame([rating("r", "C1", 2, "2025-09-30 10:00")])
+    ratings = ratings_frame([rating("r", "C1", 2, "2025-09-30 10:00", real_name=True)])
     rows = [followup("r", a, t) for a, t in history]
     in_order = derive_states(ratings, followups_frame(rows)).row(0, named=True)
     reversed_arrival = derive_states(ratings, followups_frame(rows[::-1])).row(0, named=True)
@@ -193,7 +211,7 @@ def test_same_instant_ties_are_broken_by_followup_id():
 def frame_for(history: list[tuple[str, str]], *, rated: str = "2025-09-30 10:00", region: str = QD,
               settings: SupervisionSettings = DEFAULTS, calendar: WorkCalendar = CAL,
               as_of: str | None = None) -> dict:
-    ratings = ratings_frame([rating("r", "C1", 1, rated, region=region)])
+    ratings = ratings_frame([rating("r", "C1", 1, rated, region=region, real_name=True)])
     fus = followups_frame([followup("r", a, t) for a, t in history])
     return loop_frame(ratings, fus, calendar, settings, as_of=at(as_of) if as_of else None).row(0, named=True)
 
