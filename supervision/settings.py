@@ -26,6 +26,7 @@ class SuspiciousSettings:
     top_level: int = 5
     burst_minutes: int = 10
     burst_min_count: int = 5
+    include_ended_cases: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class SupervisionSettings:
                 top_level=int(sus.get("top_level", 5)),
                 burst_minutes=int(sus.get("burst_minutes", 10)),
                 burst_min_count=int(sus.get("burst_min_count", 5)),
+                include_ended_cases=bool(sus.get("include_ended_cases", False)),
             ),
         )
         settings.validate()

@@ -9,9 +9,11 @@ The rules, over the ratings given in a period (thresholds in ``[supervision.susp
   minutes: some window [t, t + burst_minutes) holds that many. Overlapping windows form one finding, which
   lists every rating in them. System-written default ratings are not the rater's act and are not counted.
 * ``case_not_found`` — ratings that name a case (``case_id``) of which no lifecycle event is known.
-* ``case_never_completed`` — ratings of a case that has events but no ``completed`` one (open, rejected or
-  withdrawn): a rating of the result before there is one. Ratings given at the ``accepted`` stage (一事多评)
-  are legitimate before completion and are not listed.
+* ``case_never_completed`` — ratings of a case that has events but has not ended (no ``completed``,
+  ``rejected`` or ``withdrawn``): a rating of a result that does not exist yet. A case that ended without
+  completion (不予受理, 撤回) is a decision the applicant may rate, so its ratings are listed only with
+  ``include_ended_cases = true``. Ratings given at the ``accepted`` stage (一事多评) are legitimate before
+  completion and are not listed.
 * ``rated_before_completion`` — ratings (not at the ``accepted`` stage) given before the case's first
   ``completed`` event.
 
@@ -94,7 +96,7 @@ def top_rating_bursts(ratings: pl.DataFrame, key: str, pattern: str, settings: S
     ).cast(FINDING_SCHEMA)
 
 
-def case_findings(ratings: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
+def case_findings(ratings: pl.DataFrame, cases: pl.DataFrame, *, include_ended_cases: bool = False) -> pl.DataFrame:
     """``case_not_found``, ``case_never_completed`` and ``rated_before_completion``, one finding per case.
 
     ``cases``: one row per case that has events — ``case_id``, ``completed_at`` (first ``completed`` event,
@@ -105,7 +107,9 @@ def case_findings(ratings: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
     not_at_acceptance = pl.col("stage").fill_null("") != "accepted"
     tagged = rated.with_columns(
         pattern=pl.when(pl.col("_known").is_null()).then(pl.lit("case_not_found"))
-        .when(not_at_acceptance & pl.col("completed_at").is_null()).then(pl.lit("case_never_completed"))
+        .when(not_at_acceptance & pl.col("completed_at").is_null()
+              & ((pl.col("end_type").fill_null("") == "") | pl.lit(include_ended_cases)))
+        .then(pl.lit("case_never_completed"))
         .when(not_at_acceptance & (pl.col("rated_at") < pl.col("completed_at"))).then(pl.lit("rated_before_completion"))
     ).filter(pl.col("pattern").is_not_null())
     if tagged.height == 0:
@@ -135,7 +139,7 @@ def suspicious_patterns(ratings: pl.DataFrame, cases: pl.DataFrame, settings: Su
     findings = pl.concat([
         top_rating_bursts(ratings, "staff_id", "top_burst_staff", settings),
         top_rating_bursts(ratings, "device_id", "top_burst_device", settings),
-        case_findings(ratings, cases),
+        case_findings(ratings, cases, include_ended_cases=settings.include_ended_cases),
     ])
     order = {p: i for i, p in enumerate(PATTERNS)}
     return findings.sort(pl.col("pattern").replace_strict(order, return_dtype=pl.Int32), "first_at", "subject")

@@ -39,7 +39,7 @@ RATINGS = [
     r("nf", "2025-10-14 10:00", level=1, case="NOPE"),
     r("open", "2025-10-14 10:00", level=3, case="OPEN1"),
     r("open-acc", "2025-10-14 11:00", level=4, case="OPEN1", stage="accepted"),  # 一事多评 at acceptance: fine
-    r("wd", "2025-10-15 10:00", level=5, case="WD1"),
+    r("wd", "2025-10-15 10:00", level=1, case="WD1"),  # a withdrawn case: listed only on request
     r("early", "2025-10-14 09:00", level=5, case="DONE1"),
     r("early2", "2025-10-14 09:30", level=5, case="DONE1", stage="completed"),
     r("ok", "2025-10-16 10:00", level=5, case="DONE1"),
@@ -84,8 +84,7 @@ def test_every_pattern_with_its_evidence(wh):
     assert device[0]["rating_ids"] == [f"dev-{m}" for m in range(5)]
     assert [(f["subject"], f["rating_ids"]) for f in found["case_not_found"]] == [("NOPE", ["nf"])]
     never = {f["subject"]: f for f in found["case_never_completed"]}
-    assert {s: f["rating_ids"] for s, f in never.items()} == {"OPEN1": ["open"], "WD1": ["wd"]}
-    assert json.loads(never["WD1"]["evidence"])["case_end"] == "withdrawn"
+    assert {s: f["rating_ids"] for s, f in never.items()} == {"OPEN1": ["open"]}
     assert json.loads(never["OPEN1"]["evidence"])["last_event"] == "accepted"
     early = found["rated_before_completion"]
     assert [(f["subject"], f["rating_ids"], f["count"]) for f in early] == [("DONE1", ["early", "early2"], 2)]
@@ -106,6 +105,15 @@ def test_thresholds_are_configurable(wh):
     assert ("S4", 6) in staff_bursts(top_level=4)
 
 
+def test_ratings_of_cases_that_ended_without_completion_on_request(wh):
+    from supervision.settings import SupervisionSettings
+
+    settings = SupervisionSettings(suspicious=SuspiciousSettings(include_ended_cases=True))
+    never = suspicious_ratings(wh, "2025-10", settings).filter(pl.col("pattern") == "case_never_completed")
+    assert never["subject"].to_list() == ["OPEN1", "WD1"]
+    assert json.loads(never["evidence"][1])["case_end"] == "withdrawn"
+
+
 def test_a_month_without_anything_suspicious(wh):
     assert suspicious_ratings(wh, "2025-11").height == 0
 
@@ -117,4 +125,4 @@ def test_the_cli_lists_the_evidence(wh):
     assert [r["pattern"] for r in records][:3] == ["top_burst_staff"] * 3
     assert records[0]["evidence"]["peak_in_window"] == 6 and records[0]["rated_at"][0] == "2025-10-09T09:00:00+08:00"
     table = run_hcp("loop", "suspicious", "--period", "2025-10", check=True)
-    assert "异常评价线索 8 条" in table.stdout and "同一窗口人员短时间内大量好评" in table.stdout
+    assert "异常评价线索 7 条" in table.stdout and "同一窗口人员短时间内大量好评" in table.stdout
