@@ -59,10 +59,13 @@ def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows
         chunk_bytes = max(1 << 16, min(chunk_bytes, batch_rows * 512))
     for chunk in read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream):
         frame = with_positions(chunk.frame)
-        summary = loader.load(frame, source)
-        total.merge(summary)
-        if on_chunk is not None:
-            on_chunk(chunk, summary)
+        pieces = max(1, -(-frame.height // batch_rows))
+        for index in range(pieces):
+            summary = loader.load(frame.slice(index * batch_rows, batch_rows), source)
+            total.merge(summary)
+            if on_chunk is not None:
+                part = chunk if pieces == 1 else Chunk(chunk.frame, chunk.bytes_read // pieces)
+                on_chunk(part, summary)
     total.seconds = time.perf_counter() - started
     return total
 
