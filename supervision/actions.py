@@ -14,7 +14,7 @@ Rules for an interactive action, besides the state machine:
   forward, so the state the action was checked against is the state it is appended to). Without an explicit
   time the action is timed now.
 
-The record is appended through the ingest loader (:class:`ingest.loader.Loader`), like any arriving record:
+The record is appended through ingest (:func:`ingest.run.ingest_bytes`), like any arriving record:
 the interchange checks, the masking of ID-number- and phone-like digits in the note, and the ingest ledger
 (``received_ids``), so a later resend of the same follow-up id is a duplicate, never a second row.
 
@@ -112,19 +112,21 @@ def record_action(wh: Warehouse, rating_id: str, action: str, actor: str, reason
 
 
 def _append(wh: Warehouse, record: dict, source: str) -> None:
-    """Append one follow-up record through the ingest loader, like any record that arrives: the same
-    interchange checks, the same masking of ID-number- and phone-like digits in the note, and the id goes into
+    """Append one follow-up through ingest, as the interchange record INTERCHANGE.md defines (one JSON line):
+    the same checks, the same masking of ID-number- and phone-like digits in the note, and the id goes into
     the ingest ledger (``received_ids``), so a later resend of it is a duplicate (or, changed, a quarantined
     conflict) and never a second or replacing row."""
+    import json
+
     from hcp.pii import ensure_key
     from ingest.loader import Loader
+    from ingest.run import ingest_bytes
 
-    frame = pl.DataFrame([{
-        "kind": "followup", **record,
-        "action_time": record["action_time"].isoformat(timespec="milliseconds"), "_pos": "1",
-    }])
+    line = json.dumps({"kind": "followup", **record,
+                       "action_time": record["action_time"].isoformat(timespec="milliseconds")}, ensure_ascii=False)
     # Follow-ups carry no personal data; the loader still wants the current pseudonym key.
-    summary = Loader(wh, key=ensure_key()).load(frame, source=source)
+    summary = ingest_bytes(Loader(wh, key=ensure_key()), line.encode() + b"\n", source=source,
+                           batch_id=record["followup_id"])
     if summary.accepted != 1:  # pragma: no cover - the checks above make this a bug, not a user error
         raise RuntimeError(f"follow-up {record['followup_id']} was not stored: {dict(summary.reasons)}")
 
