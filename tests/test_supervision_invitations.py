@@ -10,7 +10,6 @@ import json
 import polars as pl
 import pytest
 
-from hcp.pii import ensure_key, mask_id_expr, mask_name_expr, mask_phone_expr
 from metrics.jobs import MetricsJob
 from supervision.invitations import invitation_list, invitations
 from tests.builders import at, event, events_frame, lifecycle, rating, ratings_frame
@@ -25,7 +24,7 @@ def people() -> dict[str, dict]:
     base = {"name": NAME, "id_number": ID_NUMBER, "phone": PHONE}
     other = {"name": "张三", "id_number": "37020219850505123X", "phone": "13900001111"}
     return {c: (other if c == "i5" else base) for c in
-            ("i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8", "i10", "i11")} | {"i9": {**base, "phone": ""}}
+            ("i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8", "i10", "i11", "i12")} | {"i9": {**base, "phone": ""}}
 
 
 def events() -> pl.DataFrame:
@@ -46,30 +45,36 @@ def events() -> pl.DataFrame:
     return events_frame(rows)
 
 
-def pseudonymised(frame: pl.DataFrame, home) -> pl.DataFrame:
-    """What ingest stores (hcp.pii): a keyed pseudonym and masks, never the clear values."""
-    key = ensure_key(home / "keys")
-    person = pl.DataFrame([{"case_id": c, **p} for c, p in people().items()])
-    stored = person.select(
-        "case_id",
-        applicant_type=pl.lit("person"),
-        applicant_key=key.pseudonym_expr("id_number"),
-        applicant_name_masked=mask_name_expr("name"),
-        applicant_id_masked=mask_id_expr("id_number"),
-        applicant_phone_masked=mask_phone_expr("phone"),
-    )
-    submitted = frame.filter(pl.col("event_type") == "submitted").join(stored, on="case_id", how="left")
-    return pl.concat([submitted, frame.filter(pl.col("event_type") != "submitted")], how="diagonal_relaxed")
+def interchange_lines() -> bytes:
+    """The cases and ratings as the platform sends them: JSON Lines with the applicant in clear."""
+    def clean(record: dict) -> dict:
+        return {k: v for k, v in record.items() if v not in ("", None)}
+
+    lines = []
+    for e in events().iter_rows(named=True):
+        record = {"kind": "case_event", **e, "event_time": e["event_time"].isoformat()}
+        if e["event_type"] == "submitted":
+            record["applicant"] = clean({"type": "person", **people()[e["case_id"]]})
+        lines.append(clean(record))
+    for x in ratings_frame([
+        rating("ri6", "i6", 4, "2025-10-15 10:00"),
+        rating("ri7", "i7", 5, "2025-10-17 00:00", default=True, channel="sms"),
+        rating("ri8", "i8", 5, "2025-10-21 10:00"),
+    ]).iter_rows(named=True):
+        lines.append(clean({"kind": "rating", **x, "rated_at": x["rated_at"].isoformat()}))
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
 
 
 @pytest.fixture
 def home(warehouse, hcp_home):
-    warehouse.insert_df("case_events", pseudonymised(events(), hcp_home))
-    warehouse.insert_df("ratings", ratings_frame([
-        rating("ri6", "i6", 4, "2025-10-15 10:00"),
-        rating("ri7", "i7", 5, "2025-10-17 00:00", default=True, channel="sms"),
-        rating("ri8", "i8", 5, "2025-10-21 10:00"),
-    ]))
+    """Loaded through the real ingest (pseudonyms and masks made there), then the case facts computed."""
+    from hcp.pii import ensure_key
+    from ingest.loader import Loader
+    from ingest.run import ingest_bytes
+
+    summary = ingest_bytes(Loader(warehouse, key=ensure_key()), interchange_lines(), source="platform.jsonl",
+                           batch_id="b1")
+    assert (summary.accepted, summary.quarantined) == (38, 0)  # 35 events, 3 ratings
     MetricsJob(warehouse).run(full=True)  # case facts: which cases were completed, and when
     return hcp_home
 
