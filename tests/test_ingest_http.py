@@ -1,0 +1,150 @@
+"""The HTTP push endpoint, served for real by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import HCP, REPO, run_hcp
+from tests.ingest_records import event, item, rating
+
+
+def _ndjson(records) -> bytes:
+    return "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records).encode()
+
+
+def post(url: str, body: bytes, *, content_type: str = "application/x-ndjson", headers: dict | None = None):
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": content_type, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, json.loads(exc.read() or b"{}")
+
+
+@pytest.fixture
+def endpoint(warehouse):
+    """POST /ingest served by uvicorn in this process, over the test's warehouse."""
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from hcp.pii import ensure_key
+    from ingest.http import IngestWriter, make_routes
+
+    ensure_key()
+    writer = IngestWriter(warehouse, queue_rows=15)
+    app = Starlette(routes=make_routes(writer, max_body_bytes=20_000, max_lines=60))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", writer, warehouse
+    server.should_exit = True
+    thread.join(30)
+    writer.stop()
+    sock.close()
+
+
+def test_batches_get_counts_and_reasons_per_line(endpoint):
+    url, _writer, wh = endpoint
+    body = _ndjson([item(), event("E1"), event("E2", event_type="accepted"), "not json",
+                    rating("R1", level=0)])
+    status, _h, answer = post(f"{url}/ingest?source=hall-7", body)
+    assert status == 200, answer
+    assert (answer["received"], answer["accepted"], answer["duplicates"], answer["quarantined"]) == (5, 3, 0, 2)
+    assert sorted((r["line"], r["reason"]) for r in answer["rejects"]) == [(4, "not_json"), (5, "level_out_of_range")]
+    # The same batch again (a client retry): nothing new, and the quarantine is not doubled.
+    status, _h, again = post(f"{url}/ingest?source=hall-7", body)
+    assert (status, again["accepted"], again["duplicates"], again["quarantined"]) == (200, 0, 3, 2)
+    assert wh.query_value("SELECT count() FROM quarantine FINAL") == 2
+    assert set(wh.query_df("SELECT source FROM quarantine FINAL")["source"]) == {"http:hall-7"}
+    # A JSON array is accepted too.
+    status, _h, arr = post(f"{url}/ingest", json.dumps([event("E3", event_type="accepted")]).encode(),
+                           content_type="application/json")
+    assert (status, arr["accepted"]) == (200, 1)
+    assert wh.query_value("SELECT count() FROM case_events FINAL") == 3
+
+
+def test_malformed_and_oversized_bodies(endpoint):
+    url, _writer, _wh = endpoint
+    for body, ctype in [(b"", "application/x-ndjson"), (b"[{\"kind\": ", "application/json"),
+                        (b"\xff\xfe{}", "application/x-ndjson"), (b"42", "application/json")]:
+        status, _h, answer = post(f"{url}/ingest", body, content_type=ctype)
+        assert status == 400, (body, answer)
+        assert answer["error"]
+    status, _h, answer = post(f"{url}/ingest", b"x" * 20_001)
+    assert status == 413 and "20,000" in answer["error"]
+    status, _h, answer = post(f"{url}/ingest", b"{}\n" * 61)
+    assert status == 413 and "61" in answer["error"]
+
+
+def test_a_full_writer_queue_answers_503_with_retry_after(endpoint):
+    """Another ingest holds the commit lock, so the writer falls behind; its queue (15 rows) fills up."""
+    from ingest.loader import commit_lock_path
+
+    url, writer, wh = endpoint
+    first = _ndjson([event(f"A{k}", event_type="accepted") for k in range(10)])
+    second = _ndjson([event(f"B{k}", event_type="accepted") for k in range(10)])
+    lock = commit_lock_path(wh)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        status, _h, queued = post(f"{url}/ingest?wait=0", first)
+        assert (status, queued["queued"]) == (202, 10)
+        status, headers, busy = post(f"{url}/ingest", second)
+        assert status == 503 and int(headers["Retry-After"]) >= 1 and busy["retry_after"] >= 1
+        with urllib.request.urlopen(f"{url}/ingest/health", timeout=30) as response:
+            health = json.loads(response.read())
+        assert health["status"] == "ok" and health["queue_rows"] == 10 and health["queue_limit"] == 15
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    deadline = time.monotonic() + 60  # the writer catches up once the lock is free
+    while writer.pending_rows and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, _h, done = post(f"{url}/ingest", second)
+    assert (status, done["accepted"]) == (200, 10)
+    assert wh.query_value("SELECT count() FROM case_events FINAL") == 20
+    assert writer.pending_rows == 0
+
+
+def test_hcp_serve_hosts_the_endpoint(hcp_home):
+    run_hcp("init", check=True)
+    env = {**os.environ, "HCP_DASHBOARD_PORT": "off"}
+    proc = subprocess.Popen([*HCP, "serve", "--port", "0"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    owner_file = hcp_home / "warehouse" / "hcp-owner.json"
+    try:
+        deadline = time.monotonic() + 90
+        while not owner_file.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "slow start"
+            time.sleep(0.1)
+        url = json.loads(owner_file.read_text())["url"]
+        status, _h, answer = post(f"{url}/ingest", _ndjson([event("S1"), event("S2", event_type="accepted")]))
+        assert (status, answer["accepted"]) == (200, 2), answer
+        with urllib.request.urlopen(f"{url}/ingest/health", timeout=30) as response:
+            assert json.loads(response.read())["writer_alive"] is True
+        # Another command works through the owner meanwhile, and sees the pushed records.
+        listed = run_hcp("ingest", "-", "--json", input=_ndjson([event("S1")]).decode())
+        assert json.loads(listed.stdout.strip().splitlines()[-1])["duplicates"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
