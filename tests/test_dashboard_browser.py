@@ -1,0 +1,222 @@
+"""The dashboard in a real browser: `hcp serve` owns a warehouse loaded with the October 2025 province and
+hosts the Streamlit server as a child; headless Debian chromium (system chromedriver, never a downloaded
+browser) logs in, opens every page, checks that it shows data and no error, and saves a screenshot of each
+under test-artifacts/dashboard/. A crafted link to another department's case shows 无权查看.
+
+Skipped when /usr/bin/chromium or /usr/bin/chromedriver is missing (scripts/system-deps.sh installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard import service
+from tests.dashboard_support import PASSWORD, build_home
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts" / "dashboard"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+PAGES = {"overview": "总览", "ranking": "排名", "overdue": "超期监督", "ratings": "差评整改", "drill": "逐级钻取",
+         "catalogue": "事项目录"}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                       reason="Debian chromium and chromium-driver are not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`hcp serve` on the scenario warehouse, hosting the dashboard on a free port; stopped afterwards."""
+    home = build_home(tmp_path_factory.mktemp("dash-browser"))
+    port = service.free_port()
+    env = {**os.environ, "HCP_HOME": str(home), "HCP_DASHBOARD_PORT": str(port)}
+    env.pop("HCP_WAREHOUSE", None)
+    process = subprocess.Popen([sys.executable, "-m", "hcp.cli", "serve", "--port", "0"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not service.wait_ready(url, timeout=90, process=process):
+            process.kill()
+            log = home / "logs" / "dashboard.log"
+            pytest.fail(f"dashboard did not start:\n{process.stdout.read()}\n{log.read_text() if log.exists() else ''}")
+        yield url, home
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    # The Streamlit child went with its parent.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not service.port_free("127.0.0.1", port):
+        time.sleep(0.2)
+    assert service.port_free("127.0.0.1", port), "the dashboard outlived hcp serve"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                     "--window-size=1440,1100", "--lang=zh-CN"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, timeout: float = 45):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
+def settled(driver, timeout: float = 45) -> None:
+    """Wait until Streamlit has finished the current run (no running indicator, the page is drawn)."""
+    from selenium.webdriver.common.by import By
+
+    def done(d):
+        running = d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+        skeleton = d.find_elements(By.CSS_SELECTOR, "[data-testid='stSkeleton']")
+        main = d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain']")
+        return main and not running and not skeleton
+
+    wait_for(driver, done, timeout)
+    time.sleep(0.8)  # let charts finish drawing before a screenshot
+
+
+def login(driver, url: str, username: str, path: str = "") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    driver.get(f"{url}/{path}")
+    try:
+        user_box = wait_for(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='用户名']")))
+    except Exception:
+        shot(driver, f"login-failed-{username}")
+        raise
+    user_box.send_keys(username)
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='密码']").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFormSubmitButton'] button").click()
+    wait_for(driver, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "退出登录"])
+    settled(driver)
+
+
+def shot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def no_error(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    assert not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    for alert in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stAlertContentError']"):
+        pytest.fail(f"error shown: {alert.text}")
+
+
+def open_page(driver, key: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    link = wait_for(driver, lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, "a") if PAGES[key] in a.text and a.is_displayed()])
+    link[0].click()
+    wait_for(driver, lambda d: f"/{key}" in d.current_url or key == "overview")
+    settled(driver)
+
+
+def test_every_page_in_a_real_browser(server, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _ = server
+    login(browser, url, "province", "?period=2025-10")
+    expected = {"overview": "60.00%", "ranking": "青岛市市南区市场监督管理局", "overdue": "超期办结",
+                "ratings": "督办队列", "drill": "下级区划", "catalogue": "75.00%"}
+    for key in PAGES:
+        if key != "overview":
+            open_page(browser, key)
+        no_error(browser)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert PAGES[key] in body and expected[key] in body, key
+        assert "period=2025-10" in browser.current_url, key
+        if key in ("overview", "ranking", "overdue", "drill", "catalogue"):
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg"), 20)
+        if key in ("ranking", "overdue", "ratings", "drill", "catalogue"):
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame'] canvas"), 20)
+        time.sleep(0.5)
+        shot(browser, f"province-{key}")
+
+
+def test_clicking_a_bar_drills_down_and_the_case_page_draws_its_timeline(server, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _ = server
+    login(browser, url, "qingdao", "drill?period=2025-10")
+    bars = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .bars .point path"))
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    # Plotly's drag layer lies over the bars: click at the bar's place, as a person does.
+    ActionChains(browser).move_to_element(bars[0]).click().perform()  # the only sub-region of Qingdao: 市南区
+    wait_for(browser, lambda d: "region=370202000000" in d.current_url)
+    settled(browser)
+    no_error(browser)
+    browser.get(f"{url}/drill?period=2025-10&dept=D1&case=C")  # a shared link: log in again, land on the case
+    login(browser, url, "qingdao", "drill?period=2025-10&dept=D1&case=C")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "办理过程" in body and "暂停计时" in body and "2025-10-20" in body
+    no_error(browser)
+    shot(browser, "qingdao-case-C")
+
+
+def test_a_department_cannot_open_another_departments_case(server, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _ = server
+    login(browser, url, "d1", "drill?period=2025-10&case=F1")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "无权查看" in body and "办理过程" not in body
+    shot(browser, "d1-crafted-case-F1")
+    open_page(browser, "overview")
+    assert "66.67%" in browser.find_element(By.TAG_NAME, "body").text
+    shot(browser, "d1-overview")
+
+
+def test_hcp_dashboard_starts_the_owner_when_none_runs(tmp_path):
+    """`hcp dashboard` on an embedded warehouse nobody holds runs `hcp serve` with the dashboard."""
+    home = build_home(tmp_path / "home")
+    port = service.free_port()
+    env = {**os.environ, "HCP_HOME": str(home)}
+    env.pop("HCP_WAREHOUSE", None)
+    process = subprocess.Popen([sys.executable, "-m", "hcp.cli", "dashboard", "--port", str(port)], cwd=REPO,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert service.wait_ready(f"http://127.0.0.1:{port}", timeout=90, process=process)
+        owner = home / "warehouse" / "hcp-owner.json"
+        assert owner.exists()  # the warehouse is shared, so `hcp metrics` etc. still work meanwhile
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert "hcp serve" in output and str(port) in output
+
+
+def test_artifacts_dir_is_ignored_by_git():
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(ARTIFACTS / "x.png")], cwd=REPO)
+    assert ignored.returncode == 0 or shutil.which("git") is None
