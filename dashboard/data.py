@@ -345,8 +345,32 @@ def _settings():
     return MetricsSettings.load()
 
 
+#: Ratings whose latest appeal decision upheld the appeal (excluded from every figure, as in
+#: :func:`metrics.ratings.rating_facts`: the last decision by (action time, follow-up id) decides).
+_UPHELD = ("SELECT rating_id FROM followups FINAL WHERE action IN ('appeal_upheld', 'appeal_rejected') "
+           "GROUP BY rating_id HAVING argMax(action, (action_time, followup_id)) = 'appeal_upheld'")
+
+
+def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, calendar=None) -> pl.DataFrame:
+    """:func:`metrics.indicators.rating_counts` for the scope and filters. Ratings that count and good ratings
+    are counted in SQL; the bad ratings — few — go through :func:`metrics.ratings.rating_facts` for the
+    follow-up figures (rectified, on time, revisited)."""
+    period = filters.parsed
+    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
+    sql.add(_in_period("rated_at"), **_period_params(period))
+    counted = f"NOT default_rating AND rating_id NOT IN ({_UPHELD})"
+    totals = wh.query_df(
+        f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
+        f"FROM ratings FINAL WHERE {sql.where()} AND {counted} GROUP BY group", sql.params)
+    bad = rating_counts(live_rating_facts(wh, scope, filters, calendar, bad_only=True), period, grouping)
+    columns = ("bad_count", "bad_rectified_n", "bad_rectified_on_time_n", "real_name_bad_n", "real_name_bad_revisited_n")
+    merged = totals.join(bad.select("group", *columns), on="group", how="full", coalesce=True)
+    return merged.with_columns([pl.col(c).fill_null(0) for c in ("ratings", "good_n", *columns)])
+
+
 def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False) -> pl.DataFrame:
-    """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered)."""
+    """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered), or of
+    its bad ratings (level 1–2) only."""
     period = filters.parsed
     sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
     sql.add(_in_period("rated_at"), **_period_params(period))
@@ -380,9 +404,9 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
         return pl.DataFrame()
     period = filters.parsed
     cases = live_case_counts(wh, scope, filters, grouping)
-    rfacts = live_rating_facts(wh, scope, filters, calendar)
+    ratings = live_rating_counts(wh, scope, filters, grouping, calendar)
     items, departments = _catalogue_inputs(wh, scope, filters)
-    parts = [cases, rating_counts(rfacts, period, grouping), catalogue_counts(items, departments, period, grouping)]
+    parts = [cases, ratings, catalogue_counts(items, departments, period, grouping)]
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.join(part, on="group", how="full", coalesce=True)
@@ -390,7 +414,8 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
     values = indicator_values(merged).sort("group")
     if grouping.startswith("region:") and scope.region_prefix:
         values = values.filter(pl.col("group").str.starts_with(scope.region_prefix))
-    scored = score_period(values, grouping, _settings(), None, store.load_items(wh), departments, period)
+    all_items = items if scope.unrestricted and not filters.item_type else store.load_items(wh)
+    scored = score_period(values, grouping, _settings(), None, all_items, departments, period)
     contribution_keys = [c for c in scored.columns if c.startswith("contrib_")]
     contributions = (pl.struct([pl.col(c).alias(c[len("contrib_"):]) for c in contribution_keys]).struct.json_encode()
                      if contribution_keys else pl.lit("{}"))
@@ -443,7 +468,7 @@ def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) 
     labels = [p for p in reversed(periods(wh)) if p <= f"{end_label:%Y-%m}"][-months:]
     if unit is None or filters.item_type or filters.channel:
         rows = []
-        for label in labels:
+        for label in labels[-6:]:  # computed live: the last six months
             row = unit_row(wh, scope, replace(filters, period=label))
             if row:
                 rows.append(row)

@@ -15,17 +15,25 @@ c = ui.ctx()
 ui.timed_page("overview")
 st.caption(ui.scope_caption())
 
-row = ui.q("unit_row", c.scope, c.filters)
+period = c.filters.parsed
+trend = ui.q("unit_trend", c.scope, c.filters)
+by_month = {r["period"]: r for r in trend.to_dicts()} if trend.height else {}
+if c.filters.live and period.is_month:
+    # Computed live: take this month and the previous one from the trend instead of computing them twice.
+    row = by_month.get(period.label)
+else:
+    row = ui.q("unit_row", c.scope, c.filters)
 if row is None:
     st.info(c.t("no_metrics") if not ui.q("periods") else c.t("no_data"))
     st.stop()
 if c.filters.live:
     st.caption(":material/info: " + c.t("live"))
 
-period = c.filters.parsed
 previous = None
 if period.is_month:
-    previous = ui.q("unit_row", c.scope, replace(c.filters, period=period.previous_month().label))
+    previous = by_month.get(period.previous_month().label)
+    if previous is None and not c.filters.live:
+        previous = ui.q("unit_row", c.scope, replace(c.filters, period=period.previous_month().label))
 targets = ui.targets()
 
 
@@ -77,7 +85,6 @@ for (zh, en), keys in L.KPI_SECTIONS:
                 st.caption(note)
 
 st.markdown(f"##### {c.t('trend')}")
-trend = ui.q("unit_trend", c.scope, c.filters)
 if trend.height:
     rate_keys = [k for k, (kind, _, _) in INDICATORS.items() if kind in ("rate", "compression")]
     st.session_state.setdefault("trend_keys", ["on_time_rate", "online_rate", "zero_trip_rate", "good_rate"])
