@@ -17,15 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import math
 
 import click
 import polars as pl
 
 from hcp.domain import INDICATOR_LABELS
-from hcp.errors import HcpError
 from hcp.i18n import fmt_int, fmt_rate, tr
-from metrics.indicators import COUNT_COLUMNS, GROUPINGS, INDICATORS, INDICATOR_KEYS, Period
+from metrics.api import InstantError, flags_as_of, group_names, metrics_records, parse_instant  # noqa: F401 (re-exported)
+from metrics.indicators import GROUPINGS, INDICATORS, INDICATOR_KEYS, Period
 from warehouse.client import SHANGHAI
 
 FORMATS = click.Choice(["json", "csv", "table"])
@@ -56,45 +55,6 @@ def compute(app, full: bool) -> None:
     click.echo(tr(app.lang,
                   f"{mode}计算完成：{fmt_int(report.cases)} 件办件，期间 {', '.join(report.periods) or '—'}，用时 {report.seconds:.1f} 秒",
                   f"{mode} run done: {fmt_int(report.cases)} cases, periods {', '.join(report.periods) or '—'}, {report.seconds:.1f} s"))
-
-
-def _names(wh, grouping: str) -> dict[str, str]:
-    if grouping == "dept":
-        return dict(wh.query_rows("SELECT dept_code, dept_name FROM departments FINAL"))
-    if grouping == "item":
-        return dict(wh.query_rows("SELECT item_code, argMax(item_name, valid_from) FROM items FINAL GROUP BY item_code"))
-    if grouping.startswith("region:"):
-        return dict(wh.query_rows("SELECT region_code, region_name FROM regions FINAL"))
-    return {"all": "全部"}
-
-
-def _clean(value):
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
-def metrics_records(frame: pl.DataFrame, names: dict[str, str]) -> list[dict]:
-    """Rows of a group-metrics frame as the JSON contract's objects."""
-    records = []
-    group_col = "group_code" if "group_code" in frame.columns else "group"
-    for row in frame.iter_rows(named=True):
-        record = {"group": row[group_col], "name": names.get(row[group_col], "")}
-        for key in INDICATOR_KEYS:
-            record[key] = _clean(row[key])
-        record["composite_score"] = _clean(row["composite_score"])
-        record["rank"] = row["rank"]
-        record["peer_group"] = row["peer_group"]
-        record["peers"] = row["peers"]
-        record["bottom_two"] = bool(row["bottom_two"])
-        record["bottom_two_consecutive"] = bool(row["bottom_two_consecutive"])
-        if "contributions" in row and isinstance(row["contributions"], str):
-            record["contributions"] = json.loads(row["contributions"])
-        else:
-            record["contributions"] = {k[len("contrib_"):]: _clean(v) for k, v in row.items() if k.startswith("contrib_")}
-        record["counts"] = {c: row[c] for c in COUNT_COLUMNS}
-        records.append(record)
-    return records
 
 
 def _format_value(key: str, value) -> str:
@@ -129,7 +89,7 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
     frame = store.read_group_metrics(wh, parsed.label, grouping) if parsed.is_month else pl.DataFrame()
     if frame.height == 0:
         frame = job.compute_range(parsed, grouping)
-    records = metrics_records(frame, _names(wh, grouping))
+    records = metrics_records(frame, group_names(wh, grouping))
     if fmt == "json":
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif fmt == "csv":
@@ -149,31 +109,6 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
         click.echo(render(headers, rows, right_align=[False, False] + [True] * len(keys)))
 
 
-def parse_instant(text: str) -> dt.datetime:
-    """ISO 8601; without an offset the time is Asia/Shanghai; a bare date means its end (23:59:59.999)."""
-    try:
-        if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59, 999000), SHANGHAI)
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant", param_hint="--as-of") from exc
-    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value.astimezone(SHANGHAI)
-
-
-def flags_as_of(wh, as_of: dt.datetime, warning_days: int) -> pl.DataFrame:
-    """Red and yellow open cases as of an instant, from the events known up to it."""
-    from metrics import store
-    from metrics.facts import case_facts
-    from metrics.flags import case_flags
-
-    t = "{t:DateTime64(3, 'Asia/Shanghai')}"
-    candidates = f"SELECT case_id FROM case_facts FINAL WHERE accepted_at <= {t} AND (terminal_at IS NULL OR terminal_at > {t})"
-    events = store.load_events(wh, candidates, {"t": as_of})
-    calendar = store.load_calendar(wh)
-    facts = case_facts(events, store.load_items(wh), calendar, as_of=as_of)
-    return case_flags(facts, as_of, calendar, warning_days=warning_days)
-
-
 @click.command()
 @click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
@@ -183,7 +118,10 @@ def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
     """红黄牌 / open cases that are red (overdue) or yellow (due soon) as of an instant."""
     from metrics.jobs import MetricsSettings
 
-    instant = parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)
+    try:
+        instant = parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)
+    except InstantError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
     if not no_refresh:
         refresh(app)
     frame = flags_as_of(app.warehouse(), instant, MetricsSettings.load().warning_days)

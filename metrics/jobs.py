@@ -26,6 +26,7 @@ from typing import Callable
 import polars as pl
 
 from hcp.config import load_config
+from hcp.locks import job_lock
 from metrics import store
 from metrics.facts import case_facts
 from metrics.indicators import GROUPINGS, Period, compute_indicators, items_in_force
@@ -119,6 +120,11 @@ class MetricsJob:
 
     # Public -------------------------------------------------------------------------------
     def run(self, *, full: bool = False) -> RunReport:
+        """Bring the derived tables up to date. Runs on one machine never overlap (a job lock)."""
+        with job_lock("metrics"):
+            return self._run(full=full)
+
+    def _run(self, *, full: bool) -> RunReport:
         started = time.monotonic()
         now = dt.datetime.now(SHANGHAI)
         watermark = now - self.margin

@@ -73,9 +73,12 @@ def monthly(app, month: str, region: str | None, out: Path | None) -> None:
 
 
 def _instant(text: str) -> dt.datetime:
-    from metrics.cli import parse_instant
+    from metrics.api import InstantError, parse_instant
 
-    return parse_instant(text)
+    try:
+        return parse_instant(text)
+    except InstantError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from exc
 
 
 @click.command()

@@ -14,7 +14,7 @@ import polars as pl
 from hcp.config import load_config
 from hcp.i18n import fmt_int, tr
 from hcp.textable import render
-from metrics.cli import _names, flags_as_of
+from metrics.api import flags_as_of, group_names
 from metrics.jobs import MetricsJob, MetricsSettings
 from reports.archive import Archive, Computed, Published
 from reports.figures import canonical_json, data_version, figures_checksum
@@ -31,7 +31,7 @@ def digest_figures(wh: Warehouse, as_of: dt.datetime, *, lang: str = "zh", setti
         MetricsJob(wh, settings).run()
     as_of = as_of.astimezone(SHANGHAI)
     frame = flags_as_of(wh, as_of, settings.warning_days)
-    names = _names(wh, "dept")
+    names = group_names(wh, "dept")
     flags = [
         {"case_id": r["case_id"], "flag": r["flag"], "deadline": r["deadline"].isoformat(),
          "overdue_working_days": r["overdue_working_days"], "working_days_left": r["working_days_left"],

@@ -29,7 +29,7 @@ from hcp.config import load_config
 from hcp.errors import HcpError
 from hcp.workdays import region_prefix
 from metrics import store
-from metrics.cli import _names, flags_as_of, metrics_records
+from metrics.api import flags_as_of, group_names, metrics_records
 from metrics.indicators import Period
 from metrics.jobs import MetricsJob, MetricsSettings
 from metrics.ratings import locality_value_expr, rating_facts
@@ -158,7 +158,7 @@ class FigureReader:
     def names(self, grouping: str) -> dict[str, str]:
         key = "region" if grouping.startswith("region:") else grouping
         if key not in self._names:
-            self._names[key] = _names(self.wh, grouping)
+            self._names[key] = group_names(self.wh, grouping)
         return self._names[key]
 
     def records(self, month: str, grouping: str) -> list[dict]:

@@ -79,3 +79,29 @@ def test_nothing_new_means_nothing_recomputed(warehouse):
     warehouse.command("ALTER TABLE metrics_state UPDATE value = '2099-01-01 00:00:00.000' WHERE key = 'watermark'"
                       " SETTINGS mutations_sync = 1")
     assert job.run().mode == "unchanged"
+
+
+def test_metrics_runs_never_overlap(hcp_home):
+    """A second run waits for the first: the job lock is held across processes."""
+    import subprocess
+    import sys
+
+    from hcp.locks import LockTimeout, job_lock
+    from tests.conftest import REPO
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from hcp.locks import job_lock\n"
+         "with job_lock('metrics'):\n    print('held', flush=True); time.sleep(30)"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        import pytest
+
+        with pytest.raises(LockTimeout):
+            with job_lock("metrics", timeout=0.5):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with job_lock("metrics", timeout=5):  # released when its holder died
+        pass
