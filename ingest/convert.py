@@ -58,7 +58,7 @@ def person_columns(prefix: str, sub: str, key: PiiKey, *, carried: pl.Expr | Non
     id_number = pl.col(f"{sub}.id_number").fill_null("")
     phone = pl.col(f"{sub}.phone").fill_null("")
     basis = pl.when(id_number != "").then(id_number).when(phone != "").then(pl.lit("TEL:") + phone).otherwise(pl.lit(""))
-    pseudonym = key.pseudonym_expr(basis)
+    pseudonym = basis.map_batches(lambda values: _pseudonyms(key, values), return_dtype=pl.String)
     if carried is not None:  # replay: the pseudonym was computed before the clear value was dropped
         pseudonym = pl.when(carried.fill_null("") != "").then(carried).otherwise(pseudonym)
     return [
@@ -67,6 +67,16 @@ def person_columns(prefix: str, sub: str, key: PiiKey, *, carried: pl.Expr | Non
         mask_id_expr(id_number).alias(f"{prefix}_id_masked"),
         mask_phone_expr(phone).alias(f"{prefix}_phone_masked"),
     ]
+
+
+def _pseudonyms(key: PiiKey, values: pl.Series) -> pl.Series:
+    """:meth:`PiiKey.pseudonym` of each value ('' for ''), the keyed hash run once per distinct value."""
+    uniques = values.drop_nulls().unique()
+    uniques = uniques.filter(uniques != "")
+    if uniques.len() == 0:
+        return pl.Series(values.name, [""] * values.len(), dtype=pl.String)
+    mapped = pl.Series([key.pseudonym(v) for v in uniques.to_list()], dtype=pl.String)
+    return values.replace_strict(uniques, mapped, default="", return_dtype=pl.String)
 
 
 # Warehouse rows -----------------------------------------------------------------------------------
@@ -96,26 +106,49 @@ _CASTS = {"level": pl.UInt8, "legal_limit_days": pl.UInt16, "promised_limit_days
 def to_warehouse(kind: str, typed: pl.DataFrame, *, key: PiiKey, extra: pl.Series, source: pl.Series | str,
                  item_known: pl.Series | None = None, carried: pl.DataFrame | None = None) -> pl.DataFrame:
     """The warehouse rows of ``kind`` from :func:`ingest.validate.validate`'s typed values."""
-    frame = typed.with_columns(mask_digits_expr(extra.alias("extra")))
+    frame = typed.with_columns(_masked_if_any(extra.alias("extra")))
     frame = frame.with_columns(source.alias("source") if isinstance(source, pl.Series) else pl.lit(source).alias("source"))
     if item_known is not None:
         frame = frame.with_columns(item_known.alias("item_known"))
     if kind == "case_event":
-        carry = carried.get_column("applicant_key") if carried is not None and "applicant_key" in carried.columns else None
-        frame = frame.with_columns(
-            pl.col("applicant.type").fill_null("").alias("applicant_type"),
-            *person_columns("applicant", "applicant", key, carried=pl.lit(carry) if carry is not None else None),
-        )
+        frame = _with_person(frame, "applicant", key, carried)
+        frame = frame.with_columns(pl.col("applicant.type").fill_null("").alias("applicant_type"))
     elif kind == "rating":
-        carry = carried.get_column("rater_key") if carried is not None and "rater_key" in carried.columns else None
-        frame = frame.with_columns(
-            mask_digits_expr(pl.col("comment")),
-            *person_columns("rater", "rater", key, carried=pl.lit(carry) if carry is not None else None),
-        )
+        frame = _with_person(frame, "rater", key, carried)
+        frame = frame.with_columns(_masked_if_any(frame["comment"].fill_null("")))
     elif kind == "followup":
-        frame = frame.with_columns(mask_digits_expr(pl.col("note")))
+        frame = frame.with_columns(_masked_if_any(frame["note"].fill_null("")))
     frame = frame.with_columns([pl.col(c).cast(t) for c, t in _CASTS.items() if c in frame.columns])
-    return frame.select(WAREHOUSE_COLUMNS[kind])
+    return frame.select(WAREHOUSE_COLUMNS[kind]).with_columns(pl.col(pl.String).fill_null(""))
+
+
+def _with_person(frame: pl.DataFrame, prefix: str, key: PiiKey, carried: pl.DataFrame | None) -> pl.DataFrame:
+    """Add ``<prefix>_key`` and the masks, computed once per distinct person and joined back.
+
+    A person appears in many records (every event of a case), so the keyed hash and the masks run on
+    the distinct (ID number, phone, name) triples only; the join uses an in-memory 64-bit row hash
+    (never stored), checked for collisions.
+    """
+    subfields = [f"{prefix}.{f}" for f in ("id_number", "phone", "name")]
+    if carried is not None and f"{prefix}_key" in carried.columns:  # replay: small, row by row
+        carry = carried.get_column(f"{prefix}_key")
+        return frame.with_columns(*person_columns(prefix, prefix, key, carried=pl.lit(carry)))
+    frame = frame.with_columns(pl.struct(subfields).hash(seed=7).alias("_person"))
+    people = frame.select("_person", *subfields).unique("_person", keep="first")
+    if people.select(subfields).n_unique() != people.height:  # a hash collision: join on the values
+        people = frame.select(subfields).unique()
+        out = frame.join(people.with_columns(*person_columns(prefix, prefix, key)), on=subfields, how="left",
+                         nulls_equal=True, maintain_order="left")
+        return out.drop("_person")
+    people = people.with_columns(*person_columns(prefix, prefix, key)).drop(subfields)
+    return frame.join(people, on="_person", how="left", maintain_order="left").drop("_person")
+
+
+def _masked_if_any(text: pl.Series) -> pl.Series:
+    """:func:`mask_digits_expr` over free text, skipped when no value has a run of 11+ digits."""
+    if text.str.contains(r"\d{11}").any():
+        return pl.select(mask_digits_expr(pl.lit(text))).to_series().alias(text.name)
+    return text
 
 
 def content_expr(kind: str) -> pl.Expr:

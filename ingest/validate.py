@@ -128,7 +128,12 @@ class Reader:
         return value, present & value.is_null()
 
     def timestamp(self, name: str) -> tuple[pl.Expr, pl.Expr]:
-        """(value in Asia/Shanghai, bad): ISO 8601 with offset, or local Shanghai time without one."""
+        """(value in Asia/Shanghai, bad): ISO 8601 with offset, or local Shanghai time without one.
+
+        ``YYYY-MM-DD[T ]hh:mm:ss`` is parsed with one exact format (fast), then the optional fraction
+        and offset (``Z``, ``±hh``, ``±hhmm``, ``±hh:mm``; none = +08:00, Shanghai has had no DST since
+        1991) are applied as integers — no per-row format guessing.
+        """
         if not self.has(name):
             return pl.lit(None, dtype=TS), pl.lit(False)
         dtype = self.dtype(name)
@@ -140,12 +145,20 @@ class Reader:
         if dtype == pl.Date:
             return col.cast(pl.Datetime("ms")).dt.replace_time_zone(TIMEZONE), pl.lit(False)
         text = self.text(name)
-        # One parse: a time without offset is Shanghai local time, i.e. +08:00 (no DST since 1991).
-        norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-        has_offset = norm.str.contains(_OFFSET)
-        norm = pl.when(has_offset).then(norm.str.replace(r"[Zz]$", "+00:00")).otherwise(norm + pl.lit("+08:00"))
-        value = (norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="ms")
-                 .dt.convert_time_zone(TIMEZONE))
+        sep = text.str.slice(10, 1)
+        head = text.str.slice(0, 10) + pl.lit("T") + text.str.slice(11, 8)
+        local = head.str.strptime(pl.Datetime("ms"), "%Y-%m-%dT%H:%M:%S", strict=False, exact=True, cache=False)
+        rest = text.str.slice(19)
+        parts = rest.str.extract_groups(r"^(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?$")
+        fraction = parts.struct.field("1")
+        millis = pl.when(fraction.is_not_null()).then((fraction + pl.lit("00")).str.slice(0, 3).cast(pl.Int64)).otherwise(0)
+        sign = pl.when(parts.struct.field("3") == "-").then(-1).otherwise(1)
+        minutes = (parts.struct.field("4").cast(pl.Int64) * 60 + parts.struct.field("5").cast(pl.Int64).fill_null(0)) * sign
+        offset = pl.when(parts.struct.field("2").is_not_null()).then(0).otherwise(minutes.fill_null(480))
+        rest_ok = rest.str.contains(r"^(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$")
+        ok = sep.is_in(["T", " "]) & local.is_not_null() & rest_ok
+        utc = local + pl.duration(milliseconds=millis) - pl.duration(minutes=offset)
+        value = pl.when(ok).then(utc.dt.replace_time_zone("UTC").dt.convert_time_zone(TIMEZONE))
         return value, text.is_not_null() & value.is_null()
 
     def date(self, name: str) -> tuple[pl.Expr, pl.Expr]:
@@ -209,165 +222,207 @@ class Reader:
 
 
 # Rules per kind ----------------------------------------------------------------------------------
+#
+# Two phases: a check function declares the typed columns (and helper flags, named ``_…``) computed from
+# the frame as read, in one pass; its rules are then evaluated over those columns, so the work of
+# cleaning text or parsing a time is done once per field.
+
+
+class Spec:
+    """Typed columns and rules of one kind, built field by field."""
+
+    def __init__(self, r: Reader):
+        self.r = r
+        self.cols: dict[str, pl.Expr] = {}
+        self.rules: list[Rule] = []
+        #: intermediate columns computed before ``cols``, stage by stage (each stage may use the previous)
+        self.stages: list[dict[str, pl.Expr]] = [{}, {}, {}, {}]
+
+    def text(self, name: str, *, required: bool = False) -> pl.Expr:
+        self.cols[name] = self.r.text(name)
+        nested = isinstance(self.r.dtype(name), (pl.List, pl.Struct, pl.Array))
+        if nested:
+            self.cols[f"_nested_{name}"] = self.r.nested_where_text(name)
+        if required:
+            broken = pl.col(name).is_null() & (pl.col(f"_nested_{name}").not_() if nested else pl.lit(True))
+            self.rules.append(Rule(f"missing_field:{name}", broken, f"{name} is required"))
+        if nested:
+            self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_nested_{name}"), f"{name} must be text"))
+        return pl.col(name)
+
+    def enum(self, name: str, code: str, allowed, *, required: bool = False) -> pl.Expr:
+        col = self.text(name, required=required)
+        self.rules.append(Rule(code, col.is_not_null() & col.is_in(list(allowed)).not_(),
+                               pl.format(f"{name} '{{}}' is not one of {_one_of(allowed)}", col.str.slice(0, 40))))
+        return col
+
+    def region(self, name: str, code: str = "bad_region_code", *, required: bool = False) -> pl.Expr:
+        col = self.text(name, required=required)
+        self.rules.append(Rule(code, col.is_not_null() & col.str.contains(r"^\d{12}$").not_(),
+                               pl.format(f"{name} must be 12 digits, got '{{}}'", col.str.slice(0, 40))))
+        return col
+
+    def _flagged(self, name: str, value: pl.Expr, bad: pl.Expr) -> pl.Expr:
+        self.cols[name] = value
+        self.cols[f"_bad_{name}"] = bad
+        self.cols[f"_txt_{name}"] = self.r.text(name).str.slice(0, 40)
+        return pl.col(name)
+
+    def time(self, name: str, *, required: bool = False) -> pl.Expr:
+        if self.r.dtype(name) == pl.String:
+            self._staged_time(name)
+            col = pl.col(name)
+        else:
+            col = self._flagged(name, *self.r.timestamp(name))
+        if required:
+            self.rules.append(Rule(f"missing_field:{name}", pl.col(f"_txt_{name}").is_null(), f"{name} is required"))
+        self.rules.append(Rule("bad_time", pl.col(f"_bad_{name}"), pl.format(
+            f"{name} '{{}}' is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)", pl.col(f"_txt_{name}"))))
+        return col
+
+    def _staged_time(self, name: str) -> None:
+        """:meth:`Reader.timestamp` for text, in stages so each intermediate is computed once."""
+        t, local, rest, parts = (f"_t_{name}", f"_tl_{name}", f"_tr_{name}", f"_tp_{name}")
+        self.stages[0][t] = self.r.text(name)
+        text = pl.col(t)
+        self.stages[1][local] = (text.str.slice(0, 10) + pl.lit("T") + text.str.slice(11, 8)).str.strptime(
+            pl.Datetime("ms"), "%Y-%m-%dT%H:%M:%S", strict=False, exact=True, cache=False)
+        self.stages[1][rest] = text.str.slice(19)
+        self.stages[1][f"_ts_{name}"] = text.str.slice(10, 1).is_in(["T", " "])
+        self.stages[2][parts] = pl.col(rest).str.extract_groups(
+            r"^(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?$")
+        self.stages[2][f"_tk_{name}"] = pl.col(rest).str.contains(r"^(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$")
+        p = pl.col(parts)
+        fraction = p.struct.field("1")
+        millis = pl.when(fraction.is_not_null()).then((fraction + pl.lit("00")).str.slice(0, 3).cast(pl.Int64)).otherwise(0)
+        sign = pl.when(p.struct.field("3") == "-").then(-1).otherwise(1)
+        minutes = (p.struct.field("4").cast(pl.Int64) * 60 + p.struct.field("5").cast(pl.Int64).fill_null(0)) * sign
+        offset = pl.when(p.struct.field("2").is_not_null()).then(0).otherwise(minutes.fill_null(480))
+        ok = pl.col(f"_ts_{name}") & pl.col(local).is_not_null() & pl.col(f"_tk_{name}")
+        utc = pl.col(local) + pl.duration(milliseconds=millis) - pl.duration(minutes=offset)
+        self.stages[3][name] = pl.when(ok).then(utc).dt.replace_time_zone("UTC").dt.convert_time_zone(TIMEZONE)
+        self.cols[name] = pl.col(name)
+        self.cols[f"_bad_{name}"] = text.is_not_null() & pl.col(name).is_null()
+        self.cols[f"_txt_{name}"] = text.str.slice(0, 40)
+
+    def date(self, name: str, *, required: bool = False) -> pl.Expr:
+        col = self._flagged(name, *self.r.date(name))
+        if required:
+            self.rules.append(Rule(f"missing_field:{name}", pl.col(f"_txt_{name}").is_null(), f"{name} is required"))
+        self.rules.append(Rule("bad_date", pl.col(f"_bad_{name}"), pl.format(
+            f"{name} '{{}}' is not a date (YYYY-MM-DD)", pl.col(f"_txt_{name}"))))
+        return col
+
+    def boolean(self, name: str) -> pl.Expr:
+        value, bad = self.r.boolean(name)
+        self.cols[name] = value.fill_null(False)
+        self.cols[f"_bad_{name}"] = bad
+        self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be true or false"))
+        return pl.col(name)
+
+    def integer(self, name: str, low: int, high: int, *, required: bool = False, range_code: str | None = None) -> pl.Expr:
+        col = self._flagged(name, *self.r.integer(name))
+        if required:
+            self.rules.append(Rule(f"missing_field:{name}", pl.col(f"_txt_{name}").is_null() & pl.col(f"_bad_{name}").not_(),
+                                   f"{name} is required"))
+        self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be an integer"))
+        self.rules.append(Rule(range_code or f"out_of_range:{name}", col.is_not_null() & ((col < low) | (col > high)),
+                               pl.format(f"{name} must be {low}-{high}, got {{}}", col)))
+        return col
+
+    def person(self, name: str) -> None:
+        sub, bad = self.r.person(name)
+        for field, expr in sub.items():
+            self.cols[f"{name}.{field}"] = expr
+        self.cols[f"_bad_{name}"] = bad
+        self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be an object"))
+        if "type" in sub:
+            t = pl.col(f"{name}.type")
+            self.rules.append(Rule("bad_applicant_type", t.is_not_null() & t.is_in(list(APPLICANT_TYPES)).not_(),
+                                   f"{name}.type must be one of {_one_of(APPLICANT_TYPES)}"))
+
+    def string_list(self, name: str) -> None:
+        value, bad = self.r.string_list(name)
+        self.cols[name] = value
+        self.cols[f"_bad_{name}"] = bad
+        self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be a list of strings"))
 
 
 def _one_of(values) -> str:
     return ", ".join(values)
 
 
-def _required(r: Reader, names: list[str]) -> list[Rule]:
-    rules = []
-    for name in names:
-        rules.append(Rule(f"missing_field:{name}", r.text(name).is_null() & r.nested_where_text(name).not_(),
-                          f"{name} is required"))
-    return rules
+def check_case_event(s: Spec) -> None:
+    for name in ("event_id", "case_id"):
+        s.text(name, required=True)
+    event_type = s.enum("event_type", "bad_event_type", EVENT_TYPES, required=True)
+    s.time("event_time", required=True)
+    s.text("item_code", required=True)
+    s.text("dept_code", required=True)
+    s.region("region_code", required=True)
+    channel = s.enum("channel", "bad_channel", CASE_CHANNELS)
+    s.rules.append(Rule("missing_field:channel", (event_type == "submitted") & channel.is_null(),
+                        "channel is required on submitted"))
+    result = s.enum("result", "bad_result", COMPLETION_RESULTS)
+    s.rules.append(Rule("missing_field:result", (event_type == "completed") & result.is_null(),
+                        "result is required on completed"))
+    s.boolean("onsite")
+    s.text("staff_id")
+    s.person("applicant")
 
 
-def _wrong_text(r: Reader, names: list[str]) -> list[Rule]:
-    return [Rule(f"wrong_type:{n}", r.nested_where_text(n), f"{n} must be text") for n in names]
+def check_rating(s: Spec) -> None:
+    s.text("rating_id", required=True)
+    s.text("case_id")
+    s.text("item_code", required=True)
+    s.text("dept_code", required=True)
+    s.region("region_code", required=True)
+    s.text("staff_id")
+    s.enum("channel", "bad_channel", RATING_CHANNELS, required=True)
+    s.integer("level", 1, 5, required=True, range_code="level_out_of_range")
+    s.enum("stage", "bad_stage", RATING_STAGES)
+    s.string_list("tags")
+    s.text("comment")
+    s.time("rated_at", required=True)
+    s.boolean("real_name")
+    s.boolean("default_rating")
+    s.person("rater")
 
 
-def _region(r: Reader, name: str, code: str = "bad_region_code") -> Rule:
-    t = r.text(name)
-    return Rule(code, t.is_not_null() & t.str.contains(r"^\d{12}$").not_(),
-                pl.format(f"{name} must be 12 digits, got '{{}}'", t.str.slice(0, 40)))
+def check_followup(s: Spec) -> None:
+    s.text("followup_id", required=True)
+    s.text("rating_id", required=True)
+    s.enum("action", "bad_action", FOLLOWUP_ACTIONS, required=True)
+    s.time("action_time", required=True)
+    s.text("actor", required=True)
+    s.text("reason_category")
+    s.text("note")
 
 
-def _enum(r: Reader, name: str, code: str, allowed) -> Rule:
-    t = r.text(name)
-    return Rule(code, t.is_not_null() & t.is_in(list(allowed)).not_(),
-                pl.format(f"{name} '{{}}' is not one of {_one_of(allowed)}", t.str.slice(0, 40)))
+def check_item(s: Spec) -> None:
+    s.text("item_code", required=True)
+    s.text("item_name", required=True)
+    s.text("dept_code", required=True)
+    s.text("item_type")
+    legal = s.integer("legal_limit_days", 0, 65535, required=True)
+    promised = s.integer("promised_limit_days", 0, 65535, required=True)
+    s.integer("online_depth", 1, 4, required=True)
+    s.integer("max_trips", 0, 255, required=True)
+    s.rules.append(Rule("promised_exceeds_legal", (legal > 0) & (promised > legal),
+                        pl.format("promised_limit_days {} exceeds legal_limit_days {}", promised, legal)))
+    s.date("valid_from", required=True)
 
 
-def _time_rule(r: Reader, name: str) -> tuple[pl.Expr, Rule]:
-    value, bad = r.timestamp(name)
-    return value, Rule("bad_time", bad, pl.format(
-        f"{name} '{{}}' is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)", r.text(name).str.slice(0, 40)))
+def check_department(s: Spec) -> None:
+    s.text("dept_code", required=True)
+    s.text("dept_name", required=True)
+    s.region("region_code", required=True)
 
 
-def _bool_rule(r: Reader, name: str) -> tuple[pl.Expr, Rule]:
-    value, bad = r.boolean(name)
-    return value.fill_null(False), Rule(f"wrong_type:{name}", bad, f"{name} must be true or false")
-
-
-def _person_rules(r: Reader, name: str) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    sub, bad = r.person(name)
-    rules = [Rule(f"wrong_type:{name}", bad, f"{name} must be an object")]
-    if "type" in sub:
-        rules.append(Rule("bad_applicant_type", sub["type"].is_not_null() & sub["type"].is_in(list(APPLICANT_TYPES)).not_(),
-                          f"{name}.type must be one of {_one_of(APPLICANT_TYPES)}"))
-    return sub, rules
-
-
-def check_case_event(r: Reader) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    required = ["event_id", "case_id", "event_type", "event_time", "item_code", "dept_code", "region_code"]
-    event_time, time_rule = _time_rule(r, "event_time")
-    onsite, onsite_rule = _bool_rule(r, "onsite")
-    person, person_rules = _person_rules(r, "applicant")
-    event_type, channel, result = r.text("event_type"), r.text("channel"), r.text("result")
-    rules = [
-        *_required(r, required), *_wrong_text(r, required + ["channel", "result", "staff_id"]),
-        _enum(r, "event_type", "bad_event_type", EVENT_TYPES), time_rule, _region(r, "region_code"),
-        Rule("missing_field:channel", (event_type == "submitted") & channel.is_null(), "channel is required on submitted"),
-        _enum(r, "channel", "bad_channel", CASE_CHANNELS),
-        Rule("missing_field:result", (event_type == "completed") & result.is_null(), "result is required on completed"),
-        _enum(r, "result", "bad_result", COMPLETION_RESULTS),
-        onsite_rule, *person_rules,
-    ]
-    typed = {
-        "event_id": r.text("event_id"), "case_id": r.text("case_id"), "event_type": event_type,
-        "event_time": event_time, "item_code": r.text("item_code"), "dept_code": r.text("dept_code"),
-        "region_code": r.text("region_code"), "channel": channel.fill_null(""), "onsite": onsite,
-        "result": result.fill_null(""), "staff_id": r.text("staff_id").fill_null(""),
-        **{f"applicant.{k}": v for k, v in person.items()},
-    }
-    return typed, rules
-
-
-def check_rating(r: Reader) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    required = ["rating_id", "item_code", "dept_code", "region_code", "channel", "level", "rated_at"]
-    rated_at, time_rule = _time_rule(r, "rated_at")
-    level, level_bad = r.integer("level")
-    tags, tags_bad = r.string_list("tags")
-    real_name, real_rule = _bool_rule(r, "real_name")
-    default_rating, default_rule = _bool_rule(r, "default_rating")
-    person, person_rules = _person_rules(r, "rater")
-    rules = [
-        *_required(r, required),
-        *_wrong_text(r, ["rating_id", "case_id", "item_code", "dept_code", "region_code", "staff_id", "channel",
-                         "stage", "comment"]),
-        _enum(r, "channel", "bad_channel", RATING_CHANNELS), _region(r, "region_code"),
-        Rule("wrong_type:level", level_bad, "level must be an integer 1-5"),
-        Rule("level_out_of_range", level.is_not_null() & ((level < 1) | (level > 5)),
-             pl.format("level must be 1-5, got {}", level)),
-        _enum(r, "stage", "bad_stage", RATING_STAGES),
-        Rule("wrong_type:tags", tags_bad, "tags must be a list of strings"),
-        time_rule, real_rule, default_rule, *person_rules,
-    ]
-    typed = {
-        "rating_id": r.text("rating_id"), "case_id": r.text("case_id").fill_null(""),
-        "item_code": r.text("item_code"), "dept_code": r.text("dept_code"), "region_code": r.text("region_code"),
-        "staff_id": r.text("staff_id").fill_null(""), "channel": r.text("channel"), "level": level,
-        "stage": r.text("stage").fill_null(""), "tags": tags, "comment": r.text("comment").fill_null(""),
-        "rated_at": rated_at, "real_name": real_name, "default_rating": default_rating,
-        **{f"rater.{k}": v for k, v in person.items()},
-    }
-    return typed, rules
-
-
-def check_followup(r: Reader) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    required = ["followup_id", "rating_id", "action", "action_time", "actor"]
-    action_time, time_rule = _time_rule(r, "action_time")
-    rules = [
-        *_required(r, required), *_wrong_text(r, required + ["reason_category", "note"]),
-        _enum(r, "action", "bad_action", FOLLOWUP_ACTIONS), time_rule,
-    ]
-    typed = {
-        "followup_id": r.text("followup_id"), "rating_id": r.text("rating_id"), "action": r.text("action"),
-        "action_time": action_time, "actor": r.text("actor"),
-        "reason_category": r.text("reason_category").fill_null(""), "note": r.text("note").fill_null(""),
-    }
-    return typed, rules
-
-
-def check_item(r: Reader) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    required = ["item_code", "item_name", "dept_code", "legal_limit_days", "promised_limit_days",
-                "online_depth", "max_trips", "valid_from"]
-    rules = [*_required(r, required), *_wrong_text(r, ["item_code", "item_name", "dept_code", "item_type"])]
-    typed: dict[str, pl.Expr] = {
-        "item_code": r.text("item_code"), "item_name": r.text("item_name"), "dept_code": r.text("dept_code"),
-        "item_type": r.text("item_type").fill_null(""),
-    }
-    bounds = {"legal_limit_days": (0, 65535), "promised_limit_days": (0, 65535), "online_depth": (1, 4),
-              "max_trips": (0, 255)}
-    for name, (low, high) in bounds.items():
-        value, bad = r.integer(name)
-        typed[name] = value
-        rules.append(Rule(f"wrong_type:{name}", bad, f"{name} must be an integer"))
-        rules.append(Rule(f"out_of_range:{name}", value.is_not_null() & ((value < low) | (value > high)),
-                          pl.format(f"{name} must be {low}-{high}, got {{}}", value)))
-    legal, promised = typed["legal_limit_days"], typed["promised_limit_days"]
-    rules.append(Rule("promised_exceeds_legal", (legal > 0) & (promised > legal),
-                      pl.format("promised_limit_days {} exceeds legal_limit_days {}", promised, legal)))
-    valid_from, bad = r.date("valid_from")
-    typed["valid_from"] = valid_from
-    rules.append(Rule("bad_date", bad, pl.format("valid_from '{}' is not a date (YYYY-MM-DD)",
-                                                 r.text("valid_from").str.slice(0, 40))))
-    return typed, rules
-
-
-def check_department(r: Reader) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    required = ["dept_code", "dept_name", "region_code"]
-    rules = [*_required(r, required), *_wrong_text(r, required), _region(r, "region_code")]
-    return {n: r.text(n) for n in required}, rules
-
-
-def check_region(r: Reader) -> tuple[dict[str, pl.Expr], list[Rule]]:
-    required = ["region_code", "region_name"]
-    rules = [*_required(r, required), *_wrong_text(r, required + ["parent_code"]), _region(r, "region_code"),
-             _region(r, "parent_code", "bad_parent_code")]
-    return {"region_code": r.text("region_code"), "region_name": r.text("region_name"),
-            "parent_code": r.text("parent_code").fill_null("")}, rules
+def check_region(s: Spec) -> None:
+    s.region("region_code", required=True)
+    s.text("region_name", required=True)
+    s.region("parent_code", "bad_parent_code")
 
 
 CHECKS = {
@@ -379,22 +434,32 @@ CHECKS = {
 def validate(kind: str, frame: pl.DataFrame, extra_rules: list[Rule] | None = None) -> Checked:
     """Apply ``kind``'s rules to ``frame`` (all rows of that kind).
 
-    One lazy pass computes the typed values and every rule's flag (common sub-expressions, e.g. the
-    cleaned text of a field, are evaluated once); details are formatted only for the rows that fail.
+    Phase 1 computes the typed values (one pass over the input); phase 2 evaluates every rule over
+    them; details are formatted only for the rows that fail. ``extra_rules`` are evaluated over the
+    input frame (the loader's catalogue rule). Returned ``typed`` holds the record's fields (optional
+    text fields null when absent) and the ``applicant.*``/``rater.*`` sub-fields.
     """
-    r = Reader(frame)
-    typed_exprs, rules = CHECKS[kind](r)
-    rules = rules + list(extra_rules or [])
-    flags = {f"_r{i}": rule.broken.fill_null(False) for i, rule in enumerate(rules)}
-    both = frame.lazy().select(**typed_exprs, **flags).collect()
-    typed = both.select(list(typed_exprs))
-    flag_frame = both.select(list(flags))
-    any_bad = flag_frame.select(pl.any_horizontal(pl.all())).to_series()
+    spec = Spec(Reader(frame))
+    CHECKS[kind](spec)
+    lazy = frame.lazy()
+    for stage in spec.stages:
+        if stage:
+            lazy = lazy.with_columns(**stage)
+    phase1 = lazy.select(**spec.cols).collect()
+    rules = list(spec.rules)
+    flags = phase1.lazy().select(**{f"_r{i}": rule.broken.fill_null(False) for i, rule in enumerate(rules)}).collect()
+    if extra_rules:
+        extra = frame.lazy().select(**{f"_x{i}": rule.broken.fill_null(False) for i, rule in enumerate(extra_rules)}).collect()
+        flags = pl.concat([flags, extra.rename({f"_x{i}": f"_r{len(rules) + i}" for i in range(len(extra_rules))})],
+                          how="horizontal")
+        rules += list(extra_rules)
+    typed = phase1.select([c for c in phase1.columns if not c.startswith("_")])
+    any_bad = flags.select(pl.any_horizontal(pl.all())).to_series() if rules else pl.Series([False] * frame.height)
     reason = pl.Series("reason", [None] * frame.height, dtype=pl.String)
     detail = pl.Series("detail", [None] * frame.height, dtype=pl.String)
     if any_bad.any():
         idx = any_bad.arg_true()
-        bad = frame.with_columns(flag_frame).filter(any_bad)
+        bad = pl.concat([phase1, frame.select(pl.exclude(phase1.columns)), flags], how="horizontal").filter(any_bad)
         out = bad.lazy().select(
             pl.coalesce([pl.when(pl.col(f"_r{i}")).then(pl.lit(rule.code)) for i, rule in enumerate(rules)])
             .alias("reason"),
