@@ -91,7 +91,7 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
             wh.command("TRUNCATE TABLE received_ids")
             loader = Loader(wh)
             t0 = time.perf_counter()
-            summary = ingest_path(loader, str(path), batch_rows=rows)
+            summary = ingest_path(loader, str(path))
             ingest_s = time.perf_counter() - t0
             assert summary.accepted == rows, summary.as_dict()
             # The bare baseline: the same rows, as the ingest wrote them, inserted with insert_arrow.
@@ -108,7 +108,7 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
                   f"ratio {bare_s / ingest_s:.2f}")
         # Idempotency at scale: sending the Parquet file again accepts nothing.
         t0 = time.perf_counter()
-        again = ingest_path(Loader(wh), str(parquet), batch_rows=rows)
+        again = ingest_path(Loader(wh), str(parquet))
         resend_s = time.perf_counter() - t0
         print(f"resend   {rows / resend_s:>10,.0f} rows/s ({resend_s:.2f} s): accepted {again.accepted}, "
               f"duplicates {again.duplicates:,}")

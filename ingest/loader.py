@@ -7,11 +7,11 @@ One :meth:`Loader.load` call commits one batch:
 2. the rest are converted (:mod:`ingest.convert`: pseudonyms and masks, never clear personal data);
 3. ids repeated *within* the batch are reduced in Polars: an identical repeat is a duplicate, a repeat
    with other content is quarantined as ``duplicate_id_conflict`` (reference data: the last one wins);
-4. under the commit lock, the batch's ``(kind, record_id, content)`` go to a transient in-memory stage
-   table and are looked up in the ``received_ids`` ledger in one join (the ledger is ordered by
-   ``(kind, record_id)``; content is fingerprinted by the warehouse's ``cityHash64``, which is stable
-   across versions). A known id with the same content is a duplicate; with other content it is a
-   conflict (facts) or a replacement (reference data, latest wins);
+4. under the commit lock, the batch's ``(kind, record_id, content hash)`` go to a transient in-memory
+   stage table and are looked up in the ``received_ids`` ledger in one join (the ledger is ordered by
+   ``(kind, record_id)``). A known id with the same content is a duplicate; with other content it is a
+   conflict (facts: verified against the stored row first, see :meth:`Loader._verify_against_stored`)
+   or a replacement (reference data, latest wins);
 5. data rows are inserted FIRST (Arrow, one insert per table), THEN the ledger rows (server side, from
    the stage), then the quarantine rows (deterministic ids, so never twice).
 
@@ -106,6 +106,17 @@ def commit_lock(path: Path):
         os.close(fd)
 
 
+@dataclass
+class Prepared:
+    """A batch validated and converted, ready to commit."""
+
+    summary: Summary
+    quarantine: list
+    accepted: dict
+    frame: pl.DataFrame
+    started: float
+
+
 class Loader:
     """Commits batches of record frames to one warehouse (see the module docstring)."""
 
@@ -153,10 +164,15 @@ class Loader:
     def load(self, frame: pl.DataFrame, source: str = "") -> Summary:
         """Commit one batch. ``frame`` comes from :mod:`ingest.readers` with ``_pos`` (and optionally
         ``_source``, else ``source`` is used)."""
+        return self.commit(self.prepare(frame, source))
+
+    def prepare(self, frame: pl.DataFrame, source: str = "") -> "Prepared":
+        """Steps 1-3 (pure Polars, plus catalogue look-ups): may run for the next batch while the
+        previous one commits."""
         started = time.perf_counter()
         summary = Summary(received=frame.height)
         if frame.height == 0:
-            return summary
+            return Prepared(summary, [], {}, frame, started)
         if "_source" not in frame.columns:
             frame = frame.with_columns(pl.lit(source).alias("_source"))
         if ERR not in frame.columns:
@@ -233,13 +249,15 @@ class Loader:
                 good["_idx"].alias("_idx"),
             )
             rows = rows.with_columns(pl.int_range(0, rows.height).alias("_row"))
-            # Within-batch repeats.
-            if k in REFERENCE_KINDS:
+            first = rows.select(pl.col("_rid").is_first_distinct()).to_series()
+            # Within-batch repeats (usually none: then nothing more to do).
+            if first.all():
+                pass
+            elif k in REFERENCE_KINDS:
                 last = rows.select(pl.col("_row") == pl.col("_row").max().over("_rid")).to_series()
                 summary.duplicates += int((~last).sum())
                 rows = rows.filter(last)
             else:
-                first = rows.select(pl.col("_rid").is_first_distinct()).to_series()
                 same = rows.select(pl.col("_content") == pl.col("_content").first().over("_rid")).to_series()
                 dup = ~first & same
                 conflict = ~first & ~same
@@ -249,8 +267,13 @@ class Loader:
                 rows = rows.filter(first)
             if k == "item":
                 batch_items.update(rows["item_code"].to_list())
-            accepted[k] = rows
+                self.known_items.update(batch_items)  # they are in the catalogue once committed
+            accepted[k] = rows.with_columns(pl.col("_content").hash(seed=0).alias("_hash")).drop("_content")
+        return Prepared(summary, quarantine, accepted, frame, started)
 
+    def commit(self, prepared: "Prepared") -> Summary:
+        """Steps 4-5, under the commit lock."""
+        summary, quarantine, accepted, frame = prepared.summary, prepared.quarantine, prepared.accepted, prepared.frame
         if accepted:
             with commit_lock(self.lock_path):
                 inserted, dupes, conflicts = self._commit(accepted)
@@ -260,15 +283,13 @@ class Loader:
                     summary.accepted_by_kind[k] += rows.height
                     if "item_known" in rows.columns:
                         summary.flagged_unknown_items += int((~rows["item_known"]).sum())
-                    if k == "item":
-                        self.known_items.update(rows["item_code"].to_list())
                 for k, rows in conflicts.items():
                     src = rows.select("_idx").join(frame, on="_idx", how="left", maintain_order="left")
                     quarantine.append(self._conflicts(src, k, rows["_rid"]))
                 self._store_quarantine(quarantine, summary)
         else:
             self._store_quarantine(quarantine, summary)
-        summary.seconds = time.perf_counter() - started
+        summary.seconds = time.perf_counter() - prepared.started
         return summary
 
     def _conflicts(self, src: pl.DataFrame, kind: str, rids: pl.Series) -> pl.DataFrame:
@@ -295,14 +316,14 @@ class Loader:
         """Steps 4-5 of the module docstring, under the commit lock."""
         stage = f"{STAGE_PREFIX}{int(time.time())}_{os.getpid()}_{secrets.token_hex(4)}"
         wh = self.wh
-        wh.command(f"CREATE TABLE `{stage}` (kind String, record_id String, content String) ENGINE = Memory")
+        wh.command(f"CREATE TABLE `{stage}` (kind String, record_id String, h UInt64) ENGINE = Memory")
         skip_table = None
         try:
             staged = pl.concat([rows.select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id"),
-                                            pl.col("_content").alias("content")) for k, rows in accepted.items()])
+                                            pl.col("_hash").alias("h")) for k, rows in accepted.items()])
             wh.insert_df(stage, staged)
             known = wh.query_df(
-                f"SELECT s.kind AS kind, s.record_id AS record_id, toUInt8(l.h = cityHash64(s.content)) AS same "
+                f"SELECT s.kind AS kind, s.record_id AS record_id, toUInt8(l.h = s.h) AS same "
                 f"FROM `{stage}` AS s INNER JOIN ("
                 f"  SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids"
                 f"  WHERE (kind, record_id) GLOBAL IN (SELECT kind, record_id FROM `{stage}`)"
@@ -315,6 +336,8 @@ class Loader:
                 hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("same").cast(pl.Boolean))
                 if hits.height:
                     rows = rows.join(hits, left_on="_rid", right_on="record_id", how="left", maintain_order="left")
+                    if k in FACT_KINDS and (rows["same"] == False).any():  # noqa: E712 - polars mask
+                        rows = self._verify_against_stored(k, rows)
                     same = rows["same"].fill_null(False)
                     seen = rows["same"].is_not_null()
                     if k in FACT_KINDS:
@@ -332,7 +355,7 @@ class Loader:
                     inserted[k] = rows
             # Data first ...
             for k, rows in inserted.items():
-                wh.insert_arrow(KIND_TABLE[k], rows.drop("_rid", "_content", "_idx", "_row").to_arrow())
+                wh.insert_arrow(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row").to_arrow())
             # ... then the ledger.
             if inserted:
                 where = ""
@@ -342,9 +365,39 @@ class Loader:
                     wh.insert_df(skip_table, pl.concat(skip))
                     where = f" WHERE (kind, record_id) NOT IN (SELECT kind, record_id FROM `{skip_table}`)"
                 wh.command(f"INSERT INTO received_ids (kind, record_id, content_hash) "
-                           f"SELECT kind, record_id, cityHash64(content) FROM `{stage}`{where}")
+                           f"SELECT kind, record_id, h FROM `{stage}`{where}")
             return inserted, dupes, conflicts
         finally:
             wh.command(f"DROP TABLE IF EXISTS `{stage}`")
             if skip_table:
                 wh.command(f"DROP TABLE IF EXISTS `{skip_table}`")
+
+    def _verify_against_stored(self, kind: str, rows: pl.DataFrame) -> pl.DataFrame:
+        """Ids whose ledger hash differs: compare with the stored row itself before calling it a conflict.
+
+        The ledger's hash is Polars' 64-bit hash of the canonical content, stable within a Polars
+        version; after an upgrade it may differ for identical content, so the stored row (FINAL) is
+        hashed again with the running version and compared.
+        """
+        from ingest.convert import WAREHOUSE_COLUMNS, content_expr
+
+        table = KIND_TABLE[kind]
+        id_col = _ID_FIELD[kind]
+        suspects = rows.filter(pl.col("same") == False)["_rid"].to_list()  # noqa: E712
+        columns = ", ".join(f"`{c}`" for c in WAREHOUSE_COLUMNS[kind])
+        stored = []
+        for start in range(0, len(suspects), 20_000):
+            stored.append(self.wh.query_df(
+                f"SELECT {columns} FROM {table} FINAL WHERE {id_col} IN {{ids:Array(String)}}",
+                {"ids": suspects[start:start + 20_000]}))
+        stored_df = pl.concat(stored) if stored else pl.DataFrame()
+        if stored_df.height == 0:
+            return rows
+        stored_df = stored_df.with_columns(pl.col(pl.Categorical).cast(pl.String))
+        rehashed = stored_df.select(pl.col(id_col).alias("_rid"),
+                                    content_expr(kind).hash(seed=0).alias("_stored_hash"))
+        rows = rows.join(rehashed, on="_rid", how="left", maintain_order="left")
+        rows = rows.with_columns(
+            pl.when(pl.col("same").not_() & (pl.col("_stored_hash") == pl.col("_hash"))).then(True)
+            .otherwise(pl.col("same")).alias("same"))
+        return rows.drop("_stored_hash")

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from concurrent.futures import ThreadPoolExecutor
+
 import polars as pl
 
 from ingest.loader import Loader, Summary
@@ -57,15 +59,29 @@ def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows
     if fmt == "jsonl":
         # JSON Lines: decode in chunks of bytes, commit in batches of rows.
         chunk_bytes = max(1 << 16, min(chunk_bytes, batch_rows * 512))
-    for chunk in read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream):
-        frame = with_positions(chunk.frame)
-        pieces = max(1, -(-frame.height // batch_rows))
-        for index in range(pieces):
-            summary = loader.load(frame.slice(index * batch_rows, batch_rows), source)
+
+    def batches():
+        for chunk in read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream):
+            frame = with_positions(chunk.frame)
+            pieces = max(1, -(-frame.height // batch_rows))
+            for index in range(pieces):
+                part = chunk if pieces == 1 else Chunk(chunk.frame, chunk.bytes_read // pieces)
+                yield part, loader.prepare(frame.slice(index * batch_rows, batch_rows), source)
+
+    # Pipelined: the next batch is read, validated and converted while this one commits.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hcp-ingest-prepare") as pool:
+        it = batches()
+        pending = pool.submit(next, it, None)
+        while True:
+            item = pending.result()
+            if item is None:
+                break
+            pending = pool.submit(next, it, None)
+            chunk, prepared = item
+            summary = loader.commit(prepared)
             total.merge(summary)
             if on_chunk is not None:
-                part = chunk if pieces == 1 else Chunk(chunk.frame, chunk.bytes_read // pieces)
-                on_chunk(part, summary)
+                on_chunk(chunk, summary)
     total.seconds = time.perf_counter() - started
     return total
 
