@@ -160,6 +160,12 @@ def main() -> None:
     st.cache_data.clear()
     cold = render(str(REPO / "dashboard" / "app.py"), "province", "overview", live)
     print(f"{'overview (channel filter, live)':30s} bare {baseline:6.3f} s   render cold {cold:6.3f} s")
+    # Exactness at scale: the overdue page's cards are `hcp flags`'s.
+    from metrics.cli import flags_as_of
+
+    same = data.open_flags(wh, auth.get_user("province").scope(), filters, as_of, 2).to_dicts() == \
+        flags_as_of(wh, as_of, 2).to_dicts()
+    print(f"red/yellow cards as of {as_of:%Y-%m-%d %H:%M} equal to hcp flags: {same}")
     worst = max(rows, key=lambda r: r[3])
     print(f"slowest cold render: {worst[0]} for {worst[1]}, {worst[3]:.3f} s; slowest warm: "
           f"{max(r[4] for r in rows):.3f} s; every page under 1 s cold: {all(r[3] < 1 for r in rows)}")

@@ -554,12 +554,23 @@ def open_flags(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime
     The narrowing is exact: clock stops only ever move a deadline later, so the deadline a case had at
     the instant is never after its stored deadline; a case whose stored deadline lies beyond the yellow
     horizon cannot be red or yellow then. Cases whose stored deadline is pending (an open stop) are kept.
+    At or after the newest event (the usual "now"), the stored facts are used directly (see below); before
+    it, the candidates' facts are recomputed as of the instant from their events, as `hcp flags` does.
     """
     calendar = calendar or work_calendar(wh)
     horizon = _flag_horizon(calendar, as_of.date(), warning_days)
     sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
     sql.add(f"accepted_at <= {{t:{DT}}} AND (terminal_at IS NULL OR terminal_at > {{t:{DT}}})", t=as_of)
     sql.add("(deadline IS NULL OR deadline < {horizon:Date})", horizon=horizon)
+    latest = wh.query_value("SELECT max(event_time) FROM case_events")
+    if latest is not None and as_of >= latest:
+        # Every known event is at or before the instant, so the stored facts are the facts as of it — except
+        # that an open clock stop runs to date(T) instead of having no end. A pending (null) stored deadline
+        # means such a stop applies: as of T it moves the deadline past date(T), so the case is neither red
+        # nor yellow. Every other case keeps its stored deadline and clock state: flag the stored facts.
+        sql.add("deadline IS NOT NULL")
+        facts = store.load_case_facts(wh, sql.where(), sql.params)
+        return case_flags(facts, as_of, calendar, warning_days=warning_days)
     candidates = f"SELECT case_id FROM case_facts FINAL WHERE {sql.where()}"
     events = store.load_events(wh, candidates, sql.params)
     if events.height == 0:
