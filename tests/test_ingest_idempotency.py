@@ -126,3 +126,20 @@ def test_across_restarts_and_stdin(hcp_home, tmp_path):
     with open_warehouse() as wh:
         assert _counts(wh)["case_events"] == (3, 3)
         assert wh.query_value("SELECT count() FROM case_events") == 3
+
+
+def test_a_changed_hash_function_does_not_turn_resends_into_conflicts(loader, warehouse, tmp_path):
+    """If a Polars upgrade changed the content hash, the stored row is compared before crying conflict."""
+    from ingest.run import ingest_path
+
+    path = write_jsonl(tmp_path / "a.jsonl", RECORDS)
+    ingest_path(loader, str(path))
+    # Pretend every ledger hash was computed by another hash function.
+    warehouse.command("INSERT INTO received_ids (kind, record_id, content_hash) "
+                      "SELECT kind, record_id, content_hash + 1 FROM received_ids")
+    again = ingest_path(loader, str(path))
+    assert (again.accepted, again.quarantined) == (3, 0)  # reference data re-inserted: identical, harmless
+    assert again.duplicates == len(RECORDS) - 3
+    changed = ingest_path(loader, str(write_jsonl(tmp_path / "b.jsonl", [event("E1", case_id="C9")])))
+    assert changed.reasons == {"duplicate_id_conflict": 1}
+    assert _counts(warehouse)["items"] == (1, 1)
