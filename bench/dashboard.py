@@ -133,7 +133,7 @@ def main() -> None:
     users = {u.username: u for u in auth.create_demo_users(wh, password="bench-pass")}
     filters = Filters(args.month)
     latest = data.latest_instant(wh)
-    as_of = latest.replace(second=0, microsecond=0)
+    as_of = (latest + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)  # as the overdue page does
     params = {"period": args.month}
     rows = []
     roles = [u for u in ("province", "city", "dept") if u in users]

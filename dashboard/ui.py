@@ -339,5 +339,6 @@ def default_instant() -> dt.datetime:
     now = dt.datetime.now(data.SHANGHAI).replace(second=0, microsecond=0)
     latest = q("latest_instant")
     if latest is not None and now - latest > dt.timedelta(days=3):
-        return latest.replace(second=0, microsecond=0)
+        # Rounded up to the minute: the instant is at or after every known event.
+        return (latest + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     return now
