@@ -204,14 +204,15 @@ class Loader:
                                           if c in pre.columns] or [pl.lit(None, dtype=pl.String)])).to_series()
             quarantine.append(quarantine_rows(pre, reason=pre["_pre"], detail=detail,
                                               kind=pre["_kind"].fill_null(""), record_id=rid))
-        frame = frame.filter(pl.col("_pre").is_null())
+            frame = frame.filter(pl.col("_pre").is_null())
+        kinds = set(frame["_kind"].unique().to_list())
 
         accepted: dict[str, pl.DataFrame] = {}  # kind -> warehouse rows with _rid/_content/_pos
         batch_items: set[str] = set()
         for k in LOAD_ORDER:
-            sub = frame.filter(pl.col("_kind") == k)
-            if sub.height == 0:
+            if k not in kinds:
                 continue
+            sub = frame if len(kinds) == 1 else frame.filter(pl.col("_kind") == k)
             extra_rules: list[Rule] = []
             item_known = None
             if k in ("case_event", "rating"):
