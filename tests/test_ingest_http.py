@@ -148,3 +148,28 @@ def test_hcp_serve_hosts_the_endpoint(hcp_home):
         proc.wait(timeout=60)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_serve_ingest_command(hcp_home):
+    run_hcp("init", check=True)
+    proc = subprocess.Popen([*HCP, "--lang", "en", "serve-ingest", "--port", "0", "--max-lines", "5"], cwd=REPO,
+                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on" in line, proc.stderr.read() if proc.poll() is not None else line
+        url = line.strip().split()[-1]
+        status, _h, answer = post(url, _ndjson([event("S1"), "{\"kind\": \"rating\"}"]))
+        assert (status, answer["accepted"], answer["quarantined"]) == (200, 1, 1)
+        assert answer["rejects"][0]["reason"] == "missing_field:rating_id"
+        status, _h, answer = post(url, b"{}\n" * 6)
+        assert status == 413
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+    from warehouse import open_warehouse
+
+    with open_warehouse() as wh:
+        assert wh.query_value("SELECT count() FROM case_events FINAL") == 1
