@@ -125,13 +125,17 @@ def split_lines(data: bytes) -> tuple[pl.Series, np.ndarray, dict[int, str]]:
         pa.py_buffer(np.stack([starts, newlines], axis=1).ravel().astype(np.int64)),
         pa.py_buffer(data),
     )
-    lines = pl.Series(RAW, arr).gather_every(2).str.strip_suffix("\r")
+    lines = pl.Series(RAW, arr).gather_every(2)
+    if b"\r" in data:  # CRLF line ends (a copy only when there are some)
+        lines = lines.str.strip_suffix("\r")
     return lines, starts, bad_text
 
 
-def _decode_range(text: pl.Series, schema: dict) -> tuple[list[tuple[int, pl.DataFrame]], list[tuple[int, str]]]:
+def _decode_range(text: pl.Series, schema: dict, whole: bytes | None = None
+                  ) -> tuple[list[tuple[int, pl.DataFrame]], list[tuple[int, str]]]:
     """Typed-decode ``text`` (non-blank lines); bisect on failure. Returns (offset, frame) parts and
-    (index, error) for single lines that cannot be decoded with the schema."""
+    (index, error) for single lines that cannot be decoded with the schema. ``whole`` is the chunk's
+    bytes when they are exactly ``text``'s lines (decoded first, without joining the lines again)."""
     parts: list[tuple[int, pl.DataFrame]] = []
     failed: list[tuple[int, str]] = []
     stack = [(0, len(text))]
@@ -139,8 +143,10 @@ def _decode_range(text: pl.Series, schema: dict) -> tuple[list[tuple[int, pl.Dat
         start, length = stack.pop()
         if length == 0:
             continue
-        piece = text.slice(start, length)
-        payload = piece.str.join("\n").item().encode()
+        if whole is not None and start == 0 and length == len(text):
+            payload = whole
+        else:
+            payload = text.slice(start, length).str.join("\n").item().encode()
         try:
             frame = pl.read_ndjson(io.BytesIO(payload), schema=schema)
             if frame.height != length:  # defensive: never misalign records and lines
@@ -223,10 +229,18 @@ def decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
         return pl.DataFrame()
     line_no = pl.Series("_line", np.arange(first_line, first_line + n, dtype=np.int64))
     byte_pos = pl.Series("_byte", starts + base_offset)
-    stripped = lines.str.strip_chars()
-    keep = (stripped != "").to_numpy().copy()
+    # Blank lines are not records. Only lines that start with a blank (or are empty) can be blank, so
+    # the common case costs one cheap test and no copy of the chunk.
+    maybe_blank = lines.str.slice(0, 1).is_in(["", " ", "\t", "\r", "\f", "\v"])
+    if maybe_blank.any():
+        stripped = lines.str.strip_chars()
+        keep = (stripped != "").to_numpy().copy()
+    else:
+        stripped = lines
+        keep = np.ones(n, dtype=bool)
     for i in bad_utf8:
         keep[i] = True
+    fast = keep.all() and not bad_utf8 and b"\r" not in data
     if not keep.all():
         kept = np.flatnonzero(keep)
         mask = pl.Series(keep)
@@ -234,7 +248,7 @@ def decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
         new_index = {int(old): new for new, old in enumerate(kept)}
         bad_utf8 = {new_index[i]: text for i, text in bad_utf8.items()}
     schema = READ_SCHEMA_WITH_PII_CARRIER if allow_pii_carrier else READ_SCHEMA
-    parts, failed = _decode_range(stripped, schema)
+    parts, failed = _decode_range(stripped, schema, whole=data if fast else None)
     failed_idx = {i for i, _ in failed}
     if failed:
         good_mask = np.ones(len(stripped), dtype=bool)
