@@ -48,6 +48,13 @@ KNOWN_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(
 
 LIST_FIELDS = ("tags",)
 
+#: Top-level fields INTERCHANGE types as strings: a JSON number, boolean, list or object there is a
+#: wrong type (CSV and Excel carry text anyway).
+TEXT_FIELDS = ("kind", "event_id", "case_id", "event_type", "event_time", "item_code", "dept_code", "region_code",
+               "channel", "result", "staff_id", "rating_id", "stage", "comment", "rated_at", "followup_id",
+               "action", "action_time", "actor", "reason_category", "note", "item_name", "item_type", "valid_from",
+               "dept_name", "region_name", "parent_code")
+
 
 def _struct(fields: tuple[str, ...]) -> pl.Struct:
     return pl.Struct({f: pl.String for f in fields})

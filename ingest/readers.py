@@ -42,6 +42,7 @@ from ingest.fields import (
     PII_OBJECTS,
     RAW,
     READ_SCHEMA,
+    TEXT_FIELDS,
     READ_SCHEMA_WITH_PII_CARRIER,
 )
 
@@ -220,6 +221,9 @@ def extra_json_expr(columns: list[str]) -> pl.Expr:
     return pl.when(body.fill_null("") == "").then(pl.lit("")).otherwise(pl.lit("{") + body + pl.lit("}"))
 
 
+_NOT_A_STRING = r'"(' + "|".join(TEXT_FIELDS) + r')"\s*:\s*(?:-?\d|true|false|\[|\{)'
+
+
 def decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
                  allow_pii_carrier: bool = False) -> pl.DataFrame:
     """Decode a chunk of complete JSON lines into a record frame (see the module docstring)."""
@@ -276,6 +280,16 @@ def decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
     good = decoded.with_columns(
         extra, pl.lit(None, dtype=pl.String).alias(ERR), pl.lit(None, dtype=pl.String).alias(ERR_DETAIL)
     )
+    # JSON has types: a number, boolean, list or object where INTERCHANGE says string is a wrong type
+    # (the typed decode above read it as text). One scan; the field is named only for the lines hit.
+    typed_wrong = good_lines.str.contains(_NOT_A_STRING)
+    if typed_wrong.any():
+        idx = np.flatnonzero(typed_wrong.to_numpy())
+        field = good_lines.gather(idx).str.extract(_NOT_A_STRING, 1)
+        good = good.with_columns(
+            good[ERR].scatter(idx, ("wrong_type:" + field).to_list()),
+            good[ERR_DETAIL].scatter(idx, (field + " must be a JSON string").to_list()),
+        )
     if failed:
         rows = []
         for i, err in failed:

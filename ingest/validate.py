@@ -88,9 +88,9 @@ class Reader:
         return pl.when(value != "").then(value)
 
     def nested_where_text(self, name: str) -> pl.Expr:
-        """True where a scalar was expected but a list/object came (Parquet only; JSON gives text)."""
+        """True where text was expected but a list/object/number/boolean came (typed Parquet columns)."""
         dtype = self.dtype(name)
-        if isinstance(dtype, (pl.List, pl.Struct, pl.Array)):
+        if isinstance(dtype, (pl.List, pl.Struct, pl.Array)) or dtype.is_numeric() or dtype == pl.Boolean:
             return pl.col(name).is_not_null()
         return pl.lit(False)
 
@@ -240,7 +240,9 @@ class Spec:
 
     def text(self, name: str, *, required: bool = False) -> pl.Expr:
         self.cols[name] = self.r.text(name)
-        nested = isinstance(self.r.dtype(name), (pl.List, pl.Struct, pl.Array))
+        dtype = self.r.dtype(name)
+        # Typed input (Parquet): a list, struct, number or boolean where the interchange says string.
+        nested = isinstance(dtype, (pl.List, pl.Struct, pl.Array)) or dtype.is_numeric() or dtype == pl.Boolean
         if nested:
             self.cols[f"_nested_{name}"] = self.r.nested_where_text(name)
         if required:

@@ -72,6 +72,10 @@ def test_typed_parquet_with_real_timestamps(load, warehouse, tmp_path):
     frame.write_parquet(path)
     s = load(path)
     assert (s.accepted, s.quarantined) == (2, 0)
+    numeric = tmp_path / "numeric.parquet"
+    frame.with_columns(pl.Series("case_id", [1, 2]), pl.Series("event_id", ["N1", "N2"])).write_parquet(numeric)
+    s = load(numeric)
+    assert s.reasons == {"wrong_type:case_id": 2}
     rows = warehouse.query_rows("SELECT event_id, formatDateTime(event_time, '%H:%i'), result, extra FROM case_events FINAL ORDER BY event_id")
     assert rows == [("P1", "09:30", "", '{"extra_info":1}'), ("P2", "09:30", "denied", "")]
 

@@ -42,6 +42,8 @@ BAD = [
     ("wrong_type:onsite", event("B-ev-onsite", onsite="sometimes")),
     ("wrong_type:applicant", event("B-ev-applicant", applicant="张三 370202199001011234")),
     ("bad_applicant_type", event("B-ev-applicant-type", applicant={"type": "robot", "name": "张三"})),
+    ("wrong_type:event_time", event("B-ev-time-number", event_time=1760000000)),
+    ("wrong_type:region_code", event("B-ev-region-number", region_code=370202000000)),
     # rating
     *[(f"missing_field:{f}", without(rating(f"B-rt-{f}"), f))
       for f in ("item_code", "dept_code", "region_code", "channel", "level", "rated_at")],
@@ -62,6 +64,7 @@ BAD = [
     ("missing_field:followup_id", without(followup("x"), "followup_id")),
     ("bad_action", followup("B-fu-action", action="ignored")),
     ("bad_time", followup("B-fu-time", action_time="2025-10-11 25:61")),
+    ("wrong_type:actor", followup("B-fu-actor", actor=1234)),
     # item
     *[(f"missing_field:{f}", without(item(f"B-it-{f}"), f))
       for f in ("item_name", "dept_code", "legal_limit_days", "promised_limit_days", "online_depth", "max_trips",
