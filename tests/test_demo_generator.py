@@ -500,12 +500,6 @@ def test_cli_parquet_has_the_same_columns_typed(tmp_path, hcp_home):
     assert sum(run.invalid.values()) == run.manifest["injected"]["malformed"]["total"] > 0
 
 
-def test_demo_without_subcommand_generates_into_hcp_home(hcp_home):
-    result = run_hcp("demo", "--month", "2025-09", "--cases", "300", check=True)
-    assert (hcp_home / "demo" / "2025-09" / "manifest.json").exists()
-    assert "已生成" in result.stdout
-
-
 # --- Deadlines (DOMAIN.md rules 1–5, computed here with the real calendar) -------------------------
 def _deadline_facts(run: Run):
     """Per accepted case without a clock stop: acceptance date, promised limit in force, deadline, completion."""

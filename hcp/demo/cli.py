@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from hcp.errors import EXIT_USAGE, HcpError
-from hcp.i18n import fmt_int, tr
+from hcp.i18n import fmt_int, fmt_rate, tr
 
 DEFAULT_DEMO_CASES = 20_000
 DEFAULT_GENERATE_CASES = 100_000
@@ -56,13 +56,16 @@ def _parse_as_of(_ctx, _param, value: str | None) -> dt.datetime | None:
               help="随机种子 / random seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="输出目录（默认 $HCP_HOME/demo/<月份>）/ output directory (default $HCP_HOME/demo/<month>).")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="最后启动看板 / finish by serving the dashboard (until Ctrl-C).")
 @click.pass_context
-def demo(ctx: click.Context, month: str | None, cases: int, seed: int, out: Path | None) -> None:
+def demo(ctx: click.Context, month: str | None, cases: int, seed: int, out: Path | None, serve: bool) -> None:
     """演示省份（山东）的数据 / the demo province (Shandong).
 
     \b
-    不带子命令：生成演示数据（之后将接入导入、指标与看板）。
-    Without a subcommand: generate the demo data (ingest, metrics and the dashboard will follow).
+    不带子命令：生成一个月的演示数据，导入仓库，计算指标，生成月度通报，创建演示用户并启动看板。
+    Without a subcommand: generate a demo month, ingest it, compute the metrics, publish the
+    bulletin, create demo users and serve the dashboard.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -70,22 +73,84 @@ def demo(ctx: click.Context, month: str | None, cases: int, seed: int, out: Path
     from hcp.settings import hcp_home
 
     month = month or previous_month()
-    run_demo(ctx.obj, month, cases, seed, out or hcp_home() / "demo" / month)
+    run_demo(ctx.obj, month, cases, seed, out or hcp_home() / "demo" / month, serve=serve)
 
 
-def run_demo(app, month: str, cases: int, seed: int, out: Path) -> dict:
-    """The end-to-end demo.
+def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool = True) -> dict:
+    """The main job, end to end, on the configured warehouse (the embedded one by default):
 
-    PLACEHOLDER: for now it only generates the month's interchange files into ``out``. The ingest,
-    metrics and dashboard steps are to be wired in here (load ``out`` into the warehouse, compute
-    the month's indicators, start or point to the dashboard).
+    generate the demo month → ``hcp init`` → ingest every file (bad records to quarantine) → compute case
+    facts and metrics → publish the month's bulletin → create one demo user per role → serve the
+    dashboard (``hcp serve``, until Ctrl-C; ``--no-serve`` stops after the bulletin).
     """
     from hcp.demo.generator import DemoParams
+    from hcp.pii import ensure_key
+    from ingest.loader import Loader, Summary
+    from ingest.run import ingest_path
+    from metrics.api import group_names, metrics_records
+    from metrics.jobs import MetricsJob
+    from metrics.store import read_group_metrics
+    from warehouse.migrations import migrate
 
+    lang = app.lang
     manifest = _generate(app, DemoParams(month=month, out=Path(out), cases=cases, seed=seed))
-    click.echo(tr(app.lang, "提示：导入、指标计算和看板尚未接入 `hcp demo`，目前只生成数据。",
-                  "Note: ingest, metrics and the dashboard are not wired into `hcp demo` yet; it only generates."))
-    return manifest
+
+    step = lambda zh, en: click.secho(tr(lang, zh, en), bold=True)  # noqa: E731
+    step("▶ 初始化仓库", "▶ initialising the warehouse")
+    wh = app.warehouse(migrate=False)
+    migrate(wh)
+    ensure_key()
+
+    step("▶ 导入数据", "▶ ingesting")
+    loader, total = Loader(wh), Summary()
+    files = [Path(out) / f["name"] for f in manifest["files"]]
+    with click.progressbar(files, label=tr(lang, "导入文件", "files"), file=sys.stderr,
+                           item_show_func=lambda p: p.name if p else "") as bar:
+        for path in bar:
+            total.merge(ingest_path(loader, str(path)))
+    counts = total.as_dict()
+    click.echo(tr(lang, f"  入库 {fmt_int(counts.get('accepted'))} 条，重复 {fmt_int(counts.get('duplicates'))} 条，"
+                        f"隔离 {fmt_int(counts.get('quarantined'))} 条（hcp quarantine 查看原因）",
+                  f"  stored {fmt_int(counts.get('accepted'))}, duplicates {fmt_int(counts.get('duplicates'))}, "
+                  f"quarantined {fmt_int(counts.get('quarantined'))} (see `hcp quarantine`)"))
+
+    step("▶ 计算指标", "▶ computing metrics")
+    report = MetricsJob(wh, progress=lambda m: click.echo(f"  … {m}", err=True)).run()
+    headline = metrics_records(read_group_metrics(wh, month, "all"), group_names(wh, "all"))
+    if headline:
+        h = headline[0]
+        click.echo(tr(lang,
+                      f"  {month}：办结 {fmt_int(h['cases_completed'])} 件，按时办结率 {fmt_rate(h['on_time_rate'])}，"
+                      f"网办率 {fmt_rate(h['online_rate'])}，好评率 {fmt_rate(h['good_rate'])}，差评 {fmt_int(h['bad_count'])} 条",
+                      f"  {month}: {fmt_int(h['cases_completed'])} completed, on time {fmt_rate(h['on_time_rate'])}, "
+                      f"online {fmt_rate(h['online_rate'])}, good {fmt_rate(h['good_rate'])}, {fmt_int(h['bad_count'])} bad"))
+
+    step("▶ 生成月度通报", "▶ publishing the monthly bulletin")
+    from hcp.config import load_config
+    from reports.archive import Archive, default_root
+    from reports.monthly import publish_monthly
+
+    config = load_config()
+    published = publish_monthly(wh, Archive(default_root(config)), month, None, lang=lang, trigger="demo", config=config)
+    for path in published.files:
+        click.echo(f"  {path}")
+
+    step("▶ 看板用户", "▶ dashboard users")
+    from dashboard.auth import create_demo_users
+
+    users = create_demo_users(wh)
+    for user in users:
+        click.echo(f"  {user.username:<10} / {user.password}   {user.scope_name}")
+    result = {"manifest": manifest, "ingest": counts, "metrics": report.mode,
+              "bulletin": [str(p) for p in published.files], "users": [u.username for u in users]}
+    if not serve:
+        return result
+    app.close()
+    step("▶ 启动看板（Ctrl-C 停止）", "▶ serving the dashboard (Ctrl-C to stop)")
+    from hcp.serve import serve as serve_command
+
+    click.get_current_context().invoke(serve_command, host="127.0.0.1", port=0)
+    return result
 
 
 @demo.command("generate")

@@ -148,7 +148,7 @@ class Malformer:
         elif rule == "unparseable_date":
             r["valid_from"] = pick(("2025-02-30", "2025/13/01", "去年"))
         elif rule == "wrong_type:onsite":
-            r["onsite"] = pick(("是", "yes"))
+            r["onsite"] = pick(("是", "sometimes"))  # "yes"/"1" are valid text booleans (CSV, Excel)
         elif rule == "wrong_type:event_time":
             r["event_time"] = int(rng.integers(1_700_000_000, 1_800_000_000))
         elif rule == "wrong_type:applicant":
