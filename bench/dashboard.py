@@ -161,7 +161,7 @@ def main() -> None:
     cold = render(str(REPO / "dashboard" / "app.py"), "province", "overview", live)
     print(f"{'overview (channel filter, live)':30s} bare {baseline:6.3f} s   render cold {cold:6.3f} s")
     # Exactness at scale: the overdue page's cards are `hcp flags`'s.
-    from metrics.cli import flags_as_of
+    from metrics.api import flags_as_of
 
     same = data.open_flags(wh, auth.get_user("province").scope(), filters, as_of, 2).to_dicts() == \
         flags_as_of(wh, as_of, 2).to_dicts()

@@ -14,8 +14,7 @@ Figures are the engine's own:
   :func:`metrics.jobs.score_period`) from SQL-filtered inputs; the case counts are the SQL aggregate of
   :func:`metrics.indicators.case_counts` over ``case_facts``. Without filters, live equals stored (tested).
 
-Red and yellow cards are :func:`metrics.cli.flags_as_of` restricted in SQL to the scope and to the cases
-whose stored deadline can make them red or yellow at the instant (see :func:`open_flags`).
+Red and yellow cards are :func:`metrics.api.flags_as_of` with the scope applied in SQL (see :func:`open_flags`).
 
 Personal data: only the masked columns (``*_masked``) are ever selected; pseudonyms (``applicant_key``,
 ``rater_key``) never leave the warehouse through this module.
@@ -31,8 +30,8 @@ import polars as pl
 
 from hcp.domain import REGION_PREFIX
 from metrics import store
-from metrics.facts import case_facts as compute_case_facts, clock_stops
-from metrics.flags import case_flags
+from metrics.facts import clock_stops
+from metrics.api import flags_as_of
 from metrics.indicators import COUNT_COLUMNS, INDICATOR_KEYS, Period, catalogue_counts, indicator_values, items_in_force, rating_counts
 from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
@@ -535,51 +534,13 @@ def latest_instant(wh: Warehouse) -> dt.datetime | None:
     return value.astimezone(SHANGHAI) if value is not None else None
 
 
-def _flag_horizon(calendar, day: dt.date, warning_days: int) -> dt.date:
-    """The first day on which a deadline is too far ahead to be yellow on ``day`` in every locality."""
-    bounds = []
-    for locality in calendar.localities:
-        try:
-            bounds.append(calendar.add_working_days(day, warning_days + 1, locality))
-        except ValueError:
-            bounds.append(calendar.end)
-    return max(bounds)
-
-
 def open_flags(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime, warning_days: int,
                calendar=None) -> pl.DataFrame:
-    """Red and yellow open cases of the scope as of an instant: :func:`metrics.cli.flags_as_of`, with the
-    candidates narrowed in SQL to the scope, the filters, and the cases that can be flagged by then.
-
-    The narrowing is exact: clock stops only ever move a deadline later, so the deadline a case had at
-    the instant is never after its stored deadline; a case whose stored deadline lies beyond the yellow
-    horizon cannot be red or yellow then. Cases whose stored deadline is pending (an open stop) are kept.
-    At or after the newest event (the usual "now"), the stored facts are used directly (see below); before
-    it, the candidates' facts are recomputed as of the instant from their events, as `hcp flags` does.
-    """
-    calendar = calendar or work_calendar(wh)
-    horizon = _flag_horizon(calendar, as_of.date(), warning_days)
+    """Red and yellow open cases of the scope as of an instant: :func:`metrics.api.flags_as_of` with the
+    scope and the filters applied to the candidate cases in SQL."""
     sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    sql.add(f"accepted_at <= {{t:{DT}}} AND (terminal_at IS NULL OR terminal_at > {{t:{DT}}})", t=as_of)
-    sql.add("(deadline IS NULL OR deadline < {horizon:Date})", horizon=horizon)
-    latest = wh.query_value("SELECT max(event_time) FROM case_events")
-    if latest is not None and as_of >= latest:
-        # Every known event is at or before the instant, so the stored facts are the facts as of it — except
-        # that an open clock stop runs to date(T) instead of having no end. A pending (null) stored deadline
-        # means such a stop applies: as of T it moves the deadline past date(T), so the case is neither red
-        # nor yellow. Every other case keeps its stored deadline and clock state: flag the stored facts.
-        sql.add("deadline IS NOT NULL")
-        facts = store.load_case_facts(wh, sql.where(), sql.params)
-        return case_flags(facts, as_of, calendar, warning_days=warning_days)
-    candidates = f"SELECT case_id FROM case_facts FINAL WHERE {sql.where()}"
-    events = store.load_events(wh, candidates, sql.params)
-    if events.height == 0:
-        return pl.DataFrame(schema={"case_id": pl.String, "flag": pl.String, "deadline": pl.Date,
-                                    "overdue_working_days": pl.Int32, "working_days_left": pl.Int32,
-                                    "dept_code": pl.String, "item_code": pl.String, "region_code": pl.String,
-                                    "accepted_at": pl.Datetime("ms", "Asia/Shanghai")})
-    facts = compute_case_facts(events, store.load_items(wh), calendar, as_of=as_of)
-    return case_flags(facts, as_of, calendar, warning_days=warning_days)
+    return flags_as_of(wh, as_of, warning_days, where=sql.where(), parameters=sql.params,
+                       calendar=calendar or work_calendar(wh))
 
 
 def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:

@@ -69,15 +69,61 @@ def parse_instant(text: str) -> dt.datetime:
     return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value.astimezone(SHANGHAI)
 
 
-def flags_as_of(wh, as_of: dt.datetime, warning_days: int) -> pl.DataFrame:
-    """Red and yellow open cases as of an instant, from the events known up to it."""
+_T = "{t:DateTime64(3, 'Asia/Shanghai')}"
+
+
+def yellow_horizon(calendar, day: dt.date, warning_days: int) -> dt.date:
+    """The first day on which a deadline is too far ahead to be yellow on ``day``, in every locality."""
+    bounds = []
+    for locality in calendar.localities:
+        try:
+            bounds.append(calendar.add_working_days(day, warning_days + 1, locality))
+        except ValueError:
+            bounds.append(calendar.end)
+    return max(bounds)
+
+
+def stored_facts_current(wh, as_of: dt.datetime) -> bool:
+    """True when the stored case facts are the facts as of ``as_of``: no known event lies after the
+    instant, and the last metrics run started after every event, catalogue entry and calendar override
+    had arrived."""
     from metrics import store
-    from metrics.facts import case_facts
+
+    started = store.get_state(wh, "run_started")
+    if started is None:
+        return False
+    latest_event, latest_arrival = wh.query_rows(
+        "SELECT (SELECT max(event_time) FROM case_events), "
+        "greatest((SELECT max(received_at) FROM case_events), (SELECT max(received_at) FROM items), "
+        "         (SELECT max(received_at) FROM calendar_overrides))"
+    )[0]
+    started_at = dt.datetime.fromisoformat(started)
+    return (latest_event is None or latest_event <= as_of) and (latest_arrival is None or latest_arrival < started_at)
+
+
+def flags_as_of(wh, as_of: dt.datetime, warning_days: int, *, where: str = "", parameters: dict | None = None,
+                calendar=None) -> pl.DataFrame:
+    """Red and yellow open cases as of an instant, from the events known up to it.
+
+    ``where`` narrows the candidates with an SQL condition on ``case_facts`` columns (a user's scope, a
+    filter), applied in the query. The candidates are the cases accepted by the instant and not ended by
+    it; their facts are recomputed as of the instant from their events. When the stored facts already are
+    the facts as of the instant (:func:`stored_facts_current`: the usual "now"), they are flagged
+    directly, skipping every case whose deadline is pending (an open clock stop that applies moves the
+    deadline past the instant: neither red nor yellow) or beyond the yellow horizon.
+    """
+    from metrics import store
+    from metrics.facts import FACT_SCHEMA, case_facts
     from metrics.flags import case_flags
 
-    t = "{t:DateTime64(3, 'Asia/Shanghai')}"
-    candidates = f"SELECT case_id FROM case_facts FINAL WHERE accepted_at <= {t} AND (terminal_at IS NULL OR terminal_at > {t})"
-    events = store.load_events(wh, candidates, {"t": as_of})
-    calendar = store.load_calendar(wh)
-    facts = case_facts(events, store.load_items(wh), calendar, as_of=as_of)
+    calendar = calendar or store.load_calendar(wh)
+    params = {**(parameters or {}), "t": as_of}
+    candidates = f"accepted_at <= {_T} AND (terminal_at IS NULL OR terminal_at > {_T})" + (f" AND ({where})" if where else "")
+    if stored_facts_current(wh, as_of):
+        params["horizon"] = yellow_horizon(calendar, as_of.date(), warning_days)
+        facts = store.load_case_facts(wh, candidates + " AND deadline IS NOT NULL AND deadline < {horizon:Date}", params)
+    else:
+        events = store.load_events(wh, f"SELECT case_id FROM case_facts FINAL WHERE {candidates}", params)
+        facts = (case_facts(events, store.load_items(wh), calendar, as_of=as_of) if events.height
+                 else pl.DataFrame(schema=FACT_SCHEMA))
     return case_flags(facts, as_of, calendar, warning_days=warning_days)

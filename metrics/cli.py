@@ -23,7 +23,7 @@ import polars as pl
 
 from hcp.domain import INDICATOR_LABELS
 from hcp.i18n import fmt_int, fmt_rate, tr
-from metrics.api import InstantError, flags_as_of, group_names, metrics_records, parse_instant  # noqa: F401 (re-exported)
+from metrics.api import InstantError, flags_as_of, group_names, metrics_records, parse_instant
 from metrics.indicators import GROUPINGS, INDICATORS, INDICATOR_KEYS, Period
 from warehouse.client import SHANGHAI
 

@@ -135,6 +135,7 @@ class MetricsJob:
         else:
             report = self._incremental(previous)
         store.set_state(self.wh, "watermark", watermark.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+        store.set_state(self.wh, "run_started", now.isoformat())
         store.set_state(self.wh, "fingerprint", fingerprint)
         report.seconds = time.monotonic() - started
         report.watermark = watermark

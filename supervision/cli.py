@@ -21,9 +21,12 @@ OWNERS = {"dept": ("部门", "department"), "office": ("监督机构", "supervis
 
 
 def _instant(text: str | None) -> dt.datetime | None:
-    from metrics.cli import parse_instant
+    from metrics.api import InstantError, parse_instant
 
-    return parse_instant(text) if text else None
+    try:
+        return parse_instant(text) if text else None
+    except InstantError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def _usage(message: str) -> HcpError:

@@ -82,7 +82,7 @@ def escalations(wh: Warehouse, as_of: dt.datetime | None = None, *, after_days: 
                 region_code: str | None = None, settings: SupervisionSettings | None = None) -> pl.DataFrame:
     """Escalated red cases as of ``as_of`` (default now); with ``region_code``, those of cases in that region's
     subtree. Reads the case facts like ``hcp flags``: run ``hcp compute`` (the CLI does) so they are current."""
-    from metrics.cli import flags_as_of
+    from metrics.api import flags_as_of
 
     settings = settings or SupervisionSettings.load()
     as_of = store.instant(as_of)

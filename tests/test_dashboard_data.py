@@ -12,7 +12,7 @@ import pytest
 
 from dashboard import data
 from dashboard.data import Filters, NotPermitted, Scope
-from metrics.cli import flags_as_of
+from metrics.api import flags_as_of
 from metrics.indicators import INDICATOR_KEYS
 from tests import scenario_oct2025 as scenario
 from tests.dashboard_support import build_home, home_env

@@ -105,3 +105,34 @@ def test_metrics_runs_never_overlap(hcp_home):
         holder.wait()
     with job_lock("metrics", timeout=5):  # released when its holder died
         pass
+
+
+def test_flags_of_a_past_instant_see_cases_whose_deadline_moved_later(warehouse):
+    """A case yellow at T that was suspended after T has a later stored deadline; it is still yellow at T.
+    At "now" the stored facts are used directly and give the same cards as recomputing from events."""
+    from metrics.api import flags_as_of, stored_facts_current
+    from tests.builders import at
+
+    scenario.load(warehouse)
+    qd = {"dept": "D1", "region": scenario.QD}
+    warehouse.insert_df("case_events", events_frame([
+        # ITEM3 accepted Thu Oct 16 → D Tue Oct 21; suspended Mon Oct 20 afternoon, resumed Oct 31.
+        *[event("S", t, w, item="ITEM3", **qd) for t, w in (("submitted", "2025-10-16 09:00"), ("accepted", "2025-10-16 09:30"),
+                                                            ("suspended", "2025-10-20 15:00"), ("resumed", "2025-10-31 09:00"))],
+    ]))
+    MetricsJob(warehouse, margin=dt.timedelta(0)).run()
+    stored = warehouse.query_value("SELECT deadline FROM case_facts FINAL WHERE case_id = 'S'")
+    assert stored == dt.date(2025, 11, 3)  # Oct 17 (1), Oct 20 (2), stop Oct 21–31, Nov 3 (3)
+    monday = flags_as_of(warehouse, at("2025-10-20 10:00"), 2)
+    s = monday.filter(pl.col("case_id") == "S").row(0, named=True)
+    assert (s["flag"], s["deadline"], s["working_days_left"]) == ("yellow", dt.date(2025, 10, 21), 1)
+    scoped = flags_as_of(warehouse, at("2025-10-20 10:00"), 2, where="dept_code = {d:String}", parameters={"d": "D2"})
+    assert "S" not in scoped["case_id"].to_list() and set(scoped["dept_code"]) <= {"D2"}
+
+    now = at("2026-01-05 10:00")
+    assert stored_facts_current(warehouse, now)
+    shortcut = flags_as_of(warehouse, now, 2)
+    warehouse.command("ALTER TABLE metrics_state DELETE WHERE key = 'run_started' SETTINGS mutations_sync = 1")
+    assert not stored_facts_current(warehouse, now)
+    assert flags_as_of(warehouse, now, 2).equals(shortcut)
+    assert set(shortcut["case_id"]) == {"M", "S", "X"}  # all red by then; K's stop never ended: neither

@@ -317,7 +317,7 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
     """Three departments of one government (Shinan district), in September and October: D1 finishes the
     same day, D4 on time, D3 late — D4 and D3 are the bottom two both months, so both are called in."""
     from metrics import store
-    from metrics.cli import metrics_records
+    from metrics.api import metrics_records
     from reports.bulletin import render_html
     from reports.figures import figures_checksum, gather
     from reports.pdf import html_to_pdf
