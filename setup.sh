@@ -30,11 +30,12 @@ task="${1:-}"
 case "$task" in
     demo)
         ensure_venv "."
+        sh scripts/system-deps.sh runtime
         exec .venv/bin/hcp demo "$@"
         ;;
     test)
         ensure_venv ".[test]"
-        sh scripts/system-deps.sh
+        sh scripts/system-deps.sh test
         status=0
         .venv/bin/python -m pytest "$@" || status=$?
         if [ "$status" -eq 5 ]; then

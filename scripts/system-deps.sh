@@ -1,14 +1,18 @@
 #!/bin/sh
-# System packages the tests need beyond Python: Debian's chromium (real-browser dashboard tests) and a
-# CJK font (Chinese text in rendered charts and PDF bulletins), Pango for WeasyPrint and poppler-utils (PDF
-# text and page images in the report tests). Installed with apt when missing.
+# System packages beyond Python, installed with apt when missing.
+#   sh scripts/system-deps.sh runtime  — what hcp itself needs: a CJK font (Chinese in charts and PDF
+#                                        bulletins) and Pango for WeasyPrint (HTML → PDF)
+#   sh scripts/system-deps.sh test     — the above, plus Debian's chromium + chromedriver (real-browser
+#                                        dashboard tests) and poppler-utils (PDF text and page images)
 set -eu
+what="${1:-test}"
 need=""
-command -v chromium >/dev/null 2>&1 || need="$need chromium chromium-driver"
+if [ "$what" = "test" ]; then
+    command -v chromium >/dev/null 2>&1 || need="$need chromium chromium-driver"
+    command -v pdftoppm >/dev/null 2>&1 || need="$need poppler-utils"
+fi
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$need fonts-noto-cjk fontconfig"
-# Bulletins: WeasyPrint lays out with Pango (HTML → PDF); poppler-utils renders and reads PDFs in the tests.
 ldconfig -p 2>/dev/null | grep -q "libpangoft2-1.0.so.0" || need="$need libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
-command -v pdftoppm >/dev/null 2>&1 || need="$need poppler-utils"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
