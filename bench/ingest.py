@@ -68,7 +68,6 @@ def synthetic_events(n: int, seed: int = 7) -> pl.DataFrame:
 def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     os.environ["HCP_HOME"] = str(workdir / "home")
     from hcp.pii import ensure_key
-    from ingest.convert import to_warehouse  # noqa: F401 - import cost outside the timings
     from ingest.loader import Loader
     from ingest.run import ingest_path
     from warehouse import open_warehouse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -88,8 +89,6 @@ def ingest(app, paths, fmt, follow, batch_rows, batch_seconds, stream_name, sour
                 detect_format(path, fmt)
             except ReadError as exc:
                 raise HcpError(str(exc)) from exc
-            import os
-
             if not os.path.isfile(path):
                 raise HcpError(tr(app.lang, f"找不到文件 {path}", f"no such file: {path}"))
     wh = app.warehouse()
@@ -98,8 +97,6 @@ def ingest(app, paths, fmt, follow, batch_rows, batch_seconds, stream_name, sour
     started = time.perf_counter()
     show_bar = progress if progress is not None else (sys.stderr.isatty() and not as_json)
     for path in paths:
-        import os
-
         size = os.path.getsize(path) if path != "-" else 0
         bar = click.progressbar(length=size or 1, label=os.path.basename(path) if path != "-" else "stdin",
                                 file=sys.stderr, show_pos=False) if show_bar and size else None
@@ -292,7 +289,5 @@ def keys_rotate(app):
 @click.pass_obj
 def keys_status(app):
     """当前密钥版本 / which key version is in use."""
-    from hcp.pii import current_key
-
     key = _key_or_fail(app)
     click.echo(tr(app.lang, f"当前个人信息密钥：第 {key.number} 版", f"current personal-data key: version {key.number}"))

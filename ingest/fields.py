@@ -71,8 +71,6 @@ for _name in KNOWN_FIELDS:
         READ_SCHEMA[_name] = pl.String
 READ_SCHEMA_WITH_PII_CARRIER = {**READ_SCHEMA, PII_CARRIER: pl.Struct({"applicant_key": pl.String, "rater_key": pl.String})}
 
-#: Keys that may appear in a JSON line without being "unknown" (top level and inside the PII objects).
-KEYS_COUNTED = tuple(dict.fromkeys(KNOWN_FIELDS + APPLICANT_FIELDS + RATER_FIELDS))
 
 #: Reader bookkeeping columns (never record fields).
 POS, RAW, ERR, ERR_DETAIL, EXTRA = "_pos", "_raw", "_err", "_err_detail", "_extra"

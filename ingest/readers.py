@@ -35,7 +35,6 @@ from ingest.fields import (
     ERR,
     ERR_DETAIL,
     EXTRA,
-    KEYS_COUNTED,
     KNOWN_FIELDS,
     LIST_FIELDS,
     PII_CARRIER,
