@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,27 @@ def warehouse(hcp_home):
     ensure_schema(wh)
     yield wh
     wh.close()
+
+
+@contextlib.contextmanager
+def home_with(path: Path, load):
+    """Point HCP_HOME at ``path`` (for a module-scoped fixture), open its embedded warehouse, let
+    ``load(wh)`` fill it, and close it again so that subprocesses can open it; restore HCP_HOME after."""
+    from warehouse import open_warehouse
+    from warehouse.migrations import ensure_schema
+
+    saved = os.environ.get("HCP_HOME")
+    os.environ["HCP_HOME"] = str(path)
+    try:
+        with open_warehouse() as wh:
+            ensure_schema(wh)
+            load(wh)
+        yield path
+    finally:
+        if saved is None:
+            os.environ.pop("HCP_HOME", None)
+        else:
+            os.environ["HCP_HOME"] = saved
 
 
 def run_hcp(*args: str, env: dict | None = None, timeout: float = 300, check: bool = False, **kwargs):

@@ -12,14 +12,11 @@ r4 is a default rating and r5's appeal was upheld: both excluded.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from tests import scenario_oct2025 as scenario
-from tests.conftest import run_hcp
-from warehouse import open_warehouse
-from warehouse.migrations import ensure_schema
+from tests.conftest import home_with, run_hcp
 
 APPROX = pytest.approx
 
@@ -59,20 +56,8 @@ SCORE_D2 = (20 * 0.5 + 10 * (0.5 / 0.9) + 10 * (0.5 / 0.9) + 5 * 1 + 15 * (0.5 /
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("oct2025")
-    saved = os.environ.get("HCP_HOME")
-    os.environ["HCP_HOME"] = str(path)
-    try:
-        wh = open_warehouse()
-        ensure_schema(wh)
-        scenario.load(wh)
-        wh.close()
+    with home_with(tmp_path_factory.mktemp("oct2025"), scenario.load) as path:
         yield path
-    finally:
-        if saved is None:
-            os.environ.pop("HCP_HOME", None)
-        else:
-            os.environ["HCP_HOME"] = saved
 
 
 def metrics_json(home, by: str, period: str = "2025-10") -> dict[str, dict]:

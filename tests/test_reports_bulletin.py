@@ -21,8 +21,8 @@ from hcp.domain import INDICATOR_LABELS
 from metrics.indicators import INDICATOR_KEYS
 from reports.text import HEADLINE_KEYS, fmt_value
 from tests import scenario_oct2025 as scenario
-from tests.conftest import REPO, run_hcp
-from tests.test_metrics_indicators import ALL, D1, D2, SCORE_D1, SCORE_D2
+from tests.conftest import REPO, home_with, run_hcp
+from tests.test_metrics_indicators import ALL, SCORE_D1, SCORE_D2
 from warehouse import open_warehouse
 from warehouse.migrations import ensure_schema
 
@@ -35,20 +35,8 @@ pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppl
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bulletin")
-    saved = os.environ.get("HCP_HOME")
-    os.environ["HCP_HOME"] = str(path)
-    try:
-        wh = open_warehouse()
-        ensure_schema(wh)
-        scenario.load(wh)
-        wh.close()
+    with home_with(tmp_path_factory.mktemp("bulletin"), scenario.load) as path:
         yield path
-    finally:
-        if saved is None:
-            os.environ.pop("HCP_HOME", None)
-        else:
-            os.environ["HCP_HOME"] = saved
 
 
 def hcp(home, *args) -> str:

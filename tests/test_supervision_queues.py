@@ -8,16 +8,14 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 
 import polars as pl
 import pytest
 
 from supervision.queues import department_queue, office_queue, sort_queue
 from tests.builders import at, followup, followups_frame, rating, ratings_frame
-from tests.conftest import run_hcp
+from tests.conftest import home_with, run_hcp
 from warehouse import open_warehouse
-from warehouse.migrations import ensure_schema
 
 AS_OF = at("2025-10-20 10:00")
 SHINAN, SHIBEI, LIXIA, QINGDAO = "370202000000", "370203000000", "370102000000", "370200000000"
@@ -57,24 +55,17 @@ def followups() -> pl.DataFrame:
     ])
 
 
+def load_queue_data(wh) -> None:
+    wh.insert_df("departments", pl.DataFrame({"dept_code": list(DEPTS), "dept_name": [f"部门{d}" for d in DEPTS],
+                                              "region_code": list(DEPTS.values())}))
+    wh.insert_df("ratings", ratings())
+    wh.insert_df("followups", followups())
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("queues")
-    saved = os.environ.get("HCP_HOME")
-    os.environ["HCP_HOME"] = str(path)
-    try:
-        with open_warehouse() as wh:
-            ensure_schema(wh)
-            wh.insert_df("departments", pl.DataFrame({"dept_code": list(DEPTS), "dept_name": [f"部门{d}" for d in DEPTS],
-                                                      "region_code": list(DEPTS.values())}))
-            wh.insert_df("ratings", ratings())
-            wh.insert_df("followups", followups())
+    with home_with(tmp_path_factory.mktemp("queues"), load_queue_data) as path:
         yield path
-    finally:
-        if saved is None:
-            os.environ.pop("HCP_HOME", None)
-        else:
-            os.environ["HCP_HOME"] = saved
 
 
 @pytest.fixture
