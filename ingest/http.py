@@ -173,7 +173,8 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int, pr
             return JSONResponse({"error": f"the batch has {lines:,} lines; at most {max_lines:,} per batch"},
                                 status_code=413)
         batch_id = request.headers.get("x-batch-id") or hashlib.blake2b(body, digest_size=8).hexdigest()
-        source = request.query_params.get("source") or request.headers.get("x-source") or "http"
+        source = (request.query_params.get("source") or request.headers.get("x-source")
+                  or (request.client.host if request.client else "unknown"))
         frame = await run_in_threadpool(decode_jsonl, payload)
         frame = with_positions(frame, "batch", batch_id)
         try:
