@@ -27,23 +27,19 @@ defined for any set of records, so the worst case is a duplicate step, visible i
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
-import os
-import threading
 import uuid
-from contextlib import contextmanager
 
 import polars as pl
 
 from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
+from hcp.locks import job_lock
 from metrics.store import load_calendar
 from supervision import store
 from supervision.loop import (STATES, STEPS, ActionRefused, LoopStatus, check_action, derive_states, loop_frame)
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
 
-_LOCK = threading.Lock()
 MAX_NOTE_CHARS = 2000
 
 
@@ -131,23 +127,11 @@ def _append(wh: Warehouse, record: dict, source: str) -> None:
         raise RuntimeError(f"follow-up {record['followup_id']} was not stored: {dict(summary.reasons)}")
 
 
-@contextmanager
 def _serialised(wh: Warehouse):
-    """One recorder at a time per warehouse: threads of this process, and processes of this machine (a file
-    lock under ``$HCP_HOME/locks``), so a check and the append it allows are never interleaved with another."""
-    from hcp.settings import hcp_home
-
+    """One recorder at a time per warehouse on this machine (threads and processes alike: each holder opens
+    the lock file anew), so a check and the append it allows are never interleaved with another."""
     digest = hashlib.sha1(wh.display_dsn.encode()).hexdigest()[:16]
-    path = hcp_home() / "locks" / f"followup-{digest}.lock"
-    with _LOCK:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+    return job_lock(f"followup-{digest}")
 
 
 def allowed_actions(status: LoopStatus) -> list[str]:
