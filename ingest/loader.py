@@ -22,21 +22,18 @@ uses FINAL. Two loaders writing the same warehouse take turns on a file lock aro
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import secrets
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
 from hcp.domain import RECORD_KINDS
 from hcp.pii import PiiKey, current_key
-from hcp.settings import hcp_home
+from hcp.locks import job_lock
 from ingest.convert import carried_pseudonyms, content_expr, to_warehouse
 from ingest.fields import ERR, ERR_DETAIL, EXTRA, FACT_KINDS, KIND_TABLE, LOAD_ORDER, REFERENCE_KINDS, record_id_expr
 from ingest.quarantine import quarantine_rows, store
@@ -88,22 +85,9 @@ class Summary:
         }
 
 
-def commit_lock_path(wh) -> Path:
-    digest = hashlib.sha1(wh.display_dsn.encode()).hexdigest()[:16]
-    return hcp_home() / "locks" / f"ingest-{digest}.lock"
-
-
-@contextmanager
-def commit_lock(path: Path):
-    """Exclusive lock shared by every loader of one warehouse on this machine."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+def commit_lock_name(wh) -> str:
+    """The machine-wide lock (:func:`hcp.locks.job_lock`) every loader of one warehouse commits under."""
+    return "ingest-" + hashlib.sha1(wh.display_dsn.encode()).hexdigest()[:16]
 
 
 def _low_cardinality(table: str) -> tuple[str, ...]:
@@ -149,7 +133,7 @@ class Loader:
         self.replay = replay
         self._fixed_key = key
         self.known_items: set[str] = set()  # catalogue codes accepted by this loader ("the same input")
-        self.lock_path = commit_lock_path(wh)
+        self.lock_name = commit_lock_name(wh)
         self._drop_stale_stages()
 
     # --- helpers --------------------------------------------------------------------------------
@@ -295,7 +279,7 @@ class Loader:
         """Steps 4-5, under the commit lock."""
         summary, quarantine, accepted, frame = prepared.summary, prepared.quarantine, prepared.accepted, prepared.frame
         if accepted:
-            with commit_lock(self.lock_path):
+            with job_lock(self.lock_name):
                 inserted, dupes, conflicts = self._commit(accepted)
                 summary.duplicates += dupes
                 for k, rows in inserted.items():

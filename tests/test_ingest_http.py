@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -95,16 +94,13 @@ def test_malformed_and_oversized_bodies(endpoint):
 
 def test_a_full_writer_queue_answers_503_with_retry_after(endpoint):
     """Another ingest holds the commit lock, so the writer falls behind; its queue (15 rows) fills up."""
-    from ingest.loader import commit_lock_path
+    from hcp.locks import job_lock
+    from ingest.loader import commit_lock_name
 
     url, writer, wh = endpoint
     first = _ndjson([event(f"A{k}", event_type="accepted") for k in range(10)])
     second = _ndjson([event(f"B{k}", event_type="accepted") for k in range(10)])
-    lock = commit_lock_path(wh)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
+    with job_lock(commit_lock_name(wh)):
         status, _h, queued = post(f"{url}/ingest?wait=0", first)
         assert (status, queued["queued"]) == (202, 10)
         status, headers, busy = post(f"{url}/ingest", second)
@@ -112,9 +108,6 @@ def test_a_full_writer_queue_answers_503_with_retry_after(endpoint):
         with urllib.request.urlopen(f"{url}/ingest/health", timeout=30) as response:
             health = json.loads(response.read())
         assert health["status"] == "ok" and health["queue_rows"] == 10 and health["queue_limit"] == 15
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
     deadline = time.monotonic() + 60  # the writer catches up once the lock is free
     while writer.pending_rows and time.monotonic() < deadline:
         time.sleep(0.05)
