@@ -39,7 +39,11 @@ wh.close()
 
 
 def _start_serve(hcp_home):
-    proc = subprocess.Popen([*HCP, "serve", "--port", "0"], cwd=REPO, env=os.environ.copy(),
+    """`hcp serve` as the warehouse owner only: no dashboard child, no scheduler (they are tested elsewhere)."""
+    config = hcp_home / "owner-only.toml"
+    config.write_text("[dashboard]\nserve = false\n[reports]\nscheduler_in_serve = false\n")
+    env = {**os.environ, "HCP_CONFIG": str(config)}
+    proc = subprocess.Popen([*HCP, "serve", "--port", "0"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     owner_file = hcp_home / "warehouse" / "hcp-owner.json"
     deadline = time.monotonic() + 60
