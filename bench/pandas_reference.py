@@ -40,58 +40,64 @@ class DayWalker:
         return count
 
 
-def _pair(times_a: list, times_b: list) -> list[tuple]:
-    """Each start with the first end after (or at) it."""
-    pairs = []
-    for start in times_a:
-        later = [t for t in times_b if t >= start]
-        pairs.append((start, min(later) if later else None))
-    return pairs
+def _pairs(events: pd.DataFrame, start_type: str, end_type: str) -> pd.DataFrame:
+    """Each start event with the next end event of the same case (merge_asof forward)."""
+    starts = events.loc[events["event_type"] == start_type, ["case_id", "event_time"]].rename(columns={"event_time": "start"})
+    ends = events.loc[events["event_type"] == end_type, ["case_id", "event_time"]].rename(columns={"event_time": "end"})
+    return pd.merge_asof(starts.sort_values("start"), ends.sort_values("end"), left_on="start", right_on="end",
+                         by="case_id", direction="forward")
 
 
 def case_facts(events: pd.DataFrame, items: pd.DataFrame, walker: DayWalker) -> pd.DataFrame:
+    """Milestones, stops and codes with pandas; deadlines and net days by walking the calendar per case."""
     events = events.drop_duplicates("event_id").sort_values(["event_time", "event_id"])
+    first = events.groupby(["case_id", "event_type"])["event_time"].min().unstack()
+    for col in ("submitted", "accepted", "completed", "rejected", "withdrawn"):
+        if col not in first:
+            first[col] = pd.NaT
+    cases = events.groupby("case_id")[["item_code", "dept_code", "region_code"]].first()
+    cases["trips"] = events.groupby("case_id")["onsite"].sum().astype(int)
+    channel = events[events["event_type"] == "submitted"].groupby("case_id")["channel"].first()
+    cases["online"] = channel.reindex(cases.index).isin(["online", "mobile"])
+    ends = first[["completed", "rejected", "withdrawn"]]
+    end_at = ends.min(axis=1)
+    state = ends.fillna(pd.Timestamp.max.tz_localize("Asia/Shanghai")).idxmin(axis=1).where(end_at.notna())
+    state = state.fillna(first["accepted"].notna().map({True: "accepted", False: "submitted"}))
+    cases["state"] = state
+    cases["accepted_at"] = first["accepted"]
+    cases["completed_at"] = end_at.where(state == "completed")
+
+    suspensions = _pairs(events, "suspended", "resumed")
+    supplements = _pairs(events, "supplement_requested", "supplement_received")
+    supplements = supplements[supplements["start"] > supplements["case_id"].map(first["accepted"])]
+    stops = pd.concat([suspensions, supplements])
+    stops_by_case: dict[str, list] = {}
+    for case_id, start, end in stops.itertuples(index=False):
+        stops_by_case.setdefault(case_id, []).append((start, end))
+
     versions_by_item: dict[str, list[tuple[dt.date, int]]] = {}
     for code, since, limit in items.sort_values("valid_from")[["item_code", "valid_from", "promised_limit_days"]].itertuples(index=False):
         versions_by_item.setdefault(code, []).append((since, int(limit)))
 
-    def one(case: pd.DataFrame) -> dict:
-        by_type = {t: list(g["event_time"]) for t, g in case.groupby("event_type")}
-        first = lambda t: by_type[t][0] if t in by_type else None  # noqa: E731
-        ends = [(first(t), t) for t in ("completed", "rejected", "withdrawn") if first(t) is not None]
-        end_at, end_type = min(ends) if ends else (None, None)
-        accepted = first("accepted")
-        state = end_type or ("accepted" if accepted is not None else "submitted")
-        submitted_rows = case[case["event_type"] == "submitted"]
-        row = {
-            "case_id": case["case_id"].iloc[0],
-            "item_code": case["item_code"].iloc[0], "dept_code": case["dept_code"].iloc[0],
-            "region_code": case["region_code"].iloc[0],
-            "state": state,
-            "completed_at": end_at if state == "completed" else None,
-            "trips": int(case["onsite"].sum()),
-            "online": bool(len(submitted_rows)) and submitted_rows["channel"].iloc[0] in ("online", "mobile"),
-            "on_time": None, "net_working_days": None, "same_day": None,
-        }
-        if state != "completed" or accepted is None:
-            return row
-        a, c = accepted.date(), end_at.date()
-        versions = versions_by_item.get(row["item_code"])
-        if not versions:
-            return row
+    on_time, net, same_day = [], [], []
+    done = cases[(cases["state"] == "completed") & cases["accepted_at"].notna()]
+    for case_id, item, accepted, completed in zip(done.index, done["item_code"], done["accepted_at"], done["completed_at"]):
+        a, c = accepted.date(), completed.date()
+        clipped = [(max(s.date(), a), min((r if pd.notna(r) else completed).date(), c))
+                   for s, r in stops_by_case.get(case_id, [])]
+        net.append(walker.counted_between(a, c, clipped))
+        same_day.append(c == a)
+        versions = versions_by_item.get(item)
+        if not versions:  # an item missing from the catalogue: no deadline, neither on time nor overdue
+            on_time.append(None)
+            continue
         in_force = [limit for since, limit in versions if since <= a]
         limit = in_force[-1] if in_force else versions[0][1]
-        stops = []
-        for s, r in _pair(by_type.get("suspended", []), by_type.get("resumed", [])):
-            stops.append((max(s.date(), a), min((r or end_at).date(), c)))
-        for s, r in _pair(by_type.get("supplement_requested", []), by_type.get("supplement_received", [])):
-            if s > accepted:
-                stops.append((s.date(), min((r or end_at).date(), c)))
-        deadline = walker.deadline(a, limit, stops)
-        row.update(on_time=c <= deadline, net_working_days=walker.counted_between(a, c, stops), same_day=c == a)
-        return row
-
-    return pd.DataFrame([one(g) for _, g in events.groupby("case_id", sort=False)])
+        on_time.append(c <= walker.deadline(a, limit, clipped))
+    cases["on_time"] = pd.Series(on_time, index=done.index, dtype="object")
+    cases["net_working_days"] = pd.Series(net, index=done.index, dtype="float")
+    cases["same_day"] = pd.Series(same_day, index=done.index, dtype="object")
+    return cases.reset_index()
 
 
 def rating_facts(ratings: pd.DataFrame, followups: pd.DataFrame, walker: DayWalker, rectify_days: int) -> pd.DataFrame:
@@ -117,8 +123,8 @@ def indicators(facts: pd.DataFrame, rfacts: pd.DataFrame, start: dt.date, end: d
     """Case and rating indicators per group (``by`` = 'all' or 'dept') for a period [start, end)."""
     key = (lambda df: pd.Series("all", index=df.index)) if by == "all" else (lambda df: df["dept_code"])
     rated = set(rfacts.loc[rfacts["counted"] & (rfacts["case_id"] != ""), "case_id"])
-    done = facts[(facts["state"] == "completed")].copy()
-    done = done[[start <= t.date() < end for t in done["completed_at"]]]
+    lo, hi = pd.Timestamp(start, tz="Asia/Shanghai"), pd.Timestamp(end, tz="Asia/Shanghai")
+    done = facts[(facts["state"] == "completed") & (facts["completed_at"] >= lo) & (facts["completed_at"] < hi)].copy()
     done["group"] = key(done)
     done["rated"] = done["case_id"].isin(rated)
     cases = done.groupby("group").apply(lambda g: pd.Series({
@@ -131,7 +137,7 @@ def indicators(facts: pd.DataFrame, rfacts: pd.DataFrame, start: dt.date, end: d
         "online_rate": g["online"].sum() / len(g),
         "rating_coverage": g["rated"].sum() / len(g),
     }), include_groups=False)
-    given = rfacts[rfacts["counted"] & [start <= t.date() < end for t in rfacts["rated_at"]]].copy()
+    given = rfacts[rfacts["counted"] & (rfacts["rated_at"] >= lo) & (rfacts["rated_at"] < hi)].copy()
     given["group"] = key(given)
 
     def rating_row(g: pd.DataFrame) -> pd.Series:
