@@ -120,7 +120,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hcp-bench-metrics-"))
-    env = {**os.environ, "HCP_HOME": str(work / "home"), "HCP_WAIT": "60"}
+    # Strictly sequential (nothing writes while a compute runs), so the incremental watermark needs no margin.
+    config = work / "bench-config.toml"
+    work.mkdir(parents=True, exist_ok=True)
+    config.write_text("[metrics]\nwatermark_margin_seconds = 0\n")
+    env = {**os.environ, "HCP_HOME": str(work / "home"), "HCP_WAIT": "60", "HCP_CONFIG": str(config)}
     env.pop("HCP_WAREHOUSE", None)
     data = work / "demo"
 

@@ -168,7 +168,9 @@ def case_facts(
     ev = events.lazy().select(*EVENT_COLUMNS)
     if as_of is not None:
         ev = ev.filter(pl.col("event_time") <= as_of)
-    ev = ev.unique(subset="event_id", keep="first").sort("event_time", "event_id")
+    # The events and the per-case frame feed several joins below: materialise each once (a lazy frame
+    # used in several branches would be recomputed in each).
+    ev = ev.filter(pl.col("event_id").is_first_distinct()).sort("event_time", "event_id").collect().lazy()
 
     cases = item_limits(milestones(ev), items.lazy())
     cases = cases.with_columns(
@@ -179,7 +181,7 @@ def case_facts(
         _idx_a=calendar.index_expr("acceptance_date", pl.col("_slot")),
         _idx_c=calendar.index_expr("completion_date", pl.col("_slot")),
         _idx_end=calendar.index_expr("_end_date", pl.col("_slot")),
-    )
+    ).collect().lazy()
 
     stops = clock_stops(ev, cases).join(
         cases.select("case_id", "_slot", "_idx_a", "_idx_end", "promised_limit_days"), on="case_id"
@@ -203,6 +205,7 @@ def case_facts(
         _open=pl.col("_open") & pl.col("_idx_end").is_null(),
     )
     # Whether the clock is stopped right now does not depend on how many working days the stop has run.
+    stops = stops.collect().lazy()
     stopped_now = stops.group_by("case_id").agg(clock_stopped=pl.col("_open").any())
     stops = stops.filter(pl.col("_r") > pl.col("_s"))
 
@@ -219,7 +222,7 @@ def case_facts(
         _before=(pl.col("_len").cum_sum() - pl.col("_len")).over("case_id")
     ).with_columns(
         _applies=(pl.col("_s") - pl.col("_before")) < (pl.col("_idx_a") + pl.col("_limit"))
-    )
+    ).collect().lazy()
     per_case_stops = merged.group_by("case_id").agg(
         _shift=pl.col("_len").filter(pl.col("_applies")).sum(),
         _open_applies=(pl.col("_open") & pl.col("_applies")).any(),

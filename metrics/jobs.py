@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import json
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from metrics.score import ScoringConfig, composite_scores, mark_bottom_two, rank
 from warehouse.client import SHANGHAI, Warehouse
 
 WATERMARK_MARGIN = dt.timedelta(seconds=120)
+#: Cases are processed in hash buckets of about this many events (memory ≈ 1 GB per million events).
+EVENTS_PER_BUCKET = 1_500_000
 
 Progress = Callable[[str], None]
 
@@ -54,6 +57,7 @@ class MetricsSettings:
     rectify_days: int
     rectify_days_by_locality: dict[str, int]
     warning_days: int
+    watermark_margin: dt.timedelta = WATERMARK_MARGIN
 
     @classmethod
     def load(cls, config: dict | None = None) -> "MetricsSettings":
@@ -66,6 +70,8 @@ class MetricsSettings:
             rectify_days=int(loop.get("rectify_days", 15)),
             rectify_days_by_locality=by_locality,
             warning_days=int(config.get("timeliness", {}).get("warning_working_days", 2)),
+            watermark_margin=dt.timedelta(seconds=float(config.get("metrics", {}).get(
+                "watermark_margin_seconds", WATERMARK_MARGIN.total_seconds()))),
         )
 
     def fingerprint(self) -> str:
@@ -112,10 +118,10 @@ class MetricsJob:
     """Runs the metrics pipeline against one warehouse."""
 
     def __init__(self, wh: Warehouse, settings: MetricsSettings | None = None, progress: Progress | None = None,
-                 *, margin: dt.timedelta = WATERMARK_MARGIN):
+                 *, margin: dt.timedelta | None = None):
         self.wh = wh
-        self.margin = margin
         self.settings = settings or MetricsSettings.load()
+        self.margin = self.settings.watermark_margin if margin is None else margin
         self.progress = progress or (lambda message: None)
 
     # Public -------------------------------------------------------------------------------
@@ -169,22 +175,27 @@ class MetricsJob:
         return self._rating_facts(ratings, followups, calendar or store.load_calendar(self.wh))
 
     def _full(self) -> RunReport:
+        """Every case's facts, a bucket of cases at a time (facts are per case, so memory stays bounded by
+        the bucket, not the warehouse), then every month from the stored facts."""
         run_id = time.time_ns()
-        self.progress("读取事件 / reading events")
         calendar = store.load_calendar(self.wh)
         items, departments = store.load_items(self.wh), store.load_departments(self.wh)
-        events = store.load_events(self.wh)
-        self.progress(f"计算办件事实 / case facts for {events['case_id'].n_unique():,} cases")
-        facts = case_facts(events, items, calendar)
-        del events
         rfacts = self._rating_facts(store.load_ratings(self.wh), store.load_followups(self.wh), calendar)
-        facts = self._with_rating_counts(facts, rfacts)
-        store.write_case_facts(self.wh, facts, run_id)
-        months = self._months(facts["completion_date"], rfacts["rated_at"].dt.date())
-        for period in months:
-            self.progress(f"计算指标 / indicators {period.label}")
-            self._store_period(period, facts, rfacts, items, departments, run_id)
-        return RunReport(mode="full", cases=facts.height, periods=[p.label for p in months])
+        total = int(self.wh.query_value("SELECT count() FROM case_events") or 0)
+        buckets = max(1, math.ceil(total / EVENTS_PER_BUCKET))
+        cases, completion_days = 0, []
+        for bucket in range(buckets):
+            events = store.load_events(self.wh, where="cityHash64(case_id) % {n:UInt32} = {k:UInt32}",
+                                       parameters={"n": buckets, "k": bucket})
+            self.progress(f"计算办件事实 / case facts, part {bucket + 1} of {buckets} ({events.height:,} events)")
+            facts = self._with_rating_counts(case_facts(events, items, calendar), rfacts)
+            del events
+            store.write_case_facts(self.wh, facts, run_id)
+            cases += facts.height
+            completion_days.append(facts["completion_date"])
+        months = self._months(*completion_days, rfacts["rated_at"].dt.date())
+        self._store_periods(months, rfacts, items, departments, run_id)
+        return RunReport(mode="full", cases=cases, periods=[p.label for p in months])
 
     def _incremental(self, since: str) -> RunReport:
         params = {"w": since}
@@ -220,11 +231,7 @@ class MetricsJob:
         stored = set(store.stored_periods(self.wh))
         following = {month_of(p.end) for p in months} - set(months)
         months = sorted(set(months) | {p for p in following if p.label in stored}, key=lambda p: p.start)
-        for period in months:
-            self.progress(f"计算指标 / indicators {period.label}")
-            where, p = store.completed_in(period)
-            month_facts = store.load_case_facts(self.wh, where, p)
-            self._store_period(period, month_facts, self._rating_facts_in(period, calendar), items, departments, run_id)
+        self._store_periods(months, None, items, departments, run_id, calendar)
         return RunReport(mode="incremental", cases=facts.height, periods=[p.label for p in months])
 
     @staticmethod
@@ -238,6 +245,17 @@ class MetricsJob:
         days = pl.concat([d.cast(pl.Date) for d in dates]).drop_nulls()
         firsts = days.dt.truncate("1mo").unique().sort().to_list()
         return [Period.month(d.year, d.month) for d in firsts]
+
+    def _store_periods(self, months: list[Period], rfacts: pl.DataFrame | None, items: pl.DataFrame,
+                       departments: pl.DataFrame, run_id: int, calendar=None) -> None:
+        """Recompute and store each month from the stored facts (and the given or the month's ratings)."""
+        for period in months:
+            self.progress(f"计算指标 / indicators {period.label}")
+            where, params = store.completed_in(period)
+            month_facts = store.load_case_facts(self.wh, where, params)
+            month_ratings = (rfacts.filter(period.contains("rated_at")) if rfacts is not None
+                             else self._rating_facts_in(period, calendar))
+            self._store_period(period, month_facts, month_ratings, items, departments, run_id)
 
     def _store_period(self, period: Period, facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame,
                       departments: pl.DataFrame, run_id: int) -> None:

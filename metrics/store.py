@@ -25,10 +25,13 @@ def load_calendar(wh: Warehouse) -> WorkCalendar:
     return WorkCalendar.from_frame(overrides)
 
 
-def load_events(wh: Warehouse, case_filter: str | None = None, parameters: dict | None = None) -> pl.DataFrame:
-    """Distinct lifecycle events, optionally of the cases selected by an SQL sub-query on case_id."""
-    where = f"WHERE case_id IN ({case_filter})" if case_filter else ""
-    return wh.query_df(f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_events FINAL {where}", parameters)
+def load_events(wh: Warehouse, case_filter: str | None = None, parameters: dict | None = None, *,
+                where: str | None = None) -> pl.DataFrame:
+    """Distinct lifecycle events, optionally of the cases selected by an SQL sub-query on case_id, or by a
+    condition on the events' own columns."""
+    conditions = ([f"case_id IN ({case_filter})"] if case_filter else []) + ([where] if where else [])
+    clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return wh.query_df(f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_events FINAL {clause}", parameters)
 
 
 def load_items(wh: Warehouse) -> pl.DataFrame:

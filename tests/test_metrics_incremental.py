@@ -38,7 +38,7 @@ def add_late_data(wh) -> None:
     wh.insert_df("items", items_frame({"ITEM0": (1, 0, 3, 0, "D2", "2025-10-01")}))  # ITEM0 becomes a 1-day item
 
 
-def test_incremental_equals_full(warehouse):
+def test_incremental_equals_full(warehouse, monkeypatch):
     scenario.load(warehouse)
     job = MetricsJob(warehouse, margin=dt.timedelta(0))
     assert job.run().mode == "full"
@@ -63,6 +63,11 @@ def test_incremental_equals_full(warehouse):
     assert f2["promised_limit_days"] == 1 and f2["on_time"] is True  # completed the next working day
 
     assert job.run(full=True).mode == "full"
+    assert warehouse.query_df(FACT_SNAPSHOT).equals(incremental_facts)
+    assert metrics_snapshot(warehouse).equals(incremental_metrics)
+    # A full run over many small buckets of cases gives the same again.
+    monkeypatch.setattr("metrics.jobs.EVENTS_PER_BUCKET", 7)
+    assert job.run(full=True).cases == incremental_facts.height
     assert warehouse.query_df(FACT_SNAPSHOT).equals(incremental_facts)
     assert metrics_snapshot(warehouse).equals(incremental_metrics)
 
