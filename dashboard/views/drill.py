@@ -234,14 +234,8 @@ def case_level(case: str) -> None:
         followups = detail["followups"]
         if followups.height:
             st.markdown(f"##### {c.t('followups')}")
-            st.dataframe(followups.select(
-                pl.col("rating_id").alias("ID"),
-                pl.col("action").map_elements(lambda v: L.action(c.lang, v), return_dtype=pl.String).alias(c.t("action")),
-                pl.col("action_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("action_time")),
-                pl.col("actor").alias(c.t("actor")),
-                pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String).alias(c.t("reason")),
-                pl.col("note").alias(c.t("note")),
-            ), hide_index=True, width="stretch")
+            st.dataframe(followups.select(pl.col("rating_id").alias("ID"), *ui.followup_columns(c)),
+                         hide_index=True, width="stretch")
 
 
 case = ui.get("case")

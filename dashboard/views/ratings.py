@@ -110,13 +110,7 @@ if rating_id:
             ui.go("drill", case=status["case_id"])
     history = detail["history"]
     if history.height:
-        st.dataframe(history.select(
-            pl.col("action").map_elements(lambda v: L.action(c.lang, v), return_dtype=pl.String).alias(c.t("action")),
-            pl.col("action_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("action_time")),
-            pl.col("actor").alias(c.t("actor")),
-            pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String).alias(c.t("reason")),
-            pl.col("note").alias(c.t("note")),
-        ), hide_index=True, width="stretch")
+        st.dataframe(history.select(ui.followup_columns(c)), hide_index=True, width="stretch")
     allowed = [a for a in status.get("allowed_actions", []) if a in actions_for(c.base.role)]
     if allowed:
         with st.form(f"loop_form_{rating_id}", clear_on_submit=True):
