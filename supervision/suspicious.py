@@ -28,6 +28,7 @@ import json
 import polars as pl
 
 from metrics.indicators import Period
+from metrics.store import rated_in
 from supervision.settings import SuspiciousSettings, SupervisionSettings
 from warehouse.client import Warehouse
 
@@ -147,13 +148,9 @@ def suspicious_patterns(ratings: pl.DataFrame, cases: pl.DataFrame, settings: Su
 
 def suspicious_ratings(wh: Warehouse, period: str | Period, settings: SupervisionSettings | None = None) -> pl.DataFrame:
     """The findings over the ratings given in ``period`` (``YYYY-MM`` or ``YYYY-MM-DD..YYYY-MM-DD``)."""
-    import datetime as dt
-
     settings = settings or SupervisionSettings.load()
     period = Period.parse(period) if isinstance(period, str) else period
-    params = {"start": dt.datetime.combine(period.start, dt.time()), "end": dt.datetime.combine(period.end, dt.time())}
-    in_period = ("rated_at >= {start:DateTime64(3, 'Asia/Shanghai')} "
-                 "AND rated_at < {end:DateTime64(3, 'Asia/Shanghai')}")
+    in_period, params = rated_in(period)
     ratings = wh.query_df(
         "SELECT rating_id, case_id, dept_code, staff_id, JSONExtractString(extra, 'device_id') AS device_id, level, "
         f"stage, rated_at, default_rating FROM ratings FINAL WHERE {in_period}", params)
