@@ -36,7 +36,6 @@ class ServeContext:
     dsn: str | None
     host: str
     port: int
-    options: dict
     lang: str = "zh"
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
@@ -96,7 +95,7 @@ def serve(app, host: str, port: int) -> None:
     ensure_schema(wh)
     sock = _bind(host, port)
     actual_port = sock.getsockname()[1]
-    ctx = ServeContext(warehouse=wh, dsn=app.warehouse_dsn, host=host, port=actual_port, options={}, lang=app.lang)
+    ctx = ServeContext(warehouse=wh, dsn=app.warehouse_dsn, host=host, port=actual_port, lang=app.lang)
     directory = None
     token = None
     if wh.embedded:

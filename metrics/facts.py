@@ -140,13 +140,11 @@ def item_limits(cases: pl.LazyFrame, items: pl.LazyFrame) -> pl.LazyFrame:
         check_sortedness=False,
     ).drop("valid_from")
     earliest = versions.group_by("item_code").agg(_first_limit=pl.col("promised_limit_days").first())
-    known_codes = versions.select("item_code").unique().with_columns(item_known=pl.lit(True))
     return (
         in_force.join(earliest, on="item_code", how="left")
-        .join(known_codes, on="item_code", how="left")
         .with_columns(
             promised_limit_days=pl.coalesce("promised_limit_days", "_first_limit").cast(pl.Int32),
-            item_known=pl.col("item_known").fill_null(False),
+            item_known=pl.col("_first_limit").is_not_null(),  # every catalogued item has a first version
         )
         .drop("_first_limit", "_lookup_date")
     )

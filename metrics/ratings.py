@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from hcp.workdays import WorkCalendar
+from hcp.workdays import WorkCalendar, region_prefix
 
 RATING_FACT_COLUMNS = (
     "rating_id", "case_id", "item_code", "dept_code", "region_code", "channel", "level", "rated_at",
@@ -24,8 +24,6 @@ RATING_FACT_COLUMNS = (
 
 def locality_value_expr(region_code: str, default: int, by_locality: dict[str, int]) -> pl.Expr:
     """A per-locality setting: the value of the most specific region prefix that matches, else default."""
-    from hcp.workdays import region_prefix
-
     expr = pl.lit(default, dtype=pl.Int32)
     for code, value in sorted(by_locality.items(), key=lambda kv: len(region_prefix(kv[0]))):
         expr = pl.when(pl.col(region_code).str.starts_with(region_prefix(code))).then(pl.lit(value, dtype=pl.Int32)).otherwise(expr)

@@ -123,8 +123,11 @@ def test_a_date_range_and_an_empty_period(home):
     first_half = metrics_json(home, "all", "2025-10-01..2025-10-15")["all"]
     # Completed Oct 1–15: A, B (Oct 11), F1 (Oct 9), F2 (Oct 10); C was completed Oct 17.
     assert first_half["cases_completed"] == 4 and first_half["on_time_rate"] == APPROX(2 / 4)
-    empty = metrics_json(home, "all", "2024-01")
-    assert empty == {} or empty["all"]["cases_completed"] == 0
+    # January 2024: no case completed and no rating, but the catalogue was in force (valid from 2024-01-01).
+    empty = metrics_json(home, "all", "2024-01")["all"]
+    assert (empty["cases_completed"], empty["ratings"]) == (0, 0)
+    assert empty["on_time_rate"] is None and empty["good_rate"] is None and empty["composite_score"] is not None
+    assert empty["depth3plus_item_rate"] == APPROX(3 / 4)
 
 
 def flags_json(home, as_of: str) -> dict[str, dict]:

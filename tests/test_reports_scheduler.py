@@ -208,7 +208,7 @@ def test_hcp_serve_hosts_the_scheduler_and_it_can_be_turned_off(warehouse, hcp_h
 
     assert "reports.scheduler:service" in SERVICES
     (hcp_home / "config.toml").write_text("[reports]\nserve_catch_up_delay_seconds = 3600\n", encoding="utf-8")
-    ctx = ServeContext(warehouse=warehouse, dsn=None, host="127.0.0.1", port=0, options={})
+    ctx = ServeContext(warehouse=warehouse, dsn=None, host="127.0.0.1", port=0)
     routes = service(ctx)
     assert [r.path for r in routes] == ["/reports/scheduler"] and len(ctx.cleanups) == 1
     response = asyncio.run(routes[0].endpoint(None))
@@ -219,5 +219,5 @@ def test_hcp_serve_hosts_the_scheduler_and_it_can_be_turned_off(warehouse, hcp_h
         cleanup()  # shuts the background scheduler down
 
     (hcp_home / "config.toml").write_text("[reports]\nscheduler_in_serve = false\n", encoding="utf-8")
-    off = ServeContext(warehouse=warehouse, dsn=None, host="127.0.0.1", port=0, options={})
+    off = ServeContext(warehouse=warehouse, dsn=None, host="127.0.0.1", port=0)
     assert service(off) == [] and off.cleanups == []
