@@ -1,7 +1,7 @@
 """Escalation of red cases (红牌升级) to the supervisory office one level up.
 
 The red and yellow cards are exactly those of ``hcp flags`` (DOMAIN.md rule 5, computed by
-:func:`metrics.cli.flags_as_of` / :func:`metrics.flags.case_flags`, not recomputed here). Then, as of T:
+:func:`metrics.api.flags_as_of` / :func:`metrics.flags.case_flags`, not recomputed here). Then, as of T:
 
 * a red case is **escalated** once it has been red on ``escalate_after_red_days`` working days (default 3):
   its overdue working days (working days d with D < d ≤ date(T)) reach that number. It was escalated on
@@ -20,7 +20,8 @@ import datetime as dt
 import polars as pl
 
 from hcp.workdays import WorkCalendar, region_prefix
-from metrics.store import load_calendar
+from metrics.api import flags_as_of, group_names
+from metrics.store import load_calendar, load_departments
 from supervision import store
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
@@ -82,8 +83,6 @@ def escalations(wh: Warehouse, as_of: dt.datetime | None = None, *, after_days: 
                 region_code: str | None = None, settings: SupervisionSettings | None = None) -> pl.DataFrame:
     """Escalated red cases as of ``as_of`` (default now); with ``region_code``, those of cases in that region's
     subtree. Reads the case facts like ``hcp flags``: run ``hcp compute`` (the CLI does) so they are current."""
-    from metrics.api import flags_as_of
-
     settings = settings or SupervisionSettings.load()
     as_of = store.instant(as_of)
     after = settings.escalate_after_red_days if after_days is None else int(after_days)
@@ -92,6 +91,5 @@ def escalations(wh: Warehouse, as_of: dt.datetime | None = None, *, after_days: 
     flags = flags_as_of(wh, as_of, settings.warning_days)
     if region_code:
         flags = flags.filter(pl.col("region_code").str.starts_with(region_prefix(region_code)))
-    departments = wh.query_df("SELECT dept_code, region_code FROM departments FINAL")
-    _, region_names = store.names(wh)
-    return escalate(flags, departments, load_calendar(wh), after_days=after, region_names=region_names)
+    return escalate(flags, load_departments(wh), load_calendar(wh), after_days=after,
+                    region_names=group_names(wh, "region:city"))

@@ -20,6 +20,7 @@ import re
 import polars as pl
 
 from hcp.errors import EXIT_USAGE, HcpError
+from metrics.api import group_names
 from metrics.store import load_calendar
 from supervision import store
 from supervision.settings import SupervisionSettings
@@ -71,8 +72,8 @@ def _columns(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_names(wh: Warehouse, frame: pl.DataFrame) -> pl.DataFrame:
-    depts = wh.query_df("SELECT dept_code, dept_name FROM departments FINAL")
-    return frame.join(depts, on="dept_code", how="left").with_columns(pl.col("dept_name").fill_null(""))
+    names = group_names(wh, "dept")
+    return frame.with_columns(dept_name=pl.col("dept_code").replace_strict(names, default="", return_dtype=pl.String))
 
 
 def check_region_code(code: str) -> str:

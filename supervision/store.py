@@ -63,10 +63,3 @@ def load_followups_of(wh: Warehouse, rating_id: str) -> pl.DataFrame:
         "FROM followups FINAL WHERE rating_id = {rid:String} ORDER BY action_time, followup_id",
         {"rid": rating_id},
     )
-
-
-def names(wh: Warehouse) -> tuple[dict[str, str], dict[str, str]]:
-    """(department code -> name, region code -> name)."""
-    depts = dict(wh.query_rows("SELECT dept_code, dept_name FROM departments FINAL"))
-    regions = dict(wh.query_rows("SELECT region_code, region_name FROM regions FINAL"))
-    return depts, regions
