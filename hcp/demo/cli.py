@@ -1,8 +1,8 @@
 """``hcp demo``: the demo province.
 
 * ``hcp demo generate …`` writes one month of interchange files (see :mod:`hcp.demo.generator`).
-* ``hcp demo`` alone runs :func:`run_demo` — today it only generates; it is the place where the
-  end-to-end demo (ingest → metrics → dashboard) is to be wired.
+* ``hcp demo`` alone runs :func:`run_demo`: generate → ingest → metrics → monthly bulletin → demo users →
+  dashboard, on the configured warehouse.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-import unicodedata
 from pathlib import Path
 
 import click
 
 from hcp.errors import EXIT_USAGE, HcpError
 from hcp.i18n import fmt_int, fmt_rate, tr
+from hcp.textable import display_width
 
 DEFAULT_DEMO_CASES = 20_000
 DEFAULT_GENERATE_CASES = 100_000
@@ -199,8 +199,7 @@ def _generate(app, params) -> dict:
                   f"  as of {manifest['as_of']}, {fmt_int(manifest['cases']['generated'])} cases"))
     for kind, (zh, en) in KIND_LABELS.items():
         name = tr(lang, zh, en)
-        pad = 16 - sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in name)
-        click.echo(f"  {name}{' ' * pad}{fmt_int(counts[kind]):>12}")
+        click.echo(f"  {name}{' ' * (16 - display_width(name))}{fmt_int(counts[kind]):>12}")
     click.echo(tr(
         lang,
         f"  注入：格式错误 {fmt_int(injected['malformed']['total'])}，重复 {fmt_int(sum(injected['duplicates'].values()))}，"
