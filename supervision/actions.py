@@ -36,7 +36,8 @@ from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
 from hcp.locks import job_lock
 from metrics.store import load_calendar
 from supervision import store
-from supervision.loop import (STATES, STEPS, ActionRefused, LoopStatus, check_action, derive_states, loop_frame)
+from supervision.loop import (STATES, STEPS, ActionRefused, LoopStatus, check_action, check_known_action, derive_states,
+                              loop_frame)
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
 
@@ -48,10 +49,16 @@ def new_followup_id() -> str:
     return f"fu-{uuid.uuid4().hex}"
 
 
+def _rating(wh: Warehouse, rating_id: str) -> pl.DataFrame:
+    """The rating (one row), or :class:`ActionRefused` ``unknown_rating``."""
+    rating = store.load_rating(wh, rating_id)
+    if rating.height == 0:
+        raise ActionRefused("unknown_rating", f"评价 {rating_id} 不存在", f"rating {rating_id} does not exist")
+    return rating
+
+
 def _check_inputs(action: str, actor: str, reason_category: str | None, note: str | None) -> None:
-    if action not in FOLLOWUP_ACTIONS:
-        raise ActionRefused("unknown_action", f"未知的操作“{action}”，可用：{'、'.join(FOLLOWUP_ACTIONS)}",
-                            f"unknown action {action!r}; use one of {', '.join(FOLLOWUP_ACTIONS)}")
+    check_known_action(action)
     if not actor:
         raise ActionRefused("bad_input", "必须填写办理人（actor）", "the actor (who acts) is required")
     if reason_category:
@@ -79,9 +86,7 @@ def record_action(wh: Warehouse, rating_id: str, action: str, actor: str, reason
     note = (note or "").strip()
     _check_inputs(action, actor, reason_category, note)
     with _serialised(wh):
-        rating = store.load_rating(wh, rating_id)
-        if rating.height == 0:
-            raise ActionRefused("unknown_rating", f"评价 {rating_id} 不存在", f"rating {rating_id} does not exist")
+        rating = _rating(wh, rating_id)
         history = store.load_followups_of(wh, rating_id)
         explicit = now is not None
         when = store.instant(now)
@@ -149,8 +154,7 @@ def allowed_actions(status: LoopStatus) -> list[str]:
 def history(wh: Warehouse, rating_id: str) -> pl.DataFrame:
     """Every follow-up of a rating in the loop's order (action time, follow-up id), with ``source`` and
     ``received_at`` (when the engine stored it). Raises :class:`ActionRefused` if the rating does not exist."""
-    if store.load_rating(wh, rating_id).height == 0:
-        raise ActionRefused("unknown_rating", f"评价 {rating_id} 不存在", f"rating {rating_id} does not exist")
+    _rating(wh, rating_id)
     return store.load_followups_of(wh, rating_id)
 
 
@@ -161,9 +165,7 @@ def loop_status(wh: Warehouse, rating_id: str, as_of: dt.datetime | None = None,
     ``due_date``, ``overdue``, ``overdue_working_days``, ``working_days_left``, every step's due date
     (``verify_due`` …) and done time, the on-time marks, and ``allowed_actions``."""
     settings = settings or SupervisionSettings.load()
-    rating = store.load_rating(wh, rating_id)
-    if rating.height == 0:
-        raise ActionRefused("unknown_rating", f"评价 {rating_id} 不存在", f"rating {rating_id} does not exist")
+    rating = _rating(wh, rating_id)
     history_frame = store.load_followups_of(wh, rating_id).select(
         "followup_id", "rating_id", "action", "action_time", "actor", "reason_category", "note")
     as_of = store.instant(as_of)

@@ -236,11 +236,16 @@ class LoopStatus:
                    row["loop_state"], int(row["appeals"] or 0), bool(row["revisit_required"]))
 
 
-def check_action(status: LoopStatus, action: str) -> str:
-    """The state an interactive ``action`` leads to, or :class:`ActionRefused` saying why it is impossible."""
+def check_known_action(action: str) -> None:
+    """:class:`ActionRefused` ``unknown_action`` unless ``action`` is one of :data:`hcp.domain.FOLLOWUP_ACTIONS`."""
     if action not in FOLLOWUP_ACTIONS:
         raise ActionRefused("unknown_action", f"未知的操作“{action}”，可用：{'、'.join(FOLLOWUP_ACTIONS)}",
                             f"unknown action {action!r}; use one of {', '.join(FOLLOWUP_ACTIONS)}")
+
+
+def check_action(status: LoopStatus, action: str) -> str:
+    """The state an interactive ``action`` leads to, or :class:`ActionRefused` saying why it is impossible."""
+    check_known_action(action)
     zh_action, en_action = action_label(action)
     rid, state = status.rating_id, status.state
     if state == "not_in_loop":
