@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard.data import Scope
-from hcp.domain import REGION_PREFIX
+from hcp import workdays
 from hcp.errors import HcpError
 from hcp.settings import hcp_home
 
@@ -95,16 +95,10 @@ class User:
 
 
 def region_prefix(code: str) -> str:
-    """The code prefix that identifies a region's subtree: 2 (province), 4 (city) or 6 (county) digits."""
-    if not code:
-        return ""
-    if not _REGION.match(code):
+    """:func:`hcp.workdays.region_prefix` of a user's region, which must be a 12-digit code (or '')."""
+    if code and not _REGION.match(code):
         raise ValueError(f"{code!r} is not a 12-digit region code")
-    for level in ("province", "city", "county", "township"):
-        width = REGION_PREFIX[level]
-        if code[width:] == "0" * (12 - width):
-            return code[:width]
-    return code
+    return workdays.region_prefix(code)
 
 
 def validate_user(user: User) -> None:

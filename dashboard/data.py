@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from hcp.domain import REGION_PREFIX
+from hcp.workdays import region_prefix
 from metrics import store
 from metrics.facts import clock_stops
 from metrics.api import flags_as_of
@@ -66,7 +67,7 @@ class Scope:
         outside it. A region above the user's own leaves the scope as it is."""
         scope = self
         if region:
-            prefix = code_prefix(region)
+            prefix = region_prefix(region)
             if prefix.startswith(scope.region_prefix):
                 scope = replace(scope, region_prefix=prefix)
             elif not scope.region_prefix.startswith(prefix):
@@ -88,14 +89,6 @@ class Scope:
             if REGION_PREFIX[level] == width:
                 return f"region:{level}", self.region_prefix.ljust(12, "0")
         return None
-
-
-def code_prefix(code: str) -> str:
-    """The prefix naming a region's subtree: trailing zero groups of the 12-digit code removed."""
-    for width in (2, 4, 6, 9):
-        if code[width:] == "0" * (12 - width):
-            return code[:width]
-    return code
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import labels as L
-from dashboard.data import NotPermitted, code_prefix
+from dashboard.data import NotPermitted
 
 TABLE_KEYS = ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",
               "online_rate", "zero_trip_rate", "good_rate", "bad_count", "composite_score")
@@ -105,11 +105,10 @@ def region_level() -> None:
                 ui.go("drill", region=code, dept="")
     depts = ui.q("groups", c.scope, c.filters, "dept")
     if depts.height:
-        info = ui.q("departments_in_scope", c.scope)
-        here = prefix.ljust(12, "0") if prefix else None
-        own = info.filter(pl.col("region_code") == here) if child and here else (
-            info.filter(pl.col("region_code").map_elements(lambda r: len(code_prefix(r)) <= 2, return_dtype=pl.Boolean))
-            if child else info)
+        own = ui.q("departments_in_scope", c.scope)
+        if child:  # above the counties: only the departments of this region's own government
+            region = pl.col("region_code")
+            own = own.filter(region == prefix.ljust(12, "0") if prefix else region.str.slice(2).str.strip_chars("0") == "")
         depts = depts.filter(pl.col("group_code").is_in(own["dept_code"].implode()))
     if depts.height:
         st.markdown(f"##### {c.t('departments')}")
