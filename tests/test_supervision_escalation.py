@@ -13,7 +13,7 @@ import pytest
 
 from metrics.api import flags_as_of
 from metrics.jobs import MetricsJob
-from supervision.escalation import escalations, parent_office
+from supervision.escalation import escalations, parent_office, parent_office_expr
 from tests.builders import at, items_frame, lifecycle, events_frame
 from tests.conftest import run_hcp
 
@@ -31,6 +31,8 @@ DEPTS = {"D1": "370202000000", "D4": "370200000000", "DP": "370000000000", "DT":
 ])
 def test_the_office_one_level_up_follows_the_code(code, above):
     assert parent_office(code) == above
+    # the vectorised rule that escalations() actually uses gives the same office
+    assert pl.DataFrame({"code": [code]}).select(parent_office_expr("code")).item() == above
 
 
 @pytest.fixture
