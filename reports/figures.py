@@ -212,7 +212,7 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
     """
     where, params = store.rated_in(period)
     ratings = store.load_ratings(wh, where, params)
-    followups = store.load_followups(wh, f"SELECT rating_id FROM ratings WHERE {where}", params)
+    followups = store.load_followups(wh, f"SELECT rating_id FROM ratings FINAL WHERE {where}", params)
     calendar = store.load_calendar(wh)
     facts = rating_facts(ratings, followups, calendar, rectify_days=settings.rectify_days,
                          rectify_days_by_locality=settings.rectify_days_by_locality)
