@@ -33,7 +33,8 @@ import numpy as np
 import polars as pl
 
 from hcp.demo.catalogue import Catalogue
-from hcp.demo.clock import DAY, DemoCalendar, choose, day_number, iso_expr, online_seconds, staff_step, window_seconds
+from hcp.demo.clock import (DAY, NEVER, DemoCalendar, choose, day_number, iso_expr, online_seconds, staff_step,
+                            window_seconds)
 from hcp.domain import CASE_CHANNELS, EVENT_TYPES
 from hcp.demo.item_templates import TYPE_ABBR, XK
 
@@ -44,7 +45,6 @@ EVENTS = tuple(EVENT_TYPES)
 (SUBMITTED, SUPP_REQUESTED, SUPP_RECEIVED, ACCEPTED, REJECTED, SUSPENDED, RESUMED, COMPLETED, DELIVERED,
  WITHDRAWN) = (EVENTS.index(e) for e in ("submitted", "supplement_requested", "supplement_received", "accepted",
                                           "rejected", "suspended", "resumed", "completed", "delivered", "withdrawn"))
-NEVER = np.iinfo(np.int64).max // 4
 
 #: Shares of the lifecycle (see the module docstring).
 PRE_SUPPLEMENT = 0.135

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from hcp.demo.clock import date_of, day_number
+from hcp.demo.clock import NEVER, date_of, day_number
 from hcp.demo.departments import APPROVAL_BUREAU, CENTRALISABLE, Departments, build_departments
 from hcp.demo.item_templates import TEMPLATES, TYPE_ABBR, XK
 from hcp.demo.regions import LEVEL_CITY, LEVEL_COUNTY, LEVEL_PROVINCE, RegionTree, build_regions
 
-NEVER = np.iinfo(np.int64).max // 4
 #: Share of cases handled at each level (most are county-level).
 LEVEL_CASE_SHARE = {LEVEL_PROVINCE: 0.05, LEVEL_CITY: 0.20, LEVEL_COUNTY: 0.75}
 #: Share of catalogue items at each level.

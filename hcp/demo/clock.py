@@ -21,6 +21,8 @@ from hcp.workdays import WorkCalendar
 DAY = 86_400
 EPOCH = dt.date(1970, 1, 1)
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S+08:00"
+#: An instant (or day number) that never comes: "not happened" in time arrays.
+NEVER = np.iinfo(np.int64).max // 4
 
 #: Window hours of a service hall (窗口): 08:30–11:50 and 13:30–17:20.
 MORNING = (8 * 3600 + 30 * 60, 11 * 3600 + 50 * 60)

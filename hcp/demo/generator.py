@@ -32,8 +32,8 @@ import polars as pl
 
 from hcp.demo import GENERATOR_VERSION
 from hcp.demo.cases import (COMPLETED, REJECTED, WITHDRAWN, CaseNumbers, Window, event_frame, label, simulate)
-from hcp.demo.catalogue import NEVER, build_catalogue
-from hcp.demo.clock import DAY, DemoCalendar, date_of, day_number, iso
+from hcp.demo.catalogue import build_catalogue
+from hcp.demo.clock import DAY, NEVER, DemoCalendar, date_of, day_number, iso
 from hcp.demo.followups import followup_frame
 from hcp.demo.malformed import Malformer, stochastic_count
 from hcp.demo.ratings import draw as draw_ratings

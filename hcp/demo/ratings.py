@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from hcp.demo.cases import AGENT, HALL, MOBILE, NEVER, ONLINE, SELF_SERVICE, CaseBatch, CaseLabels
+from hcp.demo.cases import AGENT, HALL, MOBILE, ONLINE, SELF_SERVICE, CaseBatch, CaseLabels
 from hcp.demo.catalogue import Catalogue
-from hcp.demo.clock import DAY, DemoCalendar, choose, iso_expr
+from hcp.demo.clock import DAY, NEVER, DemoCalendar, choose, iso_expr
 from hcp.demo.texts import (BAD_COMMENTS, BAD_TAGS, CAUSES, GOOD_TAGS, MIDDLING_COMMENTS, MIDDLING_TAGS, PRAISE,
                             flat)
 from hcp.domain import RATING_CHANNELS
