@@ -126,11 +126,10 @@ def simulate(cat: Catalogue, cal: DemoCalendar, win: Window, n: int, rng: np.ran
     in_hall = (channel == HALL) | (channel == SELF_SERVICE)
 
     # Submission.
-    first, last = day_number(win.first_submission), day_number(win.last_submission)
-    all_days = np.arange(first, last + 1)
+    all_days = np.arange(day_number(win.first_submission), day_number(win.last_submission) + 1)
     weights = np.where(cal.is_working(all_days), 1.0, 0.45)
     online_day = rng.choice(all_days, size=n, p=weights / weights.sum())
-    work_days = cal.working_days[(cal.working_days >= first) & (cal.working_days <= last)]
+    work_days = cal.working_days_between(win.first_submission, win.last_submission)
     hall_day = work_days[rng.integers(0, len(work_days), n)]
     t_sub = np.where(go_online, online_day * DAY + online_seconds(rng, n), hall_day * DAY + window_seconds(rng, n))
 
