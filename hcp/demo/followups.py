@@ -23,7 +23,7 @@ import polars as pl
 
 from hcp.demo.catalogue import Catalogue
 from hcp.demo.clock import DemoCalendar, choose, iso_expr, staff_step
-from hcp.demo.texts import CAUSES, FOLLOWUP_NOTES
+from hcp.demo.texts import CAUSES, FOLLOWUP_NOTES, flat
 from hcp.domain import FOLLOWUP_ACTIONS
 
 ACTIONS = tuple(FOLLOWUP_ACTIONS)
@@ -97,11 +97,7 @@ def followup_frame(
     if m == 0:
         return pl.DataFrame(schema=FOLLOWUP_SCHEMA)
 
-    note_texts, note_off, note_size = [], [], []
-    for a in ACTIONS:
-        note_off.append(len(note_texts))
-        note_size.append(len(FOLLOWUP_NOTES[a]))
-        note_texts.extend(FOLLOWUP_NOTES[a])
+    note_texts, note_off, note_size = flat(FOLLOWUP_NOTES, ACTIONS)
     note = np.array(note_off)[action] + (rng.random(m) * np.array(note_size)[action]).astype(int)
     supervisor_code = np.array(["ZW" + c[:6] + "01" for c in cat.regions.code])[depts.region[dept[idx]]]
 
