@@ -339,6 +339,12 @@ def label(batch: CaseBatch, cat: Catalogue, numbers: CaseNumbers, rng: np.random
     )
 
 
+def record_id_expr(letter: str, seed: int, number: str = "n") -> pl.Expr:
+    """Record ids ``<letter><seed, 2 digits><number, 12 digits>`` (``E07000000000123``) from the Int64
+    column ``number``. Malformed copies get ``<letter><seed>X<11 digits>`` (:mod:`hcp.demo.malformed`)."""
+    return pl.concat_str(pl.lit(f"{letter}{seed:02d}"), pl.col(number).cast(pl.String).str.zfill(12))
+
+
 EVENT_SCHEMA = {
     "kind": pl.String, "event_id": pl.String, "case_id": pl.String, "event_type": pl.String,
     "event_time": pl.String, "item_code": pl.String, "dept_code": pl.String, "region_code": pl.String,
@@ -376,7 +382,7 @@ def event_frame(batch: CaseBatch, labels: CaseLabels, first_id: int, seed: int) 
     )
     return frame.select(
         kind=pl.lit("case_event"),
-        event_id=pl.concat_str(pl.lit(f"E{seed:02d}"), pl.col("n").cast(pl.String).str.zfill(12)),
+        event_id=record_id_expr("E", seed),
         case_id="case_id",
         event_type="event_type",
         event_time=iso_expr("t"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from hcp.demo.cases import record_id_expr
 from hcp.demo.catalogue import Catalogue
 from hcp.demo.clock import DemoCalendar, choose, iso_expr, staff_step
 from hcp.demo.texts import CAUSES, FOLLOWUP_NOTES, flat
@@ -118,7 +119,7 @@ def followup_frame(
     )
     return frame.select(
         kind=pl.lit("followup"),
-        followup_id=pl.concat_str(pl.lit(f"F{seed:02d}"), pl.col("n").cast(pl.String).str.zfill(12)),
+        followup_id=record_id_expr("F", seed),
         rating_id="rating_id",
         action="action",
         action_time=iso_expr("t"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from hcp.demo.cases import AGENT, HALL, MOBILE, ONLINE, SELF_SERVICE, CaseBatch, CaseLabels
+from hcp.demo.cases import AGENT, HALL, MOBILE, ONLINE, SELF_SERVICE, CaseBatch, CaseLabels, record_id_expr
 from hcp.demo.catalogue import Catalogue
 from hcp.demo.clock import DAY, NEVER, DemoCalendar, choose, iso_expr
 from hcp.demo.texts import (BAD_COMMENTS, BAD_TAGS, CAUSES, GOOD_TAGS, MIDDLING_COMMENTS, MIDDLING_TAGS, PRAISE,
@@ -261,7 +261,7 @@ def rating_frame(draft: RatingDraft, batch: CaseBatch, labels: CaseLabels, rng: 
     tag_list = pl.concat_list(tag("t0"), tag("t1"), tag("t2")).list.drop_nulls()
     out = frame.select(
         kind=pl.lit("rating"),
-        rating_id=pl.concat_str(pl.lit(f"R{seed:02d}"), pl.col("n").cast(pl.String).str.zfill(12)),
+        rating_id=record_id_expr("R", seed),
         case_id=pl.when("has_case").then("case_id"),
         item_code="item_code",
         dept_code="dept_code",
