@@ -170,6 +170,14 @@ def _headline(records: list[dict], scope: Scope) -> dict | None:
     return next((r for r in records if r["group"] == wanted), None)
 
 
+def _case(r: dict, names: dict, *, accepted) -> dict:
+    """The columns an overdue case is listed with, completed or still open."""
+    return {"case_id": r["case_id"], "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
+            "item_code": r["item_code"], "item_name": names["item"].get(r["item_code"], ""),
+            "region_code": r["region_code"], "region_name": names["region"].get(r["region_code"], ""),
+            "accepted": _iso(accepted), "deadline": _iso(r["deadline"])}
+
+
 def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, names: dict) -> dict:
     """Cases completed late in the month, and cases still open and red at its last instant."""
     where, params = store.completed_in(period)
@@ -181,12 +189,8 @@ def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, nam
         f"WHERE applicant_name_masked != '' AND case_id IN (SELECT case_id FROM case_facts FINAL WHERE {where}) "
         "GROUP BY case_id", params))
     completed = [
-        {"case_id": r["case_id"], "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
-         "item_code": r["item_code"], "item_name": names["item"].get(r["item_code"], ""),
-         "region_code": r["region_code"], "region_name": names["region"].get(r["region_code"], ""),
-         "accepted": _iso(r["acceptance_date"]), "deadline": _iso(r["deadline"]),
-         "completed": _iso(r["completion_date"]), "overdue_working_days": r["overdue_days"],
-         "applicant_masked": applicants.get(r["case_id"], "")}
+        {**_case(r, names, accepted=r["acceptance_date"]), "completed": _iso(r["completion_date"]),
+         "overdue_working_days": r["overdue_days"], "applicant_masked": applicants.get(r["case_id"], "")}
         for r in facts.sort(["overdue_days", "completion_date", "case_id"], descending=[True, False, False],
                             nulls_last=True).iter_rows(named=True)
     ]
@@ -194,10 +198,7 @@ def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, nam
     flags = flags_as_of(wh, as_of, warning_days)
     red = flags.filter((pl.col("flag") == "red") & pl.col("region_code").str.starts_with(scope.prefix))
     open_red = [
-        {"case_id": r["case_id"], "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
-         "item_code": r["item_code"], "item_name": names["item"].get(r["item_code"], ""),
-         "region_code": r["region_code"], "region_name": names["region"].get(r["region_code"], ""),
-         "accepted": _iso(r["accepted_at"].date() if r["accepted_at"] else None), "deadline": _iso(r["deadline"]),
+        {**_case(r, names, accepted=r["accepted_at"].date() if r["accepted_at"] else None),
          "overdue_working_days": r["overdue_working_days"]}
         for r in red.iter_rows(named=True)
     ]
