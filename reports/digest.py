@@ -1,6 +1,6 @@
 """The daily red/yellow digest (红黄牌日报): the open cases that are overdue or due soon at an instant.
 
-The list is :func:`metrics.cli.flags_as_of` — exactly what ``hcp flags --as-of`` prints — after the
+The list is :func:`metrics.api.flags_as_of` — exactly what ``hcp flags --as-of`` prints — after the
 incremental metrics refresh; the digest adds counts per department and a text page for people. It is
 archived like a bulletin (``digest/<date>/all/vN``), once per data version.
 """

@@ -2,10 +2,10 @@
 
 The indicators, scores, ranks and bottom-two marks are read through the same code path as
 ``hcp metrics`` — :class:`metrics.jobs.MetricsJob` brings the stored results up to date, then
-:func:`metrics.store.read_group_metrics` and :func:`metrics.cli.metrics_records` give the very records
+:func:`metrics.store.read_group_metrics` and :func:`metrics.api.metrics_records` give the very records
 ``hcp metrics --format json`` prints. Nothing here recomputes an indicator. The lists behind the figures
 (overdue cases, bad ratings and their rectification) come from the same facts the metrics use:
-``case_facts`` for completed cases, :func:`metrics.cli.flags_as_of` for cases still open and red at the
+``case_facts`` for completed cases, :func:`metrics.api.flags_as_of` for cases still open and red at the
 end of the month, and :func:`metrics.ratings.rating_facts` over the month's ratings and their follow-ups.
 
 The result is JSON-ready (dates as ISO strings, no timestamps of the run itself), so the same data gives
