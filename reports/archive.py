@@ -133,12 +133,6 @@ class Archive:
         versions = self.versions(kind, period, scope)
         return versions[-1] if versions else None
 
-    def manifests(self, kind: str | None = None) -> list[dict]:
-        """Every manifest in the archive (optionally of one kind), ordered by kind, period, scope, version."""
-        pattern = f"{kind or '*'}/*/*/v*/{MANIFEST}"
-        found = [json.loads(p.read_text(encoding="utf-8")) for p in self.root.glob(pattern)]
-        return sorted(found, key=lambda m: (m["kind"], m["period"], m["scope"], m["version"]))
-
     def _checked(self, kind: str, period: str, scope: str) -> dict | None:
         path = self.folder(kind, period, scope) / "checked.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

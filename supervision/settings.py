@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 
 from hcp.config import load_config
 
-#: Loop steps that the department owes, with the config key of their limit.
-STEP_KEYS = {"verify": "verify_days", "rectify": "rectify_days", "feedback": "feedback_days", "revisit": "revisit_days"}
 STEP_DEFAULTS = {"verify_days": 2, "rectify_days": 15, "feedback_days": 3, "revisit_days": 5}
 
 
