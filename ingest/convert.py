@@ -53,30 +53,25 @@ def protect_raw_expr(raw: pl.Expr) -> pl.Expr:
 # Personal data ------------------------------------------------------------------------------------
 
 
-def person_columns(prefix: str, sub: str, key: PiiKey, *, carried: pl.Expr | None = None) -> list[pl.Expr]:
-    """Pseudonym and masks for the person whose typed sub-fields are the ``<sub>.<field>`` columns."""
-    id_number = pl.col(f"{sub}.id_number").fill_null("")
-    phone = pl.col(f"{sub}.phone").fill_null("")
+def person_key_expr(prefix: str, key: PiiKey, *, carried: pl.Expr | None = None) -> pl.Expr:
+    """``<prefix>_key``: the pseudonym of the person whose typed sub-fields are ``<prefix>.<field>``."""
+    id_number = pl.col(f"{prefix}.id_number").fill_null("")
+    phone = pl.col(f"{prefix}.phone").fill_null("")
     basis = pl.when(id_number != "").then(id_number).when(phone != "").then(pl.lit("TEL:") + phone).otherwise(pl.lit(""))
-    pseudonym = basis.map_batches(lambda values: _pseudonyms(key, values), return_dtype=pl.String)
+    pseudonym = key.pseudonym_expr(basis)  # the keyed hash once per distinct value
     if carried is not None:  # replay: the pseudonym was computed before the clear value was dropped
         pseudonym = pl.when(carried.fill_null("") != "").then(carried).otherwise(pseudonym)
+    return pseudonym.fill_null("").alias(f"{prefix}_key")
+
+
+def person_columns(prefix: str, key: PiiKey, *, carried: pl.Expr | None = None) -> list[pl.Expr]:
+    """Pseudonym and masks for the person whose typed sub-fields are the ``<prefix>.<field>`` columns."""
     return [
-        pseudonym.fill_null("").alias(f"{prefix}_key"),
-        mask_name_expr(pl.col(f"{sub}.name").fill_null("")).alias(f"{prefix}_name_masked"),
-        mask_id_expr(id_number).alias(f"{prefix}_id_masked"),
-        mask_phone_expr(phone).alias(f"{prefix}_phone_masked"),
+        person_key_expr(prefix, key, carried=carried),
+        mask_name_expr(pl.col(f"{prefix}.name").fill_null("")).alias(f"{prefix}_name_masked"),
+        mask_id_expr(pl.col(f"{prefix}.id_number").fill_null("")).alias(f"{prefix}_id_masked"),
+        mask_phone_expr(pl.col(f"{prefix}.phone").fill_null("")).alias(f"{prefix}_phone_masked"),
     ]
-
-
-def _pseudonyms(key: PiiKey, values: pl.Series) -> pl.Series:
-    """:meth:`PiiKey.pseudonym` of each value ('' for ''), the keyed hash run once per distinct value."""
-    uniques = values.drop_nulls().unique()
-    uniques = uniques.filter(uniques != "")
-    if uniques.len() == 0:
-        return pl.Series(values.name, [""] * values.len(), dtype=pl.String)
-    mapped = pl.Series([key.pseudonym(v) for v in uniques.to_list()], dtype=pl.String)
-    return values.replace_strict(uniques, mapped, default="", return_dtype=pl.String)
 
 
 # Warehouse rows -----------------------------------------------------------------------------------
@@ -132,15 +127,15 @@ def _with_person(frame: pl.DataFrame, prefix: str, key: PiiKey, carried: pl.Data
     subfields = [f"{prefix}.{f}" for f in ("id_number", "phone", "name")]
     if carried is not None and f"{prefix}_key" in carried.columns:  # replay: small, row by row
         carry = carried.get_column(f"{prefix}_key")
-        return frame.with_columns(*person_columns(prefix, prefix, key, carried=pl.lit(carry)))
+        return frame.with_columns(*person_columns(prefix, key, carried=pl.lit(carry)))
     frame = frame.with_columns(pl.struct(subfields).hash(seed=7).alias("_person"))
     people = frame.select("_person", *subfields).unique("_person", keep="first")
     if people.select(subfields).n_unique() != people.height:  # a hash collision: join on the values
         people = frame.select(subfields).unique()
-        out = frame.join(people.with_columns(*person_columns(prefix, prefix, key)), on=subfields, how="left",
+        out = frame.join(people.with_columns(*person_columns(prefix, key)), on=subfields, how="left",
                          nulls_equal=True, maintain_order="left")
         return out.drop("_person")
-    people = people.with_columns(*person_columns(prefix, prefix, key)).drop(subfields)
+    people = people.with_columns(*person_columns(prefix, key)).drop(subfields)
     return frame.join(people, on="_person", how="left", maintain_order="left").drop("_person")
 
 

@@ -20,7 +20,7 @@ import polars as pl
 
 from hcp.pii import PiiKey
 from hcp.settings import TIMEZONE
-from ingest.convert import person_columns, protect_raw_expr
+from ingest.convert import person_key_expr, protect_raw_expr
 from ingest.fields import EXTRA, KNOWN_FIELDS, PII_CARRIER, RAW
 from ingest.readers import extra_json_expr
 
@@ -78,7 +78,7 @@ def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series
         parts = []
         for prefix in ("applicant", "rater"):
             if f"{prefix}.id_number" in persons.columns:
-                keys = persons.select(person_columns(prefix, prefix, key)[0]).to_series()
+                keys = persons.select(person_key_expr(prefix, key)).to_series()
                 parts.append(pl.when(keys != "").then(pl.lit(f'"{prefix}_key":"') + keys + pl.lit('"')))
         if parts:
             carried_keys = persons.select(pl.concat_str(parts, separator=",", ignore_nulls=True)).to_series()
