@@ -57,6 +57,26 @@ BAD_LEVELS = (6, 0, -1, 10)
 BAD_STAGES = ("finished", "办结")
 BAD_ACTIONS = ("closed", "整改完成", "resolved")
 BAD_KINDS = ("case_events", "event", "CaseEvent")
+#: Rules that set one field to a value drawn from a list: rule -> (field, values).
+DRAWN: dict[str, tuple[str, tuple]] = {
+    "unknown_kind": ("kind", BAD_KINDS),
+    "unknown_event_type": ("event_type", BAD_EVENT_TYPES),
+    "bad_region_code": ("region_code", BAD_REGIONS),
+    "level_out_of_range": ("level", BAD_LEVELS),
+    "bad_stage": ("stage", BAD_STAGES),
+    "unknown_action": ("action", BAD_ACTIONS),
+    "online_depth_out_of_range": ("online_depth", (0, 5)),
+    "unparseable_date": ("valid_from", ("2025-02-30", "2025/13/01", "去年")),
+    "wrong_type:onsite": ("onsite", ("是", "sometimes")),  # "yes"/"1" are valid text booleans (CSV, Excel)
+    "wrong_type:level": ("level", ("满意", 4.5)),
+}
+#: Rules that set one field to a fixed value of the wrong type: rule -> (field, value).
+FIXED = {
+    "wrong_type:applicant": ("applicant", "张三 370202199001011234"),
+    "wrong_type:tags": ("tags", "办事效率高"),
+    "wrong_type:real_name": ("real_name", "是"),
+    "wrong_type:legal_limit_days": ("legal_limit_days", "二十个工作日"),
+}
 
 
 def rules_for(kind: str, fmt: str) -> tuple[str, ...]:
@@ -118,12 +138,12 @@ class Malformer:
         pick = lambda values: values[int(rng.integers(0, len(values)))]  # noqa: E731
         if rule.startswith("missing:"):
             return self._missing(r, rule.split(":", 1)[1])
-        if rule == "unknown_kind":
-            r["kind"] = pick(BAD_KINDS)
-        elif rule == "unknown_event_type":
-            r["event_type"] = pick(BAD_EVENT_TYPES)
-        elif rule == "bad_region_code":
-            r["region_code"] = pick(BAD_REGIONS)
+        if rule in DRAWN:
+            field, values = DRAWN[rule]
+            r[field] = pick(values)
+        elif rule in FIXED:
+            field, value = FIXED[rule]
+            r[field] = value
         elif rule == "unparseable_time":
             r[TIME_FIELD[kind]] = pick(BAD_TIMES)
         elif rule == "bad_channel" and kind == "case_event":
@@ -132,37 +152,15 @@ class Malformer:
             r["channel"] = pick(BAD_RATING_CHANNELS)
         elif rule == "bad_result":
             r["event_type"], r["result"] = "completed", pick(BAD_RESULTS)
-        elif rule == "level_out_of_range":
-            r["level"] = pick(BAD_LEVELS)
-        elif rule == "bad_stage":
-            r["stage"] = pick(BAD_STAGES)
-        elif rule == "unknown_action":
-            r["action"] = pick(BAD_ACTIONS)
         elif rule == "promised_gt_legal":
             legal = max(1, int(r["legal_limit_days"] or 0))
             r["legal_limit_days"], r["promised_limit_days"] = legal, legal + int(rng.integers(1, 10))
-        elif rule == "online_depth_out_of_range":
-            r["online_depth"] = pick((0, 5))
         elif rule == "negative_limit":
             r["legal_limit_days"] = -int(rng.integers(1, 30))
-        elif rule == "unparseable_date":
-            r["valid_from"] = pick(("2025-02-30", "2025/13/01", "去年"))
-        elif rule == "wrong_type:onsite":
-            r["onsite"] = pick(("是", "sometimes"))  # "yes"/"1" are valid text booleans (CSV, Excel)
         elif rule == "wrong_type:event_time":
             r["event_time"] = int(rng.integers(1_700_000_000, 1_800_000_000))
-        elif rule == "wrong_type:applicant":
-            r["applicant"] = "张三 370202199001011234"
-        elif rule == "wrong_type:level":
-            r["level"] = pick(("满意", 4.5))
-        elif rule == "wrong_type:tags":
-            r["tags"] = "办事效率高"
-        elif rule == "wrong_type:real_name":
-            r["real_name"] = "是"
         elif rule == "wrong_type:actor":
             r["actor"] = int(rng.integers(1000, 9999))
-        elif rule == "wrong_type:legal_limit_days":
-            r["legal_limit_days"] = "二十个工作日"
         elif rule == "garbage":
             text = json.dumps(r, ensure_ascii=False, separators=(",", ":"))
             return pick((text[: len(text) // 2], "<html><body><h1>502 Bad Gateway</h1></body></html>", "NULL",
