@@ -7,6 +7,8 @@ for people by :func:`fmt_value` (percentages, thousands separators, ``—`` for 
 
 from __future__ import annotations
 
+import polars as pl
+
 from hcp import domain
 from hcp.i18n import fmt_int, fmt_rate, tr
 from metrics.indicators import INDICATORS
@@ -196,28 +198,29 @@ def indicator(lang: str, key: str) -> str:
     return tr(lang, zh, en)
 
 
+def _word(lang: str, zh: dict, en: dict, key) -> str:
+    """A code of a vocabulary in the user's language (the code itself when the vocabulary lacks it)."""
+    return tr(lang, zh.get(key, key), en.get(key, key))
+
+
 def event_type(lang: str, key: str) -> str:
-    return tr(lang, domain.EVENT_TYPES.get(key, key), EVENT_TYPES_EN.get(key, key))
+    return _word(lang, domain.EVENT_TYPES, EVENT_TYPES_EN, key)
 
 
 def case_channel(lang: str, key: str) -> str:
-    if not key:
-        return "—"
-    return tr(lang, domain.CASE_CHANNELS.get(key, key), CASE_CHANNELS_EN.get(key, key))
+    return _word(lang, domain.CASE_CHANNELS, CASE_CHANNELS_EN, key) if key else "—"
 
 
 def rating_channel(lang: str, key: str) -> str:
-    return tr(lang, domain.RATING_CHANNELS.get(key, key), RATING_CHANNELS_EN.get(key, key))
+    return _word(lang, domain.RATING_CHANNELS, RATING_CHANNELS_EN, key)
 
 
 def action(lang: str, key: str) -> str:
-    return tr(lang, domain.FOLLOWUP_ACTIONS.get(key, key), ACTIONS_EN.get(key, key))
+    return _word(lang, domain.FOLLOWUP_ACTIONS, ACTIONS_EN, key)
 
 
 def reason(lang: str, key: str) -> str:
-    if not key:
-        return "—"
-    return tr(lang, domain.REASON_CATEGORIES.get(key, key), REASONS_EN.get(key, key))
+    return _word(lang, domain.REASON_CATEGORIES, REASONS_EN, key) if key else "—"
 
 
 def item_type(lang: str, key: str) -> str:
@@ -229,10 +232,37 @@ def pair(lang: str, table: dict, key: str) -> str:
     return tr(lang, zh, en)
 
 
+RATING_LEVELS_EN = {5: "very satisfied", 4: "satisfied", 3: "fair", 2: "dissatisfied", 1: "very dissatisfied"}
+
+
 def rating_level(lang: str, level: int) -> str:
-    zh = domain.RATING_LEVELS.get(int(level), str(level))
-    en = {5: "very satisfied", 4: "satisfied", 3: "fair", 2: "dissatisfied", 1: "very dissatisfied"}.get(int(level), str(level))
-    return f"{int(level)} {tr(lang, zh, en)}"
+    level = int(level)
+    return f"{level} {_word(lang, domain.RATING_LEVELS, RATING_LEVELS_EN, level)}"
+
+
+#: The codes of each vocabulary a table column may hold (for :func:`column`).
+_CODES = {
+    event_type: tuple(domain.EVENT_TYPES), case_channel: ("", *domain.CASE_CHANNELS),
+    rating_channel: tuple(domain.RATING_CHANNELS), action: tuple(domain.FOLLOWUP_ACTIONS),
+    reason: ("", *domain.REASON_CATEGORIES), item_type: domain.ITEM_TYPES, rating_level: tuple(domain.RATING_LEVELS),
+}
+
+
+def column(name: str, label, lang: str) -> pl.Expr:
+    """A table column of codes as people read them: ``label(lang, code)`` for each code of its vocabulary,
+    looked up by Polars (``label`` runs once per code, not once per row). A code outside the vocabulary
+    is shown as it is; a null stays null."""
+    mapping = {code: label(lang, code) for code in _CODES[label]}
+    return pl.col(name).replace_strict(mapping, default=pl.col(name).cast(pl.String), return_dtype=pl.String)
+
+
+def yes_no_column(value: str | pl.Expr, lang: str, *, no: str | None = None, null: str | None = None) -> pl.Expr:
+    """A boolean column (by name) or expression as 是 / 否 (``no`` instead of 否, e.g. blank); a null stays null
+    unless ``null`` says what to show."""
+    flag = pl.col(value) if isinstance(value, str) else value
+    words = pl.when(flag).then(pl.lit(t(lang, "yes"))).otherwise(pl.lit(t(lang, "no") if no is None else no))
+    shown = pl.when(flag.is_null()).then(pl.lit(null, dtype=pl.String)).otherwise(words)
+    return shown.alias(value) if isinstance(value, str) else shown
 
 
 def is_rate(key: str) -> bool:

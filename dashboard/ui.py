@@ -346,13 +346,11 @@ def default_instant() -> dt.datetime:
 
 def followup_columns(c) -> list[pl.Expr]:
     """A follow-up history as people read it: action, time, actor, verified cause and note (labelled)."""
-    from dashboard import labels as L
-
     return [
-        pl.col("action").map_elements(lambda v: L.action(c.lang, v), return_dtype=pl.String).alias(c.t("action")),
+        L.column("action", L.action, c.lang).alias(c.t("action")),
         pl.col("action_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("action_time")),
         pl.col("actor").alias(c.t("actor")),
-        pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String).alias(c.t("reason")),
+        L.column("reason_category", L.reason, c.lang).alias(c.t("reason")),
         pl.col("note").alias(c.t("note")),
     ]
 

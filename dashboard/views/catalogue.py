@@ -55,15 +55,14 @@ else:
     dept = c.scope.dept_code
     st.markdown(f"##### {ui.names('dept').get(dept, dept)} · {c.t('items')}")
     items = ui.q("catalogue_items", c.scope, c.filters, dept)
-    check = lambda ok: c.t("yes") if ok else c.t("no")  # noqa: E731
     display = items.select(
         "item_code", "item_name",
-        pl.col("item_type").map_elements(lambda v: L.item_type(c.lang, v), return_dtype=pl.String),
+        L.column("item_type", L.item_type, c.lang),
         "online_depth",
         pl.col("promised_limit_days"), pl.col("legal_limit_days"), pl.col("max_trips"),
-        (pl.col("online_depth") >= 3).map_elements(check, return_dtype=pl.String).alias("depth3"),
-        (pl.col("promised_limit_days") == 0).map_elements(check, return_dtype=pl.String).alias("immediate"),
-        (pl.col("max_trips") == 0).map_elements(check, return_dtype=pl.String).alias("zero_trip"),
+        L.yes_no_column(pl.col("online_depth") >= 3, c.lang).alias("depth3"),
+        L.yes_no_column(pl.col("promised_limit_days") == 0, c.lang).alias("immediate"),
+        L.yes_no_column(pl.col("max_trips") == 0, c.lang).alias("zero_trip"),
     )
     st.dataframe(display, hide_index=True, width="stretch", column_config={
         "item_code": c.t("code"), "item_name": c.t("name"), "item_type": c.t("item_type"),

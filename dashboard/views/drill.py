@@ -163,11 +163,11 @@ def case_table(frame: pl.DataFrame, key: str) -> None:
     display = frame.select(
         "case_id",
         pl.col("state").replace_strict({k: L.pair(c.lang, L.STATES, k) for k in L.STATES}, default=pl.col("state")),
-        pl.col("channel").map_elements(lambda v: L.case_channel(c.lang, v), return_dtype=pl.String),
+        L.column("channel", L.case_channel, c.lang),
         pl.col("accepted_at").dt.strftime("%Y-%m-%d %H:%M"),
         pl.col("completed_at").dt.strftime("%Y-%m-%d %H:%M"),
         pl.col("deadline").dt.strftime("%Y-%m-%d"),
-        pl.col("on_time").map_elements(lambda v: L.yes_no(c.lang, v), return_dtype=pl.String, skip_nulls=False),
+        L.yes_no_column("on_time", c.lang, null="—"),
         "overdue_days", "net_working_days", "trips",
     )
     columns = {"case_id": c.t("case_id"), "state": c.t("state"), "channel": c.t("channel"),
@@ -209,10 +209,11 @@ def case_level(case: str) -> None:
     st.plotly_chart(charts.timeline(events, detail["stops"], facts["deadline"], c.lang), key=f"timeline_{case}",
                     config=charts.CONFIG)
     st.dataframe(events.select(
-        pl.col("event_type").map_elements(lambda v: L.event_type(c.lang, v), return_dtype=pl.String).alias(c.t("event")),
+        L.column("event_type", L.event_type, c.lang).alias(c.t("event")),
         pl.col("event_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("time")),
-        pl.col("onsite").map_elements(lambda v: c.t("yes") if v else "", return_dtype=pl.String).alias(c.t("onsite")),
-        pl.col("channel").map_elements(lambda v: L.case_channel(c.lang, v) if v else "", return_dtype=pl.String).alias(c.t("channel")),
+        L.yes_no_column("onsite", c.lang, no="").alias(c.t("onsite")),
+        pl.when(pl.col("channel") == "").then(pl.lit("")).otherwise(L.column("channel", L.case_channel, c.lang))
+        .alias(c.t("channel")),
         pl.col("staff_id").alias(c.t("staff")),
         pl.concat_str([pl.col("applicant_name_masked"), pl.col("applicant_phone_masked")], separator=" ")
         .str.strip_chars().alias(c.t("applicant")),
@@ -222,12 +223,12 @@ def case_level(case: str) -> None:
         st.markdown(f"##### {c.t('rating')}")
         st.dataframe(ratings.select(
             pl.col("rating_id").alias("ID"),
-            pl.col("level").map_elements(lambda v: L.rating_level(c.lang, v), return_dtype=pl.String).alias(c.t("level")),
-            pl.col("channel").map_elements(lambda v: L.rating_channel(c.lang, v), return_dtype=pl.String).alias(c.t("channel")),
+            L.column("level", L.rating_level, c.lang).alias(c.t("level")),
+            L.column("channel", L.rating_channel, c.lang).alias(c.t("channel")),
             pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("rated_at")),
-            pl.col("real_name").map_elements(lambda v: L.yes_no(c.lang, v), return_dtype=pl.String).alias(c.t("real_name")),
-            pl.col("default_rating").map_elements(lambda v: L.tr(c.lang, "默认好评", "default") if v else "",
-                                                  return_dtype=pl.String).alias(L.tr(c.lang, "默认", "default")),
+            L.yes_no_column("real_name", c.lang).alias(c.t("real_name")),
+            pl.when(pl.col("default_rating")).then(pl.lit(L.tr(c.lang, "默认好评", "default"))).otherwise(pl.lit(""))
+            .alias(L.tr(c.lang, "默认", "default")),
             pl.col("comment").alias(c.t("comment")),
         ), hide_index=True, width="stretch")
         followups = detail["followups"]

@@ -62,8 +62,8 @@ else:
     display = rows.select(
         "rating_id", "case_id",
         pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
-        pl.col("level").map_elements(lambda v: L.rating_level(c.lang, v), return_dtype=pl.String),
-        pl.col("channel").map_elements(lambda v: L.rating_channel(c.lang, v), return_dtype=pl.String),
+        L.column("level", L.rating_level, c.lang),
+        L.column("channel", L.rating_channel, c.lang),
         pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M"),
         pl.col("state").replace_strict(state_label, default=pl.col("state")),
         pl.col("next_step").replace_strict(step_label, default=pl.lit("—")),
@@ -71,8 +71,7 @@ else:
         pl.when(pl.col("overdue")).then(pl.format("{} +{}", pl.lit(L.tr(c.lang, "超期", "overdue")), pl.col("overdue_working_days")))
         .when(pl.col("working_days_left").is_not_null()).then(pl.format("{}", pl.col("working_days_left")))
         .otherwise(pl.lit("")).alias("timing"),
-        pl.col("reason_category").map_elements(lambda v: L.reason(c.lang, v), return_dtype=pl.String,
-                                               skip_nulls=False),
+        L.column("reason_category", L.reason, c.lang).fill_null(L.reason(c.lang, "")),
         pl.col("comment"),
     )
     st.caption(L.tr(c.lang, "点击一行查看处置记录并登记下一步", "Click a row to see its history and record the next step"))
