@@ -38,6 +38,7 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_changes_nothing(hcp_home):
     assert "province" in first.stdout and (hcp_home / "users.toml").exists()
 
     second = run_hcp(*args, timeout=600, check=True)
+    assert "入库 0 条" in second.stdout  # every record of the re-run is a re-send
     assert warehouse_counts() == manifest["counts"]
     assert len(json.loads(run_hcp("quarantine", "--format", "json", check=True).stdout)) == len(quarantined)
     assert json.loads(run_hcp("metrics", "--period", "2025-10", "--format", "json", check=True).stdout)[0] == october
