@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -67,6 +66,7 @@ def hold_back_events(data: Path, share: float, late_dir: Path) -> int:
 def pandas_baseline(env: dict, month: str) -> tuple[float, pd.DataFrame, pd.DataFrame]:
     os.environ.update(env)
     from metrics import store
+    from metrics.indicators import Period
     from warehouse import open_warehouse
 
     wh = open_warehouse()
@@ -85,14 +85,13 @@ def pandas_baseline(env: dict, month: str) -> tuple[float, pd.DataFrame, pd.Data
         for col in cols:
             frame[col] = frame[col].dt.tz_convert("Asia/Shanghai")
     items["valid_from"] = pd.to_datetime(items["valid_from"]).dt.date
-    year, mon = (int(x) for x in month.split("-"))
-    start, end = dt.date(year, mon, 1), dt.date(year + (mon == 12), mon % 12 + 1, 1)
+    period = Period.parse(month)
     t0 = time.perf_counter()
     walker = DayWalker(working)
     facts = case_facts(events, items, walker)
     rfacts = rating_facts(ratings, followups, walker, rectify_days=15)
-    by_all = indicators(facts, rfacts, start, end, "all")
-    by_dept = indicators(facts, rfacts, start, end, "dept")
+    by_all = indicators(facts, rfacts, period.start, period.end, "all")
+    by_dept = indicators(facts, rfacts, period.start, period.end, "dept")
     seconds = time.perf_counter() - t0
     return seconds, compare(by_all, engine_all), compare(by_dept, engine_dept)
 
