@@ -49,8 +49,8 @@ from reports.figures import DataVersion
 from warehouse.client import SHANGHAI
 
 MANIFEST = "manifest.json"
-_THREAD_LOCK = threading.Lock()
-_LOCAL = threading.local()
+#: The archive roots whose lock the current thread holds.
+_HELD = threading.local()
 
 
 def default_root(config: dict | None = None) -> Path:
@@ -97,23 +97,22 @@ class Archive:
     # Locking -------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive across threads and processes (re-entrant within a thread)."""
-        if getattr(_LOCAL, "depth", 0):
-            _LOCAL.depth += 1
-            try:
-                yield
-            finally:
-                _LOCAL.depth -= 1
+        """Exclusive across threads and processes, re-entrant within a thread: an ``flock`` on ``.lock``
+        taken on a descriptor of its own (as :func:`hcp.locks.job_lock` does), so another thread of this
+        process waits for it like another process; closing the descriptor releases it."""
+        held = _HELD.__dict__.setdefault("roots", set())
+        key = self.root.resolve()
+        if key in held:
+            yield
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with _THREAD_LOCK, open(self.root / ".lock", "a+") as handle:
+        with open(self.root / ".lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            _LOCAL.depth = 1
+            held.add(key)
             try:
                 yield
             finally:
-                _LOCAL.depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                held.discard(key)
 
     # Reading -------------------------------------------------------------------------------------
     def folder(self, kind: str, period: str, scope: str) -> Path:

@@ -62,6 +62,31 @@ def versions(archive, month="2025-10", scope="all"):
     return [m["version"] for m in archive.versions("monthly", month, scope)]
 
 
+def _taken(root) -> bool:
+    """Whether someone holds the archive lock at ``root`` (tried on a descriptor of our own, without waiting)."""
+    import fcntl
+
+    with open(root / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def test_the_archive_lock_is_held_per_archive_and_re_entrant(tmp_path):
+    first, second = Archive(tmp_path / "a"), Archive(tmp_path / "b")
+    with first.lock():
+        assert _taken(first.root)
+        with first.lock():  # re-entrant in the same thread
+            assert _taken(first.root)
+        assert _taken(first.root)
+        with second.lock():  # another archive is locked too, not taken as a re-entry
+            assert _taken(second.root)
+        assert not _taken(second.root)
+    assert not _taken(first.root)
+
+
 def test_fire_times_follow_the_cron_in_shanghai_time():
     now = Clock.parse("2025-12-02 09:00")
     assert fire_times("0 8 1 * *", Clock.parse("2025-10-15 00:00"), now) == [
