@@ -21,22 +21,24 @@ class DayWalker:
     def __init__(self, working_days: set[dt.date]):
         self.working = working_days
 
+    def counts(self, day: dt.date, stops) -> bool:
+        """A working day outside every clock stop ``s < day <= r`` counts towards the limit."""
+        return day in self.working and not any(s < day <= r for s, r in stops)
+
     def deadline(self, accepted: dt.date, limit: int, stops: list[tuple[dt.date, dt.date]]) -> dt.date:
         if limit == 0:
             return accepted
         count, day = 0, accepted
         while count < limit:
             day += ONE_DAY
-            if day in self.working and not any(s < day <= r for s, r in stops):
-                count += 1
+            count += self.counts(day, stops)
         return day
 
     def counted_between(self, after: dt.date, upto: dt.date, stops=()) -> int:
         count, day = 0, after
         while day < upto:
             day += ONE_DAY
-            if day in self.working and not any(s < day <= r for s, r in stops):
-                count += 1
+            count += self.counts(day, stops)
         return count
 
 
