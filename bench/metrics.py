@@ -103,7 +103,10 @@ def compare(reference: pd.DataFrame, engine: pd.DataFrame) -> pd.DataFrame:
     eng = engine.reindex(groups)
     diffs = []
     for key in KEYS:
-        a = pd.to_numeric(ref[key], errors="coerce").fillna(0).to_numpy(dtype=float) if key in ("cases_completed", "ratings") else pd.to_numeric(ref[key], errors="coerce").to_numpy(dtype=float)
+        a = pd.to_numeric(ref[key], errors="coerce")
+        if key in ("cases_completed", "ratings"):  # a group with no cases (or no ratings) in the reference: 0
+            a = a.fillna(0)
+        a = a.to_numpy(dtype=float)
         b = pd.to_numeric(eng[key], errors="coerce").to_numpy(dtype=float)
         same = np.isclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
         for group in np.array(groups)[~same]:
