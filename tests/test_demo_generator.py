@@ -232,6 +232,9 @@ def test_same_seed_same_bytes_different_seed_different(tmp_path):
     assert a.keys() == c.keys()
     assert a["case_events-00001.jsonl"] != c["case_events-00001.jsonl"]
     assert a["ratings-00001.jsonl"] != c["ratings-00001.jsonl"]
+    generate(DemoParams(out=tmp_path / "p", seed=11, fmt="parquet", **params))
+    generate(DemoParams(out=tmp_path / "q", seed=11, fmt="parquet", **params))
+    assert _bytes(tmp_path / "p") == _bytes(tmp_path / "q")
 
 
 def test_rerun_into_same_directory_replaces_old_chunks(tmp_path):
