@@ -132,6 +132,9 @@ def test_drill_down_region_department_item_case_by_clicks(home):
     assert at.query_params.get("item") == "ITEM5"
     cases = at.dataframe[0].value
     assert set(cases["case_id"]) == {"A", "C"}
+    by_case = {row["case_id"]: row for row in cases.to_dict("records")}
+    assert by_case["A"]["on_time"] == "否" and by_case["C"]["on_time"] == "是"  # A overdue
+    assert by_case["A"]["channel"] == "窗口"  # labelled from hcp.domain
     ok(click_row(at, 0, cases["case_id"].tolist().index("C")))
     assert at.query_params.get("case") == "C"
     shown = metrics(at)
@@ -140,6 +143,10 @@ def test_drill_down_region_department_item_case_by_clicks(home):
     events = at.dataframe[0].value
     assert events["事件"].tolist() == ["申报", "受理", "特别程序（挂起）", "恢复计时", "办结", "送达/取件"]
     assert "r3" in texts(at) and "解释说明" in texts(at)  # its rating and follow-ups
+    rating = at.dataframe[1].value.to_dict("records")
+    assert rating == [{**rating[0], "ID": "r3", "评价等级": "2 不满意", "办理渠道": "PC端", "实名": "否"}]
+    followups = at.dataframe[2].value
+    assert followups["环节"].tolist() == ["核实", "解释说明"] and followups["核实原因"].tolist() == ["政策规定", "—"]
 
 
 def test_a_shared_link_restores_the_place(home):
