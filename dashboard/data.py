@@ -116,9 +116,9 @@ class _Sql:
         self.conditions: list[str] = []
         self.params: dict = {}
 
-    def add(self, condition: str, **params) -> "_Sql":
+    def add(self, condition: str, params: dict | None = None, /, **named) -> "_Sql":
         self.conditions.append(condition)
-        self.params.update(params)
+        self.params.update(params or {}, **named)
         return self
 
     def where(self) -> str:
@@ -159,14 +159,6 @@ def _filters_on_ratings(sql: _Sql, filters: Filters) -> _Sql:
         sql.add("case_id IN (SELECT case_id FROM case_facts FINAL WHERE channel = {f_channel:String})",
                 f_channel=filters.channel)
     return sql
-
-
-def _period_params(period: Period) -> dict:
-    return {"p_start": dt.datetime.combine(period.start, dt.time()), "p_end": dt.datetime.combine(period.end, dt.time())}
-
-
-def _in_period(column: str) -> str:
-    return f"{column} >= {{p_start:{DT}}} AND {column} < {{p_end:{DT}}}"
 
 
 _calendars: dict[tuple, object] = {}
@@ -289,19 +281,26 @@ def _group_scope(scope: Scope, grouping: str, column: str = "group_code") -> tup
 
 def stored_groups(wh: Warehouse, scope: Scope, period: str, grouping: str, codes: list[str] | None = None) -> pl.DataFrame:
     """The current stored rows of one month and grouping that lie in the scope (optionally some codes)."""
+    return _stored_rows(wh, scope, [period], grouping, codes)
+
+
+def _stored_rows(wh: Warehouse, scope: Scope, periods: list[str], grouping: str,
+                 codes: list[str] | None = None) -> pl.DataFrame:
+    """The current stored rows (each month's latest run, as :func:`metrics.store.read_group_metrics`) of some
+    months and one grouping that lie in the scope, optionally of some codes only; by month, then code."""
     cond = _group_scope(scope, grouping, "m.group_code")
-    if cond is None:
+    if cond is None or not periods:
         return pl.DataFrame()
     where, params = cond
     extra = " AND m.group_code IN {codes:Array(String)}" if codes is not None else ""
     return wh.query_df(
         "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
         "INNER JOIN (SELECT period, grouping, run_id FROM metric_runs FINAL "
-        "            WHERE period = {p:String} AND grouping = {g:String}) AS r "
+        "            WHERE period IN {periods:Array(String)} AND grouping = {g:String}) AS r "
         "ON m.period = r.period AND m.grouping = r.grouping AND m.run_id = r.run_id "
-        f"WHERE m.period = {{p:String}} AND m.grouping = {{g:String}} AND ({where}){extra} "
-        "ORDER BY m.group_code",
-        {**params, "p": period, "g": grouping, **({"codes": codes} if codes is not None else {})},
+        f"WHERE m.period IN {{periods:Array(String)}} AND m.grouping = {{g:String}} AND ({where}){extra} "
+        "ORDER BY m.period, m.group_code",
+        {**params, "periods": periods, "g": grouping, **({"codes": codes} if codes is not None else {})},
     )
 
 
@@ -319,8 +318,7 @@ def _group_sql(grouping: str) -> str:
 def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
     """:func:`metrics.indicators.case_counts` as one SQL aggregate over the scope's completed case facts."""
     period = filters.parsed
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    sql.add("state = 'completed'").add(_in_period("completed_at"), **_period_params(period))
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters).add(*store.completed_in(period))
     return wh.query_df(
         f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS cases_completed, "
         "toUInt32(countIf(on_time = true)) AS on_time_n, toUInt32(countIf(on_time = false)) AS overdue_completed, "
@@ -348,8 +346,7 @@ def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: 
     are counted in SQL; the bad ratings — few — go through :func:`metrics.ratings.rating_facts` for the
     follow-up figures (rectified, on time, revisited)."""
     period = filters.parsed
-    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
-    sql.add(_in_period("rated_at"), **_period_params(period))
+    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(period))
     counted = f"NOT default_rating AND rating_id NOT IN ({_UPHELD})"
     totals = wh.query_df(
         f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
@@ -363,9 +360,7 @@ def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: 
 def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False) -> pl.DataFrame:
     """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered), or of
     its bad ratings (level 1–2) only."""
-    period = filters.parsed
-    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
-    sql.add(_in_period("rated_at"), **_period_params(period))
+    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(filters.parsed))
     if bad_only:
         sql.add("level <= 2")
     ratings = store.load_ratings(wh, sql.where(), sql.params)
@@ -466,19 +461,7 @@ def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) 
                 rows.append(row)
         return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
     grouping, code = unit
-    cond = _group_scope(scope, grouping, "m.group_code")
-    if cond is None or not labels:
-        return pl.DataFrame()
-    where, params = cond
-    return wh.query_df(
-        "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
-        "INNER JOIN (SELECT period, grouping, run_id FROM metric_runs FINAL "
-        "            WHERE period IN {labels:Array(String)} AND grouping = {g:String}) AS r "
-        "ON m.period = r.period AND m.grouping = r.grouping AND m.run_id = r.run_id "
-        f"WHERE m.grouping = {{g:String}} AND m.group_code = {{c:String}} AND ({where}) "
-        "ORDER BY m.period",
-        {**params, "labels": labels, "g": grouping, "c": code},
-    )
+    return _stored_rows(wh, scope, labels, grouping, [code])
 
 
 def contributions(row: dict) -> dict[str, float | None]:
@@ -496,14 +479,12 @@ CASE_LIST_COLUMNS = ("case_id", "item_code", "dept_code", "region_code", "channe
 def cases(wh: Warehouse, scope: Scope, filters: Filters, *, item: str | None = None, overdue_only: bool = False,
           limit: int = 1000) -> pl.DataFrame:
     """Cases of the scope completed in the period, plus those still open that were accepted by its end."""
-    period = filters.parsed
     sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    sql.params.update(_period_params(period))
-    done = f"state = 'completed' AND {_in_period('completed_at')}"
+    done, bounds = store.completed_in(filters.parsed)
     if overdue_only:
-        sql.add(f"{done} AND on_time = false")
-    else:
-        sql.add(f"(({done}) OR (state = 'accepted' AND accepted_at < {{p_end:{DT}}}))")
+        sql.add(f"{done} AND on_time = false", bounds)
+    else:  # {end:…} is the period's end, bound by completed_in
+        sql.add(f"(({done}) OR (state = 'accepted' AND accepted_at < {{end:{DT}}}))", bounds)
     if item:
         sql.add("item_code = {item:String}", item=item)
     order = "overdue_days DESC, completed_at" if overdue_only else "state = 'completed', accepted_at DESC"
@@ -513,9 +494,7 @@ def cases(wh: Warehouse, scope: Scope, filters: Filters, *, item: str | None = N
 
 
 def count_cases(wh: Warehouse, scope: Scope, filters: Filters, *, overdue_only: bool = False) -> int:
-    period = filters.parsed
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    sql.add("state = 'completed'").add(_in_period("completed_at"), **_period_params(period))
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters).add(*store.completed_in(filters.parsed))
     if overdue_only:
         sql.add("on_time = false")
     return int(wh.query_value(f"SELECT count() FROM case_facts FINAL WHERE {sql.where()}", sql.params) or 0)
@@ -592,7 +571,7 @@ def loop_rows(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime,
 
     sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
     if period_only:
-        sql.add(_in_period("rated_at"), **_period_params(filters.parsed))
+        sql.add(*store.rated_in(filters.parsed))
     loop = loop_store.load_loop(wh, (sql.where(), dict(sql.params)), as_of, SupervisionSettings.load(),
                                 work_calendar(wh))
     if loop.height == 0:
