@@ -128,14 +128,10 @@ class Reader:
         return value, present & value.is_null()
 
     def timestamp(self, name: str) -> tuple[pl.Expr, pl.Expr]:
-        """(value in Asia/Shanghai, bad): ISO 8601 with offset, or local Shanghai time without one.
+        """(value in Asia/Shanghai, bad) of a *typed* column (Parquet timestamps and dates; absent is null).
 
-        ``YYYY-MM-DD[T ]hh:mm:ss`` is parsed with one exact format (fast), then the optional fraction
-        and offset (``Z``, ``±hh``, ``±hhmm``, ``±hh:mm``; none = +08:00, Shanghai has had no DST since
-        1991) are applied as integers — no per-row format guessing.
+        Text times are parsed by :meth:`Spec.time` (ISO 8601 with an offset, or local Shanghai time).
         """
-        if not self.has(name):
-            return pl.lit(None, dtype=TS), pl.lit(False)
         dtype = self.dtype(name)
         col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
@@ -144,22 +140,9 @@ class Reader:
             return value, pl.lit(False)
         if dtype == pl.Date:
             return col.cast(pl.Datetime("ms")).dt.replace_time_zone(TIMEZONE), pl.lit(False)
-        text = self.text(name)
-        sep = text.str.slice(10, 1)
-        head = text.str.slice(0, 10) + pl.lit("T") + text.str.slice(11, 8)
-        local = head.str.strptime(pl.Datetime("ms"), "%Y-%m-%dT%H:%M:%S", strict=False, exact=True, cache=False)
-        rest = text.str.slice(19)
-        parts = rest.str.extract_groups(r"^(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?$")
-        fraction = parts.struct.field("1")
-        millis = pl.when(fraction.is_not_null()).then((fraction + pl.lit("00")).str.slice(0, 3).cast(pl.Int64)).otherwise(0)
-        sign = pl.when(parts.struct.field("3") == "-").then(-1).otherwise(1)
-        minutes = (parts.struct.field("4").cast(pl.Int64) * 60 + parts.struct.field("5").cast(pl.Int64).fill_null(0)) * sign
-        offset = pl.when(parts.struct.field("2").is_not_null()).then(0).otherwise(minutes.fill_null(480))
-        rest_ok = rest.str.contains(r"^(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$")
-        ok = sep.is_in(["T", " "]) & local.is_not_null() & rest_ok
-        utc = local + pl.duration(milliseconds=millis) - pl.duration(minutes=offset)
-        value = pl.when(ok).then(utc.dt.replace_time_zone("UTC").dt.convert_time_zone(TIMEZONE))
-        return value, text.is_not_null() & value.is_null()
+        if not self.has(name):
+            return pl.lit(None, dtype=TS), pl.lit(False)
+        raise TypeError(f"{name}: {dtype} is not a typed time; Spec.time parses text")
 
     def date(self, name: str) -> tuple[pl.Expr, pl.Expr]:
         if not self.has(name):
@@ -270,20 +253,31 @@ class Spec:
         self.cols[f"_txt_{name}"] = self.r.text(name).str.slice(0, 40)
         return pl.col(name)
 
-    def time(self, name: str, *, required: bool = False) -> pl.Expr:
-        if self.r.dtype(name) == pl.String:
-            self._staged_time(name)
-            col = pl.col(name)
-        else:
-            col = self._flagged(name, *self.r.timestamp(name))
+    def _parsed_rules(self, name: str, code: str, complaint: str, required: bool) -> None:
+        """Rules of a parsed field: required (no text at all) and ``code`` (text that does not parse)."""
         if required:
             self.rules.append(Rule(f"missing_field:{name}", pl.col(f"_txt_{name}").is_null(), f"{name} is required"))
-        self.rules.append(Rule("bad_time", pl.col(f"_bad_{name}"), pl.format(
-            f"{name} '{{}}' is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)", pl.col(f"_txt_{name}"))))
+        self.rules.append(Rule(code, pl.col(f"_bad_{name}"),
+                               pl.format(f"{name} '{{}}' {complaint}", pl.col(f"_txt_{name}"))))
+
+    def time(self, name: str, *, required: bool = False) -> pl.Expr:
+        dtype = self.r.dtype(name)
+        if isinstance(dtype, pl.Datetime) or dtype == pl.Date or not self.r.has(name):
+            col = self._flagged(name, *self.r.timestamp(name))
+        else:
+            self._staged_time(name)
+            col = pl.col(name)
+        self._parsed_rules(name, "bad_time", "is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)", required)
         return col
 
     def _staged_time(self, name: str) -> None:
-        """:meth:`Reader.timestamp` for text, in stages so each intermediate is computed once."""
+        """A time given as text (or a number: read as its text), in stages so each intermediate is
+        computed once.
+
+        ``YYYY-MM-DD[T ]hh:mm:ss`` is parsed with one exact format (fast), then the optional fraction
+        and offset (``Z``, ``±hh``, ``±hhmm``, ``±hh:mm``; none = +08:00, Shanghai has had no DST since
+        1991) are applied as integers — no per-row format guessing.
+        """
         t, local, rest, parts = (f"_t_{name}", f"_tl_{name}", f"_tr_{name}", f"_tp_{name}")
         self.stages[0][t] = self.r.text(name)
         text = pl.col(t)
@@ -309,10 +303,7 @@ class Spec:
 
     def date(self, name: str, *, required: bool = False) -> pl.Expr:
         col = self._flagged(name, *self.r.date(name))
-        if required:
-            self.rules.append(Rule(f"missing_field:{name}", pl.col(f"_txt_{name}").is_null(), f"{name} is required"))
-        self.rules.append(Rule("bad_date", pl.col(f"_bad_{name}"), pl.format(
-            f"{name} '{{}}' is not a date (YYYY-MM-DD)", pl.col(f"_txt_{name}"))))
+        self._parsed_rules(name, "bad_date", "is not a date (YYYY-MM-DD)", required)
         return col
 
     def boolean(self, name: str) -> pl.Expr:
