@@ -15,7 +15,7 @@ from html import escape
 from hcp.i18n import fmt_int, tr
 from reports import charts
 from reports.text import (CHART_KEYS, HEADLINE_KEYS, RANKING_KEYS, fmt_change, fmt_value, grouping_label, label,
-                          marks, meets, met_label, period_text, rank_text, status_label, title)
+                          marks, meets, met_label, period_text, rank_text, status_label, title, yes_no)
 
 #: How many rows the bulletin lists of the worst overdue cases and unrectified bad ratings.
 WORST_ROWS = 10
@@ -255,7 +255,7 @@ def _unrectified(figures: dict, lang: str) -> str:
                tr(lang, "评价时间", "rated"), tr(lang, "等级", "level"), tr(lang, "实名", "real name"),
                tr(lang, "整改期限", "due"), tr(lang, "状态", "status")]
     rows = [[(r["rating_id"], ""), (r["case_id"] or "—", ""), (r["dept_name"] or r["dept_code"], ""),
-             (r["rated"], "c"), (str(r["level"]), "c"), (tr(lang, "是", "yes") if r["real_name"] else tr(lang, "否", "no"), "c"),
+             (r["rated"], "c"), (str(r["level"]), "c"), (yes_no(r["real_name"], lang), "c"),
              (r["due"] or "—", "c"), (status_label(r["status"], lang), "c bad")] for r in open_rows[:WORST_ROWS]]
     return html + _table(headers, rows)
 
