@@ -76,16 +76,13 @@ READ_SCHEMA_WITH_PII_CARRIER = {**READ_SCHEMA, PII_CARRIER: pl.Struct({"applican
 POS, RAW, ERR, ERR_DETAIL, EXTRA = "_pos", "_raw", "_err", "_err_detail", "_extra"
 
 
+#: The id field of each kind (an item's id also takes its ``valid_from``: see :func:`record_id_expr`).
+ID_FIELD = {"case_event": "event_id", "rating": "rating_id", "followup": "followup_id", "item": "item_code",
+            "department": "dept_code", "region": "region_code"}
+
+
 def record_id_expr(kind: str) -> pl.Expr:
     """The idempotency key of each kind, as text, from the *converted* warehouse columns."""
-    if kind == "case_event":
-        return pl.col("event_id")
-    if kind == "rating":
-        return pl.col("rating_id")
-    if kind == "followup":
-        return pl.col("followup_id")
     if kind == "item":
         return pl.col("item_code") + pl.lit("@") + pl.col("valid_from").dt.to_string("%Y-%m-%d")
-    if kind == "department":
-        return pl.col("dept_code")
-    return pl.col("region_code")
+    return pl.col(ID_FIELD[kind])

@@ -34,15 +34,23 @@ import polars as pl
 from hcp.domain import RECORD_KINDS
 from hcp.pii import PiiKey, current_key
 from hcp.locks import job_lock
-from ingest.convert import carried_pseudonyms, content_expr, to_warehouse
-from ingest.fields import ERR, ERR_DETAIL, EXTRA, FACT_KINDS, KIND_TABLE, LOAD_ORDER, REFERENCE_KINDS, record_id_expr
+from ingest.convert import WAREHOUSE_COLUMNS, carried_pseudonyms, content_expr, to_warehouse
+from ingest.fields import (
+    ERR,
+    ERR_DETAIL,
+    EXTRA,
+    FACT_KINDS,
+    ID_FIELD,
+    KIND_TABLE,
+    LOAD_ORDER,
+    REFERENCE_KINDS,
+    record_id_expr,
+)
 from ingest.quarantine import quarantine_rows, store
 from ingest.validate import Reader, Rule, validate
 
 STAGE_PREFIX = "ingest_stage_"
 UNKNOWN_ITEM_POLICIES = ("flag", "quarantine")
-_ID_FIELD = {"case_event": "event_id", "rating": "rating_id", "followup": "followup_id", "item": "item_code",
-             "department": "dept_code", "region": "region_code"}
 
 
 @dataclass
@@ -238,7 +246,7 @@ class Loader:
                     [c for c in checked.typed.columns if c.startswith(("applicant.", "rater."))])
                 quarantine.append(quarantine_rows(
                     bad, reason=checked.reason.filter(bad_mask), detail=checked.detail.filter(bad_mask), kind=k,
-                    record_id=bad.select(Reader(bad).text(_ID_FIELD[k])).to_series(),
+                    record_id=bad.select(Reader(bad).text(ID_FIELD[k])).to_series(),
                     key=key, persons=persons))
             if not ok.any():
                 continue
@@ -300,7 +308,7 @@ class Loader:
         """Quarantine rows for ids that came back with other content (``src`` rows as read)."""
         return quarantine_rows(
             src, reason=pl.Series(["duplicate_id_conflict"] * src.height, dtype=pl.String),
-            detail=pl.Series([f"{_ID_FIELD[kind]} was already received with different content; "
+            detail=pl.Series([f"{ID_FIELD[kind]} was already received with different content; "
                               "the first version is kept"] * src.height, dtype=pl.String),
             kind=kind, record_id=rids)
 
@@ -344,16 +352,14 @@ class Loader:
                         rows = self._verify_against_stored(k, rows)
                     same = rows["same"].fill_null(False)
                     seen = rows["same"].is_not_null()
-                    if k in FACT_KINDS:
-                        dupes += int(same.sum())
-                        if (seen & ~same).any():
-                            conflicts[k] = rows.filter(seen & ~same)
-                        skip.append(rows.filter(seen).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
-                        rows = rows.filter(~seen)
-                    else:  # reference data: identical is a duplicate, changed content replaces
-                        dupes += int(same.sum())
-                        skip.append(rows.filter(same).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
-                        rows = rows.filter(~same)
+                    dupes += int(same.sum())
+                    # Facts: a known id is never stored again (other content is a conflict); reference
+                    # data: identical is a duplicate, changed content replaces.
+                    if k in FACT_KINDS and (seen & ~same).any():
+                        conflicts[k] = rows.filter(seen & ~same)
+                    known_ids = seen if k in FACT_KINDS else same
+                    skip.append(rows.filter(known_ids).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
+                    rows = rows.filter(~known_ids)
                     rows = rows.drop("same")
                 if rows.height:
                     inserted[k] = rows
@@ -383,10 +389,8 @@ class Loader:
         version; after an upgrade it may differ for identical content, so the stored row (FINAL) is
         hashed again with the running version and compared.
         """
-        from ingest.convert import WAREHOUSE_COLUMNS, content_expr
-
         table = KIND_TABLE[kind]
-        id_col = _ID_FIELD[kind]
+        id_col = ID_FIELD[kind]
         suspects = rows.filter(pl.col("same") == False)["_rid"].to_list()  # noqa: E712
         columns = ", ".join(f"`{c}`" for c in WAREHOUSE_COLUMNS[kind])
         stored = []
