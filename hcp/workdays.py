@@ -192,6 +192,15 @@ class WorkCalendar:
         position = pl.when((index >= 1) & (index < self._stride)).then(position)
         return pl.lit(self._day_by_index).gather(position)
 
+    def add_working_days_expr(self, day: pl.Expr | str, n: pl.Expr | int, slot: pl.Expr | None = None) -> pl.Expr:
+        """Vectorised :meth:`add_working_days`: the working day on which the count of working days after
+        ``day`` reaches ``n``; for n = 0, ``day`` itself (the DOMAIN convention: a 0-day limit is due the
+        same day)."""
+        day = pl.col(day) if isinstance(day, str) else day
+        n = pl.lit(n) if isinstance(n, int) else n
+        reached = self.day_of_index_expr(self.index_expr(day, slot) + n, slot)
+        return pl.when(n == 0).then(day).otherwise(reached)
+
     # Scalars (for tests, the CLI and small lookups) -----------------------------------------
     def _slot(self, region_code: str) -> int:
         best = 0
@@ -216,9 +225,12 @@ class WorkCalendar:
         return self.index(upto, region_code) - self.index(after, region_code)
 
     def add_working_days(self, day: dt.date, n: int, region_code: str = "") -> dt.date:
-        """The working day on which the count of working days after ``day`` reaches ``n`` (n ≥ 1)."""
-        if n < 1:
-            raise ValueError("n must be at least 1; the deadline of a 0-day limit is the day itself")
+        """The working day on which the count of working days after ``day`` reaches ``n``; ``day`` itself
+        for n = 0 (a 0-day limit is due the same day)."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        if n == 0:
+            return day
         target = self.index(day, region_code) + n
         if target >= self._stride:
             raise CalendarRangeError(f"{n} working days after {day} is beyond the calendar end {self.end}")

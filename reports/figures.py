@@ -223,7 +223,7 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
     slot = calendar.locality_expr("region_code")
     limit = locality_value_expr("region_code", settings.rectify_days, settings.rectify_days_by_locality)
     bad = bad.with_columns(
-        due=calendar.day_of_index_expr(calendar.index_expr(pl.col("rated_at").dt.date(), slot) + limit, slot))
+        due=calendar.add_working_days_expr(pl.col("rated_at").dt.date(), limit, slot))
     ordered = followups.unique(subset="followup_id", keep="first").sort("action_time", "followup_id")
     first_done = dict(ordered.filter(pl.col("action").is_in(["rectified", "explained"]))
                       .group_by("rating_id", maintain_order=True).agg(pl.col("action").first()).rows())

@@ -71,7 +71,7 @@ def escalate(flags: pl.DataFrame, departments: pl.DataFrame, calendar: WorkCalen
         .with_columns(office_code=pl.coalesce(pl.col("office_code").replace("", None), pl.col("region_code")))
         .with_columns(
             escalate_to=parent_office_expr("office_code"),
-            escalated_on=calendar.day_of_index_expr(calendar.index_expr("deadline", slot) + after_days, slot),
+            escalated_on=calendar.add_working_days_expr("deadline", after_days, slot),
         )
     )
     names = region_names or {}

@@ -304,12 +304,6 @@ def check_action(status: LoopStatus, action: str) -> str:
 # Due dates -----------------------------------------------------------------------------------------
 
 
-def add_working_days_expr(calendar: WorkCalendar, day: pl.Expr, n: pl.Expr, slot: pl.Expr) -> pl.Expr:
-    """The working day on which the count of working days after ``day`` reaches ``n`` (``day`` when n = 0)."""
-    reached = calendar.day_of_index_expr(calendar.index_expr(day, slot) + n, slot)
-    return pl.when(n == 0).then(day).otherwise(reached)
-
-
 def _limit(settings: SupervisionSettings, key: str) -> pl.Expr:
     return locality_value_expr("region_code", settings.step_days[key], settings.step_days_by_locality.get(key, {}))
 
@@ -337,12 +331,12 @@ def with_due_dates(frame: pl.DataFrame, calendar: WorkCalendar, settings: Superv
     }
     out = frame.with_columns(
         rating_date=rating_date,
-        **{name: pl.when(in_loop).then(add_working_days_expr(calendar, anchor, n, slot)) for name, (anchor, n) in due.items()
+        **{name: pl.when(in_loop).then(calendar.add_working_days_expr(anchor, n, slot)) for name, (anchor, n) in due.items()
            if name != "revisit_due"},
         revisit_due=pl.when(in_loop & pl.col("revisit_required")).then(
-            add_working_days_expr(calendar, *due["revisit_due"], slot)),
-        appeal_due=pl.when(pl.col("state") == "appealed").then(add_working_days_expr(
-            calendar, pl.col("appealed_at").dt.date(), pl.lit(settings.appeal_decide_days, dtype=pl.Int32), slot)),
+            calendar.add_working_days_expr(*due["revisit_due"], slot)),
+        appeal_due=pl.when(pl.col("state") == "appealed").then(calendar.add_working_days_expr(
+            pl.col("appealed_at").dt.date(), pl.lit(settings.appeal_decide_days, dtype=pl.Int32), slot)),
         next_step=pl.col("state").replace_strict(NEXT_STEP, default=None, return_dtype=pl.String),
     )
     return out.with_columns(

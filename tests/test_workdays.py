@@ -73,3 +73,14 @@ def test_calendar_import_and_show_through_the_cli(hcp_home, tmp_path):
     bad.write_text("day,is_working\n2025-13-45,false\n")
     result = run_hcp("calendar", "import", str(bad))
     assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_adding_working_days_scalar_and_vectorised_agree_and_zero_days_is_the_day_itself():
+    days = [D(2025, 9, 27), D(2025, 9, 30), D(2025, 10, 4), D(2026, 2, 13)]  # incl. a Saturday and a holiday
+    frame = pl.DataFrame({"day": days * 3, "n": [0] * 4 + [1] * 4 + [15] * 4})
+    vectorised = frame.with_columns(due=CAL.add_working_days_expr("day", pl.col("n")))["due"].to_list()
+    assert vectorised == [CAL.add_working_days(d, n) for d, n in frame.iter_rows()]
+    assert vectorised[:4] == days  # 0 working days: the day itself, even a non-working one
+    assert vectorised[4:8] == [D(2025, 9, 28), D(2025, 10, 9), D(2025, 10, 9), D(2026, 2, 14)]
+    with pytest.raises(ValueError):
+        CAL.add_working_days(D(2025, 9, 30), -1)
