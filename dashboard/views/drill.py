@@ -88,6 +88,15 @@ def chart(frame: pl.DataFrame, indicator: str, key: str) -> str | None:
     return None
 
 
+def units(frame: pl.DataFrame, indicator: str, kind: str, where: str, place: str) -> None:
+    """A level's units as a bar chart of the indicator and a table; a click on a bar or a row goes down into
+    that unit (``place``: the location key it sets — region, dept or item)."""
+    code = chart(frame, indicator, f"drill_{kind}_{where}_{indicator}_{c.filters}") or \
+        unit_table(frame, f"drill_{kind}_table_{where}_{c.filters}")
+    if code:
+        ui.go("drill", **{place: code}, **({"dept": ""} if place == "region" else {}))
+
+
 def region_level() -> None:
     prefix = c.scope.region_prefix
     width = len(prefix)
@@ -97,12 +106,7 @@ def region_level() -> None:
         rows = ui.q("groups", c.scope, c.filters, child)
         if rows.height:
             st.markdown(f"##### {c.t('children_regions')}")
-            code = chart(rows, indicator, f"drill_regions_{prefix}_{indicator}_{c.filters}")
-            if code:
-                ui.go("drill", region=code, dept="")
-            code = unit_table(rows, f"drill_regions_table_{prefix}_{c.filters}")
-            if code:
-                ui.go("drill", region=code, dept="")
+            units(rows, indicator, "regions", prefix, "region")
     depts = ui.q("groups", c.scope, c.filters, "dept")
     if depts.height:
         own = ui.q("departments_in_scope", c.scope)
@@ -112,12 +116,7 @@ def region_level() -> None:
         depts = depts.filter(pl.col("group_code").is_in(own["dept_code"].implode()))
     if depts.height:
         st.markdown(f"##### {c.t('departments')}")
-        code = chart(depts, indicator, f"drill_depts_{prefix}_{indicator}_{c.filters}")
-        if code:
-            ui.go("drill", dept=code)
-        code = unit_table(depts, f"drill_depts_table_{prefix}_{c.filters}")
-        if code:
-            ui.go("drill", dept=code)
+        units(depts, indicator, "depts", prefix, "dept")
     elif not child:
         st.info(c.t("no_data"))
 
@@ -136,13 +135,7 @@ def dept_level() -> None:
         st.info(c.t("no_data"))
         return
     st.markdown(f"##### {c.t('items')}")
-    indicator = indicator_choice()
-    code = chart(items, indicator, f"drill_items_{dept}_{indicator}_{c.filters}")
-    if code:
-        ui.go("drill", item=code)
-    code = unit_table(items, f"drill_items_table_{dept}_{c.filters}")
-    if code:
-        ui.go("drill", item=code)
+    units(items, indicator_choice(), "items", dept, "item")
 
 
 def item_level(item: str) -> None:
