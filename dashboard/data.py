@@ -23,7 +23,6 @@ Personal data: only the masked columns (``*_masked``) are ever selected; pseudon
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -462,13 +461,6 @@ def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) 
         return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
     grouping, code = unit
     return _stored_rows(wh, scope, labels, grouping, [code])
-
-
-def contributions(row: dict) -> dict[str, float | None]:
-    value = row.get("contributions")
-    if isinstance(value, str):
-        return json.loads(value)
-    return dict(value or {})
 
 
 # Cases ---------------------------------------------------------------------------------------------------

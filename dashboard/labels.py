@@ -265,10 +265,6 @@ def yes_no_column(value: str | pl.Expr, lang: str, *, no: str | None = None, nul
     return shown.alias(value) if isinstance(value, str) else shown
 
 
-def is_rate(key: str) -> bool:
-    return INDICATORS.get(key, ("",))[0] in ("rate", "compression")
-
-
 def fmt_value(key: str, value) -> str:
     """An indicator value for people: rates as percentages, counts with thousands separators."""
     if value is None or (isinstance(value, float) and value != value):

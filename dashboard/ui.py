@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
-import time
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -217,10 +215,8 @@ def not_permitted() -> None:
 
 
 def timed_page(title_key: str) -> None:
-    """Page header; remembers which page is rendering (for :func:`go`)."""
-    c = ctx()
-    st.session_state["_render_started"] = time.perf_counter()
-    st.subheader(c.t(title_key))
+    """Page header: the page's title."""
+    st.subheader(ctx().t(title_key))
 
 
 def _selection(event, field: str) -> list:
@@ -267,10 +263,6 @@ def filters_caption() -> str:
     if c.filters.channel:
         parts.append(f"{c.t('channel')}: {L.case_channel(c.lang, c.filters.channel)}")
     return " · ".join(parts)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false", "no")
 
 
 __all__ = ["Ctx", "ctx", "q", "go", "loc", "get", "set_loc", "Scope", "Filters", "NotPermitted", "replace"]
