@@ -13,3 +13,16 @@ class HcpError(Exception):
     """An error whose message is meant for the user, shown without a stack trace."""
 
     exit_code = EXIT_FAILURE
+
+
+class UsageError(HcpError):
+    """The command was called wrongly (a bad option value, a missing code)."""
+
+    exit_code = EXIT_USAGE
+
+
+class BusyError(HcpError):
+    """Something the command needs is held by another process; try again later."""
+
+    exit_code = EXIT_BUSY
+

@@ -13,12 +13,12 @@ import os
 import time
 from typing import Iterator
 
-from hcp.errors import EXIT_BUSY, HcpError
+from hcp.errors import BusyError
 from hcp.settings import hcp_home
 
 
-class LockTimeout(HcpError):
-    exit_code = EXIT_BUSY
+class LockTimeout(BusyError):
+    """The lock was still held when the wait ran out."""
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import click
 import polars as pl
 
 from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
-from hcp.errors import EXIT_USAGE, HcpError
+from hcp.errors import UsageError
 from hcp.i18n import tr
 from supervision.export import FORMATS, emit, records
 
@@ -29,10 +29,8 @@ def _instant(text: str | None) -> dt.datetime | None:
         raise click.BadParameter(str(exc)) from exc
 
 
-def _usage(message: str) -> HcpError:
-    err = HcpError(message)
-    err.exit_code = EXIT_USAGE
-    return err
+def _usage(message: str) -> UsageError:
+    return UsageError(message)
 
 
 def _humanize(frame: pl.DataFrame, lang: str) -> pl.DataFrame:

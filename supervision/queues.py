@@ -19,7 +19,7 @@ import re
 
 import polars as pl
 
-from hcp.errors import EXIT_USAGE, HcpError
+from hcp.errors import UsageError
 from metrics.api import group_names
 from metrics.store import load_calendar
 from supervision import store
@@ -79,9 +79,7 @@ def _with_names(wh: Warehouse, frame: pl.DataFrame) -> pl.DataFrame:
 def check_region_code(code: str) -> str:
     """A full 12-digit region code, or a usage error."""
     if not re.fullmatch(r"\d{12}", code or ""):
-        err = HcpError(f"区划代码应为 12 位数字：{code!r} / a region code has 12 digits: {code!r}")
-        err.exit_code = EXIT_USAGE
-        raise err
+        raise UsageError(f"区划代码应为 12 位数字：{code!r} / a region code has 12 digits: {code!r}")
     return code
 
 
@@ -89,9 +87,7 @@ def department_queue(wh: Warehouse, dept_code: str, as_of: dt.datetime | None = 
                      overdue_only: bool = False, settings: SupervisionSettings | None = None) -> pl.DataFrame:
     """The department's to-do list of bad-rating steps as of ``as_of`` (default now); see the module doc."""
     if not dept_code:
-        err = HcpError("必须指定部门代码 / a department code is required")
-        err.exit_code = EXIT_USAGE
-        raise err
+        raise UsageError("必须指定部门代码 / a department code is required")
     settings = settings or SupervisionSettings.load()
     loop = store.load_loop(wh, store.dept_scope(dept_code), store.instant(as_of), settings, load_calendar(wh))
     return department_view(_with_names(wh, loop), overdue_only=overdue_only)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from hcp.errors import EXIT_USAGE, HcpError
+from hcp.errors import UsageError
 from hcp.i18n import fmt_int, fmt_rate, tr
 from hcp.textable import display_width
 
@@ -29,10 +29,6 @@ KIND_LABELS = {
     "rating": ("评价", "ratings"),
     "followup": ("差评整改记录", "follow-ups"),
 }
-
-
-class DemoUsageError(HcpError):
-    exit_code = EXIT_USAGE
 
 
 def _month_option(help_zh: str):
@@ -187,7 +183,7 @@ def _generate(app, params) -> dict:
     try:
         validate(params)
     except DemoError as exc:
-        raise DemoUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     label = tr(lang, f"生成 {params.month} 演示数据", f"generating demo data for {params.month}")
     with click.progressbar(length=params.cases, label=label, file=sys.stderr, show_pos=True, show_eta=False) as bar:
         manifest = generate(params, progress=bar.update)
