@@ -73,7 +73,7 @@ READ_SCHEMA_WITH_PII_CARRIER = {**READ_SCHEMA, PII_CARRIER: pl.Struct({"applican
 
 
 #: Reader bookkeeping columns (never record fields).
-POS, RAW, ERR, ERR_DETAIL, EXTRA = "_pos", "_raw", "_err", "_err_detail", "_extra"
+RAW, ERR, ERR_DETAIL, EXTRA = "_raw", "_err", "_err_detail", "_extra"
 
 
 #: The id field of each kind (an item's id also takes its ``valid_from``: see :func:`record_id_expr`).

@@ -26,8 +26,6 @@ from ingest.readers import extra_json_expr
 
 QUARANTINE_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason",
                       "detail", "raw", "status", "updated_at"]
-LIST_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason", "detail",
-                "raw", "status", "replayed_at"]
 
 
 def _now() -> dt.datetime:

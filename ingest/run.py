@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from concurrent.futures import ThreadPoolExecutor
@@ -38,13 +37,6 @@ def with_positions(frame: pl.DataFrame, style: str = "line", prefix: str = "") -
 
 def source_name(path: str) -> str:
     return "stdin" if path == "-" else os.path.abspath(path)
-
-
-@dataclass
-class FileResult:
-    path: str
-    summary: Summary
-    error: str | None = None
 
 
 def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
@@ -86,7 +78,7 @@ def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows
     return total
 
 
-def ingest_bytes(loader: Loader, data: bytes, *, source: str, batch_id: str, allow_pii_carrier: bool = False) -> Summary:
-    """Ingest a JSON Lines payload held in memory (HTTP batches, replays)."""
-    frame = decode_jsonl(data, allow_pii_carrier=allow_pii_carrier)
+def ingest_bytes(loader: Loader, data: bytes, *, source: str, batch_id: str) -> Summary:
+    """Ingest a JSON Lines payload held in memory (positions ``<batch_id>:<line>``, as HTTP batches have)."""
+    frame = decode_jsonl(data)
     return loader.load(with_positions(frame, "batch", batch_id), source)
