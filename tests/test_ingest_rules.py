@@ -198,3 +198,20 @@ def test_blank_lines_are_not_records(warehouse, tmp_path, line):
 def test_reason_codes_are_snake_case():
     for reason, _ in BAD:
         assert re.fullmatch(r"[a-z_]+(:[a-z_]+)?", reason), reason
+
+
+def test_the_reason_is_the_first_broken_rule_and_the_detail_names_every_one():
+    """docs/ingest.md: rules go field by field (missing, wrong type, value); the detail lists them all."""
+    from ingest.readers import decode_jsonl
+    from ingest.validate import validate
+
+    records = [without(event("B-two", event_type="finished"), "item_code"),  # event_type comes before item_code
+               without(event("B-three", event_time="soon", region_code="37"), "case_id")]
+    frame = decode_jsonl(("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n").encode())
+    checked = validate("case_event", frame)
+    assert checked.reason.to_list() == ["bad_event_type", "missing_field:case_id"]
+    two, three = checked.detail.to_list()
+    assert two.startswith("event_type 'finished' is not one of") and two.endswith("; item_code is required")
+    assert three.split("; ") == ["case_id is required",
+                                 "event_time 'soon' is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)",
+                                 "region_code must be 12 digits, got '37'"]
