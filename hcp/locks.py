@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import time
+from pathlib import Path
 from typing import Iterator
 
 from hcp.errors import BusyError
@@ -22,21 +23,31 @@ class LockTimeout(BusyError):
 
 
 @contextlib.contextmanager
-def job_lock(name: str, *, timeout: float = 3600.0) -> Iterator[None]:
-    """Hold the named lock for the duration of the block, waiting up to ``timeout`` seconds for it."""
-    directory = hcp_home() / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+def file_lock(path: Path, *, timeout: float | None = None, what: str = "") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` for the block, on a descriptor of its own — so another thread
+    of this process waits for it exactly like another process. ``timeout`` None waits as long as it takes;
+    otherwise :class:`LockTimeout` after that many seconds. Closing the descriptor releases the lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"另一个 {name} 任务仍在运行 / another {name} job is still running") from None
-                time.sleep(0.2)
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        name = what or path.stem
+                        raise LockTimeout(f"另一个 {name} 任务仍在运行 / another {name} job is still running") from None
+                    time.sleep(0.2)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        os.close(fd)
+
+
+def job_lock(name: str, *, timeout: float = 3600.0):
+    """The named machine-wide lock ``$HCP_HOME/locks/<name>.lock``, waiting up to ``timeout`` seconds."""
+    return file_lock(hcp_home() / "locks" / f"{name}.lock", timeout=timeout, what=name)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from hcp.locks import file_lock
 from hcp.settings import hcp_home
 from reports.figures import DataVersion
 from warehouse.client import SHANGHAI
@@ -97,17 +97,14 @@ class Archive:
     # Locking -------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive across threads and processes, re-entrant within a thread: an ``flock`` on ``.lock``
-        taken on a descriptor of its own (as :func:`hcp.locks.job_lock` does), so another thread of this
-        process waits for it like another process; closing the descriptor releases it."""
+        """Exclusive across threads and processes (:func:`hcp.locks.file_lock` on ``.lock``), re-entrant
+        within a thread."""
         held = _HELD.__dict__.setdefault("roots", set())
         key = self.root.resolve()
         if key in held:
             yield
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with file_lock(self.root / ".lock"):
             held.add(key)
             try:
                 yield
