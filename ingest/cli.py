@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -72,7 +73,7 @@ def ingest(app, paths, fmt, follow, batch_rows, batch_seconds, stream_name, sour
     when some records were quarantined.
     """
     from ingest.loader import Loader, Summary
-    from ingest.readers import ReadError, detect_format
+    from ingest.readers import DEFAULT_BATCH_ROWS, ReadError, detect_format
     from ingest.run import ingest_path
 
     _key_or_fail(app)
@@ -109,12 +110,8 @@ def ingest(app, paths, fmt, follow, batch_rows, batch_seconds, stream_name, sour
                 sys.stdout.flush()
 
         try:
-            if bar is not None:
-                with bar:
-                    summary = ingest_path(loader, path, fmt=fmt, batch_rows=batch_rows or 250_000,
-                                          on_chunk=on_chunk, source=source)
-            else:
-                summary = ingest_path(loader, path, fmt=fmt, batch_rows=batch_rows or 250_000,
+            with bar if bar is not None else contextlib.nullcontext():
+                summary = ingest_path(loader, path, fmt=fmt, batch_rows=batch_rows or DEFAULT_BATCH_ROWS,
                                       on_chunk=on_chunk, source=source)
         except ReadError as exc:
             raise HcpError(f"{path}: {exc}") from exc
