@@ -66,7 +66,8 @@ def build_app(ctx: ServeContext, token: str | None) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port), ready to hand to uvicorn."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,7 +94,7 @@ def serve(app, host: str, port: int) -> None:
 
     wh = open_warehouse(app.warehouse_dsn, own=True, wait=0)
     ensure_schema(wh)
-    sock = _bind(host, port)
+    sock = bind_listener(host, port)
     actual_port = sock.getsockname()[1]
     ctx = ServeContext(warehouse=wh, dsn=app.warehouse_dsn, host=host, port=actual_port, lang=app.lang)
     directory = None

@@ -237,7 +237,7 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, unknown
     import uvicorn
     from starlette.applications import Starlette
 
-    from hcp.serve import _bind
+    from hcp.serve import bind_listener
     from ingest.http import DEFAULTS, IngestWriter, make_routes
 
     _key_or_fail(app)
@@ -245,7 +245,7 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, unknown
     writer = IngestWriter(wh, queue_rows=queue_rows or DEFAULTS["queue_rows"], unknown_items=unknown_items or "flag")
     starlette_app = Starlette(routes=make_routes(writer, max_body_bytes=max_body_bytes or DEFAULTS["max_body_bytes"],
                                                  max_lines=max_lines or DEFAULTS["max_lines"]))
-    sock = _bind(host, port)
+    sock = bind_listener(host, port)
     actual = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(starlette_app, log_level="warning", access_log=False, lifespan="off"))
 
