@@ -7,6 +7,10 @@ validation, the demo generator, the metrics and the user interface cannot drift 
 from __future__ import annotations
 
 RECORD_KINDS = ("case_event", "rating", "followup", "item", "department", "region")
+#: The field that identifies a record of each kind (INTERCHANGE: the idempotency key; an item's key is its
+#: code together with ``valid_from``).
+RECORD_ID_FIELD = {"case_event": "event_id", "rating": "rating_id", "followup": "followup_id", "item": "item_code",
+                   "department": "dept_code", "region": "region_code"}
 
 #: Lifecycle events of a case (办件), in their usual order.
 EVENT_TYPES = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from hcp.domain import RECORD_ID_FIELD
+
 #: Sub-fields of the personal-data objects. Anything else inside them is dropped (never stored).
 APPLICANT_FIELDS = ("type", "name", "id_number", "phone")
 RATER_FIELDS = ("id_number", "phone", "name")
@@ -77,12 +79,10 @@ RAW, ERR, ERR_DETAIL, EXTRA = "_raw", "_err", "_err_detail", "_extra"
 
 
 #: The id field of each kind (an item's id also takes its ``valid_from``: see :func:`record_id_expr`).
-ID_FIELD = {"case_event": "event_id", "rating": "rating_id", "followup": "followup_id", "item": "item_code",
-            "department": "dept_code", "region": "region_code"}
 
 
 def record_id_expr(kind: str) -> pl.Expr:
     """The idempotency key of each kind, as text, from the *converted* warehouse columns."""
     if kind == "item":
         return pl.col("item_code") + pl.lit("@") + pl.col("valid_from").dt.to_string("%Y-%m-%d")
-    return pl.col(ID_FIELD[kind])
+    return pl.col(RECORD_ID_FIELD[kind])

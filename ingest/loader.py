@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from hcp.domain import RECORD_KINDS
+from hcp.domain import RECORD_ID_FIELD, RECORD_KINDS
 from hcp.pii import PiiKey, current_key
 from hcp.locks import job_lock
 from ingest.convert import WAREHOUSE_COLUMNS, carried_pseudonyms, content_expr, to_warehouse
@@ -40,7 +40,6 @@ from ingest.fields import (
     ERR_DETAIL,
     EXTRA,
     FACT_KINDS,
-    ID_FIELD,
     KIND_TABLE,
     LOAD_ORDER,
     REFERENCE_KINDS,
@@ -246,7 +245,7 @@ class Loader:
                     [c for c in checked.typed.columns if c.startswith(("applicant.", "rater."))])
                 quarantine.append(quarantine_rows(
                     bad, reason=checked.reason.filter(bad_mask), detail=checked.detail.filter(bad_mask), kind=k,
-                    record_id=bad.select(Reader(bad).text(ID_FIELD[k])).to_series(),
+                    record_id=bad.select(Reader(bad).text(RECORD_ID_FIELD[k])).to_series(),
                     key=key, persons=persons))
             if not ok.any():
                 continue
@@ -308,7 +307,7 @@ class Loader:
         """Quarantine rows for ids that came back with other content (``src`` rows as read)."""
         return quarantine_rows(
             src, reason=pl.Series(["duplicate_id_conflict"] * src.height, dtype=pl.String),
-            detail=pl.Series([f"{ID_FIELD[kind]} was already received with different content; "
+            detail=pl.Series([f"{RECORD_ID_FIELD[kind]} was already received with different content; "
                               "the first version is kept"] * src.height, dtype=pl.String),
             kind=kind, record_id=rids)
 
@@ -390,7 +389,7 @@ class Loader:
         hashed again with the running version and compared.
         """
         table = KIND_TABLE[kind]
-        id_col = ID_FIELD[kind]
+        id_col = RECORD_ID_FIELD[kind]
         suspects = rows.filter(pl.col("same") == False)["_rid"].to_list()  # noqa: E712
         columns = ", ".join(f"`{c}`" for c in WAREHOUSE_COLUMNS[kind])
         stored = []

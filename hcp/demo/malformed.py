@@ -17,8 +17,8 @@ from collections import Counter
 import numpy as np
 import polars as pl
 
-ID_FIELD = {"case_event": "event_id", "rating": "rating_id", "followup": "followup_id", "item": "item_code",
-            "department": "dept_code", "region": "region_code"}
+from hcp.domain import RECORD_ID_FIELD
+
 ID_PREFIX = {"case_event": "E", "rating": "R", "followup": "F"}
 
 RULES: dict[str, tuple[str, ...]] = {
@@ -117,7 +117,7 @@ class Malformer:
         return out
 
     def _fresh_id(self, kind: str, record: dict) -> None:
-        field = ID_FIELD[kind]
+        field = RECORD_ID_FIELD[kind]
         if kind in ID_PREFIX:
             record[field] = f"{ID_PREFIX[kind]}{self.seed:02d}X{self.serial:011d}"
         elif kind == "item":
@@ -164,7 +164,7 @@ class Malformer:
         elif rule == "garbage":
             text = json.dumps(r, ensure_ascii=False, separators=(",", ":"))
             return pick((text[: len(text) // 2], "<html><body><h1>502 Bad Gateway</h1></body></html>", "NULL",
-                         f"{r.get('kind')},{r.get(ID_FIELD[kind])},,,"))
+                         f"{r.get('kind')},{r.get(RECORD_ID_FIELD[kind])},,,"))
         else:  # pragma: no cover - every rule is handled above
             raise ValueError(rule)
         return r
