@@ -153,6 +153,8 @@ def test_every_page_in_a_real_browser(server, browser):
     for key in PAGES:
         if key != "overview":
             open_page(browser, key)
+        # settled() can see a page still being drawn (on a loaded machine): wait for its figure to be drawn.
+        wait_for(browser, lambda d: expected[key] in d.find_element(By.TAG_NAME, "body").text, 20)
         no_error(browser)
         body = browser.find_element(By.TAG_NAME, "body").text
         assert PAGES[key] in body and expected[key] in body, key
