@@ -33,7 +33,7 @@ from metrics import store
 from metrics.facts import clock_stops
 from metrics.api import flags_as_of
 from metrics.indicators import COUNT_COLUMNS, INDICATOR_KEYS, Period, catalogue_counts, indicator_values, items_in_force, rating_counts
-from metrics.ratings import rating_facts
+from metrics.ratings import UPHELD_RATINGS_SQL
 from warehouse.client import SHANGHAI, Warehouse
 
 DT = "DateTime64(3, 'Asia/Shanghai')"
@@ -334,19 +334,13 @@ def _settings():
     return MetricsSettings.load()
 
 
-#: Ratings whose latest appeal decision upheld the appeal (excluded from every figure, as in
-#: :func:`metrics.ratings.rating_facts`: the last decision by (action time, follow-up id) decides).
-_UPHELD = ("SELECT rating_id FROM followups FINAL WHERE action IN ('appeal_upheld', 'appeal_rejected') "
-           "GROUP BY rating_id HAVING argMax(action, (action_time, followup_id)) = 'appeal_upheld'")
-
-
 def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, calendar=None) -> pl.DataFrame:
     """:func:`metrics.indicators.rating_counts` for the scope and filters. Ratings that count and good ratings
     are counted in SQL; the bad ratings — few — go through :func:`metrics.ratings.rating_facts` for the
     follow-up figures (rectified, on time, revisited)."""
     period = filters.parsed
     sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(period))
-    counted = f"NOT default_rating AND rating_id NOT IN ({_UPHELD})"
+    counted = f"NOT default_rating AND rating_id NOT IN ({UPHELD_RATINGS_SQL})"
     totals = wh.query_df(
         f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
         f"FROM ratings FINAL WHERE {sql.where()} AND {counted} GROUP BY group", sql.params)
@@ -362,11 +356,9 @@ def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=No
     sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(filters.parsed))
     if bad_only:
         sql.add("level <= 2")
-    ratings = store.load_ratings(wh, sql.where(), sql.params)
-    followups = store.load_followups(wh, f"SELECT rating_id FROM ratings WHERE {sql.where()}", sql.params)
-    settings = _settings()
-    return rating_facts(ratings, followups, calendar or work_calendar(wh), rectify_days=settings.rectify_days,
-                        rectify_days_by_locality=settings.rectify_days_by_locality)
+    from metrics.jobs import MetricsJob
+
+    return MetricsJob(wh, _settings()).rating_facts_where(sql.where(), sql.params, calendar or work_calendar(wh))
 
 
 def _catalogue_inputs(wh: Warehouse, scope: Scope, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -168,11 +168,14 @@ class MetricsJob:
         return rating_facts(ratings, followups, calendar, rectify_days=self.settings.rectify_days,
                             rectify_days_by_locality=self.settings.rectify_days_by_locality)
 
-    def _rating_facts_in(self, period: Period, calendar=None) -> pl.DataFrame:
-        where, params = store.rated_in(period)
-        ratings = store.load_ratings(self.wh, where, params)
-        followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", params)
+    def rating_facts_where(self, where: str, parameters: dict, calendar=None) -> pl.DataFrame:
+        """Rating facts of the ratings an SQL condition selects (e.g. given in a period, in a scope)."""
+        ratings = store.load_ratings(self.wh, where, parameters)
+        followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", parameters)
         return self._rating_facts(ratings, followups, calendar or store.load_calendar(self.wh))
+
+    def _rating_facts_in(self, period: Period, calendar=None) -> pl.DataFrame:
+        return self.rating_facts_where(*store.rated_in(period), calendar)
 
     def _full(self) -> RunReport:
         """Every case's facts, a bucket of cases at a time (facts are per case, so memory stays bounded by

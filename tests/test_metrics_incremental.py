@@ -141,3 +141,18 @@ def test_flags_of_a_past_instant_see_cases_whose_deadline_moved_later(warehouse)
     assert not stored_facts_current(warehouse, now)
     assert flags_as_of(warehouse, now, 2).equals(shortcut)
     assert set(shortcut["case_id"]) == {"M", "S", "X"}  # all red by then; K's stop never ended: neither
+
+
+def test_the_sql_and_polars_forms_of_the_upheld_appeal_rule_agree(warehouse):
+    """r5's appeal was upheld; r8's was rejected. A later reversal of a decision is what counts."""
+    from metrics.ratings import UPHELD_RATINGS_SQL
+
+    scenario.load(warehouse)
+    warehouse.insert_df("followups", followups_frame([
+        followup("r1", "appealed", "2025-10-15 10:00"), followup("r1", "appeal_upheld", "2025-10-16 10:00"),
+        followup("r1", "appeal_rejected", "2025-10-17 10:00"),  # reversed: r1 counts again
+    ]))
+    in_sql = {r[0] for r in warehouse.query_rows(UPHELD_RATINGS_SQL)}
+    rfacts = MetricsJob(warehouse).rating_facts_where("1", {})
+    in_polars = set(rfacts.filter(pl.col("appeal_upheld"))["rating_id"])
+    assert in_sql == in_polars == {"r5"}
