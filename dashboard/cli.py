@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from hcp.errors import EXIT_BUSY, HcpError
+from hcp.errors import BusyError, HcpError
 from hcp.i18n import tr
 
 
@@ -62,11 +62,9 @@ def dashboard(ctx: click.Context, host: str, port: int | None) -> None:
     port = config["port"] if port is None else port
     state = _warehouse_state(app)
     if state == "held":
-        error = HcpError(tr(app.lang, "仓库正被另一个不共享的进程占用；请等待其结束，或先运行 hcp serve",
-                            "the warehouse is held by another process that does not share it; wait for it or "
-                            "run `hcp serve` first"))
-        error.exit_code = EXIT_BUSY
-        raise error
+        raise BusyError(tr(app.lang, "仓库正被另一个不共享的进程占用；请等待其结束，或先运行 hcp serve",
+                           "the warehouse is held by another process that does not share it; wait for it or "
+                           "run `hcp serve` first"))
     if state == "free":
         from hcp.serve import serve
 
