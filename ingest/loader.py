@@ -46,7 +46,7 @@ from ingest.fields import (
     record_id_expr,
 )
 from ingest.quarantine import quarantine_rows, store
-from ingest.validate import Reader, Rule, validate
+from ingest.validate import Reader, Rule, fmt, validate
 
 STAGE_PREFIX = "ingest_stage_"
 UNKNOWN_ITEM_POLICIES = ("flag", "quarantine")
@@ -207,7 +207,7 @@ class Loader:
             detail = pre.select(pl.coalesce(
                 pl.col(ERR_DETAIL),
                 pl.when(pl.col("_pre") == "unknown_kind").then(
-                    pl.format("kind '{}' is not one of " + ", ".join(RECORD_KINDS), pl.col("_kind").str.slice(0, 40))),
+                    fmt("kind '{}' is not one of " + ", ".join(RECORD_KINDS), pl.col("_kind").str.slice(0, 40))),
                 pl.lit("kind is required"),
             )).to_series()
             rid = pre.select(pl.coalesce([pl.col(c).cast(pl.String) for c in ("event_id", "rating_id", "followup_id")
@@ -235,7 +235,7 @@ class Loader:
                 item_known = sub.select(codes.is_in(list(known)).fill_null(False)).to_series()
                 if self.unknown_items == "quarantine":
                     extra_rules.append(Rule("unknown_item", codes.is_not_null() & codes.is_in(list(known)).not_(),
-                                            pl.format("item_code '{}' is not in the catalogue", codes)))
+                                            fmt("item_code '{}' is not in the catalogue", codes)))
             checked = validate(k, sub, extra_rules)
             ok = checked.reason.is_null()
             bad_mask = ok.not_()

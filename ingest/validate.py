@@ -238,13 +238,13 @@ class Spec:
     def enum(self, name: str, code: str, allowed, *, required: bool = False) -> pl.Expr:
         col = self.text(name, required=required)
         self.rules.append(Rule(code, col.is_not_null() & col.is_in(list(allowed)).not_(),
-                               pl.format(f"{name} '{{}}' is not one of {_one_of(allowed)}", col.str.slice(0, 40))))
+                               fmt(f"{name} '{{}}' is not one of {_one_of(allowed)}", col.str.slice(0, 40))))
         return col
 
     def region(self, name: str, code: str = "bad_region_code", *, required: bool = False) -> pl.Expr:
         col = self.text(name, required=required)
         self.rules.append(Rule(code, col.is_not_null() & col.str.contains(r"^\d{12}$").not_(),
-                               pl.format(f"{name} must be 12 digits, got '{{}}'", col.str.slice(0, 40))))
+                               fmt(f"{name} must be 12 digits, got '{{}}'", col.str.slice(0, 40))))
         return col
 
     def _flagged(self, name: str, value: pl.Expr, bad: pl.Expr) -> pl.Expr:
@@ -258,7 +258,7 @@ class Spec:
         if required:
             self.rules.append(Rule(f"missing_field:{name}", pl.col(f"_txt_{name}").is_null(), f"{name} is required"))
         self.rules.append(Rule(code, pl.col(f"_bad_{name}"),
-                               pl.format(f"{name} '{{}}' {complaint}", pl.col(f"_txt_{name}"))))
+                               fmt(f"{name} '{{}}' {complaint}", pl.col(f"_txt_{name}"))))
 
     def time(self, name: str, *, required: bool = False) -> pl.Expr:
         dtype = self.r.dtype(name)
@@ -320,7 +320,7 @@ class Spec:
                                    f"{name} is required"))
         self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be an integer"))
         self.rules.append(Rule(range_code or f"out_of_range:{name}", col.is_not_null() & ((col < low) | (col > high)),
-                               pl.format(f"{name} must be {low}-{high}, got {{}}", col)))
+                               fmt(f"{name} must be {low}-{high}, got {{}}", col)))
         return col
 
     def person(self, name: str) -> None:
@@ -339,6 +339,25 @@ class Spec:
         self.cols[name] = value
         self.cols[f"_bad_{name}"] = bad
         self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be a list of strings"))
+
+
+def fmt(template: str, *values: pl.Expr) -> pl.Expr:
+    """``template`` with each ``{}`` replaced by the next value (null if a value is null), like ``pl.format``.
+
+    Built on ``pl.concat_str`` because ``pl.format`` panics in Polars 2.1 ("assertion failed: i <
+    self.len()") on string columns of a filtered frame that came out of a lazy query — exactly the rows
+    of a batch that fail a rule — which would stop the whole batch instead of quarantining its bad records.
+    """
+    pieces = template.split("{}")
+    if len(pieces) != len(values) + 1:
+        raise ValueError(f"{template!r} needs {len(pieces) - 1} values, got {len(values)}")
+    parts: list[pl.Expr] = []
+    for piece, value in zip(pieces, [*values, None]):
+        if piece:
+            parts.append(pl.lit(piece))
+        if value is not None:
+            parts.append(value.cast(pl.String))
+    return pl.concat_str(parts)
 
 
 def _one_of(values) -> str:
@@ -402,7 +421,7 @@ def check_item(s: Spec) -> None:
     s.integer("online_depth", 1, 4, required=True)
     s.integer("max_trips", 0, 255, required=True)
     s.rules.append(Rule("promised_exceeds_legal", (legal > 0) & (promised > legal),
-                        pl.format("promised_limit_days {} exceeds legal_limit_days {}", promised, legal)))
+                        fmt("promised_limit_days {} exceeds legal_limit_days {}", promised, legal)))
     s.date("valid_from", required=True)
 
 

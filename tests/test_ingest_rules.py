@@ -186,6 +186,25 @@ def test_unknown_items_can_be_quarantined_and_replayed_after_the_catalogue_updat
     assert warehouse.query_value("SELECT count() FROM case_events FINAL") == 2
 
 
+def test_many_bad_records_after_good_ones_in_one_batch_are_each_quarantined(warehouse, tmp_path):
+    """Regression: Polars 2.1's pl.format panicked on the failing rows' long texts, stopping the batch."""
+    from hcp.pii import ensure_key
+
+    ensure_key()
+    events = [event(f"E{i}") for i in range(5)] + [event(f"BC{i}", channel="fax-machine-at-the-hall") for i in range(3)]
+    summary, _ = _load(warehouse, events, tmp_path)
+    assert (summary.accepted, summary.reasons) == (5, {"bad_channel": 3})
+    times = [event(f"T{i}") for i in range(3)] + [
+        event(f"BT{i}", event_time=f"2025-10-09T09:30:0{i}+08:00 tomorrow") for i in range(3)]
+    summary, _ = _load(warehouse, times, tmp_path)
+    assert (summary.accepted, summary.reasons) == (3, {"bad_time": 3})
+    details = warehouse.query_df("SELECT record_id, detail FROM quarantine FINAL")
+    by_id = dict(zip(details["record_id"].to_list(), details["detail"].to_list()))
+    assert by_id["BC0"].startswith("channel 'fax-machine-at-the-hall' is not one of online, mobile")
+    assert by_id["BT2"] == ("event_time '2025-10-09T09:30:02+08:00 tomorrow' is not an ISO 8601 time "
+                            "(e.g. 2025-10-09T09:30:00+08:00)")
+
+
 @pytest.mark.parametrize("line", ["", "   ", "\r"])
 def test_blank_lines_are_not_records(warehouse, tmp_path, line):
     from hcp.pii import ensure_key
