@@ -6,7 +6,7 @@ rule they break and a human-readable detail that lists every broken rule. No I/O
 
 Reason codes (documented in docs/ingest.md): ``not_json``, ``missing_field:kind``, ``unknown_kind``,
 ``missing_field:<field>``, ``wrong_type:<field>``, ``bad_time`` (``event_time``, ``rated_at``,
-``action_time``), ``bad_date`` (``valid_from``), ``bad_region_code``, ``bad_parent_code``,
+``action_time``: not ISO 8601, or an impossible offset), ``bad_date`` (``valid_from``), ``bad_region_code``, ``bad_parent_code``,
 ``bad_event_type``, ``bad_channel``, ``bad_result``, ``bad_applicant_type``, ``level_out_of_range``,
 ``bad_stage``, ``bad_action``, ``out_of_range:<field>`` (item numbers), ``promised_exceeds_legal``,
 ``unknown_item`` (only with ``--unknown-items quarantine``) and ``duplicate_id_conflict`` (the loader).
@@ -33,7 +33,9 @@ from ingest.fields import PII_OBJECTS
 TS = pl.Datetime("ms", TIMEZONE)
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")
-_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+#: the widest offset a real clock has (UTC+14:00, Line Islands; UTC-12:00 is the other end): beyond ±14:00 is
+#: impossible (DOMAIN.md: such a time is bad input and is quarantined)
+MAX_OFFSET_MINUTES = 14 * 60
 
 
 @dataclass
@@ -268,6 +270,9 @@ class Spec:
             self._staged_time(name)
             col = pl.col(name)
         self._parsed_rules(name, "bad_time", "is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)", required)
+        if f"_badoff_{name}" in self.cols:
+            self.rules.append(Rule("bad_time", pl.col(f"_badoff_{name}"), fmt(
+                f"{name} '{{}}' has an impossible offset (beyond ±14:00, or minutes over 59)", pl.col(f"_txt_{name}"))))
         return col
 
     def _staged_time(self, name: str) -> None:
@@ -276,7 +281,9 @@ class Spec:
 
         ``YYYY-MM-DD[T ]hh:mm:ss`` is parsed with one exact format (fast), then the optional fraction
         and offset (``Z``, ``±hh``, ``±hhmm``, ``±hh:mm``; none = +08:00, Shanghai has had no DST since
-        1991) are applied as integers — no per-row format guessing.
+        1991) are applied as integers — no per-row format guessing. An offset beyond ±14:00 or with
+        minutes ≥ 60 (``+25:00``, ``+08:60``) is impossible: the time is bad (flag ``_badoff_<name>``, its
+        own detail) rather than shifted.
         """
         t, local, rest, parts = (f"_t_{name}", f"_tl_{name}", f"_tr_{name}", f"_tp_{name}")
         self.stages[0][t] = self.r.text(name)
@@ -292,13 +299,18 @@ class Spec:
         fraction = p.struct.field("1")
         millis = pl.when(fraction.is_not_null()).then((fraction + pl.lit("00")).str.slice(0, 3).cast(pl.Int64)).otherwise(0)
         sign = pl.when(p.struct.field("3") == "-").then(-1).otherwise(1)
-        minutes = (p.struct.field("4").cast(pl.Int64) * 60 + p.struct.field("5").cast(pl.Int64).fill_null(0)) * sign
-        offset = pl.when(p.struct.field("2").is_not_null()).then(0).otherwise(minutes.fill_null(480))
-        ok = pl.col(f"_ts_{name}") & pl.col(local).is_not_null() & pl.col(f"_tk_{name}")
+        off_minutes = p.struct.field("5").cast(pl.Int64).fill_null(0)
+        magnitude = p.struct.field("4").cast(pl.Int64) * 60 + off_minutes
+        offset = pl.when(p.struct.field("2").is_not_null()).then(0).otherwise((magnitude * sign).fill_null(480))
+        impossible = (magnitude > MAX_OFFSET_MINUTES) | (off_minutes >= 60)
+        readable = pl.col(f"_ts_{name}") & pl.col(local).is_not_null() & pl.col(f"_tk_{name}")
+        self.stages[3][f"_to_{name}"] = readable & impossible.fill_null(False)
+        ok = readable & impossible.fill_null(False).not_()
         utc = pl.col(local) + pl.duration(milliseconds=millis) - pl.duration(minutes=offset)
         self.stages[3][name] = pl.when(ok).then(utc).dt.replace_time_zone("UTC").dt.convert_time_zone(TIMEZONE)
         self.cols[name] = pl.col(name)
-        self.cols[f"_bad_{name}"] = text.is_not_null() & pl.col(name).is_null()
+        self.cols[f"_badoff_{name}"] = pl.col(f"_to_{name}")
+        self.cols[f"_bad_{name}"] = text.is_not_null() & pl.col(name).is_null() & pl.col(f"_to_{name}").not_()
         self.cols[f"_txt_{name}"] = text.str.slice(0, 40)
 
     def date(self, name: str, *, required: bool = False) -> pl.Expr:

@@ -34,6 +34,7 @@ BAD = [
     ("missing_field:event_id", without(event("x"), "event_id")),
     ("bad_event_type", event("B-ev-type", event_type="finished")),
     ("bad_time", event("B-ev-time", event_time="2025-13-45T99:00:00")),
+    ("bad_time", event("B-ev-offset", event_time="2025-10-09T09:30:00+25:00")),  # an impossible offset
     ("bad_region_code", event("B-ev-region", region_code="3702")),
     ("missing_field:channel", without(event("B-ev-nochannel"), "channel")),
     ("bad_channel", event("B-ev-channel", channel="fax")),
@@ -55,6 +56,7 @@ BAD = [
     ("bad_stage", rating("B-rt-stage", stage="halfway")),
     ("wrong_type:tags", rating("B-rt-tags", tags={"a": 1})),
     ("bad_time", rating("B-rt-time", rated_at="yesterday")),
+    ("bad_time", rating("B-rt-offset", rated_at="2025-10-10T08:00:00-14:30")),
     ("wrong_type:real_name", rating("B-rt-real", real_name="perhaps")),
     ("wrong_type:default_rating", rating("B-rt-default", default_rating=3)),
     ("wrong_type:rater", rating("B-rt-rater", rater=["13812345678"])),
@@ -64,6 +66,7 @@ BAD = [
     ("missing_field:followup_id", without(followup("x"), "followup_id")),
     ("bad_action", followup("B-fu-action", action="ignored")),
     ("bad_time", followup("B-fu-time", action_time="2025-10-11 25:61")),
+    ("bad_time", followup("B-fu-offset", action_time="2025-10-11T09:00:00+0860")),
     ("wrong_type:actor", followup("B-fu-actor", actor=1234)),
     # item
     *[(f"missing_field:{f}", without(item(f"B-it-{f}"), f))
@@ -151,6 +154,41 @@ def test_values_are_typed_as_the_interchange_says(warehouse, tmp_path):
     assert row["level"] == 4 and row["tags"] == [] and row["real_name"] is False and row["rater_key"] == ""
     assert row["comment"] == "电话 138****5678 联系我"  # phone-like digits in free text are masked too
     assert json.loads(row["extra"]) == {"another": "y", "new_field": {"x": 1}}
+
+
+def test_offsets_up_to_14_hours_are_converted_and_impossible_ones_are_quarantined(warehouse, tmp_path):
+    """DOMAIN.md: an offset beyond ±14:00 is impossible, bad input, quarantined (never shifted)."""
+    from hcp.pii import ensure_key
+
+    ensure_key()
+    good = {  # event_time as sent → Shanghai local time, worked by hand
+        "O1": ("2025-10-09T09:30:00+14:00", "2025-10-09 03:30:00"),  # 19:30 UTC on the 8th
+        "O2": ("2025-10-09T09:30:00-12:00", "2025-10-10 05:30:00"),  # 21:30 UTC on the 9th
+        "O3": ("2025-10-09T09:30:00+05:45", "2025-10-09 11:45:00"),  # 03:45 UTC
+        "O4": ("2025-10-09T09:30:00-14:00", "2025-10-10 07:30:00"),  # the limit itself, westward
+        "O5": ("2025-10-09T01:30:00Z", "2025-10-09 09:30:00"),
+        "O6": ("2025-10-09T09:30:00+0800", "2025-10-09 09:30:00"),
+        "O7": ("2025-10-09T06:30:00+05", "2025-10-09 09:30:00"),
+    }
+    impossible = {"X1": "2025-10-09T09:30:00+14:01", "X2": "2025-10-09T09:30:00+25:00",
+                  "X3": "2025-10-09T09:30:00+08:60", "X4": "2025-10-09T09:30:00+99:99",
+                  "X5": "2025-10-09T09:30:00-1430", "X6": "2025-10-09T09:30:00+15"}
+    records = [item()] + [event(i, event_time=t) for i, (t, _) in good.items()] + [
+        event(i, event_time=t) for i, t in impossible.items()] + [
+        rating("RX", rated_at="2025-10-10T08:00:00+25:00"), followup("FX", action_time="2025-10-11T09:00:00+99:99")]
+    summary, _ = _load(warehouse, records, tmp_path)
+    assert summary.accepted == 1 + len(good)
+    assert summary.reasons == {"bad_time": len(impossible) + 2}
+    times = dict(warehouse.query_rows(
+        "SELECT event_id, formatDateTime(event_time, '%Y-%m-%d %H:%i:%S') FROM case_events FINAL"))
+    assert times == {i: local for i, (_, local) in good.items()}
+    rows = warehouse.query_df("SELECT record_id, reason, detail FROM quarantine FINAL")
+    details = dict(zip(rows["record_id"].to_list(), rows["detail"].to_list()))
+    assert set(rows["reason"]) == {"bad_time"}
+    for i, t in impossible.items():
+        assert details[i] == f"event_time '{t}' has an impossible offset (beyond ±14:00, or minutes over 59)"
+    assert details["RX"].startswith("rated_at '2025-10-10T08:00:00+25:00' has an impossible offset")
+    assert details["FX"].startswith("action_time '2025-10-11T09:00:00+99:99' has an impossible offset")
 
 
 def test_unknown_items_can_be_quarantined_and_replayed_after_the_catalogue_update(warehouse, tmp_path):
