@@ -100,10 +100,23 @@ INDICATOR_LABELS = {
     "bad_rectified_rate": ("差评整改率", "bad rectified rate"),
     "bad_rectified_on_time_rate": ("差评按期整改率", "bad rectified on time"),
     "revisit_rate": ("回访率", "revisit rate"),
+    "bad_due": ("到期差评", "bad ratings due"),
+    "bad_overdue_unrectified": ("逾期未整改", "overdue unrectified"),
+    "bad_in_progress": ("整改中", "rectification in progress"),
+    "bad_rectified_due_rate": ("到期差评整改率", "bad rectified (due)"),
+    "bad_rectified_on_time_due_rate": ("到期差评按期整改率", "bad rectified on time (due)"),
+    "revisit_due_rate": ("到期回访率", "revisit rate (due)"),
+    "inconsistent_cases": ("数据矛盾办件", "inconsistent cases"),
     "depth3plus_item_rate": ("三级及以上网办深度事项占比", "depth ≥ 3 items"),
     "immediate_item_rate": ("即办件占比", "immediate items"),
     "zero_trip_item_rate": ("零跑腿事项占比", "zero-trip items"),
     "limit_compression": ("承诺时限压缩率", "time-limit compression"),
     "composite_score": ("综合得分", "composite score"),
     "rank": ("排名", "rank"),
+}
+#: ``rank_status`` of a unit (metrics.score) with its (Chinese, English) labels.
+RANK_STATUS_LABELS = {
+    "ranked": ("参与排名", "ranked"),
+    "small_sample": ("样本不足", "sample too small"),
+    "no_data": ("无数据", "no data"),
 }

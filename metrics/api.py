@@ -44,6 +44,7 @@ def metrics_records(frame: pl.DataFrame, names: dict[str, str]) -> list[dict]:
         for key in INDICATOR_KEYS:
             record[key] = _clean(row[key])
         record["composite_score"] = _clean(row["composite_score"])
+        record["rank_status"] = row.get("rank_status") or ("ranked" if row["rank"] is not None else "no_data")
         record["rank"] = row["rank"]
         record["peer_group"] = row["peer_group"]
         record["peers"] = row["peers"]

@@ -4,7 +4,9 @@ The JSON outputs are a contract other tools rely on:
 
 * ``hcp metrics --format json``: an array of objects, each with ``group`` (the dept/item/region code, or
   ``all``), every indicator key of DOMAIN.md (rates as fractions 0–1, null where the base is empty),
-  ``composite_score`` and ``rank``; plus ``name``, ``peer_group``, ``peers``, ``bottom_two``,
+  ``composite_score`` and ``rank``; plus ``name``, ``rank_status`` (``ranked``, ``small_sample`` 样本不足,
+  ``no_data``: only ranked units have a rank; a unit with no data has no score), ``peer_group``, ``peers``
+  (ranked units in the peer group), ``bottom_two``,
   ``bottom_two_consecutive``, ``contributions`` (points per indicator, summing to the score) and
   ``counts`` (the numerators and denominators behind every rate).
 * ``hcp flags --format json``: an array of the open cases that are red or yellow as of the instant:
@@ -21,7 +23,7 @@ import json
 import click
 import polars as pl
 
-from hcp.domain import INDICATOR_LABELS
+from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS
 from hcp.i18n import fmt_int, fmt_rate, tr
 from metrics.api import InstantError, flags_as_of, group_names, metrics_records, parse_instant
 from metrics.indicators import GROUPINGS, INDICATORS, INDICATOR_KEYS, Period
@@ -90,6 +92,10 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
     if frame.height == 0:
         frame = job.compute_range(parsed, grouping)
     records = metrics_records(frame, group_names(wh, grouping))
+    if all(r["rank_status"] == "no_data" for r in records):
+        click.echo(tr(app.lang, f"期间 {parsed.label} 没有数据（无办结办件、无计入评价）：不计分，不排名。",
+                      f"Period {parsed.label} has no data (no completed case, no counted rating): "
+                      "no score, no rank."), err=True)
     if fmt == "json":
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif fmt == "csv":
@@ -101,12 +107,13 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
         from hcp.textable import render
 
         keys = [*INDICATOR_KEYS, "composite_score", "rank"]
-        headers = [tr(app.lang, "单位", "group"), tr(app.lang, "名称", "name")] + [
+        headers = [tr(app.lang, "单位", "group"), tr(app.lang, "名称", "name"), tr(app.lang, "排名状态", "status")] + [
             tr(app.lang, *INDICATOR_LABELS[k]) for k in keys]
-        rows = [[r["group"], r["name"]] + [_format_value(k, r[k]) for k in keys] for r in records]
+        rows = [[r["group"], r["name"], tr(app.lang, *RANK_STATUS_LABELS[r["rank_status"]])]
+                + [_format_value(k, r[k]) for k in keys] for r in records]
         click.echo(tr(app.lang, f"期间 {parsed.label} · 分组 {grouping} · {len(records)} 个单位",
                       f"period {parsed.label} · by {grouping} · {len(records)} units"))
-        click.echo(render(headers, rows, right_align=[False, False] + [True] * len(keys)))
+        click.echo(render(headers, rows, right_align=[False, False, False] + [True] * len(keys)))
 
 
 @click.command()

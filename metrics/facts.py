@@ -14,6 +14,10 @@ The rules, in domain words (all dates local, Asia/Shanghai):
 4. A completed case is **on time** iff its completion date C ≤ D; otherwise it is overdue by the working
    days d with D < d ≤ C.
 5. **Net working days used**: counted working days d with A < d ≤ C.
+6. A case is **inconsistent** when its own events contradict each other: its completion or its
+   acceptance falls before its submission, or its completion before its acceptance (instants). It cannot
+   be timed: ``on_time``, ``overdue_days``, ``net_working_days`` and ``same_day`` are null, and the
+   indicators leave it out (it is counted in ``inconsistent_cases`` and listed for correction).
 
 A case ends at its first terminal event (``completed``, ``rejected`` or ``withdrawn``). Events may arrive
 late, out of order and more than once: the facts depend only on the set of distinct events.
@@ -66,7 +70,15 @@ FACT_SCHEMA = {
     "stopped_days": pl.Int32,
     "same_day": pl.Boolean,
     "clock_stopped": pl.Boolean,
+    "inconsistent": pl.Boolean,
 }
+
+
+def inconsistent_expr() -> pl.Expr:
+    """True where a case's own milestones contradict each other (rule 6): completion or acceptance before
+    submission, or completion before acceptance."""
+    submitted, accepted, completed = pl.col("submitted_at"), pl.col("accepted_at"), pl.col("completed_at")
+    return ((completed < submitted) | (accepted < submitted) | (completed < accepted)).fill_null(False)
 
 
 def _first_time(event_type: str) -> pl.Expr:
@@ -253,7 +265,8 @@ def case_facts(
     facts = facts.with_columns(deadline=deadline).with_columns(
         _idx_d=calendar.index_expr("deadline", pl.col("_slot")),
     )
-    completed = pl.col("state") == "completed"
+    facts = facts.with_columns(inconsistent=inconsistent_expr())
+    completed = (pl.col("state") == "completed") & ~pl.col("inconsistent")
     facts = facts.with_columns(
         on_time=pl.when(completed & pl.col("deadline").is_not_null()).then(pl.col("completion_date") <= pl.col("deadline")),
         overdue_days=pl.when(completed & pl.col("deadline").is_not_null()).then(
@@ -262,7 +275,7 @@ def case_facts(
         net_working_days=pl.when(completed & pl.col("_idx_a").is_not_null()).then(
             pl.col("_idx_c") - pl.col("_idx_a") - pl.col("_stopped_in_c")
         ),
-        stopped_days=pl.when(completed).then(pl.col("_stopped_in_c")),
+        stopped_days=pl.when(pl.col("state") == "completed").then(pl.col("_stopped_in_c")),
         same_day=pl.when(completed & pl.col("acceptance_date").is_not_null()).then(
             pl.col("completion_date") == pl.col("acceptance_date")
         ),

@@ -4,9 +4,24 @@ Each indicator is a ratio (or count, or mean) whose numerator and denominator ar
 figure can be explained down to the cases behind it. A rate over an empty base is null, never 0 or 1.
 
 * Case indicators group the cases **completed in the period** (completion event inside it) by the case's
-  own region, department or item.
+  own region, department or item. An **inconsistent** case (its own events contradict each other:
+  completion or acceptance before submission, completion before acceptance) cannot be timed: it is left
+  out of every case indicator, ``cases_completed`` included, and counted in ``inconsistent_cases``.
+  ``rating_coverage`` counts a case as rated when it has a rating that is not a default rating, even one
+  later excluded by an upheld appeal (the applicant did rate).
 * Rating indicators group the ratings **given in the period** that count (not default, appeal not
-  upheld) by the rating's own region, department or item.
+  upheld) by the rating's own region, department or item. A bad rating is **due** once its rectification
+  limit has passed at the moment the figures are computed (``bad_due``); due and still neither rectified
+  nor explained, it is **overdue unrectified** (``bad_overdue_unrectified``, 逾期未整改); not yet due and
+  not yet rectified, it is **in progress** (``bad_in_progress``, 整改中), never a failure. The ``…_due_rate``
+  indicators are the rectification rates over the bad ratings that can already be judged (done, or due):
+  they are what the composite score weighs, so a rating made on the 30th never counts against a
+  department in a bulletin published on the 1st.
+* **Grouping by level** (本级): a grouping at a level holds only regions of that level. A case or rating
+  belongs to the city (county) whose prefix it shares only if its own region is at city (county) level or
+  below; the work of a higher government (a province-level department, region ``370000000000``) is in no
+  city or county group. ``region:own`` holds that work: one group per province- or city-level government,
+  the cases and ratings whose region is exactly that government's (省本级, 市本级).
 * Catalogue indicators group the items **in force at the end of the period** (latest version with
   ``valid_from`` on or before the period's last day) by the item's department, or the region of that
   department. ``limit_compression`` = 1 − Σ promised ÷ Σ legal over items that have a legal limit.
@@ -23,7 +38,9 @@ import polars as pl
 from hcp.domain import REGION_PREFIX
 
 #: Grouping names accepted by ``--by``.
-GROUPINGS = ("all", "region:province", "region:city", "region:county", "dept", "item")
+GROUPINGS = ("all", "region:province", "region:city", "region:county", "region:own", "dept", "item")
+#: Region levels that have a government of their own above the county (本级 groups of ``region:own``).
+OWN_LEVELS = ("province", "city")
 
 #: key -> (kind, numerator column, denominator column). kind: rate | count | mean.
 INDICATORS: dict[str, tuple[str, str | None, str | None]] = {
@@ -43,6 +60,13 @@ INDICATORS: dict[str, tuple[str, str | None, str | None]] = {
     "bad_rectified_rate": ("rate", "bad_rectified_n", "bad_count"),
     "bad_rectified_on_time_rate": ("rate", "bad_rectified_on_time_n", "bad_count"),
     "revisit_rate": ("rate", "real_name_bad_revisited_n", "real_name_bad_n"),
+    "bad_due": ("count", "bad_due", None),
+    "bad_overdue_unrectified": ("count", "bad_overdue_unrectified", None),
+    "bad_in_progress": ("count", "bad_in_progress", None),
+    "bad_rectified_due_rate": ("rate", "bad_rectified_n", "bad_assessed_n"),
+    "bad_rectified_on_time_due_rate": ("rate", "bad_rectified_on_time_n", "bad_assessed_n"),
+    "revisit_due_rate": ("rate", "real_name_bad_revisited_n", "real_name_bad_assessed_n"),
+    "inconsistent_cases": ("count", "inconsistent_cases", None),
     "depth3plus_item_rate": ("rate", "depth3plus_items", "items"),
     "immediate_item_rate": ("rate", "immediate_items", "items"),
     "zero_trip_item_rate": ("rate", "zero_trip_items", "items"),
@@ -97,24 +121,58 @@ class Period:
         return (day >= self.start) & (day < self.end)
 
 
+def region_level_width(code: pl.Expr) -> pl.Expr:
+    """The prefix width of a 12-digit region code's own level: 2 province, 4 city, 6 county, 9 township,
+    12 village (the code's significant digits; ``370200000000`` is a city, width 4)."""
+    return (
+        pl.when(code.str.slice(2) == "0000000000").then(2)
+        .when(code.str.slice(4) == "00000000").then(4)
+        .when(code.str.slice(6) == "000000").then(6)
+        .when(code.str.slice(9) == "000").then(9)
+        .otherwise(12)
+    )
+
+
+def level_group_expr(level: str, region: pl.Expr) -> pl.Expr:
+    """The region at ``level`` a row belongs to, or null when its own region is above that level (本级 of a
+    higher government is in no group of a lower level)."""
+    width = REGION_PREFIX[level]
+    return pl.when(region_level_width(region) >= width).then(region.str.slice(0, width).str.pad_end(12, "0"))
+
+
+def own_level_group_expr(region: pl.Expr) -> pl.Expr:
+    """The government whose own work (本级) a row is: its region when that region is a province or a city."""
+    widths = [REGION_PREFIX[level] for level in OWN_LEVELS]
+    return pl.when(region_level_width(region).is_in(widths)).then(region)
+
+
 def group_expr(by: str, region_col: str = "region_code", dept_col: str = "dept_code", item_col: str = "item_code") -> pl.Expr:
-    """The group code of each row under grouping ``by``; region groups are full 12-digit codes."""
+    """The group code of each row under grouping ``by``; region groups are full 12-digit codes, and null
+    where the row is in no group of that grouping (a higher government's own work under a lower level)."""
     if by == "all":
         return pl.lit("all")
     if by == "dept":
         return pl.col(dept_col)
     if by == "item":
         return pl.col(item_col)
+    if by == "region:own":
+        return own_level_group_expr(pl.col(region_col))
     if by.startswith("region:") and by[7:] in REGION_PREFIX:
-        width = REGION_PREFIX[by[7:]]
-        return pl.col(region_col).str.slice(0, width).str.pad_end(12, "0")
+        return level_group_expr(by[7:], pl.col(region_col))
     raise ValueError(f"unknown grouping {by!r}; use one of {', '.join(GROUPINGS)}")
+
+
+def _grouped(frame: pl.DataFrame, by: str) -> pl.DataFrame:
+    """``frame`` with its ``group`` column, rows outside every group of the grouping dropped."""
+    return frame.with_columns(group=group_expr(by)).filter(pl.col("group").is_not_null())
 
 
 def case_counts(facts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
     """Counts behind the case indicators, per group, for cases completed in the period."""
-    done = facts.filter((pl.col("state") == "completed") & period.contains("completed_at"))
-    return done.group_by(group=group_expr(by)).agg(
+    completed = _grouped(facts.filter((pl.col("state") == "completed") & period.contains("completed_at")), by)
+    inconsistent = completed.group_by("group").agg(inconsistent_cases=pl.col("inconsistent").sum())
+    done = completed.filter(~pl.col("inconsistent"))
+    return done.group_by("group").agg(
         cases_completed=pl.len(),
         on_time_n=(pl.col("on_time") == True).sum(),  # noqa: E712 - null (no deadline) is not on time
         overdue_completed=(pl.col("on_time") == False).sum(),  # noqa: E712
@@ -125,15 +183,19 @@ def case_counts(facts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
         max_one_trip_n=(pl.col("trips") <= 1).sum(),
         online_n=pl.col("online").sum(),
         rated_n=(pl.col("rating_count") > 0).sum(),
-    )
+    ).join(inconsistent, on="group", how="full", coalesce=True)
 
 
 def rating_counts(rfacts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
-    """Counts behind the rating indicators, per group, for counted ratings given in the period."""
-    given = rfacts.filter(pl.col("counted") & period.contains("rated_at"))
+    """Counts behind the rating indicators, per group, for counted ratings given in the period.
+
+    ``rfacts`` are :func:`metrics.ratings.rating_facts` (their ``due`` is as of the moment they were made).
+    """
+    given = _grouped(rfacts.filter(pl.col("counted") & period.contains("rated_at")), by)
     bad = pl.col("bad")
     real_bad = bad & pl.col("real_name")
-    return given.group_by(group=group_expr(by)).agg(
+    overdue_unrectified = bad & pl.col("due") & ~pl.col("rectified")
+    return given.group_by("group").agg(
         ratings=pl.len(),
         good_n=pl.col("good").sum(),
         bad_count=bad.sum(),
@@ -141,6 +203,11 @@ def rating_counts(rfacts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame
         bad_rectified_on_time_n=(bad & pl.col("rectified_on_time")).sum(),
         real_name_bad_n=real_bad.sum(),
         real_name_bad_revisited_n=(real_bad & pl.col("revisited")).sum(),
+        bad_due=(bad & pl.col("due")).sum(),
+        bad_overdue_unrectified=overdue_unrectified.sum(),
+        bad_in_progress=(bad & ~pl.col("due") & ~pl.col("rectified")).sum(),
+        bad_assessed_n=(bad & (pl.col("due") | pl.col("rectified"))).sum(),
+        real_name_bad_assessed_n=(real_bad & (pl.col("due") | pl.col("revisited"))).sum(),
     )
 
 
@@ -162,7 +229,7 @@ def catalogue_counts(items: pl.DataFrame, departments: pl.DataFrame, period: Per
     if by.startswith("region:"):
         catalogue = catalogue.filter(pl.col("region_code").is_not_null())
     with_legal = pl.col("legal_limit_days") > 0
-    return catalogue.group_by(group=group_expr(by)).agg(
+    return _grouped(catalogue, by).group_by("group").agg(
         items=pl.len(),
         depth3plus_items=(pl.col("online_depth") >= 3).sum(),
         immediate_items=(pl.col("promised_limit_days") == 0).sum(),

@@ -5,7 +5,9 @@
 **Incremental**: only what new data touched. A case is touched when one of its events, ratings or the
 follow-ups of its ratings arrived after the watermark, or its item's catalogue entry changed. Its facts
 are recomputed from all its events; then every month it falls in — before or after the change — and
-every month of a touched rating is recomputed for every grouping, from the stored facts. The month after
+every month of a touched rating is recomputed for every grouping, from the stored facts; so is every
+month with a bad rating whose rectification limit passed since the previous run (its ``bad_due`` and
+``bad_overdue_unrectified`` are as of the moment of computing, so they change with the date). The month after
 a recomputed month is re-scored too (its bottom-two-months-running mark depends on it). A change to the
 calendar overrides, the departments or the scoring configuration (detected by content fingerprint) makes
 the run a full one.
@@ -32,7 +34,8 @@ from metrics import store
 from metrics.facts import case_facts
 from metrics.indicators import GROUPINGS, Period, compute_indicators, items_in_force
 from metrics.ratings import rated_cases, rating_facts
-from metrics.score import ScoringConfig, composite_scores, mark_bottom_two, rank_within_peers
+from metrics.score import (RankingConfig, ScoringConfig, composite_scores, mark_bottom_two, rank_status,
+                           rank_within_peers)
 from warehouse.client import SHANGHAI, Warehouse
 
 WATERMARK_MARGIN = dt.timedelta(seconds=120)
@@ -54,6 +57,7 @@ class RunReport:
 @dataclass(frozen=True)
 class MetricsSettings:
     scoring: ScoringConfig
+    ranking: RankingConfig
     rectify_days: int
     rectify_days_by_locality: dict[str, int]
     warning_days: int
@@ -67,6 +71,7 @@ class MetricsSettings:
                        if "rectify_days" in values}
         return cls(
             scoring=ScoringConfig.from_config(config),
+            ranking=RankingConfig.from_config(config),
             rectify_days=int(loop.get("rectify_days", 15)),
             rectify_days_by_locality=by_locality,
             warning_days=int(config.get("timeliness", {}).get("warning_working_days", 2)),
@@ -76,34 +81,66 @@ class MetricsSettings:
 
     def fingerprint(self) -> str:
         """Changes whenever a setting that affects stored results changes."""
-        text = json.dumps([self.scoring.__dict__, self.rectify_days, self.rectify_days_by_locality], sort_keys=True)
+        text = json.dumps([self.scoring.__dict__, self.ranking.__dict__, self.rectify_days,
+                           self.rectify_days_by_locality], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def has_data(facts: pl.DataFrame, rfacts: pl.DataFrame) -> bool:
+    """A period has data when a consistent case was completed or a counted rating given in it."""
+    return (facts.filter(~pl.col("inconsistent")).height > 0) or (rfacts.filter(pl.col("counted")).height > 0)
 
 
 def month_of(day: dt.date) -> Period:
     return Period.month(day.year, day.month)
 
 
+def _padded(code: pl.Expr, width: int) -> pl.Expr:
+    return code.str.slice(0, width).str.pad_end(12, "0")
+
+
 def peer_groups(values: pl.DataFrame, grouping: str, items: pl.DataFrame, departments: pl.DataFrame,
-                period: Period) -> pl.DataFrame:
-    """Attach each unit's peer group: departments of the same government (region), regions of the same
-    level across the province, items of the same department."""
+                period: Period, ranking: RankingConfig | None = None) -> pl.DataFrame:
+    """Attach each unit's peer group (who it is ranked against, DOMAIN.md) and ``unit_region`` (whose
+    office's volume thresholds apply):
+
+    * a department: the departments of its own government (本级部门: the same region code);
+    * an item: the items of its department;
+    * a city: the cities of its province; a county: the counties of its province, or of its city with
+      ``county_peers = "city"``; a city's own level (市本级): the other cities' own levels;
+    * the province and the whole warehouse: peers of their own.
+    """
+    ranking = ranking or RankingConfig()
+    group = pl.col("group")
     if grouping == "dept":
         mapping = departments.select(group="dept_code", peer_group="region_code").unique("group")
-    elif grouping == "item":
-        in_force = items_in_force(items, period.end - dt.timedelta(days=1))
-        mapping = in_force.select(group="item_code", peer_group="dept_code")
+        return values.join(mapping, on="group", how="left").with_columns(
+            peer_group=pl.col("peer_group").fill_null(""), unit_region=pl.col("peer_group").fill_null(""))
+    if grouping == "item":
+        in_force = items_in_force(items, period.end - dt.timedelta(days=1)).join(
+            departments.select("dept_code", unit_region="region_code").unique("dept_code"), on="dept_code", how="left")
+        mapping = in_force.select(group="item_code", peer_group="dept_code", unit_region="unit_region")
+        return values.join(mapping, on="group", how="left").with_columns(
+            peer_group=pl.col("peer_group").fill_null(""), unit_region=pl.col("unit_region").fill_null(""))
+    if grouping in ("region:city", "region:own"):
+        province = _padded(group, 2)
+        peer = pl.when(province == group).then(pl.lit("")).otherwise(province) if grouping == "region:own" else province
+    elif grouping == "region:county":
+        peer = _padded(group, 2 if ranking.county_peers == "province" else 4)
+    elif grouping == "region:province":
+        peer = pl.lit("")
     else:
-        return values.with_columns(peer_group=pl.lit(grouping))
-    return values.join(mapping, on="group", how="left").with_columns(peer_group=pl.col("peer_group").fill_null(""))
+        return values.with_columns(peer_group=pl.lit(grouping), unit_region=pl.lit(""))
+    return values.with_columns(peer_group=peer, unit_region=group)
 
 
 def score_period(values: pl.DataFrame, grouping: str, settings: MetricsSettings, previous: pl.DataFrame | None,
                  items: pl.DataFrame, departments: pl.DataFrame, period: Period) -> pl.DataFrame:
     """Indicators of one (period, grouping) → with peer group, contributions, score, rank, bottom-two marks."""
-    with_peers = peer_groups(values, grouping, items, departments, period)
+    with_peers = rank_status(peer_groups(values, grouping, items, departments, period, settings.ranking),
+                             settings.ranking)
     ranked = rank_within_peers(composite_scores(with_peers, settings.scoring))
-    return mark_bottom_two(ranked, previous, settings.scoring.bottom_min_peers)
+    return mark_bottom_two(ranked, previous, settings.ranking.bottom_min_peers).drop("unit_region")
 
 
 def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame, departments: pl.DataFrame,
@@ -118,11 +155,13 @@ class MetricsJob:
     """Runs the metrics pipeline against one warehouse."""
 
     def __init__(self, wh: Warehouse, settings: MetricsSettings | None = None, progress: Progress | None = None,
-                 *, margin: dt.timedelta | None = None):
+                 *, margin: dt.timedelta | None = None, clock: Callable[[], dt.datetime] | None = None):
         self.wh = wh
         self.settings = settings or MetricsSettings.load()
         self.margin = self.settings.watermark_margin if margin is None else margin
         self.progress = progress or (lambda message: None)
+        #: "Now" for the run: the watermark and the moment rectification due-ness is judged at.
+        self.clock = clock or (lambda: dt.datetime.now(SHANGHAI))
 
     # Public -------------------------------------------------------------------------------
     def run(self, *, full: bool = False) -> RunReport:
@@ -132,14 +171,15 @@ class MetricsJob:
 
     def _run(self, *, full: bool) -> RunReport:
         started = time.monotonic()
-        now = dt.datetime.now(SHANGHAI)
+        now = self.clock()
         watermark = now - self.margin
         previous = store.get_state(self.wh, "watermark")
+        last_started = store.get_state(self.wh, "run_started")
         fingerprint = f"{self.settings.fingerprint()}/{self._reference_fingerprint()}"
         if full or previous is None or store.get_state(self.wh, "fingerprint") != fingerprint:
             report = self._full()
         else:
-            report = self._incremental(previous)
+            report = self._incremental(previous, dt.datetime.fromisoformat(last_started).date() if last_started else None)
         store.set_state(self.wh, "watermark", watermark.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
         store.set_state(self.wh, "run_started", now.isoformat())
         store.set_state(self.wh, "fingerprint", fingerprint)
@@ -166,7 +206,7 @@ class MetricsJob:
 
     def _rating_facts(self, ratings: pl.DataFrame, followups: pl.DataFrame, calendar) -> pl.DataFrame:
         return rating_facts(ratings, followups, calendar, rectify_days=self.settings.rectify_days,
-                            rectify_days_by_locality=self.settings.rectify_days_by_locality)
+                            rectify_days_by_locality=self.settings.rectify_days_by_locality, as_of=self.clock())
 
     def rating_facts_where(self, where: str, parameters: dict, calendar=None) -> pl.DataFrame:
         """Rating facts of the ratings an SQL condition selects (e.g. given in a period, in a scope)."""
@@ -195,12 +235,31 @@ class MetricsJob:
             del events
             store.write_case_facts(self.wh, facts, run_id)
             cases += facts.height
-            completion_days.append(facts["completion_date"])
-        months = self._months(*completion_days, rfacts["rated_at"].dt.date())
+            completion_days.append(facts.filter(~pl.col("inconsistent"))["completion_date"])
+        months = self._months(*completion_days, rfacts.filter(pl.col("counted"))["rated_at"].dt.date())
+        stale = sorted(set(store.stored_periods(self.wh)) - {p.label for p in months})
         self._store_periods(months, rfacts, items, departments, run_id)
+        store.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
         return RunReport(mode="full", cases=cases, periods=[p.label for p in months])
 
-    def _incremental(self, since: str) -> RunReport:
+    def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
+        """First days of the months with a bad rating whose rectification limit passed since the day of the
+        previous run (``last_day`` ≤ due date < today): their due-ness figures have moved."""
+        today = self.clock().date()
+        if last_day is None or last_day >= today:
+            return []
+        longest = max([self.settings.rectify_days, *self.settings.rectify_days_by_locality.values()])
+        earliest = dt.datetime.combine(last_day - dt.timedelta(days=3 * longest + 60), dt.time())
+        bad = store.load_ratings(self.wh, "level <= 2 AND NOT default_rating AND rated_at >= "
+                                 "{e:DateTime64(3, 'Asia/Shanghai')}", {"e": earliest})
+        if bad.height == 0:
+            return []
+        no_followups = store.load_followups(self.wh, "SELECT ''")  # the due date needs none
+        facts = self._rating_facts(bad, no_followups, calendar)
+        changed = facts.filter((pl.col("due_date") >= last_day) & (pl.col("due_date") < today))
+        return changed["rated_at"].dt.date().dt.truncate("1mo").unique().to_list()
+
+    def _incremental(self, since: str, last_day: dt.date | None = None) -> RunReport:
         params = {"w": since}
         w = "{w:DateTime64(3, 'Asia/Shanghai')}"
         touched_ratings = (f"SELECT rating_id FROM ratings WHERE received_at > {w} "
@@ -213,11 +272,12 @@ class MetricsJob:
         )
         rating_months = [r[0] for r in self.wh.query_rows(
             f"SELECT DISTINCT toStartOfMonth(rated_at) FROM ratings FINAL WHERE rating_id IN ({touched_ratings})", params)]
+        calendar = store.load_calendar(self.wh)
+        rating_months += self._due_changed_months(last_day, calendar)
         events = store.load_events(self.wh, touched_cases, params)
         if events.height == 0 and not rating_months:
             return RunReport(mode="unchanged")
         run_id = time.time_ns()
-        calendar = store.load_calendar(self.wh)
         items, departments = store.load_items(self.wh), store.load_departments(self.wh)
         self.progress(f"增量计算办件事实 / case facts for {events['case_id'].n_unique():,} touched cases")
         facts = case_facts(events, items, calendar)
@@ -227,7 +287,7 @@ class MetricsJob:
         facts = self._with_rating_counts(facts, self._rating_facts(ratings, followups, calendar))
         store.write_case_facts(self.wh, facts, run_id)
         months = self._months(
-            pl.concat([facts["completion_date"], old["completion_date"]]),
+            pl.concat([facts.filter(~pl.col("inconsistent"))["completion_date"], old["completion_date"]]),
             pl.Series(rating_months, dtype=pl.Date),
         )
         # The month after a recomputed one is re-scored for its bottom-two-running mark.
@@ -252,12 +312,15 @@ class MetricsJob:
     def _store_periods(self, months: list[Period], rfacts: pl.DataFrame | None, items: pl.DataFrame,
                        departments: pl.DataFrame, run_id: int, calendar=None) -> None:
         """Recompute and store each month from the stored facts (and the given or the month's ratings)."""
+        stored = set(store.stored_periods(self.wh))
         for period in months:
             self.progress(f"计算指标 / indicators {period.label}")
             where, params = store.completed_in(period)
             month_facts = store.load_case_facts(self.wh, where, params)
             month_ratings = (rfacts.filter(period.contains("rated_at")) if rfacts is not None
                              else self._rating_facts_in(period, calendar))
+            if period.label not in stored and not has_data(month_facts, month_ratings):
+                continue  # a month of inconsistent cases only never becomes a period of its own
             self._store_period(period, month_facts, month_ratings, items, departments, run_id)
 
     def _store_period(self, period: Period, facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame,

@@ -7,18 +7,25 @@
   first of them falls within the rectification limit: at most ``rectify_days`` working days after the
   rating date (the rating date itself not counted). The limit is configurable per locality.
 * It is **revisited** once a ``revisited`` follow-up exists.
+* Its **due date** is the last day of the rectification limit (the working day on which the count of
+  working days after the rating date reaches ``rectify_days``); it is **due** once that day has passed at
+  the instant ``as_of`` the facts are made for (by default: now). A bad rating that is not due and not
+  rectified is in progress (整改中), never a failure.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from hcp.workdays import WorkCalendar, region_prefix
+from warehouse.client import SHANGHAI
 
 RATING_FACT_COLUMNS = (
     "rating_id", "case_id", "item_code", "dept_code", "region_code", "channel", "level", "rated_at",
     "real_name", "default_rating", "appeal_upheld", "counted", "good", "bad", "rectified_at",
-    "rectified", "rectified_on_time", "revisited",
+    "rectified", "rectified_on_time", "revisited", "due_date", "due",
 )
 
 
@@ -45,8 +52,13 @@ def rating_facts(
     *,
     rectify_days: int = 15,
     rectify_days_by_locality: dict[str, int] | None = None,
+    as_of: dt.datetime | dt.date | None = None,
 ) -> pl.DataFrame:
-    """One row per distinct rating with the columns of :data:`RATING_FACT_COLUMNS`."""
+    """One row per distinct rating with the columns of :data:`RATING_FACT_COLUMNS`; ``due`` as of ``as_of``
+    (a date means that day; default: now in Asia/Shanghai)."""
+    if as_of is None:
+        as_of = dt.datetime.now(SHANGHAI)
+    today = as_of.astimezone(SHANGHAI).date() if isinstance(as_of, dt.datetime) else as_of
     rt = ratings.lazy().unique(subset="rating_id", keep="first")
     fu = followups.lazy().unique(subset="followup_id", keep="first").sort("action_time", "followup_id")
     per_rating = fu.group_by("rating_id").agg(
@@ -67,14 +79,19 @@ def rating_facts(
     ).with_columns(
         counted=~pl.col("default_rating") & ~pl.col("appeal_upheld"),
         rectified_on_time=(pl.col("rectified") & (pl.col("_used") <= limit)).fill_null(False),
+        due_date=calendar.add_working_days_expr(pl.col("rated_at").dt.date(), limit, slot),
+    ).with_columns(
+        due=(pl.lit(today) > pl.col("due_date")).fill_null(False),
     )
     return facts.select(RATING_FACT_COLUMNS).collect()
 
 
 def rated_cases(rfacts: pl.DataFrame) -> pl.DataFrame:
-    """Cases with at least one counted rating (for ``rating_coverage``): ``case_id``, ``rating_count``."""
+    """Cases the applicant rated (for ``rating_coverage``): ``case_id`` and ``rating_count``, the number of
+    its ratings that are not default ratings. A rating later excluded by an upheld appeal still counts
+    here: the applicant did rate."""
     return (
-        rfacts.filter(pl.col("counted") & (pl.col("case_id") != "") & pl.col("case_id").is_not_null())
+        rfacts.filter(~pl.col("default_rating") & (pl.col("case_id") != "") & pl.col("case_id").is_not_null())
         .group_by("case_id")
         .agg(rating_count=pl.len().cast(pl.UInt32))
     )

@@ -9,17 +9,35 @@ better, min((1 − value) / (1 − target), 1) when lower is better. An indicato
 contributes nothing and its weight is shared among the others; a unit with no scored indicator at all
 has no score and no rank. So every score is, exactly, the sum of its contributions.
 
-Units are ranked by score within their peer group (1 = best; ties share the better rank). A unit is in
-the **bottom two** when fewer than two units of its peer group scored strictly lower, in a peer group of
-at least ``bottom_min_peers`` scored units; in the bottom two this month and last month, it is marked for
-a talk (``bottom_two_consecutive``).
+**Who is ranked** (``[ranking]``). Each unit gets a ``rank_status``:
+
+* ``no_data`` (无数据): no completed case and no counted rating in the period. No score, no rank, even if
+  its catalogue has figures; a period with no data at all therefore has no score anywhere.
+* ``small_sample`` (样本不足): some data, but fewer than ``min_cases`` completed cases and fewer than
+  ``min_ratings`` counted ratings. It keeps its figures and its score (the sum of its parts, for
+  reference) but is not ranked and carries no bottom-two mark.
+* ``ranked``: everything else, ranked by score among the ranked units of its peer group (1 = best; ties
+  share the better rank); ``peers`` is how many ranked units the group has.
+
+The volume thresholds can be set per office: ``[ranking.locality."<region code>"]`` applies to every unit
+whose own region lies in that subtree (the most specific prefix wins).
+
+A ranked unit is in the **bottom two** when fewer than two ranked units of its peer group scored strictly
+lower, and only in a peer group of at least ``bottom_min_peers`` ranked units (in a smaller group the last
+two places say little); in the bottom two this month and last month, it is marked for a talk
+(``bottom_two_consecutive``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
+
+from hcp.workdays import region_prefix
+
+#: ``rank_status`` values.
+RANKED, SMALL_SAMPLE, NO_DATA = "ranked", "small_sample", "no_data"
 
 
 @dataclass(frozen=True)
@@ -27,7 +45,6 @@ class ScoringConfig:
     weights: dict[str, float]
     targets: dict[str, float]
     direction: dict[str, str]
-    bottom_min_peers: int = 3
 
     @classmethod
     def from_config(cls, config: dict) -> "ScoringConfig":
@@ -40,7 +57,60 @@ class ScoringConfig:
         for key, target in targets.items():
             if not 0 < target <= 1:
                 raise ValueError(f"[scoring.targets] {key} = {target}: a target must be in (0, 1]")
-        return cls(weights, targets, dict(section.get("direction", {})), int(section.get("bottom_min_peers", 3)))
+        return cls(weights, targets, dict(section.get("direction", {})))
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """Who is ranked and who can be marked (``[ranking]`` in the configuration; see the module docstring)."""
+
+    min_cases: int = 20
+    min_ratings: int = 20
+    bottom_min_peers: int = 10
+    #: Peer group of counties: ``province`` (a province office ranks all its counties together) or ``city``.
+    county_peers: str = "province"
+    #: Region code -> {"min_cases": n, "min_ratings": n}: an office's own volume thresholds for its subtree.
+    locality: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "RankingConfig":
+        section = config.get("ranking", {})
+        county_peers = str(section.get("county_peers", "province"))
+        if county_peers not in ("province", "city"):
+            raise ValueError(f"[ranking] county_peers = {county_peers!r}: use \"province\" or \"city\"")
+        locality = {
+            str(code): {k: int(v) for k, v in values.items() if k in ("min_cases", "min_ratings")}
+            for code, values in section.get("locality", {}).items()
+        }
+        config_ = cls(int(section.get("min_cases", 20)), int(section.get("min_ratings", 20)),
+                      int(section.get("bottom_min_peers", 10)), county_peers, locality)
+        for name in ("min_cases", "min_ratings", "bottom_min_peers"):
+            if getattr(config_, name) < 1:
+                raise ValueError(f"[ranking] {name} must be at least 1")
+        return config_
+
+    def threshold_expr(self, key: str, region: str = "unit_region") -> pl.Expr:
+        """The volume threshold ``key`` of each unit: its office's own, else the default."""
+        expr = pl.lit(getattr(self, key), dtype=pl.Int64)
+        for code, values in sorted(self.locality.items(), key=lambda kv: len(region_prefix(kv[0]))):
+            if key in values:
+                expr = pl.when(pl.col(region).str.starts_with(region_prefix(code))).then(
+                    pl.lit(values[key], dtype=pl.Int64)).otherwise(expr)
+        return expr
+
+
+def rank_status(values: pl.DataFrame, config: RankingConfig) -> pl.DataFrame:
+    """Add ``rank_status`` (no_data / small_sample / ranked) from the unit's volume in the period.
+
+    ``values`` has ``cases_completed``, ``ratings`` and ``unit_region`` (the region whose office's
+    thresholds apply; "" for none).
+    """
+    cases, ratings = pl.col("cases_completed").fill_null(0), pl.col("ratings").fill_null(0)
+    enough = (cases >= config.threshold_expr("min_cases")) | (ratings >= config.threshold_expr("min_ratings"))
+    return values.with_columns(
+        rank_status=pl.when((cases == 0) & (ratings == 0)).then(pl.lit(NO_DATA))
+        .when(enough).then(pl.lit(RANKED)).otherwise(pl.lit(SMALL_SAMPLE))
+    )
 
 
 def contribution_column(key: str) -> str:
@@ -48,7 +118,9 @@ def contribution_column(key: str) -> str:
 
 
 def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
-    """Add ``contrib_<key>`` for each weighted indicator and ``composite_score`` (their sum)."""
+    """Add ``contrib_<key>`` for each weighted indicator and ``composite_score`` (their sum).
+
+    A unit whose ``rank_status`` is ``no_data`` gets neither (when the column is present)."""
     attainment = {}
     for key, target in config.targets.items():
         if key not in config.weights:
@@ -63,6 +135,8 @@ def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFram
     present_weight = pl.sum_horizontal(
         [pl.when(pl.col(k).is_not_null()).then(pl.lit(w)).otherwise(0.0) for k, w in config.weights.items()]
     )
+    if "rank_status" in values.columns:
+        present_weight = pl.when(pl.col("rank_status") != NO_DATA).then(present_weight).otherwise(0.0)
     contributions = [
         pl.when((present_weight > 0) & pl.col(k).is_not_null())
         .then(100.0 * config.weights[k] * attainment[k] / present_weight)
@@ -76,16 +150,17 @@ def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFram
 
 
 def rank_within_peers(scored: pl.DataFrame, peer_column: str = "peer_group") -> pl.DataFrame:
-    """Add ``rank`` (1 = best, ties share), ``peers`` (scored units in the group) and ``bottom_two``."""
+    """Add ``rank`` (1 = best, ties share), ``peers`` (ranked units in the group) and ``bottom_two``.
+
+    Only units with a score and (when the column is present) ``rank_status`` ``ranked`` take part."""
     has_score = pl.col("composite_score").is_not_null()
+    if "rank_status" in scored.columns:
+        has_score = has_score & (pl.col("rank_status") == RANKED)
+    score = pl.when(has_score).then(pl.col("composite_score"))  # null ranks nothing and is not counted
     ranked = scored.with_columns(
         peers=has_score.sum().over(peer_column).cast(pl.Int32),
-        rank=pl.when(has_score).then(
-            pl.col("composite_score").rank(method="min", descending=True).over(peer_column)
-        ).cast(pl.Int32),
-        _rank_max=pl.when(has_score).then(
-            pl.col("composite_score").rank(method="max", descending=True).over(peer_column)
-        ),
+        rank=pl.when(has_score).then(score.rank(method="min", descending=True).over(peer_column)).cast(pl.Int32),
+        _rank_max=pl.when(has_score).then(score.rank(method="max", descending=True).over(peer_column)),
     )
     return ranked.with_columns(
         bottom_two=(has_score & ((pl.col("peers") - pl.col("_rank_max")) < 2)).fill_null(False),

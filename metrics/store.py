@@ -87,7 +87,7 @@ def write_case_facts(wh: Warehouse, facts: pl.DataFrame, version: int) -> int:
 
 
 GROUP_METRIC_COLUMNS = ("group_code", "peer_group", *COUNT_COLUMNS, *[k for k in INDICATOR_KEYS if k not in COUNT_COLUMNS],
-                        "composite_score", "rank", "peers", "bottom_two", "bottom_two_consecutive")
+                        "composite_score", "rank_status", "rank", "peers", "bottom_two", "bottom_two_consecutive")
 
 
 def write_group_metrics(wh: Warehouse, period: Period, grouping: str, scored: pl.DataFrame, run_id: int,
@@ -124,8 +124,31 @@ def read_group_metrics(wh: Warehouse, period: str, grouping: str) -> pl.DataFram
     )
 
 
+def _current_runs(grouping: str = "all") -> str:
+    return (f"SELECT period, grouping, run_id FROM metric_runs FINAL WHERE grouping = '{grouping}'")
+
+
 def stored_periods(wh: Warehouse) -> list[str]:
-    return [r[0] for r in wh.query_rows("SELECT DISTINCT period FROM metric_runs FINAL ORDER BY period")]
+    """The months whose current stored result has data: a completed (consistent) case or a counted rating.
+    A retired month (see :func:`retire_periods`) and a month of nothing are not periods."""
+    return [r[0] for r in wh.query_rows(
+        "SELECT DISTINCT m.period FROM group_metrics AS m FINAL "
+        f"INNER JOIN ({_current_runs()}) AS r ON m.period = r.period AND m.grouping = r.grouping "
+        "AND m.run_id = r.run_id WHERE m.cases_completed > 0 OR m.ratings > 0 ORDER BY m.period")]
+
+
+def retire_periods(wh: Warehouse, labels: list[str], groupings: tuple[str, ...], run_id: int,
+                   watermark: dt.datetime) -> None:
+    """Make the current run of each (month, grouping) an empty one: a month a full run found no data for
+    (e.g. one only an inconsistent case had created) stops being a period. Append-only, like every write."""
+    if not labels:
+        return
+    pairs = [(label, grouping) for label in labels for grouping in groupings]
+    wh.insert_df("metric_runs", pl.DataFrame({
+        "period": [p for p, _ in pairs], "grouping": [g for _, g in pairs], "run_id": [run_id] * len(pairs),
+        "watermark": [watermark] * len(pairs),
+    }, schema={"period": pl.String, "grouping": pl.String, "run_id": pl.UInt64,
+               "watermark": pl.Datetime("ms", "Asia/Shanghai")}))
 
 
 def get_state(wh: Warehouse, key: str) -> str | None:

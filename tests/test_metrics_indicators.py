@@ -54,9 +54,15 @@ SCORE_D2 = (20 * 0.5 + 10 * (0.5 / 0.9) + 10 * (0.5 / 0.9) + 5 * 1 + 15 * (0.5 /
             + 5 * 1) * 100 / 75
 
 
+#: The scenario is tiny: every unit with data is ranked (the default volume of 20 is tested elsewhere).
+SMALL_VOLUME = "[ranking]\nmin_cases = 1\nmin_ratings = 1\nbottom_min_peers = 3\n"
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    with home_with(tmp_path_factory.mktemp("oct2025"), scenario.load) as path:
+    path = tmp_path_factory.mktemp("oct2025")
+    (path / "config.toml").write_text(SMALL_VOLUME, encoding="utf-8")
+    with home_with(path, scenario.load) as path:
         yield path
 
 
@@ -91,7 +97,7 @@ def test_every_indicator_by_department(home):
     # Each score is exactly the sum of its contributions; D2's indicators without a value have none.
     for row in rows.values():
         assert sum(v for v in row["contributions"].values() if v is not None) == APPROX(row["composite_score"], abs=1e-9)
-    assert rows["D2"]["contributions"]["bad_rectified_rate"] is None
+    assert rows["D2"]["contributions"]["bad_rectified_due_rate"] is None
     assert rows["D2"]["contributions"]["on_time_rate"] == APPROX(20 * 0.5 * 100 / 75)
     # Departments are ranked within their own government (region): one each here.
     assert rows["D1"]["peer_group"] == scenario.QD and rows["D1"]["rank"] == 1
@@ -126,8 +132,12 @@ def test_a_date_range_and_an_empty_period(home):
     # January 2024: no case completed and no rating, but the catalogue was in force (valid from 2024-01-01).
     empty = metrics_json(home, "all", "2024-01")["all"]
     assert (empty["cases_completed"], empty["ratings"]) == (0, 0)
-    assert empty["on_time_rate"] is None and empty["good_rate"] is None and empty["composite_score"] is not None
+    assert empty["on_time_rate"] is None and empty["good_rate"] is None
+    # The catalogue has figures, but a period without a completed case or a rating has no score, no rank.
     assert empty["depth3plus_item_rate"] == APPROX(3 / 4)
+    assert (empty["composite_score"], empty["rank"], empty["rank_status"]) == (None, None, "no_data")
+    result = run_hcp("metrics", "--period", "2024-01", env={"HCP_HOME": str(home)}, check=True)
+    assert "期间 2024-01 没有数据" in result.stderr
 
 
 def flags_json(home, as_of: str) -> dict[str, dict]:

@@ -11,7 +11,6 @@ CONFIG = ScoringConfig(
     weights={"on_time_rate": 60, "good_rate": 40},
     targets={"on_time_rate": 1.0, "good_rate": 0.8},
     direction={},
-    bottom_min_peers=3,
 )
 
 

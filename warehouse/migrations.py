@@ -274,6 +274,21 @@ MIGRATIONS.append(Migration(3, "derived tables of the metrics engine: case facts
     )),
 )))
 
+MIGRATIONS.append(Migration(4, "ranking eligibility, rectification due-ness, inconsistent cases", (
+    AddColumns("case_facts", (
+        C("inconsistent", "Bool", "false",
+          "its events contradict each other (completion/acceptance before submission, completion before acceptance)"),
+    ), after="clock_stopped"),
+    AddColumns("group_metrics", (
+        *[C(name, "Int64", "0") for name in (
+            "inconsistent_cases", "bad_due", "bad_overdue_unrectified", "bad_in_progress", "bad_assessed_n",
+            "real_name_bad_assessed_n")],
+        *[C(name, _NULLABLE_RATE) for name in (
+            "bad_rectified_due_rate", "bad_rectified_on_time_due_rate", "revisit_due_rate")],
+        C("rank_status", LC, "''", "ranked / small_sample (样本不足) / no_data"),
+    ), after="legal_sum"),
+)))
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
