@@ -238,9 +238,9 @@ class MetricsJob:
             completion_days.append(facts.filter(~pl.col("inconsistent"))["completion_date"])
         months = self._months(*completion_days, rfacts.filter(pl.col("counted"))["rated_at"].dt.date())
         stale = sorted(set(store.stored_periods(self.wh)) - {p.label for p in months})
-        self._store_periods(months, rfacts, items, departments, run_id)
+        done = self._store_periods(months, rfacts, items, departments, run_id)
         store.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
-        return RunReport(mode="full", cases=cases, periods=[p.label for p in months])
+        return RunReport(mode="full", cases=cases, periods=done)
 
     def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
         """First days of the months with a bad rating whose rectification limit passed since the day of the
@@ -294,8 +294,8 @@ class MetricsJob:
         stored = set(store.stored_periods(self.wh))
         following = {month_of(p.end) for p in months} - set(months)
         months = sorted(set(months) | {p for p in following if p.label in stored}, key=lambda p: p.start)
-        self._store_periods(months, None, items, departments, run_id, calendar)
-        return RunReport(mode="incremental", cases=facts.height, periods=[p.label for p in months])
+        done = self._store_periods(months, None, items, departments, run_id, calendar)
+        return RunReport(mode="incremental", cases=facts.height, periods=done)
 
     @staticmethod
     def _with_rating_counts(facts: pl.DataFrame, rfacts: pl.DataFrame) -> pl.DataFrame:
@@ -310,9 +310,10 @@ class MetricsJob:
         return [Period.month(d.year, d.month) for d in firsts]
 
     def _store_periods(self, months: list[Period], rfacts: pl.DataFrame | None, items: pl.DataFrame,
-                       departments: pl.DataFrame, run_id: int, calendar=None) -> None:
-        """Recompute and store each month from the stored facts (and the given or the month's ratings)."""
-        stored = set(store.stored_periods(self.wh))
+                       departments: pl.DataFrame, run_id: int, calendar=None) -> list[str]:
+        """Recompute and store each month from the stored facts (and the given or the month's ratings);
+        the labels of the months stored."""
+        stored, done = set(store.stored_periods(self.wh)), []
         for period in months:
             self.progress(f"计算指标 / indicators {period.label}")
             where, params = store.completed_in(period)
@@ -322,6 +323,8 @@ class MetricsJob:
             if period.label not in stored and not has_data(month_facts, month_ratings):
                 continue  # a month of inconsistent cases only never becomes a period of its own
             self._store_period(period, month_facts, month_ratings, items, departments, run_id)
+            done.append(period.label)
+        return done
 
     def _store_period(self, period: Period, facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame,
                       departments: pl.DataFrame, run_id: int) -> None:

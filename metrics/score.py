@@ -66,7 +66,7 @@ class RankingConfig:
 
     min_cases: int = 20
     min_ratings: int = 20
-    bottom_min_peers: int = 10
+    bottom_min_peers: int = 5
     #: Peer group of counties: ``province`` (a province office ranks all its counties together) or ``city``.
     county_peers: str = "province"
     #: Region code -> {"min_cases": n, "min_ratings": n}: an office's own volume thresholds for its subtree.
@@ -83,7 +83,7 @@ class RankingConfig:
             for code, values in section.get("locality", {}).items()
         }
         config_ = cls(int(section.get("min_cases", 20)), int(section.get("min_ratings", 20)),
-                      int(section.get("bottom_min_peers", 10)), county_peers, locality)
+                      int(section.get("bottom_min_peers", 5)), county_peers, locality)
         for name in ("min_cases", "min_ratings", "bottom_min_peers"):
             if getattr(config_, name) < 1:
                 raise ValueError(f"[ranking] {name} must be at least 1")
