@@ -30,6 +30,7 @@ COMMANDS = {
     "compute": "metrics.cli:compute",
     "metrics": "metrics.cli:metrics",
     "flags": "metrics.cli:flags",
+    "quality": "metrics.cli:quality",
     "calendar": "hcp.calendar_cli:calendar",
     "report": "reports.cli:report",
     "scheduler": "reports.cli:scheduler",

@@ -154,3 +154,60 @@ def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
              str(r["overdue_working_days"] if r["flag"] == "red" else r["working_days_left"]),
              r["dept_code"], r["item_code"], r["region_code"]] for r in frame.iter_rows(named=True)]
     click.echo(render(headers, rows, right_align=[False, False, False, True, False, False, False]))
+
+
+@click.command()
+@click.option("--period", default=None, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: every period).")
+@click.option("--dept", default=None, help="部门编码 / only this department.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@click.pass_obj
+def quality(app, period: str | None, dept: str | None, fmt: str, no_refresh: bool) -> None:
+    """数据质量 / inconsistent cases (events that contradict each other), per department, for correction.
+
+    Such a case is left out of every case indicator and counted in ``inconsistent_cases``; a case is listed
+    for a period when its submission, acceptance or completion falls in it.
+    """
+    from metrics.quality import PROBLEMS, inconsistent_cases, per_department
+
+    try:
+        parsed = Period.parse(period) if period else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    wh = app.warehouse()
+    if dept is not None and not wh.query_value("SELECT count() FROM departments FINAL WHERE dept_code = {d:String}",
+                                               {"d": dept}):
+        raise click.BadParameter(tr(app.lang, f"未知部门 {dept}", f"unknown department {dept}"), param_hint="--dept")
+    if not no_refresh:
+        refresh(app)
+    cases = inconsistent_cases(wh, parsed, where="dept_code = {dept:String}" if dept else "",
+                               parameters={"dept": dept} if dept else None)
+    records = [{**r, **{k: (v.astimezone(SHANGHAI).isoformat(timespec="seconds") if isinstance(v, dt.datetime) else v)
+                        for k, v in r.items() if k.endswith("_at")}} for r in cases.to_dicts()]
+    if fmt == "json":
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        pl.DataFrame(records, schema=list(cases.columns)).write_csv(buffer) if records else buffer.write(",".join(cases.columns) + "\n")
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    from hcp.textable import render
+
+    names = group_names(wh, "dept")
+    scope = parsed.label if parsed else tr(app.lang, "全部期间", "all periods")
+    click.echo(tr(app.lang, f"{scope}：数据矛盾办件 {len(records):,} 件（不计入办件指标，请部门更正）",
+                  f"{scope}: {len(records):,} inconsistent cases (left out of the case indicators; to be corrected)"))
+    if not records:
+        return
+    summary = per_department(cases)
+    click.echo(render([tr(app.lang, "部门", "department"), tr(app.lang, "件数", "cases")],
+                      [[f"{names.get(r['dept_code'], '')} {r['dept_code']}", f"{r['cases']:,}"] for r in summary.to_dicts()],
+                      right_align=[False, True]))
+    click.echo("")
+    stamp = lambda v: v.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if v else "—"  # noqa: E731
+    headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("问题", "problem"), ("部门", "department"),
+                                           ("申报", "submitted"), ("受理", "accepted"), ("办结", "completed"))]
+    rows = [[r["case_id"], tr(app.lang, *PROBLEMS[r["problem"]]), names.get(r["dept_code"], r["dept_code"]),
+             stamp(r["submitted_at"]), stamp(r["accepted_at"]), stamp(r["completed_at"])] for r in cases.to_dicts()]
+    click.echo(render(headers, rows))

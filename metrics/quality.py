@@ -1,0 +1,65 @@
+"""Data-quality exceptions for correction: the inconsistent cases of DOMAIN.md.
+
+An **inconsistent case** is one whose own events contradict each other: its completion or its acceptance
+falls before its submission, or its completion before its acceptance (``case_facts.inconsistent``). It is
+left out of every case indicator (so bad data distorts no figure), counted in ``inconsistent_cases`` for
+its department, and listed here so that the department can correct it (so bad data does not disappear).
+
+A case is listed for a period when any of its milestones (submission, acceptance, completion) falls in
+it, so a completion typed a year too early still reaches the bulletin of the month the case was really
+handled in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from metrics.indicators import Period
+from warehouse.client import Warehouse
+
+#: Which contradiction a case shows, most telling first, with (Chinese, English) labels.
+PROBLEMS = {
+    "completed_before_submitted": ("办结早于申报", "completed before it was submitted"),
+    "accepted_before_submitted": ("受理早于申报", "accepted before it was submitted"),
+    "completed_before_accepted": ("办结早于受理", "completed before it was accepted"),
+}
+
+QUALITY_COLUMNS = ("case_id", "problem", "dept_code", "item_code", "region_code", "submitted_at", "accepted_at",
+                   "completed_at")
+
+_T = "DateTime64(3, 'Asia/Shanghai')"
+
+
+def problem_expr() -> pl.Expr:
+    """The first contradiction of :data:`PROBLEMS` a case's milestones show (null for a consistent case)."""
+    submitted, accepted, completed = pl.col("submitted_at"), pl.col("accepted_at"), pl.col("completed_at")
+    return (pl.when(completed < submitted).then(pl.lit("completed_before_submitted"))
+            .when(accepted < submitted).then(pl.lit("accepted_before_submitted"))
+            .when(completed < accepted).then(pl.lit("completed_before_accepted")))
+
+
+def inconsistent_cases(wh: Warehouse, period: Period | None = None, *, where: str = "",
+                       parameters: dict | None = None) -> pl.DataFrame:
+    """The inconsistent cases (of a period, see the module docstring), narrowed by an SQL condition on
+    ``case_facts`` columns (a user's scope, a department), ordered by department, then case."""
+    conditions = ["inconsistent"]
+    params = dict(parameters or {})
+    if period is not None:
+        params.update(q_start=dt.datetime.combine(period.start, dt.time()), q_end=dt.datetime.combine(period.end, dt.time()))
+        conditions.append(" OR ".join(
+            f"({c} >= {{q_start:{_T}}} AND {c} < {{q_end:{_T}}})" for c in ("submitted_at", "accepted_at", "completed_at")))
+    if where:
+        conditions.append(where)
+    clause = " AND ".join(f"({c})" for c in conditions)
+    frame = wh.query_df(
+        "SELECT case_id, dept_code, item_code, region_code, submitted_at, accepted_at, completed_at "
+        f"FROM case_facts FINAL WHERE {clause} ORDER BY dept_code, case_id", params)
+    return frame.with_columns(problem=problem_expr()).select(QUALITY_COLUMNS)
+
+
+def per_department(cases: pl.DataFrame) -> pl.DataFrame:
+    """How many inconsistent cases each department has to correct, most first."""
+    return (cases.group_by("dept_code").agg(cases=pl.len())
+            .sort(["cases", "dept_code"], descending=[True, False]))
