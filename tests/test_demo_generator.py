@@ -48,8 +48,12 @@ def _int(v) -> bool:
 
 
 def parse_time(v) -> dt.datetime | None:
-    """ISO 8601 with an offset (none = Asia/Shanghai) → aware datetime, else None."""
+    """ISO 8601 with an offset (none = Asia/Shanghai) → aware datetime, else None. An impossible offset
+    (beyond ±14:00, or minutes ≥ 60, which Python would still read) is bad input (DOMAIN.md)."""
     if not isinstance(v, str):
+        return None
+    offset = re.search(r"[+-](\d{2}):?(\d{2})$", v)
+    if offset and (int(offset.group(2)) >= 60 or int(offset.group(1)) * 60 + int(offset.group(2)) > 14 * 60):
         return None
     try:
         t = dt.datetime.fromisoformat(v)
@@ -291,6 +295,47 @@ def test_nothing_after_as_of_and_times_have_offset(run):
         assert parse_time(r["rated_at"]) <= AS_OF
     for f in run.valid["followup"].values():
         assert parse_time(f["action_time"]) <= AS_OF
+
+
+def _window(manifest) -> tuple[dt.datetime, dt.datetime]:
+    tz = dt.timezone(dt.timedelta(hours=8))
+    first = dt.datetime.fromisoformat(manifest["period"]["first_submission"]).replace(tzinfo=tz)
+    return first, dt.datetime.fromisoformat(manifest["as_of"])
+
+
+def _text_date(value) -> dt.date | None:
+    """The calendar date a time text starts with (ISO or US-style ``M/D/YYYY``), if it is a real date."""
+    if not isinstance(value, str):
+        return None
+    iso = re.match(r"^(\d{4})-(\d{2})-(\d{2})", value)
+    us = re.match(r"^(\d{1,2})/(\d{1,2})/(\d{4})", value)
+    try:
+        if iso:
+            return dt.date(*map(int, iso.groups()))
+        if us:
+            return dt.date(int(us.group(3)), int(us.group(1)), int(us.group(2)))
+    except ValueError:
+        return None
+    return None
+
+
+def test_malformed_times_of_another_month_stay_near_their_record(tmp_path):
+    """Regression: a malformed copy of a completed event carried a fixed 2025-10-09T09:30:00+25:00, which a
+    reader shifting the offset stored a year before a 2026 case's submission (a phantom month)."""
+    out = tmp_path / "2026-03"
+    manifest = generate(DemoParams(month="2026-03", out=out, cases=3_000, seed=5, malformed_share=0.05))
+    run = Run(out)
+    first, as_of = _window(manifest)
+    dates = []
+    for name, records in run.files.items():
+        kind = file_kind(name)
+        field = {"case_event": "event_time", "rating": "rated_at", "followup": "action_time"}.get(kind)
+        dates += [_text_date(r.get(field)) for r in records if field and isinstance(r, dict)]
+    dates = [d for d in dates if d is not None]
+    assert dates and first.date() <= min(dates) and max(dates) <= as_of.date()
+    bad_offsets = [r for records in run.files.values() for r in records
+                   if isinstance(r, dict) and re.search(r"\+(25:00|08:60|99:99)$", str(r.get("event_time")))]
+    assert bad_offsets  # impossible offsets are still injected, on the record's own wall-clock time
 
 
 # --- Calendar -------------------------------------------------------------------------------------

@@ -47,7 +47,12 @@ RULES: dict[str, tuple[str, ...]] = {
 JSON_ONLY = ("wrong_type:", "garbage")
 TIME_FIELD = {"case_event": "event_time", "rating": "rated_at", "followup": "action_time"}
 
-BAD_TIMES = ("2025-13-45T25:61:00+08:00", "昨天下午3点", "10/09/2025 9:30", "", "2025-10-09T09:30:00+25:00")
+#: Unreadable times, whatever the record's own time was.
+BAD_TIMES = ("2025-13-45T25:61:00+08:00", "昨天下午3点", "")
+#: Times typed wrongly around the record's own wall-clock time ``YYYY-MM-DDThh:mm:ss`` (``{t}``): an
+#: impossible offset, a US-style date. Built from the record's own time so that even a lenient reader
+#: that shifted or guessed them would land hours, not months, away (a fixed date made a phantom month).
+BAD_TIME_FORMS = ("{t}+25:00", "{t}+08:60", "{t}+99:99", "{us}")
 BAD_REGIONS = ("3702", "37020200000", "3702020000001", "37020A000000", "370202-000000")
 BAD_EVENT_TYPES = ("approved", "办结", "closed", "in_review")
 BAD_CASE_CHANNELS = ("wechat", "窗口", "phone", "web")
@@ -88,6 +93,16 @@ def stochastic_count(rng: np.random.Generator, rows: int, share: float) -> int:
     """``rows · share`` rounded up or down at random (so small batches still get their share on average)."""
     expected = rows * share
     return int(expected) + int(rng.random() < expected - int(expected))
+
+
+def bad_time(own: str, choice: int) -> str:
+    """Bad time number ``choice`` of :data:`BAD_TIMES` followed by :data:`BAD_TIME_FORMS` (the latter
+    built from ``own``, an ISO time ``YYYY-MM-DDThh:mm:ss+08:00``)."""
+    if choice < len(BAD_TIMES):
+        return BAD_TIMES[choice]
+    wall = own[:19]
+    us = f"{int(wall[5:7])}/{int(wall[8:10])}/{wall[:4]} {int(wall[11:13])}:{wall[14:16]}"
+    return BAD_TIME_FORMS[choice - len(BAD_TIMES)].format(t=wall, us=us)
 
 
 class Malformer:
@@ -145,7 +160,8 @@ class Malformer:
             field, value = FIXED[rule]
             r[field] = value
         elif rule == "unparseable_time":
-            r[TIME_FIELD[kind]] = pick(BAD_TIMES)
+            field = TIME_FIELD[kind]
+            r[field] = bad_time(r[field], int(rng.integers(0, len(BAD_TIMES) + len(BAD_TIME_FORMS))))
         elif rule == "bad_channel" and kind == "case_event":
             r["event_type"], r["channel"] = "submitted", pick(BAD_CASE_CHANNELS)
         elif rule == "bad_channel":
