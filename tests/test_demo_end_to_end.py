@@ -32,6 +32,8 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_changes_nothing(hcp_home):
 
     october = json.loads(run_hcp("metrics", "--period", "2025-10", "--format", "json", check=True).stdout)[0]
     assert october["cases_completed"] > 0 and 0 < october["on_time_rate"] <= 1
+    # The demo's deliberately inconsistent cases (completion mistyped before acceptance) are found as such.
+    assert october["inconsistent_cases"] == manifest["injected"]["inconsistent_cases"] == 1
     assert f"{october['cases_completed']:,}" in first.stdout  # the headline printed by the demo
     bulletin = hcp_home / "reports" / "monthly" / "2025-10" / "all" / "v1"
     assert {p.suffix for p in bulletin.iterdir()} >= {".pdf", ".xlsx", ".html"}

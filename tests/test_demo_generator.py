@@ -274,33 +274,83 @@ def test_counts_duplicates_and_unknown_items_match_manifest(run):
     assert len({e["case_id"] for e in unknown}) == m["injected"]["unknown_item"]["cases"]
 
 
-def test_late_events_are_out_of_time_order(run):
-    inversions = 0
+def test_late_events_arrive_hours_to_days_after_they_happened(run):
+    """A late event keeps its true time but is written where the stream has reached its arrival (an hour
+    to four days later), in a later file: out of time order, never far."""
+    seen: set[str] = set()
+    late = []  # (event, how far the stream had gone past its time when it arrived)
+    duplicates = 0
     for name, records in run.files.items():
-        if name.startswith("case_events"):
-            latest = ""
-            for r in records:
-                if isinstance(r, dict) and not problems(r):
-                    inversions += r["event_time"] < latest
-                    latest = max(latest, r["event_time"])
+        if not name.startswith("case_events"):
+            continue
+        latest = None
+        for r in records:
+            if not isinstance(r, dict) or problems(r):
+                continue
+            t = parse_time(r["event_time"])
+            if r["event_id"] in seen:
+                duplicates += 1  # an exact re-send, appended at the end of a later file
+            elif latest is not None and t < latest:
+                late.append((r, latest - t))
+            seen.add(r["event_id"])
+            latest = t if latest is None else max(latest, t)
     injected = run.manifest["injected"]
-    assert 0 < injected["late_events"] <= inversions <= injected["late_events"] + injected["duplicates"]["case_event"]
+    assert duplicates == injected["duplicates"]["case_event"]
+    # Most late events overtake some other event; those that arrive in a quiet hour do not.
+    assert 0.5 * injected["late_events"] < len(late) <= injected["late_events"]
+    assert max(behind for _, behind in late) <= dt.timedelta(days=4)
+    assert max(behind for _, behind in late) >= dt.timedelta(hours=12)
 
 
-def test_nothing_after_as_of_and_times_have_offset(run):
-    assert run.manifest["as_of"] == "2025-11-11T00:00:00+08:00"
+def inconsistent_case_ids(run) -> set[str]:
+    """DOMAIN.md: a case whose completion (or acceptance) falls before its submission, or whose completion
+    falls before its acceptance."""
+    times: dict[str, dict[str, dt.datetime]] = defaultdict(dict)
     for e in run.events():
-        assert e["event_time"].endswith("+08:00") and parse_time(e["event_time"]) <= AS_OF
-    for r in run.ratings():
-        assert parse_time(r["rated_at"]) <= AS_OF
-    for f in run.valid["followup"].values():
-        assert parse_time(f["action_time"]) <= AS_OF
+        times[e["case_id"]][e["event_type"]] = parse_time(e["event_time"])
+    out = set()
+    for case_id, t in times.items():
+        sub, acc, comp = t.get("submitted"), t.get("accepted"), t.get("completed")
+        if (comp and comp < sub) or (acc and acc < sub) or (comp and acc and comp < acc):
+            out.add(case_id)
+    return out
+
+
+def test_no_event_precedes_its_case_except_the_deliberately_inconsistent_cases(run):
+    submitted = {e["case_id"]: parse_time(e["event_time"]) for e in run.events() if e["event_type"] == "submitted"}
+    inconsistent = inconsistent_case_ids(run)
+    early = {e["case_id"] for e in run.events() if parse_time(e["event_time"]) < submitted[e["case_id"]]}
+    assert early <= inconsistent
+    # About one case in 5,000, deterministic, and exactly as many as the manifest reports.
+    assert len(inconsistent) == run.manifest["injected"]["inconsistent_cases"] == 4
+    assert run.manifest["parameters"]["inconsistent_every"] == 5_000
+    cal = WorkCalendar()
+    by_case: dict[str, dict[str, dict]] = defaultdict(dict)
+    for e in run.events():
+        if e["case_id"] in inconsistent:
+            by_case[e["case_id"]][e["event_type"]] = e
+    for case_id, ev in by_case.items():
+        # A clerical slip: the completion typed 1-3 working days before the acceptance, on a working day.
+        accepted, completed = (parse_time(ev[k]["event_time"]) for k in ("accepted", "completed"))
+        assert 1 <= cal.working_days_between(completed.date(), accepted.date()) <= 3, case_id
+        assert cal.is_working(completed.date()) and "result" in ev["completed"]
+        # The whole case stays inside the demo month: it creates no event in another one.
+        assert all(e["event_time"].startswith(MONTH) for e in ev.values()), ev
 
 
 def _window(manifest) -> tuple[dt.datetime, dt.datetime]:
     tz = dt.timezone(dt.timedelta(hours=8))
     first = dt.datetime.fromisoformat(manifest["period"]["first_submission"]).replace(tzinfo=tz)
     return first, dt.datetime.fromisoformat(manifest["as_of"])
+
+
+def test_every_time_of_the_demo_falls_in_its_window(run):
+    """From the first submission (the weeks before the month) to the as-of: no phantom month."""
+    first, as_of = _window(run.manifest)
+    assert first.date() < dt.date(2025, 10, 1) and as_of.date() == dt.date(2025, 11, 11)
+    for kind, field in (("case_event", "event_time"), ("rating", "rated_at"), ("followup", "action_time")):
+        times = [parse_time(r[field]) for r in run.valid[kind].values()]
+        assert first <= min(times) and max(times) <= as_of, kind
 
 
 def _text_date(value) -> dt.date | None:
@@ -336,6 +386,17 @@ def test_malformed_times_of_another_month_stay_near_their_record(tmp_path):
     bad_offsets = [r for records in run.files.values() for r in records
                    if isinstance(r, dict) and re.search(r"\+(25:00|08:60|99:99)$", str(r.get("event_time")))]
     assert bad_offsets  # impossible offsets are still injected, on the record's own wall-clock time
+    assert manifest["injected"]["inconsistent_cases"] == 1  # 3,000 cases: one, rounded up
+
+
+def test_nothing_after_as_of_and_times_have_offset(run):
+    assert run.manifest["as_of"] == "2025-11-11T00:00:00+08:00"
+    for e in run.events():
+        assert e["event_time"].endswith("+08:00") and parse_time(e["event_time"]) <= AS_OF
+    for r in run.ratings():
+        assert parse_time(r["rated_at"]) <= AS_OF
+    for f in run.valid["followup"].values():
+        assert parse_time(f["action_time"]) <= AS_OF
 
 
 # --- Calendar -------------------------------------------------------------------------------------
@@ -365,8 +426,14 @@ def test_each_case_follows_the_lifecycle(run):
         by_case[e["case_id"]].append(e)
     assert len(by_case) == run.manifest["cases"]["generated"]
     keys = {"item_code", "dept_code", "region_code"}
+    inconsistent = inconsistent_case_ids(run)
     for case_id, events in by_case.items():
-        events.sort(key=lambda e: e["event_time"])
+        # A deliberately inconsistent case's completion is mistyped before its acceptance: put it back.
+        order = {e["event_type"]: e["event_time"] for e in events}
+        if case_id in inconsistent:
+            order["completed"] = order["accepted"] + "~"  # right after the acceptance
+        events.sort(key=lambda e: order[e["event_type"]] if e["event_type"] in ("accepted", "completed")
+                    else e["event_time"])
         types = [e["event_type"] for e in events]
         assert types[0] == "submitted" and types.count("submitted") == 1, types
         assert len({tuple(e[k] for k in keys) for e in events}) == 1
@@ -528,6 +595,7 @@ def test_cli_generate_writes_manifest_and_summary(tmp_path, hcp_home):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["parameters"]["cases"] == 1500 and manifest["as_of"] == "2025-10-05T12:00:00+08:00"
     assert "case events" in result.stdout and "files" in result.stdout
+    assert f"inconsistent cases {manifest['injected']['inconsistent_cases']}" in result.stdout
     run = Run(out)
     assert max(e["event_time"] for e in run.events()) <= "2025-10-05T12:00:00+08:00"
 

@@ -8,4 +8,4 @@ handle. See :mod:`hcp.demo.generator` for the files and :mod:`hcp.demo.cases`,
 """
 
 #: Bumped whenever the same parameters would produce different output.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"

@@ -20,6 +20,8 @@ rejected → [suspended → resumed, or a supplement after acceptance] → compl
   the ``staff_id`` of the case's window officer and fall in window hours on working days.
 * **As-of.** Nothing after the as-of instant is emitted: some cases are still open (a few already
   past their deadline, some still suspended), and withdrawn cases lose every later event.
+* **Clerical errors.** :func:`mistype_completions` dates the completion of a few cases 1–3 working
+  days before their acceptance (inconsistent cases, DOMAIN.md), inside the demo month.
 
 Everything is vectorised over the batch: a numpy array per attribute, a mask per event type.
 """
@@ -27,7 +29,7 @@ Everything is vectorised over the batch: a numpy array per attribute, a mask per
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -239,6 +241,43 @@ def simulate(cat: Catalogue, cal: DemoCalendar, win: Window, n: int, rng: np.ran
         trips=np.bincount(e_case[e_onsite], minlength=n),
         ev_case=e_case, ev_type=e_type, ev_time=e_time, ev_onsite=e_onsite, ev_staff=e_staff, ev_result=e_result,
     )
+
+
+#: How far before the acceptance a mistyped completion is dated: 1–3 working days (a clerical slip).
+MISTYPED_WORKING_DAYS = (1, 3)
+
+
+def mistype_completions(batch: CaseBatch, cal: DemoCalendar, win: Window, count: int,
+                        rng: np.random.Generator) -> tuple[CaseBatch, np.ndarray]:
+    """Make ``count`` cases *inconsistent* on purpose (DOMAIN.md): their ``completed`` event is dated
+    1–3 working days before their acceptance, as a clerk mistyping the completion date would.
+
+    Only cases whose every event falls inside the demo month (``month_start`` ≤ t < ``next_month``), and
+    whose mistyped date does too, are chosen, so the error never creates an event in another month. The
+    typed time is in window hours on a working day; everything else (the true completion instant that
+    ratings and delivery follow, trips) is unchanged. Returns the batch with the events re-sorted and the
+    indices of the chosen cases (fewer than ``count`` if the batch has too few candidates).
+    """
+    lo, hi = day_number(win.month_start) * DAY, day_number(win.next_month) * DAY
+    n = batch.n
+    outside = np.bincount(batch.ev_case[(batch.ev_time < lo) | (batch.ev_time >= hi)], minlength=n) > 0
+    acc_day = np.where(batch.accepted, batch.t_acc, 0) // DAY
+    back = rng.integers(MISTYPED_WORKING_DAYS[0], MISTYPED_WORKING_DAYS[1] + 1, n)
+    typed_day = cal.day_of_index(cal.index(acc_day) - back)
+    typed = typed_day * DAY + window_seconds(rng, n)
+    candidates = np.flatnonzero(batch.completed & batch.accepted & ~outside & (typed >= lo))
+    if count <= 0 or len(candidates) == 0:
+        return batch, np.zeros(0, np.int64)
+    chosen = np.sort(rng.choice(candidates, size=min(count, len(candidates)), replace=False))
+    mark = np.zeros(n, bool)
+    mark[chosen] = True
+    ev_time = batch.ev_time.copy()
+    hit = (batch.ev_type == COMPLETED) & mark[batch.ev_case]
+    ev_time[hit] = typed[batch.ev_case[hit]]
+    order = np.lexsort((batch.ev_type, batch.ev_case, ev_time))
+    moved = {name: getattr(batch, name)[order] for name in
+             ("ev_case", "ev_type", "ev_onsite", "ev_staff", "ev_result")}
+    return replace(batch, ev_time=ev_time[order], **moved), chosen
 
 
 class CaseNumbers:

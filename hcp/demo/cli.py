@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from hcp.domain import INDICATOR_LABELS
 from hcp.errors import UsageError
 from hcp.i18n import fmt_int, fmt_rate, tr
 from hcp.textable import display_width
@@ -190,6 +191,7 @@ def _generate(app, params) -> dict:
     seconds = time.perf_counter() - started
 
     counts, injected = manifest["counts"], manifest["injected"]
+    inconsistent_zh, inconsistent_en = INDICATOR_LABELS["inconsistent_cases"]
     click.echo(tr(lang, f"已生成：{params.out}", f"written: {params.out}"))
     click.echo(tr(lang, f"  截止时刻 {manifest['as_of']}，办件 {fmt_int(manifest['cases']['generated'])} 件",
                   f"  as of {manifest['as_of']}, {fmt_int(manifest['cases']['generated'])} cases"))
@@ -199,10 +201,12 @@ def _generate(app, params) -> dict:
     click.echo(tr(
         lang,
         f"  注入：格式错误 {fmt_int(injected['malformed']['total'])}，重复 {fmt_int(sum(injected['duplicates'].values()))}，"
-        f"迟到事件 {fmt_int(injected['late_events'])}，目录外事项办件 {fmt_int(injected['unknown_item']['cases'])}",
+        f"迟到事件 {fmt_int(injected['late_events'])}，目录外事项办件 {fmt_int(injected['unknown_item']['cases'])}，"
+        f"{inconsistent_zh} {fmt_int(injected['inconsistent_cases'])}",
         f"  injected: malformed {fmt_int(injected['malformed']['total'])}, duplicates "
         f"{fmt_int(sum(injected['duplicates'].values()))}, late events {fmt_int(injected['late_events'])}, "
-        f"cases with unknown items {fmt_int(injected['unknown_item']['cases'])}",
+        f"cases with unknown items {fmt_int(injected['unknown_item']['cases'])}, "
+        f"{inconsistent_en} {fmt_int(injected['inconsistent_cases'])}",
     ))
     size = sum(f["bytes"] for f in manifest["files"])
     click.echo(tr(lang, f"  文件 {len(manifest['files'])} 个，共 {size / 1e6:,.1f} MB，用时 {seconds:,.1f} 秒",

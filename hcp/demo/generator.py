@@ -14,8 +14,12 @@ batch is simulated, written and dropped before the next one.
 
 Injected on purpose (counted in the manifest): malformed records (``malformed_share`` of each
 stream, see :mod:`hcp.demo.malformed`); exact re-sends of ``duplicate_share`` of the records of a
-batch at the end of the next batch's file; ``late_share`` of the events moved to the end of the next
-batch's file (out of time order); and cases whose item code is not in the catalogue (valid records).
+batch at the end of the next batch's file; ``late_share`` of the events sent late: their time is
+their true time, but they arrive an hour to four days after it (:data:`LATE_DELAY_SECONDS`), so they
+are written into the next batch's file (the last batch's into its own) where that file reaches their
+arrival time, out of time order; cases whose item code is not in the catalogue (valid records); and
+one *inconsistent* case per ``inconsistent_every`` cases (rounded up; DOMAIN.md: a completion dated
+before the acceptance, see :func:`hcp.demo.cases.mistype_completions`), inside the demo month.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import numpy as np
 import polars as pl
 
 from hcp.demo import GENERATOR_VERSION
-from hcp.demo.cases import (COMPLETED, REJECTED, WITHDRAWN, CaseNumbers, Window, event_frame, label, simulate)
+from hcp.demo.cases import (COMPLETED, REJECTED, WITHDRAWN, CaseNumbers, Window, event_frame, label,
+                             mistype_completions, simulate)
 from hcp.demo.catalogue import build_catalogue
 from hcp.demo.clock import DAY, NEVER, DemoCalendar, date_of, day_number, iso
 from hcp.demo.followups import followup_frame
@@ -47,6 +52,10 @@ SHANGHAI = ZoneInfo(TIMEZONE)
 LEAD_WORKING_DAYS = 22
 #: Days after the month's end at which the default as-of falls.
 AS_OF_GRACE_DAYS = 10
+#: How late a late event arrives after it happened: log-uniform between an hour and four days.
+LATE_DELAY_SECONDS = (3_600, 4 * DAY)
+#: One inconsistent case (a mistyped completion date) per this many cases, rounded up.
+INCONSISTENT_EVERY = 5_000
 
 
 class DemoError(ValueError):
@@ -66,6 +75,7 @@ class DemoParams:
     duplicate_share: float = 0.001
     late_share: float = 0.002
     unknown_item_share: float = 0.0005
+    inconsistent_every: int = INCONSISTENT_EVERY  # 0 = none
 
 
 def parse_month(month: str) -> dt.date:
@@ -116,15 +126,44 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 
 @dataclass
 class _Carry:
-    """Records held back from one batch for the next batch's files (re-sends and late events)."""
+    """Records held back from one batch for the next batch's files: re-sends (appended at the end) and
+    late events with their arrival instants (spliced in where the file reaches them)."""
 
     frames: dict[str, list[pl.DataFrame]] = field(
         default_factory=lambda: {"case_event": [], "rating": [], "followup": []}
     )
+    late: list[tuple[pl.DataFrame, np.ndarray]] = field(default_factory=list)
 
     def take(self, kind: str) -> pl.DataFrame | None:
         frames, self.frames[kind] = self.frames[kind], []
         return pl.concat(frames) if frames else None
+
+
+def late_delays(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Seconds between when ``n`` late events happened and when they arrive (:data:`LATE_DELAY_SECONDS`)."""
+    lo, hi = np.log(LATE_DELAY_SECONDS[0]), np.log(LATE_DELAY_SECONDS[1])
+    return np.exp(lo + rng.random(n) * (hi - lo)).astype(np.int64)
+
+
+def splice_late(late: list[tuple[pl.DataFrame, np.ndarray]],
+                times: np.ndarray) -> tuple[pl.DataFrame, np.ndarray] | None:
+    """Late events (frames with their arrival instants) in arrival order, each with the position in a
+    time-ordered stream of event ``times`` where it arrives: after every event up to its arrival."""
+    late = [(f, a) for f, a in late if f.height]
+    if not late:
+        return None
+    frame = pl.concat([f for f, _ in late])
+    arrival = np.concatenate([a for _, a in late])
+    order = np.argsort(arrival, kind="stable")
+    return frame[order], np.searchsorted(times, arrival[order], side="right")
+
+
+def inconsistent_target(every: int, first_case: int, n: int) -> int:
+    """Inconsistent cases to make among cases ``first_case … first_case + n - 1`` of the run: one per
+    ``every`` cases, rounded up over the whole run (so a 20,000-case run gets 4, whatever the batches)."""
+    if every <= 0:
+        return 0
+    return -(-(first_case + n) // every) - -(-first_case // every)
 
 
 def validate(params: DemoParams) -> None:
@@ -137,6 +176,8 @@ def validate(params: DemoParams) -> None:
         raise DemoError(f"unknown format {params.fmt!r}")
     if params.chunk_cases < 1:
         raise DemoError("chunk size must be at least 1")
+    if params.inconsistent_every < 0:
+        raise DemoError("inconsistent_every must be 0 (none) or more")
     resolve_as_of(params.as_of, parse_month(params.month))
 
 
@@ -182,6 +223,7 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
     carry = _Carry()
     duplicates = {"case_event": 0, "rating": 0, "followup": 0}
     late_events = 0
+    inconsistent_cases = 0
     unknown = {"cases": 0, "case_events": 0, "ratings": 0}
     cases_stats = {"generated": 0, "completed": 0, "completed_in_month": 0, "rejected": 0, "withdrawn": 0,
                    "open_at_as_of": 0}
@@ -191,6 +233,10 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
     for k in range(chunks):
         n = min(params.chunk_cases, params.cases - k * params.chunk_cases)
         batch = simulate(cat, cal, window, n, _rng(seed, 1, k), params.unknown_item_share)
+        batch, mistyped = mistype_completions(
+            batch, cal, window, inconsistent_target(params.inconsistent_every, k * params.chunk_cases, n),
+            _rng(seed, 6, k))
+        inconsistent_cases += len(mistyped)
         labels = label(batch, cat, numbers, _rng(seed, 2, k), as_of // DAY)
         events = event_frame(batch, labels, next_id["case_event"], seed)
 
@@ -226,13 +272,22 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
             next_id[kind] += frame.height
             counts[kind] += frame.height
             held: list[pl.DataFrame] = []
-            if kind == "case_event" and params.late_share and frame.height:
+            inserted = None
+            if kind == "case_event":
                 late = np.zeros(frame.height, bool)
-                late[rng_i.choice(frame.height, size=stochastic_count(rng_i, frame.height, params.late_share),
-                                  replace=False)] = True
-                held.append(frame.filter(pl.Series(late)))
+                if params.late_share and frame.height:
+                    late[rng_i.choice(frame.height, size=stochastic_count(rng_i, frame.height, params.late_share),
+                                      replace=False)] = True
                 late_events += int(late.sum())
+                # Row i of the event frame is event i of the batch (same order), so its time is ev_time[i].
+                arriving = (frame.filter(pl.Series(late)), batch.ev_time[late] + late_delays(rng_i, int(late.sum())))
                 frame_out = frame.filter(pl.Series(~late))
+                waiting, carry.late = carry.late, []
+                if last:  # nothing comes after: this batch's late events arrive in its own file
+                    waiting.append(arriving)
+                else:
+                    carry.late.append(arriving)
+                inserted = splice_late(waiting, batch.ev_time[~late])
             else:
                 frame_out = frame
             if params.duplicate_share and frame.height:
@@ -249,7 +304,7 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
                 carry.frames[kind].extend(f for f in held if f.height)
                 tail = [previous] if previous is not None and previous.height else []
             appended = pl.concat(tail) if tail else None
-            info = writer.write(writer.name(stem, k + 1), kind, frame_out, bad_records, appended, rng_i)
+            info = writer.write(writer.name(stem, k + 1), kind, frame_out, bad_records, appended, rng_i, inserted)
             written[kind] += info.rows
         if progress:
             progress(n)
@@ -262,6 +317,7 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
             "malformed_share": params.malformed_share, "as_of": iso(as_of),
             "chunk_cases": params.chunk_cases, "duplicate_share": params.duplicate_share,
             "late_share": params.late_share, "unknown_item_share": params.unknown_item_share,
+            "inconsistent_every": params.inconsistent_every,
         },
         "as_of": iso(as_of),
         "period": {
@@ -275,6 +331,7 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
             "malformed": malformer.summary(),
             "duplicates": duplicates,
             "late_events": late_events,
+            "inconsistent_cases": inconsistent_cases,
             "unknown_item": unknown,
             "item_reissues": int((cat.reissue_day < NEVER).sum()),
         },

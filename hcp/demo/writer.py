@@ -1,10 +1,10 @@
 """Writing interchange files: JSON Lines or Parquet, one file per record stream and chunk.
 
 * JSON Lines: Polars ``write_ndjson`` (UTF-8, one object per line, absent optional fields as ``null``),
-  with malformed lines spliced in at random line boundaries and re-sent/late records appended at the
-  end of the file (they arrive later).
+  with malformed lines spliced in at random line boundaries, late records spliced in where they
+  arrive (given positions) and re-sent records appended at the end of the file (they arrive later).
 * Parquet: the same columns (``applicant``/``rater`` as structs, ``tags`` as a list), zstd compressed;
-  malformed rows are placed at random positions, re-sent/late rows at the end.
+  malformed rows are placed at random positions, late rows at theirs, re-sent rows at the end.
 
 Every file's name, kind, row count, size and SHA-256 go into the manifest.
 """
@@ -81,15 +81,20 @@ class Writer:
         malformed: list[dict | str],
         appended: pl.DataFrame | None,
         rng: np.random.Generator,
+        inserted: tuple[pl.DataFrame, np.ndarray] | None = None,
     ) -> WrittenFile:
-        """Write ``frame`` with ``malformed`` records at random positions and ``appended`` at the end."""
+        """Write ``frame`` with ``malformed`` records at random positions, the rows of ``inserted`` each
+        just before the row of ``frame`` its position names (``frame.height``: after the last; positions
+        non-decreasing), and ``appended`` at the end."""
         path = self.out / name
+        if inserted is not None and not inserted[0].height:
+            inserted = None
         if self.fmt == "jsonl":
-            data = self._jsonl(frame, malformed, appended, rng)
+            data = self._jsonl(frame, malformed, appended, rng, inserted)
             path.write_bytes(data)
             rows = data.count(b"\n")
         else:
-            full = self._parquet_frame(frame, malformed, appended, rng)
+            full = self._parquet_frame(frame, malformed, appended, rng, inserted)
             full.write_parquet(path, compression="zstd", statistics=True)
             data = path.read_bytes()
             rows = full.height
@@ -98,16 +103,22 @@ class Writer:
         return info
 
     @staticmethod
-    def _jsonl(frame, malformed, appended, rng) -> bytes:
+    def _jsonl(frame, malformed, appended, rng, inserted=None) -> bytes:
         body = _ndjson(frame) if frame.height else b""
+        splices: list[tuple[int, int, int, bytes]] = []  # (before row, malformed 0 / inserted 1, order, line)
         if malformed:
+            where = np.sort(rng.integers(0, frame.height + 1, len(malformed)))
+            splices += [(int(pos), 0, i, _json_line(r)) for i, (pos, r) in enumerate(zip(where, malformed))]
+        if inserted is not None:
+            lines = _ndjson(inserted[0]).splitlines(keepends=True)
+            splices += [(int(pos), 1, i, line) for i, (pos, line) in enumerate(zip(inserted[1], lines))]
+        if splices:
             ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1  # byte offset after each line
             starts = np.concatenate([[0], ends])  # inserting before line i = at starts[i]
-            where = np.sort(rng.integers(0, frame.height + 1, len(malformed)))
             pieces, prev = [], 0
-            for pos, record in zip(where, malformed):
+            for pos, _, _, line in sorted(splices, key=lambda s: s[:3]):
                 cut = int(starts[pos])
-                pieces += [body[prev:cut], _json_line(record)]
+                pieces += [body[prev:cut], line]
                 prev = cut
             pieces.append(body[prev:])
             body = b"".join(pieces)
@@ -116,14 +127,19 @@ class Writer:
         return body
 
     @staticmethod
-    def _parquet_frame(frame, malformed, appended, rng) -> pl.DataFrame:
+    def _parquet_frame(frame, malformed, appended, rng, inserted=None) -> pl.DataFrame:
         parts = [frame]
-        if malformed:
-            bad = pl.DataFrame(malformed, schema=frame.schema)
-            # Valid row i sorts at 2i+1; a malformed row placed before row p sorts at 2p.
-            slots = rng.integers(0, frame.height + 1, len(malformed)) * 2
-            key = np.concatenate([np.arange(frame.height) * 2 + 1, slots])
-            parts = [pl.concat([frame, bad]).with_columns(_k=pl.Series(key)).sort("_k", maintain_order=True).drop("_k")]
+        if malformed or inserted is not None:
+            # Valid row i sorts at 2i+1; a malformed or inserted row placed before row p sorts at 2p.
+            rows, keys = [frame], [np.arange(frame.height) * 2 + 1]
+            if malformed:
+                rows.append(pl.DataFrame(malformed, schema=frame.schema))
+                keys.append(rng.integers(0, frame.height + 1, len(malformed)) * 2)
+            if inserted is not None:
+                rows.append(inserted[0].select(frame.columns))
+                keys.append(np.asarray(inserted[1], dtype=np.int64) * 2)
+            key = np.concatenate(keys)
+            parts = [pl.concat(rows).with_columns(_k=pl.Series(key)).sort("_k", maintain_order=True).drop("_k")]
         if appended is not None and appended.height:
             parts.append(appended)
         return pl.concat(parts) if len(parts) > 1 else parts[0]
