@@ -68,6 +68,11 @@ def case_facts(events: pd.DataFrame, items: pd.DataFrame, walker: DayWalker) -> 
     cases["state"] = state
     cases["accepted_at"] = first["accepted"]
     cases["completed_at"] = end_at.where(state == "completed")
+    # DOMAIN: events that contradict each other (completion or acceptance before submission, completion
+    # before acceptance) make a case inconsistent; it is left out of every case indicator.
+    submitted = first["submitted"]
+    cases["inconsistent"] = ((cases["completed_at"] < submitted) | (cases["accepted_at"] < submitted)
+                             | (cases["completed_at"] < cases["accepted_at"])).fillna(False)
 
     suspensions = _pairs(events, "suspended", "resumed")
     supplements = _pairs(events, "supplement_requested", "supplement_received")
@@ -124,9 +129,11 @@ def rating_facts(ratings: pd.DataFrame, followups: pd.DataFrame, walker: DayWalk
 def indicators(facts: pd.DataFrame, rfacts: pd.DataFrame, start: dt.date, end: dt.date, by: str) -> pd.DataFrame:
     """Case and rating indicators per group (``by`` = 'all' or 'dept') for a period [start, end)."""
     key = (lambda df: pd.Series("all", index=df.index)) if by == "all" else (lambda df: df["dept_code"])
-    rated = set(rfacts.loc[rfacts["counted"] & (rfacts["case_id"] != ""), "case_id"])
+    # Coverage: a case the applicant rated (any rating but a default one; an appeal-upheld rating too).
+    rated = set(rfacts.loc[~rfacts["default_rating"] & (rfacts["case_id"] != ""), "case_id"])
     lo, hi = pd.Timestamp(start, tz="Asia/Shanghai"), pd.Timestamp(end, tz="Asia/Shanghai")
-    done = facts[(facts["state"] == "completed") & (facts["completed_at"] >= lo) & (facts["completed_at"] < hi)].copy()
+    done = facts[(facts["state"] == "completed") & ~facts["inconsistent"].astype(bool)
+                 & (facts["completed_at"] >= lo) & (facts["completed_at"] < hi)].copy()
     done["group"] = key(done)
     done["rated"] = done["case_id"].isin(rated)
     cases = done.groupby("group").apply(lambda g: pd.Series({
