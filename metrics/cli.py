@@ -95,7 +95,7 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
     if all(r["rank_status"] == "no_data" for r in records):
         click.echo(tr(app.lang, f"期间 {parsed.label} 没有数据（无办结办件、无计入评价）：不计分，不排名。",
                       f"Period {parsed.label} has no data (no completed case, no counted rating): "
-                      "no score, no rank."), err=True)
+                      "no score, no rank."), err=fmt != "table")
     if fmt == "json":
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif fmt == "csv":

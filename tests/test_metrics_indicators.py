@@ -136,8 +136,10 @@ def test_a_date_range_and_an_empty_period(home):
     # The catalogue has figures, but a period without a completed case or a rating has no score, no rank.
     assert empty["depth3plus_item_rate"] == APPROX(3 / 4)
     assert (empty["composite_score"], empty["rank"], empty["rank_status"]) == (None, None, "no_data")
-    result = run_hcp("metrics", "--period", "2024-01", env={"HCP_HOME": str(home)}, check=True)
-    assert "期间 2024-01 没有数据" in result.stderr
+    result = run_hcp("metrics", "--period", "2024-01", "--format", "json", env={"HCP_HOME": str(home)}, check=True)
+    assert "期间 2024-01 没有数据" in result.stderr  # stdout stays the JSON contract
+    table = run_hcp("--lang", "en", "metrics", "--period", "2024-01", env={"HCP_HOME": str(home)}, check=True)
+    assert table.stdout.startswith("Period 2024-01 has no data") and "no data" in table.stdout
 
 
 def flags_json(home, as_of: str) -> dict[str, dict]:

@@ -10,6 +10,7 @@ working; 2026 Spring Festival Feb 15–23 off, Sat Feb 14 and Sat Feb 28 working
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -325,3 +326,31 @@ def test_an_inconsistent_case_creates_no_period_and_due_ness_is_refreshed_as_day
     october = store.read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
     assert (october["bad_due"], october["bad_overdue_unrectified"], october["bad_in_progress"]) == (1, 1, 0)
     assert store.stored_periods(warehouse) == ["2025-10"]
+
+
+def test_hcp_quality_lists_inconsistent_cases_for_the_months_of_their_milestones(tmp_path):
+    from tests.conftest import home_with, run_hcp
+
+    def load(wh):
+        wh.insert_df("items", ITEMS)
+        wh.insert_df("departments", pl.DataFrame({"dept_code": ["D1"], "dept_name": ["市南区市场监管局"],
+                                                  "region_code": ["370202000000"]}))
+        wh.insert_df("case_events", events_frame(lifecycle("ok", "2025-10-09", completed="2025-10-10 10:00") + [
+            event("yr", "submitted", "2026-10-09 09:00"), event("yr", "accepted", "2026-10-09 09:30"),
+            event("yr", "completed", "2025-09-20 10:00")]))
+
+    with home_with(tmp_path, load) as home:
+        env = {"HCP_HOME": str(home)}
+
+        def listed(period):
+            out = run_hcp("quality", "--period", period, "--format", "json", env=env, check=True).stdout
+            return [(r["case_id"], r["problem"], r["dept_code"]) for r in json.loads(out)]
+
+        assert listed("2026-10") == [("yr", "completed_before_submitted", "D1")]  # submitted then
+        assert listed("2025-09") == [("yr", "completed_before_submitted", "D1")]  # 'completed' then
+        assert listed("2025-10") == []
+        table = run_hcp("--lang", "en", "quality", "--period", "2026-10", env=env, check=True).stdout
+        assert "1 inconsistent cases" in table and "completed before it was submitted" in table
+        assert "市南区市场监管局" in table
+        unknown = run_hcp("quality", "--dept", "NOPE", env=env)
+        assert unknown.returncode == 2 and "NOPE" in unknown.stderr
