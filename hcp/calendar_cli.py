@@ -58,9 +58,16 @@ def import_overrides(app, path: Path) -> None:
 @click.pass_obj
 def show(app, month: str, region: str) -> None:
     """显示某月工作日 / show a month's working days (调休 make-up days and holidays marked)."""
+    from metrics.indicators import Period
     from metrics.store import load_calendar
 
-    year, mon = (int(x) for x in month.split("-"))
+    try:
+        period = Period.parse(month)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--month") from None
+    if not period.is_month:
+        raise click.BadParameter(f"{month!r}: use YYYY-MM", param_hint="--month")
+    year, mon = period.start.year, period.start.month
     cal = load_calendar(app.warehouse())
     day = dt.date(year, mon, 1)
     weekday_names = tr(app.lang, "一二三四五六日", "MTWTFSS")

@@ -10,6 +10,7 @@ import math
 
 import polars as pl
 
+from hcp.workdays import CALENDAR_END, CALENDAR_START
 from metrics.indicators import COUNT_COLUMNS, INDICATOR_KEYS
 from warehouse.client import SHANGHAI
 
@@ -60,14 +61,22 @@ def metrics_records(frame: pl.DataFrame, names: dict[str, str]) -> list[dict]:
 
 
 def parse_instant(text: str) -> dt.datetime:
-    """ISO 8601; without an offset the time is Asia/Shanghai; a bare date means its end (23:59:59.999)."""
+    """ISO 8601; without an offset the time is Asia/Shanghai; a bare date means its end (23:59:59.999).
+    The instant must lie within the working-day calendar's years (red and yellow need the calendar)."""
     try:
         if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59, 999000), SHANGHAI)
-        value = dt.datetime.fromisoformat(text)
+            value = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59, 999000), SHANGHAI)
+        else:
+            value = dt.datetime.fromisoformat(text)
+            value = value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value.astimezone(SHANGHAI)
+    except OverflowError:
+        value = None  # a valid instant at the edge of time (year 1 or 9999): outside the calendar anyway
     except ValueError as exc:
         raise InstantError(f"{text!r} is not an ISO 8601 instant") from exc
-    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value.astimezone(SHANGHAI)
+    if value is None or not CALENDAR_START <= value.date() <= CALENDAR_END:
+        raise InstantError(f"{text!r} lies outside the working-day calendar "
+                           f"({CALENDAR_START:%Y-%m-%d} … {CALENDAR_END:%Y-%m-%d})")
+    return value
 
 
 _T = "{t:DateTime64(3, 'Asia/Shanghai')}"

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hcp.domain import REGION_PREFIX
+from hcp.workdays import CALENDAR_END, CALENDAR_START
 
 #: Grouping names accepted by ``--by``.
 GROUPINGS = ("all", "region:province", "region:city", "region:county", "region:own", "dept", "item")
@@ -86,20 +87,29 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> "Period":
+        """``YYYY-MM`` or ``YYYY-MM-DD..YYYY-MM-DD``, inside the working-day calendar's years (a period
+        outside them cannot be timed); anything else is a ValueError with a message for the user."""
         text = text.strip()
         month = re.fullmatch(r"(\d{4})-(\d{2})", text)
+        span = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
         if month:
             year, mon = int(month.group(1)), int(month.group(2))
             if not 1 <= mon <= 12:
                 raise ValueError(f"{text!r}: month must be 01–12")
-            return cls.month(year, mon)
-        span = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
-        if span:
-            first, last = dt.date.fromisoformat(span.group(1)), dt.date.fromisoformat(span.group(2))
+            first = last = dt.date(year, mon, 1)
+        elif span:
+            try:
+                first, last = dt.date.fromisoformat(span.group(1)), dt.date.fromisoformat(span.group(2))
+            except ValueError as exc:
+                raise ValueError(f"{text!r}: not a date range ({exc})") from None
             if last < first:
                 raise ValueError(f"{text!r}: the range ends before it starts")
-            return cls(text, first, last + dt.timedelta(days=1))
-        raise ValueError(f"{text!r} is not a period; use YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
+        else:
+            raise ValueError(f"{text!r} is not a period; use YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
+        if first < CALENDAR_START or last > CALENDAR_END:
+            raise ValueError(f"{text!r} lies outside the working-day calendar "
+                             f"({CALENDAR_START:%Y-%m-%d} … {CALENDAR_END:%Y-%m-%d})")
+        return cls.month(first.year, first.month) if month else cls(text, first, last + dt.timedelta(days=1))
 
     @classmethod
     def month(cls, year: int, month: int) -> "Period":

@@ -119,6 +119,16 @@ def _clickhouse_message(exc: Exception) -> str:
     return text.strip()
 
 
+def _connect_message(exc: Exception) -> str:
+    """The reason a connection failed, without the client library's retry and URL noise."""
+    text = _clickhouse_message(exc)
+    for needle, reason in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
+                           ("timed out", "timed out"), ("Authentication failed", "authentication failed")):
+        if needle in text:
+            return reason
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 class ClickHouseWarehouse(Warehouse):
     """A warehouse reached with clickhouse-connect (embedded chDB or a server).
 
@@ -134,7 +144,12 @@ class ClickHouseWarehouse(Warehouse):
         self._on_close = on_close
         self.display_dsn = display_dsn
         self.embedded = embedded
-        self._client()  # open now, so failures surface at connect time
+        try:
+            self._client()  # open now, so failures surface at connect time
+        except WarehouseError:
+            raise
+        except Exception as exc:  # clickhouse-connect / chDB: unreachable host, refused login, bad directory
+            raise WarehouseError(_connect_message(exc)) from exc
 
     def _client(self):
         client = getattr(self._local, "client", None)

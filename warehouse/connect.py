@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -31,13 +32,16 @@ def open_warehouse(dsn: str | None = None, *, wait: float | None = None, own: bo
 
 
 def _open_server(parsed: DSN) -> Warehouse:
+    # clickhouse-connect logs its own traceback-like line for a failed request; the error we raise says it.
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
+
     def factory():
         return clickhouse_connect.get_client(dsn=parsed.raw, send_receive_timeout=3600)
 
     try:
         return ClickHouseWarehouse(factory, display_dsn=parsed.display(), embedded=False)
     except WarehouseError as exc:
-        raise WarehouseError(f"cannot reach the ClickHouse server {parsed.display()}: {exc}") from exc
+        raise WarehouseError(f"无法连接 ClickHouse 服务器 / cannot reach the ClickHouse server {parsed.display()}: {exc}") from exc
 
 
 def _open_embedded(parsed: DSN, *, wait: float, own: bool) -> Warehouse:
