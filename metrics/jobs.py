@@ -140,7 +140,8 @@ def score_period(values: pl.DataFrame, grouping: str, settings: MetricsSettings,
     with_peers = rank_status(peer_groups(values, grouping, items, departments, period, settings.ranking),
                              settings.ranking)
     ranked = rank_within_peers(composite_scores(with_peers, settings.scoring))
-    return mark_bottom_two(ranked, previous, settings.ranking.bottom_min_peers).drop("unit_region")
+    return mark_bottom_two(ranked, previous, settings.ranking.bottom_min_peers,
+                           settings.ranking.bottom_margin_points).drop("unit_region")
 
 
 def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame, departments: pl.DataFrame,

@@ -23,9 +23,11 @@ The volume thresholds can be set per office: ``[ranking.locality."<region code>"
 whose own region lies in that subtree (the most specific prefix wins).
 
 A ranked unit is in the **bottom two** when fewer than two ranked units of its peer group scored strictly
-lower, and only in a peer group of at least ``bottom_min_peers`` ranked units (in a smaller group the last
-two places say little); in the bottom two this month and last month, it is marked for a talk
-(``bottom_two_consecutive``).
+lower, only in a peer group of at least ``bottom_min_peers`` ranked units (in a smaller group the last
+two places say little), and only when its score is at least ``bottom_margin_points`` below the median
+score of its group's ranked units (the last of five departments scoring 91.41 where the median is 91.45
+is not behind anyone; one at 89.38 is). In the bottom two this month and last month, it is marked for a
+talk (``bottom_two_consecutive``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class RankingConfig:
     min_cases: int = 20
     min_ratings: int = 20
     bottom_min_peers: int = 5
+    #: The bottom-two mark needs a score at least this many points below the peer group's median.
+    bottom_margin_points: float = 2.0
     #: Peer group of counties: ``province`` (a province office ranks all its counties together) or ``city``.
     county_peers: str = "province"
     #: Region code -> {"min_cases": n, "min_ratings": n}: an office's own volume thresholds for its subtree.
@@ -83,7 +87,10 @@ class RankingConfig:
             for code, values in section.get("locality", {}).items()
         }
         config_ = cls(int(section.get("min_cases", 20)), int(section.get("min_ratings", 20)),
-                      int(section.get("bottom_min_peers", 5)), county_peers, locality)
+                      int(section.get("bottom_min_peers", 5)), float(section.get("bottom_margin_points", 2.0)),
+                      county_peers, locality)
+        if config_.bottom_margin_points < 0:
+            raise ValueError("[ranking] bottom_margin_points must not be negative")
         for name in ("min_cases", "min_ratings", "bottom_min_peers"):
             if getattr(config_, name) < 1:
                 raise ValueError(f"[ranking] {name} must be at least 1")
@@ -167,9 +174,13 @@ def rank_within_peers(scored: pl.DataFrame, peer_column: str = "peer_group") -> 
     ).drop("_rank_max")
 
 
-def mark_bottom_two(ranked: pl.DataFrame, previous: pl.DataFrame | None, min_peers: int) -> pl.DataFrame:
-    """Apply the minimum peer-group size, and mark units in the bottom two this month and the last."""
-    ranked = ranked.with_columns(bottom_two=pl.col("bottom_two") & (pl.col("peers") >= min_peers))
+def mark_bottom_two(ranked: pl.DataFrame, previous: pl.DataFrame | None, min_peers: int,
+                    margin: float = 0.0, peer_column: str = "peer_group") -> pl.DataFrame:
+    """Apply the minimum peer-group size and the margin below the group's median score, and mark units in
+    the bottom two this month and the last."""
+    ranked_score = pl.when(pl.col("rank").is_not_null()).then(pl.col("composite_score"))
+    behind = pl.col("composite_score") <= ranked_score.median().over(peer_column) - margin
+    ranked = ranked.with_columns(bottom_two=pl.col("bottom_two") & (pl.col("peers") >= min_peers) & behind.fill_null(False))
     if previous is None or previous.height == 0:
         return ranked.with_columns(bottom_two_consecutive=pl.lit(False))
     before = previous.select("group", _before=pl.col("bottom_two"))

@@ -107,10 +107,11 @@ def test_small_units_are_listed_not_ranked_and_units_without_data_have_no_score(
     facts = department_month({"A": (3, 0), "B": (2, 1), "C": (1, 2), "S": (1, 0)})
     settings = MetricsSettings.load(_config(min_cases=3, bottom_min_peers=3))
     rows = by_group(compute_period(facts, NO_RATINGS, ITEMS, depts, OCT, "dept", settings))
-    # A 3/3, B 2/3, C 1/3 on time: ranked 1, 2, 3 among 3 ranked peers; C and B are the bottom two.
+    # A 3/3, B 2/3, C 1/3 on time: scores 100, 66.67, 33.33, ranked 1, 2, 3 among 3 ranked peers. B and C
+    # hold the last two places, but B *is* the median (66.67): only C is 2 points or more behind it.
     assert [rows[d]["rank_status"] for d in "ABC"] == ["ranked"] * 3
     assert [rows[d]["rank"] for d in "ABC"] == [1, 2, 3] and rows["A"]["peers"] == 3
-    assert [rows[d]["bottom_two"] for d in "ABC"] == [False, True, True]
+    assert [rows[d]["bottom_two"] for d in "ABC"] == [False, False, True]
     # S: one case (on time, score 100) — 样本不足: its figures and score are kept, it is not ranked and does
     # not push A down.
     assert rows["S"]["rank_status"] == "small_sample" and rows["S"]["rank"] is None
@@ -161,6 +162,25 @@ def test_bottom_two_only_in_peer_groups_of_the_minimum_size():
     assert marked(13) == []             # a group smaller than the minimum carries no mark
 
 
+def test_the_bottom_two_mark_needs_a_real_gap_below_the_median():
+    """Five departments whose scores are on-time rates (weight 1, target 100%): 40 cases each with
+    40, 37, 35, 34 and 33 on time → 100, 92.5, 87.5, 85, 82.5. The median is 87.5; the last two are 85
+    (2.5 behind: marked) and 82.5 (marked). With 40, 37, 36, 36, 33 → 100, 92.5, 90, 90, 82.5 the two
+    at 90 share rank 3 and so the last two places, but they are the median: only 82.5 is marked. A margin
+    of 0 marks the last places whatever the gap."""
+    def marked(on_time: list[int], margin: float) -> list[str]:
+        volumes = {f"D{i}": (n, 40 - n) for i, n in enumerate(on_time)}
+        depts = pl.DataFrame({"dept_code": list(volumes), "dept_name": list(volumes), "region_code": [LIXIA] * 5})
+        settings = MetricsSettings.load(_config(bottom_min_peers=5, bottom_margin_points=margin))
+        frame = compute_period(department_month(volumes), NO_RATINGS, ITEMS, depts, OCT, "dept", settings)
+        return sorted(r["group"] for r in frame.to_dicts() if r["bottom_two"])
+
+    assert marked([40, 37, 35, 34, 33], 2.0) == ["D3", "D4"]
+    assert marked([40, 37, 36, 36, 33], 2.0) == ["D4"]
+    assert marked([40, 37, 36, 36, 33], 0.0) == ["D2", "D3", "D4"]
+    assert marked([40, 40, 39, 39, 39], 2.0) == []  # 100, 100, 97.5 × 3: the last places are the median
+
+
 def test_counties_are_ranked_province_wide_or_within_their_city():
     rows = (lifecycle("L", "2025-10-09", completed="2025-10-10 10:00", dept="L1", region=LIXIA)
             + lifecycle("Q", "2025-10-09", completed="2025-10-10 10:00", dept="Q1", region="370202000000"))
@@ -180,6 +200,8 @@ def test_ranking_settings_are_checked():
         RankingConfig.from_config({"ranking": {"county_peers": "town"}})
     with pytest.raises(ValueError, match="min_cases"):
         RankingConfig.from_config({"ranking": {"min_cases": 0}})
+    with pytest.raises(ValueError, match="bottom_margin_points"):
+        RankingConfig.from_config({"ranking": {"bottom_margin_points": -1}})
 
 
 # Rectification due-ness --------------------------------------------------------------------------------
