@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from hcp.errors import BusyError
-from hcp.settings import hcp_home
+from hcp.settings import hcp_home, private_dir
 
 
 class LockTimeout(BusyError):
@@ -27,8 +27,8 @@ def file_lock(path: Path, *, timeout: float | None = None, what: str = "") -> It
     """Hold an exclusive ``flock`` on ``path`` for the block, on a descriptor of its own — so another thread
     of this process waits for it exactly like another process. ``timeout`` None waits as long as it takes;
     otherwise :class:`LockTimeout` after that many seconds. Closing the descriptor releases the lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         if timeout is None:
             fcntl.flock(fd, fcntl.LOCK_EX)

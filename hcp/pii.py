@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from hcp.settings import keys_dir
+from hcp.settings import keys_dir, private_dir
 
 _KEY_FILE = re.compile(r"^pii-(\d+)\.key$")
 
@@ -96,8 +96,7 @@ def rotate_key(directory: Path | None = None) -> PiiKey:
 
 
 def _write_key(directory: Path, number: int) -> PiiKey:
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    private_dir(directory)
     secret = secrets.token_bytes(32)
     path = directory / f"pii-{number}.key"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

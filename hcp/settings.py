@@ -35,6 +35,21 @@ def warehouse_dsn(explicit: str | None = None) -> str:
     return explicit or os.environ.get("HCP_WAREHOUSE") or default_warehouse_dsn()
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and its missing parents) readable by its owner only (0700), and make an existing
+    one so: everything under ``$HCP_HOME`` — the warehouse, keys, demo input with personal data in
+    clear, reports, users — is nobody else's business on a shared machine."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 def keys_dir() -> Path:
     """Secrets (the personal-data pseudonym key) live here, never inside the warehouse."""
     return hcp_home() / "keys"

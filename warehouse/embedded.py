@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hcp.settings import private_dir
+
 LOCK_NAME = "hcp.lock"
 OWNER_NAME = "hcp-owner.json"
 
@@ -44,7 +46,7 @@ class DirectoryLock:
 
 def try_lock(directory: Path) -> DirectoryLock | None:
     """Take the directory's lock without waiting; None if another process holds it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     path = directory / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -14,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from hcp.settings import private_dir
 
 FORMATS = ("jsonl", "parquet")
 STREAM_FILES = ("case_events", "ratings", "followups")
@@ -67,7 +70,7 @@ class Writer:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         self.out, self.fmt = out, fmt
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)  # the input files carry names, ID numbers and phones in clear
         self.files: list[WrittenFile] = []
 
     def name(self, stem: str, chunk: int | None = None) -> str:
@@ -98,6 +101,7 @@ class Writer:
             full.write_parquet(path, compression="zstd", statistics=True)
             data = path.read_bytes()
             rows = full.height
+        os.chmod(path, 0o600)
         info = WrittenFile(name, kind, rows, len(data), hashlib.sha256(data).hexdigest())
         self.files.append(info)
         return info
