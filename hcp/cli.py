@@ -83,6 +83,22 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module_name), attribute)
         return super().get_command(ctx, name)
 
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Click's main, with usage errors in both languages like every other message of hcp."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.UsageError as exc:
+            _usage_error(exc)
+        except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
+            click.echo("已取消 / aborted", err=True)
+            sys.exit(EXIT_FAILURE)
+        except click.exceptions.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
     def invoke(self, ctx: click.Context):
         from warehouse.client import WarehouseBusy, WarehouseError
         from warehouse.dsn import InvalidDSN
@@ -100,6 +116,32 @@ class LazyGroup(click.Group):
         finally:
             if isinstance(ctx.obj, AppContext):
                 ctx.obj.close()
+
+
+#: Click's English usage messages → their Chinese gist (the English follows it).
+_USAGE_GIST = (
+    ("Missing option", "缺少必需的选项"),
+    ("Missing argument", "缺少必需的参数"),
+    ("No such option", "没有这个选项"),
+    ("No such command", "没有这个命令"),
+    ("Invalid value for", "取值无效"),
+    ("Got unexpected extra argument", "多余的参数"),
+    ("Option", "选项用法有误"),
+)
+
+
+def usage_gist(message: str) -> str:
+    """The Chinese gist of one of click's usage messages ("用法错误" when it is none of the known kinds)."""
+    return next((zh for en, zh in _USAGE_GIST if message.startswith(en)), "用法错误")
+
+
+def _usage_error(exc: click.exceptions.UsageError) -> None:
+    if exc.ctx is not None:
+        click.echo(exc.ctx.get_usage(), err=True)
+        click.echo(f"帮助 / help: {exc.ctx.command_path} --help", err=True)
+    message = exc.format_message()
+    click.secho(f"错误 / error: {usage_gist(message)} / {message}", fg="red", err=True)
+    sys.exit(exc.exit_code)
 
 
 def _fail(message: str, code: int) -> None:

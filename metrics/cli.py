@@ -70,14 +70,42 @@ def _format_value(key: str, value) -> str:
     return fmt_int(int(value))
 
 
+#: The columns ``hcp metrics --format table`` shows unless ``--columns`` asks for others: what an office
+#: reads first, so the table fits a terminal.
+TABLE_COLUMNS = ("cases_completed", "on_time_rate", "online_rate", "zero_trip_rate", "good_rate", "bad_count",
+                 "bad_overdue_unrectified", "inconsistent_cases", "composite_score", "rank")
+
+
+def table_columns(spec: str | None) -> list[str]:
+    """``--columns``: ``all``, or indicator keys separated by commas; none → :data:`TABLE_COLUMNS`."""
+    known = [*INDICATOR_KEYS, "composite_score", "rank"]
+    if not spec:
+        return list(TABLE_COLUMNS)
+    if spec.strip() == "all":
+        return known
+    wanted = [key.strip() for key in spec.split(",") if key.strip()]
+    unknown = [key for key in wanted if key not in known]
+    if unknown or not wanted:
+        raise click.BadParameter(f"unknown column(s) {', '.join(unknown) or '(none)'}; use 'all' or any of: "
+                                 f"{', '.join(known)}", param_hint="--columns")
+    return wanted
+
+
+def _rank_text(record: dict) -> str:
+    """``3/12`` (rank among the ranked peers), ``—`` when not ranked."""
+    return f"{record['rank']}/{record['peers']}" if record["rank"] is not None else "—"
+
+
 @click.command()
 @click.option("--period", required=True, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (Asia/Shanghai).")
 @click.option("--by", "grouping", type=click.Choice(GROUPINGS), default="all", show_default=True,
               help="分组 / grouping.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--columns", default=None,
+              help="表格列 / table columns: 'all' or indicator keys separated by commas (default: the key figures).")
 @click.option("--no-refresh", is_flag=True, help="不先做增量计算 / read stored results without refreshing first.")
 @click.pass_obj
-def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None:
+def metrics(app, period: str, grouping: str, fmt: str, columns: str | None, no_refresh: bool) -> None:
     """指标 / every DOMAIN indicator, composite score and rank for a period and grouping."""
     from metrics import store
     from metrics.jobs import MetricsJob
@@ -86,6 +114,7 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
         parsed = Period.parse(period)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
+    keys = table_columns(columns)
     wh = app.warehouse()
     job = refresh(app)[0] if not no_refresh else MetricsJob(wh)
     frame = store.read_group_metrics(wh, parsed.label, grouping) if parsed.is_month else pl.DataFrame()
@@ -106,11 +135,10 @@ def metrics(app, period: str, grouping: str, fmt: str, no_refresh: bool) -> None
     else:
         from hcp.textable import render
 
-        keys = [*INDICATOR_KEYS, "composite_score", "rank"]
         headers = [tr(app.lang, "单位", "group"), tr(app.lang, "名称", "name"), tr(app.lang, "排名状态", "status")] + [
             tr(app.lang, *INDICATOR_LABELS[k]) for k in keys]
         rows = [[r["group"], r["name"], tr(app.lang, *RANK_STATUS_LABELS[r["rank_status"]])]
-                + [_format_value(k, r[k]) for k in keys] for r in records]
+                + [_rank_text(r) if k == "rank" else _format_value(k, r[k]) for k in keys] for r in records]
         click.echo(tr(app.lang, f"期间 {parsed.label} · 分组 {grouping} · {len(records)} 个单位",
                       f"period {parsed.label} · by {grouping} · {len(records)} units"))
         click.echo(render(headers, rows, right_align=[False, False, False] + [True] * len(keys)))
@@ -143,17 +171,22 @@ def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
         return
     from hcp.textable import render
 
+    wh = app.warehouse()
     red = frame.filter(pl.col("flag") == "red").height
     click.echo(tr(app.lang, f"截至 {instant:%Y-%m-%d %H:%M}：红牌 {red:,} 件，黄牌 {frame.height - red:,} 件",
                   f"as of {instant:%Y-%m-%d %H:%M}: {red:,} red, {frame.height - red:,} yellow"))
+    depts, items, regions = group_names(wh, "dept"), group_names(wh, "item"), group_names(wh, "region:city")
     headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("牌", "flag"), ("期限", "deadline"),
-                                           ("超期/剩余工作日", "over/left"), ("部门", "dept"), ("事项", "item"),
-                                           ("区划", "region"))]
+                                           ("超期工作日", "working days over"), ("剩余工作日", "working days left"),
+                                           ("部门", "department"), ("事项", "item"), ("区划", "region"))]
+    ordered = frame.sort(["flag", "overdue_working_days", "working_days_left", "case_id"],
+                         descending=[False, True, False, False], nulls_last=True)
+    dash = lambda v: "—" if v is None else f"{v:,}"  # noqa: E731
     rows = [[r["case_id"], tr(app.lang, "红牌", "red") if r["flag"] == "red" else tr(app.lang, "黄牌", "yellow"),
-             r["deadline"].isoformat(),
-             str(r["overdue_working_days"] if r["flag"] == "red" else r["working_days_left"]),
-             r["dept_code"], r["item_code"], r["region_code"]] for r in frame.iter_rows(named=True)]
-    click.echo(render(headers, rows, right_align=[False, False, False, True, False, False, False]))
+             r["deadline"].isoformat(), dash(r["overdue_working_days"]), dash(r["working_days_left"]),
+             depts.get(r["dept_code"]) or r["dept_code"], items.get(r["item_code"]) or r["item_code"],
+             regions.get(r["region_code"]) or r["region_code"]] for r in ordered.iter_rows(named=True)]
+    click.echo(render(headers, rows, right_align=[False, False, False, True, True, False, False, False]))
 
 
 @click.command()

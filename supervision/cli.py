@@ -12,7 +12,7 @@ import json
 import click
 import polars as pl
 
-from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
+from hcp.domain import CASE_CHANNELS, FOLLOWUP_ACTIONS, RATING_CHANNELS, REASON_CATEGORIES
 from hcp.errors import UsageError
 from hcp.i18n import tr
 from supervision.export import FORMATS, emit, records
@@ -40,6 +40,7 @@ def _humanize(frame: pl.DataFrame, lang: str) -> pl.DataFrame:
 
     words = {"state": STATES, "next_step": STEPS, "next_owner": OWNERS, "pattern": PATTERNS,
              "action": {a: (zh, a) for a, zh in FOLLOWUP_ACTIONS.items()},
+             "channel": {c: (zh, c.replace("_", " ")) for c, zh in {**CASE_CHANNELS, **RATING_CHANNELS}.items()},
              "reason_category": {c: (zh, c) for c, zh in REASON_CATEGORIES.items()}}
     exprs = [pl.col(c).replace_strict({k: tr(lang, *v) for k, v in table.items()}, default=pl.col(c), return_dtype=pl.String)
              for c, table in words.items() if c in frame.columns]
@@ -153,16 +154,23 @@ def loop_status_cmd(app, rating_id: str, as_of: str | None) -> None:
     click.echo(json.dumps(records(pl.DataFrame([keep]))[0], ensure_ascii=False, indent=2))
 
 
-def _scope(dept: str | None, office: str | None, *, required: bool):
+def _scope(dept: str | None, office: str | None, *, required: bool, wh=None):
+    """The department or office a command is about; a code the warehouse does not know is a usage error."""
     from supervision import store
     from supervision.queues import check_region_code
+    from warehouse.reference import require_department, require_region
 
     if dept and office:
         raise _usage("--dept 与 --office 只能选一个 / use either --dept or --office, not both")
     if dept:
+        if wh is not None:
+            require_department(wh, dept)
         return store.dept_scope(dept)
     if office:
-        return store.region_scope(check_region_code(office))
+        check_region_code(office)
+        if wh is not None:
+            require_region(wh, office)
+        return store.region_scope(office)
     if required:
         raise _usage("请指定 --dept 部门代码 或 --office 区划代码 / give --dept CODE or --office REGION")
     return None
@@ -185,9 +193,9 @@ def loop_queue(app, dept, office, as_of, show_all, sort_by, desc, fmt, out) -> N
     """差评待办与超期督办 / a department's bad-rating steps to handle, or what is overdue under an office."""
     from supervision.queues import LABELS, department_queue, office_queue, sort_queue
 
-    _scope(dept, office, required=True)
-    instant = _instant(as_of)
     wh = app.warehouse()
+    _scope(dept, office, required=True, wh=wh)
+    instant = _instant(as_of)
     if dept:
         frame = department_queue(wh, dept, instant, overdue_only=show_all is False)
     else:
@@ -215,7 +223,7 @@ def loop_invitations(app, as_of, days, dept, office, fmt, out, no_refresh) -> No
     """智能邀评 / completed cases not rated N days after completion, for an SMS invitation (no personal data in clear)."""
     from supervision.invitations import LABELS, invitations
 
-    scope = _scope(dept, office, required=False)
+    scope = _scope(dept, office, required=False, wh=app.warehouse())
     _refresh(app, no_refresh)
     frame = invitations(app.warehouse(), _instant(as_of), days, scope=scope)
     if fmt == "table":
@@ -238,7 +246,9 @@ def loop_escalations(app, as_of, after_days, office, fmt, out, no_refresh) -> No
     from supervision.queues import check_region_code
 
     if office:
-        check_region_code(office)
+        from warehouse.reference import require_region
+
+        require_region(app.warehouse(), check_region_code(office))
     _refresh(app, no_refresh)
     frame = escalations(app.warehouse(), _instant(as_of), after_days=after_days, region_code=office)
     if fmt == "table":

@@ -174,3 +174,27 @@ def test_metrics_table_and_csv_are_human_and_machine_readable(home):
     csv = run_hcp("metrics", "--period", "2025-10", "--by", "dept", "--format", "csv", env={"HCP_HOME": str(home)}, check=True).stdout
     header = csv.splitlines()[0].split(",")
     assert header[0] == "group" and "on_time_rate" in header and "composite_score" in header
+    # The table fits a terminal: the key figures by default, every column on request, rank among peers.
+    assert max(len(line) for line in table.splitlines()) < 200
+    assert "三级及以上网办深度事项占比" not in table and "1/1" in table
+    wide = run_hcp("metrics", "--period", "2025-10", "--by", "dept", "--columns", "all",
+                   env={"HCP_HOME": str(home)}, check=True).stdout
+    assert "三级及以上网办深度事项占比" in wide
+    picked = run_hcp("--lang", "en", "metrics", "--period", "2025-10", "--columns", "same_day_rate,rank",
+                     env={"HCP_HOME": str(home)}, check=True).stdout
+    assert "same-day rate" in picked and "on-time rate" not in picked
+    bad = run_hcp("metrics", "--period", "2025-10", "--columns", "nonsense", env={"HCP_HOME": str(home)})
+    assert bad.returncode == 2 and "nonsense" in bad.stderr
+
+
+def test_flags_table_names_the_units_and_keeps_days_over_and_left_apart(home):
+    out = run_hcp("--lang", "en", "flags", "--as-of", "2025-10-29T10:00:00", env={"HCP_HOME": str(home)},
+                  check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "as of 2025-10-29 10:00: 1 red, 1 yellow"
+    assert "working days over" in lines[1] and "working days left" in lines[1]
+    m = next(line for line in lines if line.startswith("M "))
+    x = next(line for line in lines if line.startswith("X "))
+    # M: red, 4 over, nothing left; X: yellow, nothing over, 1 left; the department by name.
+    assert m.split()[1:5] == ["red", "2025-10-23", "4", "—"] and "青岛市市南区市场监督管理局" in m
+    assert x.split()[1:5] == ["yellow", "2025-10-30", "—", "1"]

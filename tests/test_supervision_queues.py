@@ -56,6 +56,8 @@ def followups() -> pl.DataFrame:
 
 
 def load_queue_data(wh) -> None:
+    codes = ["370000000000", "370100000000", QINGDAO, *sorted(set(DEPTS.values()) - {QINGDAO})]
+    wh.insert_df("regions", pl.DataFrame({"region_code": codes, "region_name": [f"区划{c}" for c in codes]}))
     wh.insert_df("departments", pl.DataFrame({"dept_code": list(DEPTS), "dept_name": [f"部门{d}" for d in DEPTS],
                                               "region_code": list(DEPTS.values())}))
     wh.insert_df("ratings", ratings())
@@ -161,3 +163,16 @@ def test_queue_usage_errors(home):
     assert bad.returncode == 2 and "12" in bad.stderr
     xlsx = run_hcp("loop", "queue", "--dept", "D1", "--format", "xlsx")
     assert xlsx.returncode == 1 and "--out" in xlsx.stderr
+    # A code the warehouse does not know is a usage error naming it, never "0 条待办".
+    unknown = run_hcp("loop", "queue", "--dept", "NOPE")
+    assert unknown.returncode == 2 and "NOPE" in unknown.stderr and "待办" not in unknown.stdout
+    nowhere = run_hcp("loop", "queue", "--office", "379900000000")
+    assert nowhere.returncode == 2 and "379900000000" in nowhere.stderr
+
+
+def test_click_usage_errors_are_bilingual(home):
+    missing = run_hcp("metrics")
+    assert missing.returncode == 2
+    assert "缺少必需的选项" in missing.stderr and "Missing option '--period'" in missing.stderr
+    assert "帮助 / help: hcp metrics --help" in missing.stderr
+    assert "没有这个命令" in run_hcp("nope").stderr
