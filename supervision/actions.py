@@ -9,6 +9,9 @@ are never updated or deleted: the history is the table itself, in (action time, 
 Rules for an interactive action, besides the state machine:
 
 * the rating must exist; the actor must be named;
+* each action asks for exactly what it needs (:data:`ACTION_NEEDS`): 核实 (``verified``) a cause, 整改
+  (``rectified``) and 解释说明 (``explained``) a note saying what was done, 申诉 (``appealed``) its grounds;
+  an empty one is refused with a message that says what is missing;
 * ``reason_category`` is given only with ``verified``, and must be one of :data:`hcp.domain.REASON_CATEGORIES`;
 * its time may not precede the rating, nor the latest follow-up already recorded (the history only grows
   forward, so the state the action was checked against is the state it is appended to). Without an explicit
@@ -43,6 +46,15 @@ from warehouse.client import Warehouse
 
 MAX_NOTE_CHARS = 2000
 
+#: What each action cannot be recorded without — ``reason_category`` (a cause) or ``note`` — with the
+#: (Chinese, English) message when it is missing. The dashboard's form asks for exactly these.
+ACTION_NEEDS: dict[str, tuple[str, str, str]] = {
+    "verified": ("reason_category", "核实须选择差评原因", "a verification needs the cause of the bad rating"),
+    "rectified": ("note", "整改须写明整改内容（做了什么）", "a rectification needs a note of what was done"),
+    "explained": ("note", "解释说明须写明向评价人作出的解释", "an explanation needs the note of what was explained"),
+    "appealed": ("note", "申诉须写明理由", "an appeal needs its grounds"),
+}
+
 
 def new_followup_id() -> str:
     """A new unique follow-up id for an interactively recorded action."""
@@ -61,6 +73,10 @@ def _check_inputs(action: str, actor: str, reason_category: str | None, note: st
     check_known_action(action)
     if not actor:
         raise ActionRefused("bad_input", "必须填写办理人（actor）", "the actor (who acts) is required")
+    if action in ACTION_NEEDS:
+        field, zh, en = ACTION_NEEDS[action]
+        if not {"reason_category": reason_category, "note": note}[field]:
+            raise ActionRefused("missing_input", zh, en)
     if reason_category:
         if action != "verified":
             raise ActionRefused("bad_input", "差评原因（reason_category）只能在“核实”时填写",

@@ -85,12 +85,16 @@ def test_a_full_loop_through_the_dashboard_call(wh):
     ("bad2", "verified", {"reason_category": "weather"}, "bad_input"),
     ("bad2", "verified", {"actor": "  "}, "bad_input"),
     ("bad2", "verified", {"now": at("2025-10-08 10:00")}, "bad_time"),         # before the rating
+    ("bad2", "verified", {"reason_category": ""}, "missing_input"),            # 核实 needs a cause
+    ("bad2", "explained", {"note": "   "}, "missing_input"),                   # 解释说明 needs what was explained
+    ("bad2", "appealed", {"note": ""}, "missing_input"),                       # an appeal needs its grounds
 ])
 def test_refused_actions_record_nothing(wh, rating_id, action, kwargs, code):
-    record_action(wh, "bad3", "verified", "x", now=at("2025-10-09 12:00"))  # some history in the table
-    before = recorded_anywhere(wh)
+    record_action(wh, "bad3", "verified", "x", reason_category="efficiency", now=at("2025-10-09 12:00"))
+    before = recorded_anywhere(wh)  # some history in the table
     assert len(before[0]) == len(before[1]) == 1
-    kwargs = {"actor": "李四", "now": at("2025-10-10 10:00"), **kwargs}
+    needs = {"reason_category": "efficiency"} if action == "verified" else {"note": "已处理"}
+    kwargs = {"actor": "李四", "now": at("2025-10-10 10:00"), **needs, **kwargs}
     with pytest.raises(ActionRefused) as refused:
         record_action(wh, rating_id, action, **kwargs)
     assert refused.value.code == code
@@ -100,13 +104,14 @@ def test_refused_actions_record_nothing(wh, rating_id, action, kwargs, code):
 def test_rectify_an_upheld_rating_is_refused_and_the_rating_is_excluded(wh):
     record_action(wh, "bad2", "appealed", "市南区市场监管局", note="恶意差评：评价人当日未到窗口", now=at("2025-10-09 15:00"))
     with pytest.raises(ActionRefused) as pending:
-        record_action(wh, "bad2", "verified", "x", now=at("2025-10-10 09:00"))
+        record_action(wh, "bad2", "verified", "x", reason_category="efficiency", now=at("2025-10-10 09:00"))
     assert pending.value.code == "appeal_pending"
     record_action(wh, "bad2", "appeal_upheld", "青岛市政务服务管理办公室", now=at("2025-10-13 10:00"))
     before = followup_rows(wh)
     for action in ("rectified", "verified", "appealed", "appeal_rejected"):
         with pytest.raises(ActionRefused) as refused:
-            record_action(wh, "bad2", action, "x", now=at("2025-10-14 10:00"))
+            record_action(wh, "bad2", action, "x", reason_category="policy" if action == "verified" else None,
+                          note="说明", now=at("2025-10-14 10:00"))
         assert refused.value.code == "final"
         assert "申诉已成立" in refused.value.zh and "upheld" in refused.value.en
     assert followup_rows(wh) == before
@@ -118,7 +123,7 @@ def test_rectify_an_upheld_rating_is_refused_and_the_rating_is_excluded(wh):
 
 def test_a_rejected_appeal_goes_back_in_the_loop_once(wh):
     record_action(wh, "bad2", "verified", "x", reason_category="materials", now=at("2025-10-09 15:00"))
-    record_action(wh, "bad2", "appealed", "x", now=at("2025-10-10 09:00"))
+    record_action(wh, "bad2", "appealed", "x", note="评价人当日未到窗口", now=at("2025-10-10 09:00"))
     record_action(wh, "bad2", "appeal_rejected", "office", note="证据不足", now=at("2025-10-13 09:00"))
     status = loop_status(wh, "bad2", at("2025-10-13 10:00"))
     assert status["state"] == "verified" and status["next_step"] == "rectify"
@@ -126,15 +131,16 @@ def test_a_rejected_appeal_goes_back_in_the_loop_once(wh):
     # 15 (5), 16 (6), 17 (7), 20 (8), 21 (9), 22 (10), 23 (11), 24 (12), 27 (13), 28 (14), 29 (15)
     assert status["due_date"] == dt.date(2025, 10, 29)
     with pytest.raises(ActionRefused) as again:
-        record_action(wh, "bad2", "appealed", "x", now=at("2025-10-14 09:00"))
+        record_action(wh, "bad2", "appealed", "x", note="再次申诉", now=at("2025-10-14 09:00"))
     assert again.value.code == "appeal_once"
-    record_action(wh, "bad2", "explained", "x", now=at("2025-10-14 09:00"))
+    record_action(wh, "bad2", "explained", "x", note="已向评价人说明材料要求的法定依据", now=at("2025-10-14 09:00"))
     assert loop_status(wh, "bad2")["state"] == "explained"
 
 
 def test_an_anonymous_rating_closes_with_the_feedback(wh):
     for action, when in [("verified", "2025-10-09 15:00"), ("explained", "2025-10-10 10:00"), ("feedback", "2025-10-10 11:00")]:
-        record_action(wh, "bad2", action, "x", now=at(when))
+        record_action(wh, "bad2", action, "x", reason_category="policy" if action == "verified" else None,
+                      note="已解释" if action == "explained" else None, now=at(when))
     status = loop_status(wh, "bad2", at("2025-10-11 10:00"))
     assert (status["state"], status["next_step"], status["revisit_due"]) == ("closed", None, None)
     before = followup_rows(wh)
@@ -144,13 +150,13 @@ def test_an_anonymous_rating_closes_with_the_feedback(wh):
 
 
 def test_the_history_only_grows_forward(wh):
-    record_action(wh, "bad2", "verified", "x", now=at("2025-10-10 10:00"))
+    record_action(wh, "bad2", "verified", "x", reason_category="efficiency", now=at("2025-10-10 10:00"))
     before = followup_rows(wh)
     with pytest.raises(ActionRefused) as refused:
-        record_action(wh, "bad2", "rectified", "x", now=at("2025-10-10 09:00"))  # earlier than the last step
+        record_action(wh, "bad2", "rectified", "x", note="已整改", now=at("2025-10-10 09:00"))  # earlier than the last step
     assert refused.value.code == "bad_time" and followup_rows(wh) == before
     # without an explicit time the action is timed now, after everything recorded
-    new_id = record_action(wh, "bad2", "rectified", "x")
+    new_id = record_action(wh, "bad2", "rectified", "x", note="已整改")
     assert history(wh, "bad2")["followup_id"].to_list()[-1] == new_id
 
 
@@ -181,8 +187,11 @@ def test_the_cli_records_refuses_and_shows_the_history(wh, hcp_home):
     assert refused.returncode == 1
     assert "下一步应为" in refused.stderr and "the next step is to rectify or explain" in refused.stderr
     assert "Traceback" not in refused.stderr
-    good = run_hcp("--lang", "en", "followup", "add", "--rating", "good", "--action", "verified", "--actor", "x")
+    good = run_hcp("--lang", "en", "followup", "add", "--rating", "good", "--action", "verified", "--actor", "x",
+                   "--reason-category", "attitude")
     assert good.returncode == 1 and "not a bad rating" in good.stderr
+    empty = run_hcp("followup", "add", "--rating", "bad1", "--action", "rectified", "--actor", "王五", "--note", " ")
+    assert empty.returncode == 1 and "整改须写明整改内容" in empty.stderr and "a note of what was done" in empty.stderr
     shown = run_hcp("followup", "history", "--rating", "bad1", "--format", "json", check=True)
     data = json.loads(shown.stdout)
     assert data["state"] == "verified" and data["next_step"] == "rectify" and data["rectify_due"] == "2025-10-28"
