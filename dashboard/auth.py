@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard import login_guard
 from dashboard.data import Scope
 from hcp import workdays
 from hcp.errors import HcpError
@@ -160,11 +161,40 @@ def get_user(username: str, path: Path | None = None) -> User | None:
                 region=record.get("region", ""), dept=record.get("dept", ""))
 
 
-def add_user(user: User, password: str, path: Path | None = None, *, replace: bool = False) -> None:
-    """Create (or with ``replace``, update) a user with a freshly salted password hash."""
+#: Passwords nobody may choose (compared lower-case): the demo's shared password is for demo users only.
+_COMMON_PASSWORDS = {
+    "demo-pass", "password", "password1", "password123", "12345678", "123456789", "1234567890", "qwertyuiop",
+    "11111111", "88888888", "66666666", "abc12345", "abcd1234", "admin123", "admin@123", "iloveyou",
+    "a1234567", "qwer1234", "1q2w3e4r", "p@ssw0rd", "passw0rd", "zaq12wsx",
+}
+MIN_PASSWORD_CHARS = 10
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a password is too weak for a dashboard user (bilingual), or None: at least
+    :data:`MIN_PASSWORD_CHARS` characters of at least three kinds (lower case, upper case, digits, other),
+    not a well-known password and not containing the user name."""
+    kinds = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    if len(password) < MIN_PASSWORD_CHARS or kinds < 3:
+        return (f"密码至少 {MIN_PASSWORD_CHARS} 位，且含小写字母、大写字母、数字、符号中的三类 / the password needs "
+                f"at least {MIN_PASSWORD_CHARS} characters of three kinds (lower case, upper case, digits, symbols)")
+    if password.lower() in _COMMON_PASSWORDS:
+        return "这是常见密码，请换一个 / this is a well-known password; choose another"
+    if len(username) >= 3 and username.lower() in password.lower():
+        return "密码不能包含用户名 / the password must not contain the user name"
+    return None
+
+
+def add_user(user: User, password: str, path: Path | None = None, *, replace: bool = False,
+             demo: bool = False) -> None:
+    """Create (or with ``replace``, update) a user with a freshly salted password hash. The password must
+    pass :func:`password_problem`, except for the demo users ``hcp demo`` creates (``demo``)."""
     validate_user(user)
-    if len(password) < 8:
-        raise HcpError("密码至少 8 位 / the password needs at least 8 characters")
+    problem = None if demo else password_problem(password, user.username)
+    if problem:
+        raise HcpError(problem)
+    if not password:
+        raise HcpError("密码不能为空 / the password must not be empty")
     path = path or users_path()
     users = _read(path)
     if user.username in users and not replace:
@@ -184,15 +214,27 @@ def remove_user(username: str, path: Path | None = None) -> bool:
     return True
 
 
-def authenticate(username: str, password: str, path: Path | None = None) -> User | None:
-    """The user if the password is right, else None (the same work is done for unknown names)."""
-    record = _read(path or users_path()).get(username or "")
-    if record is None:
-        verify_password(password or "", _dummy_hash())
-        return None
-    if not verify_password(password or "", record.get("password", "")):
-        return None
-    return get_user(username, path)
+def authenticate(username: str, password: str, path: Path | None = None, *, client: str = "") -> User | None:
+    """The user if the password is right, else None (the same work is done for unknown names).
+
+    Every attempt goes through :mod:`dashboard.login_guard`: recorded, slowed after repeated failures, and
+    refused outright while the user name or the client is locked out (see :func:`lockout`)."""
+    def check() -> User | None:
+        record = _read(path or users_path()).get(username or "")
+        if record is None:
+            verify_password(password or "", _dummy_hash())
+            return None
+        if not verify_password(password or "", record.get("password", "")):
+            return None
+        return get_user(username, path)
+
+    user, _ = login_guard.guarded(username or "", client, check)
+    return user
+
+
+def lockout(username: str, client: str = "") -> login_guard.Verdict:
+    """Whether logins as ``username`` (or from ``client``) are locked out now, and until when."""
+    return login_guard.current_verdict(username or "", client)
 
 
 # Demo users ---------------------------------------------------------------------------------------------
@@ -222,7 +264,7 @@ def create_demo_users(wh, *, password: str = "demo-pass", path: Path | None = No
 
     def make(username: str, role: str, name: str, region: str = "", dept_code: str = "") -> None:
         add_user(User(username=username, role=role, name=name, region=region, dept=dept_code), password, path,
-                 replace=True)
+                 replace=True, demo=True)
         created.append(DemoUser(username, password, role, name))
 
     make("province", "province", (province[1] if province else "全省") + "政务服务管理办公室",

@@ -169,6 +169,36 @@ def users_remove(app, username: str) -> None:
     click.echo(tr(app.lang, f"已删除用户 {username}", f"user {username} removed"))
 
 
+@users.command("logins")
+@click.option("--all", "show_all", is_flag=True, help="也显示成功的登录 / successful logins too.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="最近多少条 / how many recent attempts.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def users_logins(app, show_all: bool, limit: int, fmt: str) -> None:
+    """登录失败与锁定记录 / recent failed logins and lockouts (who, from where, when)."""
+    import json
+
+    from dashboard import login_guard
+    from hcp.textable import render
+    from warehouse.client import SHANGHAI
+
+    attempts = [a for a in login_guard.read_attempts() if show_all or not a.get("ok")][-limit:]
+    if fmt == "json":
+        click.echo(json.dumps([{**a, "at": a["at"].isoformat()} for a in attempts], ensure_ascii=False, indent=2))
+        return
+    failures = sum(1 for a in attempts if not a.get("ok"))
+    locked = sum(1 for a in attempts if a.get("locked"))
+    click.echo(tr(app.lang, f"最近 {len(attempts)} 条：失败 {failures} 条，其中因锁定被拒 {locked} 条",
+                  f"last {len(attempts)} attempts: {failures} failed, {locked} refused while locked"))
+    outcome = lambda a: (tr(app.lang, "成功", "ok") if a.get("ok") else  # noqa: E731
+                         tr(app.lang, "锁定中被拒", "refused (locked)") if a.get("locked") else tr(app.lang, "密码错误", "failed"))
+    rows = [[a["at"].astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"), a.get("user", ""), a.get("client", "") or "—",
+             outcome(a)] for a in attempts]
+    if rows:
+        click.echo(render([tr(app.lang, *h) for h in (("时间", "time"), ("用户名", "user"), ("来源", "client"),
+                                                       ("结果", "outcome"))], rows))
+
+
 @users.command("demo")
 @click.option("--password", default="demo-pass", show_default=True, help="演示用户的密码 / password of the demo users.")
 @click.pass_obj
