@@ -1,7 +1,10 @@
 """The bulletin's workbook (.xlsx): the same figures as the PDF, every unit and every case behind them.
 
-Sheets: summary (概况), department ranking (部门排名), region ranking (地区排名), overdue cases (超期办件),
-bad-rating rectification (差评整改), catalogue targets (事项目录指标). Values are written as numbers —
+Sheets: summary (概况), department ranking (部门排名: every department of the scope, ranked or not, with
+its rank status), region ranking (地区排名: the cities, counties and 本级 levels of the scope), overdue
+cases (超期办件), bad-rating rectification (差评整改: status 逾期未整改 / 整改中 / done, due date, working days
+left, as of the bulletin's as-of day), data quality (数据质量: the inconsistent cases to correct), catalogue
+targets (事项目录指标). Values are written as numbers —
 rates as fractions shown with a percentage format — so a formula or a test reads back exactly what
 ``hcp metrics`` gives. Header rows are frozen, columns sized to their content, and colours mark what
 misses its target, units in the bottom two, open bad ratings and long overdue cases.
@@ -31,8 +34,9 @@ from openpyxl.utils import get_column_letter
 from hcp.i18n import tr
 from hcp.textable import display_width
 from metrics.indicators import INDICATOR_KEYS
-from reports.text import (CATALOGUE_KEYS, HEADLINE_KEYS, grouping_label, kind, label, meets, met_label, period_text,
-                          reason_label, channel_label, status_label, title, yes_no)
+from reports.text import (CATALOGUE_KEYS, SUMMARY_KEYS, grouping_label, kind, label, meets, met_label, own_name,
+                          period_text, problem_label, rank_status_label, reason_label, channel_label, status_label,
+                          title, yes_no)
 
 HEADER_FILL = PatternFill("solid", fgColor="1F3864")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -117,6 +121,9 @@ def _summary(wb: Workbook, figures: dict, lang: str, watermark: str | None, chec
     ws["A2"] = tr(lang, f"统计期间：{period_text(figures, lang)}", f"Period: {period_text(figures, lang)}")
     ws["A3"] = tr(lang, f"数据截至：{(watermark or '—')[:19]}", f"Data received up to: {(watermark or '—')[:19]}")
     ws["A4"] = tr(lang, f"校验码：{checksum}", f"Checksum: {checksum}")
+    ws["A5"] = tr(lang, f"整改状态判定日：{figures['as_of']}" + ("（本月无办结、无评价数据：不计算得分，不排名）" if figures["empty"] else ""),
+                  f"Rectification judged on: {figures['as_of']}"
+                  + (" (no completion and no rating this month: no score, no ranking)" if figures["empty"] else ""))
     h, prev = figures["headline"] or {}, figures["previous"] or {}
     targets, direction = figures["targets"], figures["direction"]
     sheet = SheetWriter(ws, [
@@ -124,7 +131,7 @@ def _summary(wb: Workbook, figures: dict, lang: str, watermark: str | None, chec
         (tr(lang, "上月", "last month"), "text"), (tr(lang, "目标", "target"), "text"),
         (tr(lang, "达标情况", "target met"), "text"), (tr(lang, "指标代码", "key"), "text"),
     ], header_row=6)
-    for key in HEADLINE_KEYS:
+    for key in SUMMARY_KEYS:
         now, before = h.get(key), prev.get(key)
         row = sheet.add([label(key, lang), now, before, targets.get(key),
                          met_label(meets(key, now, targets, direction), lang), key])
@@ -147,7 +154,8 @@ def _ranking_columns(lang: str, first: list[tuple[str, str]]) -> list[tuple[str,
 
 
 def _ranking_values(record: dict, lang: str) -> list:
-    return [record["composite_score"]] + [record[k] for k in INDICATOR_KEYS] + [
+    """Score, every indicator, the marks (a unit without data has only its status: every value empty)."""
+    return [record.get("composite_score")] + [record.get(k) for k in INDICATOR_KEYS] + [
         yes_no(record["bottom_two"], lang), yes_no(record["bottom_two_consecutive"], lang)]
 
 
@@ -167,28 +175,33 @@ def _mark_ranking(ws, sheet: SheetWriter, lang: str) -> None:
 
 def _departments(wb: Workbook, figures: dict, lang: str) -> None:
     ws = wb.create_sheet(tr(lang, "部门排名", "Departments"))
+    own = set(figures["own"]["codes"])
     sheet = SheetWriter(ws, _ranking_columns(lang, [
-        (tr(lang, "排名", "rank"), "int"), (tr(lang, "参评单位数", "units ranked"), "int"),
+        (tr(lang, "排名状态", "rank status"), "text"), (tr(lang, "排名", "rank"), "int"),
+        (tr(lang, "参评单位数", "units ranked"), "int"),
         (tr(lang, "部门代码", "dept code"), "text"), (tr(lang, "部门", "department"), "text"),
-        (tr(lang, "所属政府代码", "government code"), "text"), (tr(lang, "所属政府", "government"), "text")]))
-    for r in figures["departments"]:
-        sheet.add([r["rank"], r["peers"], r["group"], r["name"], r["peer_group"], r.get("peer_name", "")]
+        (tr(lang, "所属政府代码", "government code"), "text"), (tr(lang, "所属政府", "government"), "text"),
+        (tr(lang, "本级部门", "own department"), "text")]))
+    for r in sorted(figures["departments"], key=lambda r: (r["region_code"] not in own, r["peer_group"])):
+        sheet.add([rank_status_label(r["rank_status"], lang), r["rank"], r["peers"], r["group"], r["name"],
+                   r["peer_group"], r.get("peer_name", ""), yes_no(r["region_code"] in own, lang)]
                   + _ranking_values(r, lang))
-    sheet.finish(freeze_columns=4)
+    sheet.finish(freeze_columns=5)
     _mark_ranking(ws, sheet, lang)
 
 
 def _regions(wb: Workbook, figures: dict, lang: str) -> None:
     ws = wb.create_sheet(tr(lang, "地区排名", "Regions"))
     sheet = SheetWriter(ws, _ranking_columns(lang, [
-        (tr(lang, "层级", "level"), "text"), (tr(lang, "排名", "rank"), "int"),
-        (tr(lang, "参评单位数", "units ranked"), "int"), (tr(lang, "区划代码", "region code"), "text"),
-        (tr(lang, "地区", "region"), "text")]))
+        (tr(lang, "层级", "level"), "text"), (tr(lang, "排名状态", "rank status"), "text"),
+        (tr(lang, "排名", "rank"), "int"), (tr(lang, "参评单位数", "units ranked"), "int"),
+        (tr(lang, "区划代码", "region code"), "text"), (tr(lang, "地区", "region"), "text")]))
     for grouping, records in figures["regions"].items():
         for r in records:
-            sheet.add([grouping_label(grouping, lang), r["rank"], r["peers"], r["group"], r["name"]]
-                      + _ranking_values(r, lang))
-    sheet.finish(freeze_columns=5)
+            name = own_name(r["name"], lang) if grouping == "region:own" else r["name"]
+            sheet.add([grouping_label(grouping, lang), rank_status_label(r["rank_status"], lang), r["rank"], r["peers"],
+                       r["group"], name] + _ranking_values(r, lang))
+    sheet.finish(freeze_columns=6)
     _mark_ranking(ws, sheet, lang)
 
 
@@ -226,6 +239,7 @@ def _bad_ratings(wb: Workbook, figures: dict, lang: str) -> None:
         (tr(lang, "评价时间", "rated"), "datetime"), (tr(lang, "实名", "real name"), "text"),
         (tr(lang, "差评原因", "reason"), "text"), (tr(lang, "状态", "status"), "text"),
         (tr(lang, "整改/解释时间", "rectified at"), "datetime"), (tr(lang, "整改期限", "due"), "date"),
+        (tr(lang, "剩余工作日", "working days left"), "int"),
         (tr(lang, "按期整改", "on time"), "text"), (tr(lang, "已回访", "revisited"), "text"),
         (tr(lang, "评价人（脱敏）", "rater (masked)"), "text"),
     ])
@@ -234,13 +248,33 @@ def _bad_ratings(wb: Workbook, figures: dict, lang: str) -> None:
                    r["region_name"] or r["region_code"], r["level"], channel_label(r["channel"], lang),
                    _datetime(r["rated"]), yes_no(r["real_name"], lang), reason_label(r["reason"], lang),
                    status_label(r["status"], lang), _datetime(r["rectified"]), _date(r["due"]),
-                   yes_no(r["rectified_on_time"], lang), yes_no(r["revisited"], lang), r["rater_masked"]])
+                   r["working_days_left"], yes_no(r["rectified_on_time"], lang), yes_no(r["revisited"], lang),
+                   r["rater_masked"]])
     sheet.widths[8] = sheet.widths[12] = 17
     sheet.finish(freeze_columns=1)
     ws.conditional_formatting.add(sheet.column_range(12), CellIsRule(
-        operator="equal", formula=[f'"{status_label("open", lang)}"'], fill=RED_FILL))
-    ws.conditional_formatting.add(sheet.column_range(15), CellIsRule(
+        operator="equal", formula=[f'"{status_label("overdue", lang)}"'], fill=RED_FILL))
+    ws.conditional_formatting.add(sheet.column_range(12), CellIsRule(
+        operator="equal", formula=[f'"{status_label("in_progress", lang)}"'], fill=AMBER_FILL))
+    ws.conditional_formatting.add(sheet.column_range(16), CellIsRule(
         operator="equal", formula=[f'"{yes_no(False, lang)}"'], fill=AMBER_FILL))
+
+
+def _quality(wb: Workbook, figures: dict, lang: str) -> None:
+    """The inconsistent cases of the month, for the departments to correct."""
+    ws = wb.create_sheet(tr(lang, "数据质量", "Data quality"))
+    sheet = SheetWriter(ws, [
+        (tr(lang, "办件编号", "case"), "text"), (tr(lang, "问题", "problem"), "text"),
+        (tr(lang, "部门代码", "dept code"), "text"), (tr(lang, "部门", "department"), "text"),
+        (tr(lang, "事项", "item"), "text"), (tr(lang, "地区", "region"), "text"),
+        (tr(lang, "申报时间", "submitted"), "datetime"), (tr(lang, "受理时间", "accepted"), "datetime"),
+        (tr(lang, "办结时间", "completed"), "datetime"),
+    ])
+    for r in figures["quality"]["cases"]:
+        sheet.add([r["case_id"], problem_label(r["problem"], lang), r["dept_code"], r["dept_name"],
+                   r["item_name"] or r["item_code"], r["region_name"] or r["region_code"], _datetime(r["submitted"]),
+                   _datetime(r["accepted"]), _datetime(r["completed"])])
+    sheet.finish(freeze_columns=1)
 
 
 def _catalogue(wb: Workbook, figures: dict, lang: str) -> None:
@@ -255,10 +289,13 @@ def _catalogue(wb: Workbook, figures: dict, lang: str) -> None:
     for i, key in enumerate(keys, start=5):
         if key in targets:
             ws.cell(row=1, column=i, value=targets[key]).number_format = FORMATS["rate"]
-    units = [(tr(lang, "本级", "scope"), dict(figures["headline"], name=figures["scope"]["name"]))] if figures["headline"] else []
-    units += [(grouping_label(g, lang), r) for g, rows in figures["regions"].items() for r in rows]
+    units = [(tr(lang, "通报范围", "scope"), dict(figures["headline"], name=figures["scope"]["name"]))] if figures["headline"] else []
+    units += [(grouping_label(g, lang), dict(r, name=own_name(r["name"], lang)) if g == "region:own" else r)
+              for g, rows in figures["regions"].items() for r in rows]
     units += [(grouping_label("dept", lang), r) for r in figures["departments"]]
     for unit_kind, r in units:
+        if "counts" not in r:
+            continue  # a unit without any stored figure has no catalogue either
         sheet.add([unit_kind, r["group"], r["name"], r["counts"]["items"]] + [r[k] for k in keys])
     sheet.finish(freeze_columns=3)
     for i, key in enumerate(keys, start=5):
@@ -329,6 +366,7 @@ def render_workbook(figures: dict, *, watermark: str | None, checksum: str) -> b
     _regions(wb, figures, lang)
     _overdue(wb, figures, lang)
     _bad_ratings(wb, figures, lang)
+    _quality(wb, figures, lang)
     _catalogue(wb, figures, lang)
     stamp = _stamp(watermark, figures)
     wb.properties.title = title(figures, lang)

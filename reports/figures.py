@@ -4,16 +4,28 @@ The indicators, scores, ranks and bottom-two marks are read through the same cod
 ``hcp metrics`` — :class:`metrics.jobs.MetricsJob` brings the stored results up to date, then
 :func:`metrics.store.read_group_metrics` and :func:`metrics.api.metrics_records` give the very records
 ``hcp metrics --format json`` prints. Nothing here recomputes an indicator. The lists behind the figures
-(overdue cases, bad ratings and their rectification) come from the same facts the metrics use:
-``case_facts`` for completed cases, :func:`metrics.api.flags_as_of` for cases still open and red at the
-end of the month, and :func:`metrics.ratings.rating_facts` over the month's ratings and their follow-ups.
+(overdue cases, bad ratings and their rectification, inconsistent cases) come from the same facts the
+metrics use: ``case_facts`` for completed cases, :func:`metrics.api.flags_as_of` for cases still open and
+red at the end of the month, :func:`metrics.ratings.rating_facts` over the month's ratings and their
+follow-ups, and :func:`metrics.quality.inconsistent_cases`.
 
 The result is JSON-ready (dates as ISO strings, no timestamps of the run itself), so the same data gives
 the same dictionary, and its canonical JSON is what the archive checksums (:mod:`reports.archive`).
 
+**As of.** Whether a bad rating's rectification limit has passed (逾期未整改 or 整改中) is judged on the
+day the figures are computed — the day the metrics job runs for them — and so is the number of working
+days an in-progress rating has left. That day is part of the figures (``as_of``) and of the data
+version. Once every rating of the month is due (the day after the last possible due date of a rating
+made on the month's last day, :func:`as_of_day`) nothing depends on the day any more, and ``as_of``
+stays at that day: a bulletin re-published later from the same data has the same checksum.
+
 A **scope** is the whole warehouse (``all``) or a region subtree given by a 12-digit code at province,
-city or county level: the bulletin of that office covers the region itself (its headline row), the
-regions one or two levels below it, and the departments whose region lies in the subtree.
+city or county level. Its office ranks the regions below it (cities and counties, or a city's counties)
+beside the 本级 rows of the governments in it (``region:own``: 山东省本级, 济南市本级), and its **own
+government's departments** (本级部门: departments whose region is the scope's region; for ``all``, the
+province's). The figures carry every department and every region of the scope — each with its
+``rank_status`` (ranked, 样本不足, no data), a unit without any stored figure as a short no-data record —
+for the workbook; the bulletin picks what it prints.
 """
 
 from __future__ import annotations
@@ -27,28 +39,33 @@ import polars as pl
 
 from hcp.config import load_config
 from hcp.errors import HcpError
-from hcp.workdays import region_prefix
+from hcp.workdays import CalendarRangeError, WorkCalendar, region_prefix
 from metrics import store
 from metrics.api import flags_as_of, group_names, metrics_records
 from metrics.indicators import Period
 from metrics.jobs import MetricsJob, MetricsSettings
-from metrics.ratings import locality_value_expr, rating_facts
+from metrics.quality import inconsistent_cases, per_department
+from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
-FIGURES_FORMAT = 1
+FIGURES_FORMAT = 2
 
 #: Raw tables whose newest ``received_at`` is the data watermark.
 RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups")
 
 LEVELS = {2: "province", 4: "city", 6: "county"}
-#: Region groupings shown below a scope of each level.
+#: Region groupings shown below a scope of each level (``region:own``: the 本级 rows of its governments).
 SUB_GROUPINGS = {
-    "all": ("region:city", "region:county"),
-    "province": ("region:city", "region:county"),
-    "city": ("region:county",),
+    "all": ("region:city", "region:county", "region:own"),
+    "province": ("region:city", "region:county", "region:own"),
+    "city": ("region:county", "region:own"),
     "county": (),
 }
+#: Which regions of the scope each grouping holds: a code's significant digits.
+GROUPING_WIDTH = {"region:city": (4,), "region:county": (6,), "region:own": (2, 4)}
+#: Order of rank statuses in every list: ranked units first, then 样本不足, then no data.
+STATUS_ORDER = {"ranked": 0, "small_sample": 1, "no_data": 2}
 
 #: Targets printed in the bulletin for indicators the scoring does not weigh (DOMAIN.md targets).
 DEFAULT_REPORT_TARGETS = {"depth3plus_item_rate": 0.9, "immediate_item_rate": 0.3, "zero_trip_item_rate": 0.9}
@@ -73,19 +90,23 @@ class Scope:
 
 @dataclass(frozen=True)
 class DataVersion:
-    """What the figures were computed from: the newest raw record's arrival and the settings in force.
+    """What the figures were computed from: the newest raw record's arrival, the settings in force and,
+    for a bulletin, the day rectification due-ness is judged on.
 
     ``watermark`` is ``max(received_at)`` over the raw tables (``None`` for an empty warehouse);
-    ``settings`` fingerprints the scoring and rectification settings. Two runs with the same data version
-    see the same data under the same rules, so they give the same figures.
+    ``settings`` fingerprints the scoring and rectification settings; ``as_of`` is the as-of day
+    (:func:`as_of_day`; ``None`` where nothing depends on it). Two runs with the same data version see
+    the same data under the same rules on the same day, so they give the same figures.
     """
 
     watermark: str | None
     settings: str
+    as_of: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.watermark or '-'}|{self.settings}"
+        base = f"{self.watermark or '-'}|{self.settings}"
+        return f"{base}|{self.as_of}" if self.as_of else base
 
 
 def data_watermark(wh: Warehouse) -> str | None:
@@ -102,8 +123,23 @@ def report_settings_fingerprint(settings: MetricsSettings, config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def data_version(wh: Warehouse, settings: MetricsSettings, config: dict) -> DataVersion:
-    return DataVersion(data_watermark(wh), report_settings_fingerprint(settings, config))
+def data_version(wh: Warehouse, settings: MetricsSettings, config: dict, *, as_of: dt.date | None = None) -> DataVersion:
+    return DataVersion(data_watermark(wh), report_settings_fingerprint(settings, config),
+                       as_of.isoformat() if as_of else None)
+
+
+def as_of_day(period: Period, today: dt.date, settings: MetricsSettings, calendar: WorkCalendar) -> dt.date:
+    """The day a bulletin of ``period`` judges rectification due-ness on: ``today``, but never later than
+    the day on which every bad rating of the period is due — the day after the due date of a rating made
+    on the period's last day under the longest limit in force, in every locality's calendar. From then on
+    the figures no longer depend on the day."""
+    last = period.end - dt.timedelta(days=1)
+    limit = max([settings.rectify_days, *settings.rectify_days_by_locality.values()])
+    try:
+        latest = max(calendar.add_working_days(last, limit, locality) for locality in calendar.localities)
+    except CalendarRangeError:
+        return today
+    return min(today, latest + dt.timedelta(days=1))
 
 
 def report_targets(config: dict) -> dict[str, float]:
@@ -132,6 +168,14 @@ def resolve_scope(wh: Warehouse, region: str | None, lang: str = "zh") -> Scope:
     return Scope(code, names[code], level, prefix)
 
 
+def own_governments(scope: Scope, region_names: dict[str, str]) -> list[str]:
+    """The government(s) whose departments the scope's office ranks (本级部门): the scope's own region;
+    for the whole warehouse, its province(s)."""
+    if scope.level == "all":
+        return sorted(code for code in region_names if code.endswith("0000000000"))
+    return [scope.code]
+
+
 def _iso(value) -> str | None:
     if value is None:
         return None
@@ -144,8 +188,17 @@ def _in_scope(code: str | None, scope: Scope) -> bool:
     return code is not None and code.startswith(scope.prefix)
 
 
-def _rank_key(record: dict) -> tuple:
-    return (record["peer_group"], record["rank"] is None, record["rank"] or 0, record["group"])
+def _order(record: dict) -> tuple:
+    """Ranked units by rank, then 样本不足 units by their (reference) score, then units without data."""
+    score = record.get("composite_score")
+    return (STATUS_ORDER[record["rank_status"]], record["rank"] or 0, -(score if score is not None else -1.0),
+            record["group"])
+
+
+def no_data_record(code: str, name: str, peer_group: str, peers: int) -> dict:
+    """A unit of the scope without any stored figure this month: no data, no score, no rank."""
+    return {"group": code, "name": name, "rank_status": "no_data", "rank": None, "peer_group": peer_group,
+            "peers": peers, "composite_score": None, "bottom_two": False, "bottom_two_consecutive": False}
 
 
 class FigureReader:
@@ -170,6 +223,26 @@ def _headline(records: list[dict], scope: Scope) -> dict | None:
     return next((r for r in records if r["group"] == wanted), None)
 
 
+def _complete(records: list[dict], units: dict[str, str], grouping: str, settings: MetricsSettings,
+              departments: pl.DataFrame, period: Period) -> list[dict]:
+    """``records`` of the units in ``units`` (code → name), plus a no-data record for each unit that has
+    none; the peer group of such a unit is the one the metrics would give it (:func:`metrics.jobs.peer_groups`)."""
+    from metrics.jobs import peer_groups
+
+    have = {r["group"] for r in records}
+    missing = sorted(set(units) - have)
+    out = [r for r in records if r["group"] in units]
+    if missing:
+        peers = {}
+        for r in records:
+            peers[r["peer_group"]] = max(peers.get(r["peer_group"], 0), r["peers"] or 0)
+        frame = peer_groups(pl.DataFrame({"group": missing}, schema={"group": pl.String}), grouping,
+                            pl.DataFrame(), departments, period, settings.ranking)
+        out += [no_data_record(code, units[code], peer, peers.get(peer, 0))
+                for code, peer in frame.select("group", "peer_group").iter_rows()]
+    return out
+
+
 def _case(r: dict, names: dict, *, accepted) -> dict:
     """The columns an overdue case is listed with, completed or still open."""
     return {"case_id": r["case_id"], "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
@@ -181,7 +254,7 @@ def _case(r: dict, names: dict, *, accepted) -> dict:
 def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, names: dict) -> dict:
     """Cases completed late in the month, and cases still open and red at its last instant."""
     where, params = store.completed_in(period)
-    where += " AND on_time = false AND startsWith(region_code, {prefix:String})"
+    where += " AND on_time = false AND NOT inconsistent AND startsWith(region_code, {prefix:String})"
     params = {**params, "prefix": scope.prefix}
     facts = store.load_case_facts(wh, where, params)
     applicants = dict(wh.query_rows(
@@ -200,38 +273,50 @@ def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, nam
     open_red = [
         {**_case(r, names, accepted=r["accepted_at"].date() if r["accepted_at"] else None),
          "overdue_working_days": r["overdue_working_days"]}
-        for r in red.iter_rows(named=True)
+        for r in red.sort(["overdue_working_days", "case_id"], descending=[True, False]).iter_rows(named=True)
     ]
     return {"as_of": as_of.strftime("%Y-%m-%d %H:%M:%S"), "completed": completed, "open_red": open_red}
 
 
-def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsSettings, names: dict) -> list[dict]:
-    """The month's counted bad ratings in scope with their rectification state, most urgent first.
+#: Rectification status of a bad rating, in the order the bulletin lists them.
+RECTIFICATION_STATUSES = ("overdue", "in_progress", "rectified", "explained")
 
-    The same rating facts as the indicators (:func:`metrics.ratings.rating_facts`, follow-ups known now).
-    ``due`` is the rectification limit: ``rectify_days`` working days after the rating date.
+
+def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsSettings, names: dict,
+                 as_of: dt.date, calendar: WorkCalendar) -> list[dict]:
+    """The month's counted bad ratings in scope with their rectification state as of ``as_of``.
+
+    The same rating facts as the indicators (:func:`metrics.ratings.rating_facts`, follow-ups known now):
+    ``due`` is the last day of the rectification limit. ``status`` is ``rectified`` or ``explained`` once
+    done (on time or not), else ``overdue`` (逾期未整改: the limit has passed by ``as_of``) or
+    ``in_progress`` (整改中: not yet due; ``working_days_left`` = working days after ``as_of`` up to and
+    including the due date, 0 when it is due that very day). Overdue first, then in progress, each by
+    due date.
     """
     where, params = store.rated_in(period)
     ratings = store.load_ratings(wh, where, params)
     followups = store.load_followups(wh, f"SELECT rating_id FROM ratings FINAL WHERE {where}", params)
-    calendar = store.load_calendar(wh)
     facts = rating_facts(ratings, followups, calendar, rectify_days=settings.rectify_days,
-                         rectify_days_by_locality=settings.rectify_days_by_locality)
+                         rectify_days_by_locality=settings.rectify_days_by_locality, as_of=as_of)
     bad = facts.filter(pl.col("counted") & pl.col("bad") & pl.col("region_code").str.starts_with(scope.prefix))
     if bad.height == 0:
         return []
-    slot = calendar.locality_expr("region_code")
-    limit = locality_value_expr("region_code", settings.rectify_days, settings.rectify_days_by_locality)
-    bad = bad.with_columns(
-        due=calendar.add_working_days_expr(pl.col("rated_at").dt.date(), limit, slot))
     ordered = followups.unique(subset="followup_id", keep="first").sort("action_time", "followup_id")
     first_done = dict(ordered.filter(pl.col("action").is_in(["rectified", "explained"]))
                       .group_by("rating_id", maintain_order=True).agg(pl.col("action").first()).rows())
     reasons = dict(ordered.filter(pl.col("reason_category") != "")
                    .group_by("rating_id", maintain_order=True).agg(pl.col("reason_category").first()).rows())
     raters = dict(wh.query_rows(f"SELECT rating_id, rater_name_masked FROM ratings FINAL WHERE {where}", params))
+    slot = calendar.locality_expr("region_code")
+    bad = bad.with_columns(
+        status=pl.when(pl.col("rectified")).then(pl.lit("done"))
+        .when(pl.col("due")).then(pl.lit("overdue")).otherwise(pl.lit("in_progress")),
+        left=calendar.index_expr(pl.col("due_date"), slot) - calendar.index_expr(pl.lit(as_of), slot),
+    ).with_columns(order=pl.col("status").replace_strict({"overdue": 0, "in_progress": 1, "done": 2},
+                                                          return_dtype=pl.Int8))
     rows = []
-    for r in bad.sort(["rectified", "due", "rated_at", "rating_id"]).iter_rows(named=True):
+    for r in bad.sort(["order", "due_date", "rated_at", "rating_id"]).iter_rows(named=True):
+        status = first_done.get(r["rating_id"], "rectified") if r["status"] == "done" else r["status"]
         rows.append({
             "rating_id": r["rating_id"], "case_id": r["case_id"], "level": r["level"], "channel": r["channel"],
             "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
@@ -239,20 +324,41 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
             "region_code": r["region_code"], "region_name": names["region"].get(r["region_code"], ""),
             "rated": _iso(r["rated_at"]), "real_name": bool(r["real_name"]),
             "reason": reasons.get(r["rating_id"], ""),
-            "status": first_done.get(r["rating_id"], "open"),
-            "rectified": _iso(r["rectified_at"]), "due": _iso(r["due"]),
+            "status": status, "due": _iso(r["due_date"]),
+            "working_days_left": int(r["left"]) if status == "in_progress" and r["left"] is not None else None,
+            "rectified": _iso(r["rectified_at"]),
             "rectified_on_time": bool(r["rectified_on_time"]), "revisited": bool(r["revisited"]),
             "rater_masked": raters.get(r["rating_id"], ""),
         })
     return rows
 
 
+def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
+    """The inconsistent cases of the month in scope (:func:`metrics.quality.inconsistent_cases`: any
+    milestone in the month) for correction, and how many each department has."""
+    cases = inconsistent_cases(wh, period, where="startsWith(region_code, {prefix:String})",
+                               parameters={"prefix": scope.prefix})
+    listed = [
+        {"case_id": r["case_id"], "problem": r["problem"],
+         "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
+         "item_code": r["item_code"], "item_name": names["item"].get(r["item_code"], ""),
+         "region_code": r["region_code"], "region_name": names["region"].get(r["region_code"], ""),
+         "submitted": _iso(r["submitted_at"]), "accepted": _iso(r["accepted_at"]), "completed": _iso(r["completed_at"])}
+        for r in cases.iter_rows(named=True)
+    ]
+    by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""), "cases": int(r["cases"])}
+               for r in per_department(cases).iter_rows(named=True)] if cases.height else []
+    return {"cases": listed, "per_department": by_dept}
+
+
 def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = "zh", refresh: bool = True,
-           config: dict | None = None, settings: MetricsSettings | None = None) -> tuple[dict, DataVersion]:
+           config: dict | None = None, settings: MetricsSettings | None = None,
+           clock=None) -> tuple[dict, DataVersion]:
     """The figures of the monthly bulletin of ``month`` (``YYYY-MM``) for a scope, and their data version.
 
-    ``refresh`` first runs the incremental metrics job (as ``hcp metrics`` does), so the figures reflect
-    every record in the warehouse at the data watermark read just before it.
+    ``refresh`` first runs the incremental metrics job (as ``hcp metrics`` does) with the same clock, so
+    the figures reflect every record in the warehouse at the data watermark read just before it, and
+    rectification due-ness is judged on the day of ``clock()`` (default: now), capped by :func:`as_of_day`.
     """
     try:
         period = Period.parse(month)
@@ -262,48 +368,70 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
         raise HcpError(f"月度通报需要月份 YYYY-MM / a monthly bulletin needs a month YYYY-MM, not {month!r}")
     config = config if config is not None else load_config()
     settings = settings or MetricsSettings.load(config)
-    version = data_version(wh, settings, config)
+    now = (clock or (lambda: dt.datetime.now(SHANGHAI)))()
+    calendar = store.load_calendar(wh)
+    as_of = as_of_day(period, now.astimezone(SHANGHAI).date(), settings, calendar)
+    version = data_version(wh, settings, config, as_of=as_of)
     if refresh:
-        MetricsJob(wh, settings).run()
+        MetricsJob(wh, settings, clock=lambda: now).run()
     scope = resolve_scope(wh, region, lang)
     reader = FigureReader(wh)
     previous = period.previous_month()
+    region_names = reader.names("region:city")
     headline = _headline(reader.records(period.label, scope.grouping), scope)
+    if headline is not None:
+        headline = dict(headline, peer_name=region_names.get(headline["peer_group"], ""))
     before = _headline(reader.records(previous.label, scope.grouping), scope)
 
-    dept_region = dict(wh.query_rows("SELECT dept_code, region_code FROM departments FINAL"))
-    region_names = reader.names("region:city")
+    dept_names = reader.names("dept")
+    departments_frame = store.load_departments(wh)
+    dept_region = dict(departments_frame.select("dept_code", "region_code").iter_rows())
+    own = own_governments(scope, region_names)
+    in_scope = {code: dept_names.get(code, "") for code, reg in dept_region.items() if _in_scope(reg, scope)}
     departments = sorted(
-        (dict(r, peer_name=region_names.get(r["peer_group"], ""))
-         for r in reader.records(period.label, "dept") if _in_scope(dept_region.get(r["group"]), scope)),
-        key=_rank_key)
-    regions = {
-        grouping: sorted((r for r in reader.records(period.label, grouping)
-                          if r["group"].startswith(scope.prefix) and r["group"] != scope.code),
-                         key=lambda r: (r["rank"] is None, r["rank"] or 0, r["group"]))
-        for grouping in SUB_GROUPINGS[scope.level]
-    }
+        (dict(r, region_code=dept_region.get(r["group"], ""), peer_name=region_names.get(r["peer_group"], ""))
+         for r in _complete(reader.records(period.label, "dept"), in_scope, "dept", settings, departments_frame,
+                            period)),
+        key=lambda r: (r["peer_group"], *_order(r)))
+    regions = {}
+    for grouping in SUB_GROUPINGS[scope.level]:
+        widths = GROUPING_WIDTH[grouping]
+        units = {code: name for code, name in region_names.items()
+                 if code.startswith(scope.prefix) and len(region_prefix(code)) in widths
+                 and (grouping == "region:own" or code != scope.code)}
+        regions[grouping] = sorted(
+            _complete(reader.records(period.label, grouping), units, grouping, settings, departments_frame, period),
+            key=lambda r: (r["peer_group"] != "", *_order(r)) if grouping == "region:own" else _order(r))
 
     def marked(flag: str) -> list[dict]:
-        units = [("dept", r) for r in departments] + [(g, r) for g, rows in regions.items() for r in rows]
+        """Units this office ranks — its own departments and the regions below it — with the mark."""
+        units = [("dept", r) for r in departments if r["region_code"] in own]
+        units += [(g, r) for g, rows in regions.items() for r in rows]
         return [{"grouping": g, "group": r["group"], "name": r["name"], "rank": r["rank"], "peers": r["peers"],
-                 "peer_group": r["peer_group"], "peer_name": r.get("peer_name", ""),
+                 "peer_group": r["peer_group"], "peer_name": region_names.get(r["peer_group"], ""),
                  "composite_score": r["composite_score"]}
                 for g, r in units if r[flag]]
 
-    names = {"dept": reader.names("dept"), "item": reader.names("item"), "region": region_names}
+    names = {"dept": dept_names, "item": reader.names("item"), "region": region_names}
     figures = {
         "format": FIGURES_FORMAT,
         "kind": "monthly",
         "month": period.label,
         "period": {"start": period.start.isoformat(), "end": (period.end - dt.timedelta(days=1)).isoformat()},
         "previous_month": previous.label,
+        "as_of": as_of.isoformat(),
         "lang": lang,
         "scope": scope.as_dict(),
+        "own": {"codes": own, "names": [region_names.get(code, "") for code in own]},
         "targets": report_targets(config),
         "direction": dict(sorted(settings.scoring.direction.items())),
         "weights": dict(sorted(settings.scoring.weights.items())),
         "rectify_days": settings.rectify_days,
+        "ranking": {"min_cases": settings.ranking.min_cases, "min_ratings": settings.ranking.min_ratings,
+                    "bottom_min_peers": settings.ranking.bottom_min_peers,
+                    "bottom_margin_points": settings.ranking.bottom_margin_points,
+                    "county_peers": settings.ranking.county_peers},
+        "empty": headline is None or headline["rank_status"] == "no_data",
         "headline": headline,
         "previous": before,
         "departments": departments,
@@ -311,7 +439,8 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
         "talks": marked("bottom_two_consecutive"),
         "bottom_two": marked("bottom_two"),
         "overdue": _overdue(wh, period, scope, settings.warning_days, names),
-        "bad_ratings": _bad_ratings(wh, period, scope, settings, names),
+        "bad_ratings": _bad_ratings(wh, period, scope, settings, names, as_of, calendar),
+        "quality": _quality(wh, period, scope, names),
     }
     return figures, version
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Callable
+
 from hcp.config import load_config
+from metrics import store
+from metrics.indicators import Period
 from metrics.jobs import MetricsSettings
 from reports.archive import Archive, Computed, Published
-from reports.figures import canonical_json, data_version, figures_checksum, gather
-from warehouse.client import Warehouse
+from reports.figures import as_of_day, canonical_json, data_version, figures_checksum, gather
+from warehouse.client import SHANGHAI, Warehouse
 
 
 def scope_key(region: str | None, lang: str) -> str:
@@ -37,15 +42,23 @@ def render_files(figures: dict, watermark: str | None, number: int, region: str 
 
 
 def publish_monthly(wh: Warehouse, archive: Archive, month: str, region: str | None = None, *, lang: str = "zh",
-                    trigger: str = "manual", config: dict | None = None) -> Published:
+                    trigger: str = "manual", config: dict | None = None,
+                    clock: Callable[[], dt.datetime] | None = None) -> Published:
     """The bulletin of ``month`` for a scope: a new version only when the data version moved and the
-    figures changed (see :mod:`reports.archive`)."""
+    figures changed (see :mod:`reports.archive`). ``clock`` (default: now) is the moment the figures are
+    computed at: its day, capped by :func:`reports.figures.as_of_day`, is the day rectification due-ness
+    is judged on, and part of the data version."""
     config = config if config is not None else load_config()
     settings = MetricsSettings.load(config)
     region = None if region in (None, "", "all") else region
+    now = (clock or (lambda: dt.datetime.now(SHANGHAI)))()
+    try:
+        as_of = as_of_day(Period.parse(month), now.astimezone(SHANGHAI).date(), settings, store.load_calendar(wh))
+    except ValueError:
+        as_of = None  # not a month: gather says so
 
     def compute() -> Computed:
-        figures, version = gather(wh, month, region, lang=lang, config=config, settings=settings)
+        figures, version = gather(wh, month, region, lang=lang, config=config, settings=settings, clock=lambda: now)
         return Computed(version, figures_checksum(figures), (figures, version))
 
     def render(payload, number: int) -> dict[str, bytes]:
@@ -53,5 +66,5 @@ def publish_monthly(wh: Warehouse, archive: Archive, month: str, region: str | N
         return render_files(figures, version.watermark, number, region)
 
     return archive.publish(kind="monthly", period=month, scope=scope_key(region, lang), lang=lang,
-                           current=lambda: data_version(wh, settings, config), compute=compute, render=render,
+                           current=lambda: data_version(wh, settings, config, as_of=as_of), compute=compute, render=render,
                            trigger=trigger)

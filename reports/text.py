@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from hcp.domain import INDICATOR_LABELS, RATING_CHANNELS, REASON_CATEGORIES
+from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS, RATING_CHANNELS, REASON_CATEGORIES
 from hcp.i18n import fmt_int, fmt_rate, tr
 from metrics.indicators import INDICATORS
 
-#: Indicators of the headline table, in the order a bulletin reads them.
+#: Indicators of the headline table, in the order a bulletin reads them. The rectification figures are
+#: the due-ness ones (DOMAIN.md: a rating still within its limit is 整改中, never a failure).
 HEADLINE_KEYS = (
     "cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",
     "zero_trip_rate", "max_one_trip_rate", "online_rate", "ratings", "good_rate", "bad_count", "bad_rate",
-    "rating_coverage", "bad_rectified_rate", "bad_rectified_on_time_rate", "revisit_rate",
+    "rating_coverage", "bad_due", "bad_overdue_unrectified", "bad_in_progress", "bad_rectified_due_rate",
+    "bad_rectified_on_time_due_rate", "revisit_due_rate", "inconsistent_cases",
     "depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate", "limit_compression", "composite_score",
 )
+#: The workbook's summary: the headline, then every other indicator (the rates over all bad ratings).
+SUMMARY_KEYS = HEADLINE_KEYS[:-1] + tuple(k for k in INDICATORS if k not in HEADLINE_KEYS) + ("composite_score",)
 #: Rates drawn in the headline chart.
 CHART_KEYS = ("on_time_rate", "online_rate", "zero_trip_rate", "max_one_trip_rate", "same_day_rate", "good_rate",
-              "rating_coverage", "bad_rectified_rate", "revisit_rate", "depth3plus_item_rate",
+              "rating_coverage", "bad_rectified_due_rate", "revisit_due_rate", "depth3plus_item_rate",
               "immediate_item_rate", "zero_trip_item_rate")
-#: Columns of the ranking tables.
-RANKING_KEYS = ("cases_completed", "on_time_rate", "online_rate", "zero_trip_rate", "good_rate", "bad_count",
-                "bad_rectified_rate")
+#: Columns of the ranking tables in the PDF (the workbook has every indicator).
+RANKING_KEYS = ("cases_completed", "on_time_rate", "online_rate", "good_rate", "bad_rectified_due_rate",
+                "bad_overdue_unrectified")
 CATALOGUE_KEYS = ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate", "limit_compression")
 
 
@@ -96,18 +100,29 @@ def period_text(figures: dict, lang: str) -> str:
     return f"{y1}年{m1}月{d1}日至{y2}年{m2}月{d2}日"
 
 
+def rank_status_label(status: str, lang: str) -> str:
+    return tr(lang, *RANK_STATUS_LABELS[status])
+
+
 def rank_text(record: dict, lang: str) -> str:
+    """``rank/peers`` for a ranked unit (as ``hcp metrics`` gives them), else its rank status."""
     if record.get("rank") is None:
-        return "—"
+        status = record.get("rank_status")
+        return rank_status_label(status, lang) if status in ("small_sample", "no_data") else "—"
     return f"{record['rank']}/{record['peers']}"
 
 
 def marks(record: dict, lang: str) -> str:
     if record.get("bottom_two_consecutive"):
-        return tr(lang, "连续两月末两位（约谈）", "bottom two, 2 months (talk)")
+        return tr(lang, "约谈", "talk")
     if record.get("bottom_two"):
         return tr(lang, "末两位", "bottom two")
     return ""
+
+
+def own_name(name: str, lang: str) -> str:
+    """A government's own level (本级): 山东省本级, 济南市本级."""
+    return tr(lang, f"{name}本级", f"{name} (own level)")
 
 
 def grouping_label(grouping: str, lang: str) -> str:
@@ -116,6 +131,7 @@ def grouping_label(grouping: str, lang: str) -> str:
         "region:province": tr(lang, "省", "province"),
         "region:city": tr(lang, "市", "city"),
         "region:county": tr(lang, "县（市、区）", "county"),
+        "region:own": tr(lang, "本级", "own level"),
     }.get(grouping, grouping)
 
 
@@ -123,7 +139,8 @@ def status_label(status: str, lang: str) -> str:
     return {
         "rectified": tr(lang, "已整改", "rectified"),
         "explained": tr(lang, "已解释说明", "explained"),
-        "open": tr(lang, "未整改", "not rectified"),
+        "overdue": tr(lang, "逾期未整改", "overdue, not rectified"),
+        "in_progress": tr(lang, "整改中", "in progress"),
     }[status]
 
 
@@ -139,3 +156,17 @@ def channel_label(channel: str, lang: str) -> str:
 
 def yes_no(flag: bool, lang: str) -> str:
     return tr(lang, "是", "yes") if flag else tr(lang, "否", "no")
+
+
+def problem_label(problem: str, lang: str) -> str:
+    """Which contradiction an inconsistent case shows (:data:`metrics.quality.PROBLEMS`)."""
+    from metrics.quality import PROBLEMS
+
+    return tr(lang, *PROBLEMS[problem]) if problem in PROBLEMS else problem
+
+
+def workbook_name(figures: dict) -> str:
+    """The file name of the bulletin's workbook (as :func:`reports.monthly.render_files` writes it)."""
+    code = figures["scope"]["code"]
+    return (f"workbook-{figures['month']}" + ("" if code == "all" else f"-{code}")
+            + ("-en" if figures["lang"] == "en" else "") + ".xlsx")

@@ -14,12 +14,13 @@ import subprocess
 from pathlib import Path
 
 import openpyxl
+from openpyxl.utils import get_column_letter
 import polars as pl
 import pytest
 
 from hcp.domain import INDICATOR_LABELS
 from metrics.indicators import INDICATOR_KEYS
-from reports.text import HEADLINE_KEYS, fmt_value
+from reports.text import HEADLINE_KEYS, SUMMARY_KEYS, fmt_value, rank_text
 from tests import scenario_oct2025 as scenario
 from tests.conftest import REPO, home_with, run_hcp
 from tests.test_metrics_indicators import ALL, SCORE_D1, SCORE_D2
@@ -55,7 +56,8 @@ def metrics(home, published):
     """`hcp metrics` JSON for October and September, by every grouping the bulletin uses."""
     def get(by, period="2025-10"):
         return {r["group"]: r for r in json.loads(hcp(home, "metrics", "--period", period, "--by", by, "--format", "json"))}
-    return {by: get(by) for by in ("all", "dept", "region:city", "region:county")} | {"previous": get("all", "2025-09")}
+    return ({by: get(by) for by in ("all", "dept", "region:city", "region:county", "region:own")}
+            | {"previous": get("all", "2025-09")})
 
 
 def same(a, b) -> bool:
@@ -73,13 +75,13 @@ def sheet_rows(ws, header_row: int = 1) -> list[dict]:
 def test_workbook_summary_equals_metrics(published, metrics):
     out, _ = published
     wb = openpyxl.load_workbook(out / "workbook-2025-10.xlsx")
-    assert wb.sheetnames == ["概况", "部门排名", "地区排名", "超期办件", "差评整改", "事项目录指标"]
+    assert wb.sheetnames == ["概况", "部门排名", "地区排名", "超期办件", "差评整改", "数据质量", "事项目录指标"]
     ws = wb["概况"]
     assert ws["A1"].value == TITLE
     rows = {r["指标代码"]: r for r in sheet_rows(ws, header_row=6)}
-    assert list(rows) == list(HEADLINE_KEYS)
+    assert list(rows) == list(SUMMARY_KEYS) and set(SUMMARY_KEYS) == set(INDICATOR_KEYS) | {"composite_score"}
     now, before = metrics["all"]["all"], metrics["previous"]["all"]
-    for key in HEADLINE_KEYS:
+    for key in SUMMARY_KEYS:
         assert same(rows[key]["本月"], now[key]), key
         assert same(rows[key]["上月"], before[key]), key
     # …and these are the hand-worked values.
@@ -101,21 +103,31 @@ def test_workbook_rankings_equal_metrics(published, metrics):
     for code, record in metrics["dept"].items():
         row = depts[code]
         assert row["部门"] == record["name"] and row["排名"] == record["rank"] and row["参评单位数"] == record["peers"]
+        assert row["排名状态"] == {"ranked": "参与排名", "small_sample": "样本不足", "no_data": "无数据"}[record["rank_status"]]
         assert row["综合得分"] == record["composite_score"]
         for key in INDICATOR_KEYS:
             assert same(row[INDICATOR_LABELS[key][0]], record[key]), (code, key)
     assert depts["D1"]["综合得分"] == pytest.approx(SCORE_D1) and depts["D2"]["综合得分"] == pytest.approx(SCORE_D2)
     assert depts["D2"]["差评整改率"] is None  # empty base stays empty, never 0
-    regions = {r["区划代码"]: r for r in sheet_rows(wb["地区排名"])}
-    expected = metrics["region:city"] | metrics["region:county"]
-    assert set(regions) == set(expected)
+    regions = {(r["层级"], r["区划代码"]): r for r in sheet_rows(wb["地区排名"])}
+    expected = ({("市", code): r for code, r in metrics["region:city"].items()}
+                | {("县（市、区）", code): r for code, r in metrics["region:county"].items()}
+                | {("本级", code): r for code, r in metrics["region:own"].items()})
+    # Every region of the scope: those without a stored figure (here the own levels, all work being in
+    # the districts) as units without data.
+    assert set(regions) >= set(expected)
+    assert set(regions) - set(expected) == {("本级", code) for code in ("370000000000", "370100000000", "370200000000")}
+    assert regions[("本级", "370000000000")]["地区"] == "山东省本级"
+    for key in set(regions) - set(expected):
+        assert regions[key]["排名状态"] == "无数据" and regions[key]["综合得分"] is None and regions[key]["办结量"] is None
     for code, record in expected.items():
         assert regions[code]["排名"] == record["rank"] and regions[code]["综合得分"] == record["composite_score"]
         for key in INDICATOR_KEYS:
             assert same(regions[code][INDICATOR_LABELS[key][0]], record[key]), (code, key)
-    for name in ("部门排名", "地区排名"):
+    for name, column in (("部门排名", "部门"), ("地区排名", "地区")):
         ws = wb[name]
-        assert ws.freeze_panes is not None and ws.column_dimensions["D"].width > 10
+        letter = get_column_letter([c.value for c in ws[1]].index(column) + 1)
+        assert ws.freeze_panes is not None and ws.column_dimensions[letter].width > 10
         assert ws.cell(row=2, column=[c.value for c in ws[1]].index("按时办结率") + 1).number_format == "0.00%"
 
 
@@ -133,10 +145,13 @@ def test_workbook_cases_behind_the_figures(home, published, metrics):
     bad = {r["评价编号"]: r for r in sheet_rows(wb["差评整改"])}
     counts = metrics["all"]["all"]["counts"]
     assert len(bad) == counts["bad_count"] == 3
-    assert sum(r["状态"] != "未整改" for r in bad.values()) == counts["bad_rectified_n"]
+    assert sum(r["状态"] in ("已整改", "已解释说明") for r in bad.values()) == counts["bad_rectified_n"]
+    assert sum(r["状态"] == "逾期未整改" for r in bad.values()) == counts["bad_overdue_unrectified"]
+    assert sum(r["状态"] == "整改中" for r in bad.values()) == counts["bad_in_progress"]
     assert sum(r["按期整改"] == "是" for r in bad.values()) == counts["bad_rectified_on_time_n"]
     assert sum(r["已回访"] == "是" and r["实名"] == "是" for r in bad.values()) == counts["real_name_bad_revisited_n"]
-    assert bad["r8"]["状态"] == "未整改" and bad["r3"]["状态"] == "已解释说明" and bad["r1"]["状态"] == "已整改"
+    # Published long after October, every rating is due: r8, never rectified, is overdue.
+    assert bad["r8"]["状态"] == "逾期未整改" and bad["r3"]["状态"] == "已解释说明" and bad["r1"]["状态"] == "已整改"
     # Only masked personal data, in columns that say so.
     personal = [h for h in [c.value for c in wb["超期办件"][1]] + [c.value for c in wb["差评整改"][1]]
                 if "申请人" in h or "评价人" in h]
@@ -152,8 +167,9 @@ def test_workbook_cases_behind_the_figures(home, published, metrics):
 # The PDF ----------------------------------------------------------------------------------------
 
 
-def pdf_text(path: Path, *, layout: bool = False) -> str:
-    args = ["pdftotext", "-enc", "UTF-8"] + (["-layout"] if layout else []) + [str(path), "-"]
+def pdf_text(path: Path, *, layout: bool = False, raw: bool = False) -> str:
+    """The PDF's text; ``raw``: in content-stream order (a table row's cells one after the other)."""
+    args = ["pdftotext", "-enc", "UTF-8"] + (["-layout"] if layout else []) + (["-raw"] if raw else []) + [str(path), "-"]
     return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
 
@@ -171,7 +187,8 @@ def test_pdf_text_equals_metrics_and_embeds_the_cjk_font(published, metrics):
     flat = re.sub(r"\s+", "", text)
     assert TITLE in flat
     assert "统计期间：2025年10月1日至2025年10月31日" in flat
-    for heading in ("一、总体情况", "二、部门排名", "三、地区排名", "四、约谈名单", "五、超期办件", "六、差评整改"):
+    for heading in ("一、总体情况", "二、地区排名", "三、本级部门排名", "四、约谈名单", "五、超期办件", "六、差评整改",
+                    "七、数据质量"):
         assert heading in flat
     # Headline table: each indicator's row reads label, this month, last month — as `hcp metrics` has them.
     rows = layout_rows(pdf_text(pdf, layout=True))
@@ -182,18 +199,22 @@ def test_pdf_text_equals_metrics_and_embeds_the_cjk_font(published, metrics):
     for key in HEADLINE_KEYS:
         cells = first[INDICATOR_LABELS[key][0]]
         assert cells[1:3] == [fmt_value(key, now[key]), fmt_value(key, before[key])], key
-    # Rankings: every unit's score and indicators, formatted for people.
-    for by in ("dept", "region:city", "region:county"):
+    # Region rankings: every city and county (too small a sample to be ranked here: shown with their
+    # figures and their reference score, never dropped), and the province's own level beside the cities.
+    for by in ("region:city", "region:county"):
         for record in metrics[by].values():
             tokens = next(t for t in (" ".join(row).split() for row in rows)
-                          if t[:2] == [f"{record['rank']}/{record['peers']}", record["name"]])
+                          if t[:2] == [rank_text(record, "zh"), record["name"]])
             joined = " ".join(tokens)
             for key in ("composite_score", "cases_completed", "on_time_rate", "online_rate", "good_rate"):
                 assert fmt_value(key, record[key]) in joined, (record["group"], key)
-    assert fmt_value("composite_score", SCORE_D1) in flat and "59.92" in flat
+    assert "本级山东省本级" in flat  # the province's own level beside the cities (no data this month)
+    # The departments are county departments: not the province's own, so in the workbook only.
+    assert "三、本级部门排名山东省本级政府没有部门" in flat and "workbook-2025-10.xlsx「部门排名」" in flat
+    assert "青岛市市南区市场监督管理局" not in flat[flat.index("三、本级部门排名"):flat.index("四、约谈名单")]
     # The worst items: overdue cases and the unrectified bad rating, with their Chinese labels.
     assert "逾期未办结" in flat and "超期办结" in flat and "未整改" in flat
-    assert "本月差评3件，已整改或解释说明2件" in flat
+    assert "差评3件。截至" in flat and "已整改或解释说明2件；整改期限已过的到期差评3件，其中逾期未整改1件" in flat
     # The font is really in the file: CID fonts of Noto Sans CJK, embedded and subset.
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     cjk = [line for line in fonts.splitlines() if "Noto-Sans-CJK-SC" in line]
@@ -278,10 +299,25 @@ def test_a_city_offices_bulletin_covers_its_subtree(home, metrics):
     for key in HEADLINE_KEYS:
         assert same(summary[key]["本月"], city[key]), key
     assert [r["部门代码"] for r in sheet_rows(wb["部门排名"])] == ["D1"]
-    assert [r["区划代码"] for r in sheet_rows(wb["地区排名"])] == [scenario.QD]
+    assert [(r["层级"], r["区划代码"]) for r in sheet_rows(wb["地区排名"])] == [("县（市、区）", scenario.QD),
+                                                                                ("本级", "370200000000")]
     assert {r["办件编号"] for r in sheet_rows(wb["超期办件"])} == {"A", "M"}  # Jinan's F2 and X are not Qingdao's
-    flat = re.sub(r"\s+", "", pdf_text(folder / "bulletin-2025-10-370200000000.pdf"))
+    flat = re.sub(r"\s+", "", pdf_text(folder / "bulletin-2025-10-370200000000.pdf", raw=True))
     assert "青岛市政务服务“好差评”月度通报（2025年10月）" in flat and "济南" not in flat
+    # Its counties, with the city's own level (本级) shown apart beside them.
+    assert "各县（市、区）排名" in flat and "本级青岛市本级" in flat and "各市排名" not in flat
+
+
+def test_a_county_offices_bulletin_ranks_its_own_departments(home, metrics):
+    hcp(home, "report", "monthly", "--month", "2025-10", "--region", scenario.QD)
+    folder = home / f"reports/monthly/2025-10/{scenario.QD}/v1"
+    flat = re.sub(r"\s+", "", pdf_text(folder / f"bulletin-2025-10-{scenario.QD}.pdf", raw=True))
+    assert "地区排名" not in flat  # nothing below a county
+    departments = flat[flat.index("二、本级部门排名"):flat.index("三、约谈名单")]
+    d1 = metrics["dept"]["D1"]
+    assert d1["rank_status"] == "small_sample"
+    assert ("样本不足青岛市市南区市场监督管理局" + fmt_value("composite_score", d1["composite_score"])) in departments
+    assert "共1个，其中参与排名0个、样本不足1个、无数据0个" in departments
 
 
 def test_english_edition(home):
@@ -303,7 +339,11 @@ def test_a_month_argument_is_checked(home):
 
 def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(warehouse):
     """Three departments of one government (Shinan district), in September and October: D1 finishes the
-    same day, D4 on time, D3 late — D4 and D3 are the bottom two both months, so both are called in."""
+    same day, D4 on time, D3 late — D4 and D3 are the bottom two both months, so both are called in by
+    the district's office (its own departments; one case each is enough here, and so are three peers)."""
+    from hcp.config import load_config
+    from metrics.jobs import MetricsSettings
+
     from metrics import store
     from metrics.api import metrics_records
     from reports.bulletin import render_html
@@ -325,14 +365,18 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
                           dept="D3", region=qd)
     warehouse.insert_df("case_events", events_frame(rows))
 
-    figures, version = gather(warehouse, "2025-10")
+    config = load_config()
+    config = {**config, "ranking": {**config.get("ranking", {}), "min_cases": 1, "min_ratings": 1, "bottom_min_peers": 3,
+                                                      "bottom_margin_points": 0}}
+    figures, version = gather(warehouse, "2025-10", qd, config=config, settings=MetricsSettings.load(config))
     stored = {r["group"]: r for r in metrics_records(store.read_group_metrics(warehouse, "2025-10", "dept"), {})}
     assert {u["group"] for u in figures["talks"]} == {g for g, r in stored.items() if r["bottom_two_consecutive"]} == {"D3", "D4"}
     pdf = html_to_pdf(render_html(figures, watermark=version.watermark, checksum=figures_checksum(figures), version=1))
     path = Path(os.environ["HCP_HOME"]) / "talks.pdf"
     path.write_bytes(pdf)
-    flat = re.sub(r"\s+", "", pdf_text(path))
-    talks = flat[flat.index("四、约谈名单"):flat.index("五、超期办件")]
+    flat = re.sub(r"\s+", "", pdf_text(path, raw=True))
+    talks = flat[flat.index("三、约谈名单"):flat.index("四、超期办件")]
     assert "市南区住房和城乡建设局" in talks and "市南区人力资源和社会保障局" in talks
     assert "市南区市场监督管理局" not in talks  # D1 ranked first
-    assert "连续两月末两位（约谈）" in flat
+    assert "约谈" in flat[flat.index("二、本级部门排名"):flat.index("三、约谈名单")]
+    assert "市南区本级部门" in talks

@@ -187,8 +187,12 @@ def test_a_failing_run_is_retried_with_backoff_then_reported_and_not_lost(loaded
     clock.set("2025-11-02 09:00")
     [retried] = scheduler(loaded, archive, clock, config, sleeps).run_due()
     assert retried.status == "ok" and retried.key == "2025-10"
-    assert [r["status"] for r in retried.detail] == ["unchanged", "new"]
-    assert versions(archive) == [1] and versions(archive, scope="370300000000") == [1]
+    # The province's bulletin lists every city of the province: Zibo now among those without data, a
+    # change of its figures, so a second version; Zibo's own bulletin is published once.
+    assert [r["status"] for r in retried.detail] == ["new", "new"]
+    assert versions(archive) == [1, 2] and versions(archive, scope="370300000000") == [1]
+    again = scheduler(loaded, archive, clock, config, sleeps).run_due()
+    assert again == [] and versions(archive) == [1, 2]
     assert archive.read_state()["jobs"]["monthly"]["failed"] == []
 
 
