@@ -176,10 +176,10 @@ def _summary(figures: dict, lang: str) -> str:
                  f"{v('zero_trip_rate')}{ctx('zero_trip_rate')}.")
         ratings = (f"{v('ratings')} ratings counted, good rate {v('good_rate')}{ctx('good_rate')}; {v('bad_count')} bad "
                    f"ratings. As of {as_of}, {fmt_int(counts['bad_rectified_n'])} have been rectified or explained; "
-                   f"{v('bad_due')} are past their rectification limit, of which {v('bad_overdue_unrectified')} "
-                   f"are overdue and not rectified; {v('bad_in_progress')} are still within their limit "
-                   f"(in progress, not counted as failures). Rectification rate of the due ones "
-                   f"{v('bad_rectified_due_rate')}.")
+                   f"{v('bad_due')} are past their rectification limit ({v('bad_overdue_unrectified')} of them "
+                   f"overdue and not rectified); {v('bad_in_progress')} are still within their limit "
+                   f"(in progress, not counted as failures). Counted over the {fmt_int(counts['bad_assessed_n'])} "
+                   f"that are done or past their limit, the rectification rate is {v('bad_rectified_due_rate')}.")
         score = f"Composite score {v('composite_score')}{ctx('composite_score')}." + _rank_phrase(figures, lang)
     else:
         cases = (f"本月{name}共办结 {v('cases_completed')} 件，按时办结率 {v('on_time_rate')}{ctx('on_time_rate')}，"
@@ -187,7 +187,8 @@ def _summary(figures: dict, lang: str) -> str:
         ratings = (f"计入评价 {v('ratings')} 次，好评率 {v('good_rate')}{ctx('good_rate')}；差评 {v('bad_count')} 件。"
                    f"截至 {as_of}，已整改或解释说明 {fmt_int(counts['bad_rectified_n'])} 件；整改期限已过的到期差评 "
                    f"{v('bad_due')} 件，其中逾期未整改 {v('bad_overdue_unrectified')} 件；尚在整改期限内的整改中差评 "
-                   f"{v('bad_in_progress')} 件，不计为未整改。到期差评整改率 {v('bad_rectified_due_rate')}。")
+                   f"{v('bad_in_progress')} 件，不计为未整改。按已整改或整改期限已过的 {fmt_int(counts['bad_assessed_n'])} 件计，"
+                   f"到期差评整改率 {v('bad_rectified_due_rate')}。")
         score = f"综合得分 {v('composite_score')}{ctx('composite_score')}。" + _rank_phrase(figures, lang)
     html = _p(cases, "lead") + _p(ratings, "lead") + _p(score, "lead")
     quality = len(figures["quality"]["cases"])
@@ -386,7 +387,8 @@ def _departments(figures: dict, lang: str) -> str:
     governments = _join([n for n in figures["own"]["names"] if n], lang)
     total = len(figures["departments"])
     counts = {s: sum(r["rank_status"] == s for r in records) for s in ("ranked", "small_sample", "no_data")}
-    intro = tr(lang, f"{governments}本级部门（本级政府所属部门）共 {len(records)} 个，其中参与排名 {counts['ranked']} 个、"
+    direct = {"city": "市直部门", "county": "县（市、区）直部门"}.get(figures["scope"]["level"], "省直部门")
+    intro = tr(lang, f"{governments}本级部门（{direct}）共 {len(records)} 个，其中参与排名 {counts['ranked']} 个、"
                      f"样本不足 {counts['small_sample']} 个、无数据 {counts['no_data']} 个。部门在本级部门中排名（排名/参评单位数）。",
                f"{governments}'s own departments: {len(records)}; {counts['ranked']} ranked, {counts['small_sample']} "
                f"with too small a sample, {counts['no_data']} without data. Departments are ranked among the "
@@ -496,19 +498,21 @@ def _rectification(figures: dict, lang: str) -> str:
                f"整改期限为差评次日起 {figures['rectify_days']} 个工作日，以 {as_of} 为判定日。本月差评 "
                f"{fmt_value('bad_count', h.get('bad_count'))} 件：已整改或解释说明 {fmt_int(counts.get('bad_rectified_n'))} 件；"
                f"整改期限已过的到期差评 {fmt_value('bad_due', h.get('bad_due'))} 件，其中逾期未整改 "
-               f"{fmt_value('bad_overdue_unrectified', h.get('bad_overdue_unrectified'))} 件（到期差评整改率 "
+               f"{fmt_value('bad_overdue_unrectified', h.get('bad_overdue_unrectified'))} 件；尚在整改期限内的整改中 "
+               f"{fmt_value('bad_in_progress', h.get('bad_in_progress'))} 件，不计为未整改，不影响本月得分。"
+               f"按已整改或整改期限已过的 {fmt_int(counts.get('bad_assessed_n'))} 件计，到期差评整改率 "
                f"{fmt_value('bad_rectified_due_rate', h.get('bad_rectified_due_rate'))}，按期整改率 "
-               f"{fmt_value('bad_rectified_on_time_due_rate', h.get('bad_rectified_on_time_due_rate'))}）；尚在整改期限内的"
-               f"整改中 {fmt_value('bad_in_progress', h.get('bad_in_progress'))} 件，不计为未整改，不影响本月得分。",
+               f"{fmt_value('bad_rectified_on_time_due_rate', h.get('bad_rectified_on_time_due_rate'))}。",
                f"A bad rating is to be rectified within {figures['rectify_days']} working days after it was made, "
                f"judged on {as_of}. {fmt_value('bad_count', h.get('bad_count'))} bad ratings this month: "
                f"{fmt_int(counts.get('bad_rectified_n'))} rectified or explained; "
                f"{fmt_value('bad_due', h.get('bad_due'))} past their limit, of which "
-               f"{fmt_value('bad_overdue_unrectified', h.get('bad_overdue_unrectified'))} overdue and not rectified "
-               f"(rectified {fmt_value('bad_rectified_due_rate', h.get('bad_rectified_due_rate'))} of the due ones, on "
-               f"time {fmt_value('bad_rectified_on_time_due_rate', h.get('bad_rectified_on_time_due_rate'))}); "
+               f"{fmt_value('bad_overdue_unrectified', h.get('bad_overdue_unrectified'))} overdue and not rectified; "
                f"{fmt_value('bad_in_progress', h.get('bad_in_progress'))} still within their limit (in progress): "
-               "not failures, and not in this month's score.")
+               f"not failures, and not in this month's score. Counted over the {fmt_int(counts.get('bad_assessed_n'))} "
+               f"that are done or past their limit, {fmt_value('bad_rectified_due_rate', h.get('bad_rectified_due_rate'))} "
+               f"were rectified, {fmt_value('bad_rectified_on_time_due_rate', h.get('bad_rectified_on_time_due_rate'))} "
+               "on time.")
     html = _p(intro)
 
     def table(rows, *, left: bool) -> str:
