@@ -455,7 +455,7 @@ def _talks(figures: dict, lang: str) -> str:
 def _overdue(figures: dict, lang: str) -> str:
     overdue = figures["overdue"]
     completed, red = overdue["completed"], overdue["open_red"]
-    h = figures["headline"] or {}
+    h = figures["headline"] or {"overdue_completed": len(completed)}  # an empty month: nothing completed
     intro = tr(lang,
                f"本月超期办结 {fmt_value('overdue_completed', h.get('overdue_completed'))} 件；"
                f"截至月末仍未办结且已超期（红牌）{fmt_int(len(red))} 件。超期时间最长的各 {WORST_ROWS} 件如下"
