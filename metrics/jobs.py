@@ -244,11 +244,13 @@ class MetricsJob:
         return RunReport(mode="full", cases=cases, periods=done)
 
     def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
-        """First days of the months with a bad rating whose rectification limit passed since the day of the
-        previous run (``last_day`` ≤ due date < today): their due-ness figures have moved."""
+        """First days of the months with a bad rating whose rectification limit passed between the day of the
+        previous run and today (``last_day`` ≤ due date < today; the other way round when the clock was set
+        back, as a replay does): their due-ness figures have moved."""
         today = self.clock().date()
-        if last_day is None or last_day >= today:
+        if last_day is None or last_day == today:
             return []
+        last_day, today = min(last_day, today), max(last_day, today)
         longest = max([self.settings.rectify_days, *self.settings.rectify_days_by_locality.values()])
         earliest = dt.datetime.combine(last_day - dt.timedelta(days=3 * longest + 60), dt.time())
         bad = store.load_ratings(self.wh, "level <= 2 AND NOT default_rating AND rated_at >= "

@@ -348,6 +348,12 @@ def test_an_inconsistent_case_creates_no_period_and_due_ness_is_refreshed_as_day
     october = store.read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
     assert (october["bad_due"], october["bad_overdue_unrectified"], october["bad_in_progress"]) == (1, 1, 0)
     assert store.stored_periods(warehouse) == ["2025-10"]
+    # A replay with the clock set back to Nov 12 sees the rating in progress again.
+    store.set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
+    clock["now"] = dt.datetime(2025, 11, 12, 8, 0, tzinfo=SH)
+    assert job.run().periods == ["2025-10"]
+    october = store.read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
+    assert (october["bad_due"], october["bad_in_progress"]) == (0, 1)
 
 
 def test_hcp_quality_lists_inconsistent_cases_for_the_months_of_their_milestones(tmp_path):
