@@ -161,7 +161,8 @@ class MetricsJob:
         self.settings = settings or MetricsSettings.load()
         self.margin = self.settings.watermark_margin if margin is None else margin
         self.progress = progress or (lambda message: None)
-        #: "Now" for the run: the watermark and the moment rectification due-ness is judged at.
+        #: The moment rectification due-ness is judged at (default: now; a replay or a test sets it). The
+        #: watermark always follows the real clock, which stamps the arrivals.
         self.clock = clock or (lambda: dt.datetime.now(SHANGHAI))
 
     # Public -------------------------------------------------------------------------------
@@ -172,17 +173,18 @@ class MetricsJob:
 
     def _run(self, *, full: bool) -> RunReport:
         started = time.monotonic()
-        now = self.clock()
+        now = dt.datetime.now(SHANGHAI)  # arrivals are stamped by the real clock: so is the watermark
         watermark = now - self.margin
         previous = store.get_state(self.wh, "watermark")
-        last_started = store.get_state(self.wh, "run_started")
+        judged = store.get_state(self.wh, "due_judged_on")
         fingerprint = f"{self.settings.fingerprint()}/{self._reference_fingerprint()}"
         if full or previous is None or store.get_state(self.wh, "fingerprint") != fingerprint:
             report = self._full()
         else:
-            report = self._incremental(previous, dt.datetime.fromisoformat(last_started).date() if last_started else None)
+            report = self._incremental(previous, dt.date.fromisoformat(judged) if judged else None)
         store.set_state(self.wh, "watermark", watermark.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
         store.set_state(self.wh, "run_started", now.isoformat())
+        store.set_state(self.wh, "due_judged_on", self.clock().astimezone(SHANGHAI).date().isoformat())
         store.set_state(self.wh, "fingerprint", fingerprint)
         report.seconds = time.monotonic() - started
         report.watermark = watermark
@@ -244,8 +246,8 @@ class MetricsJob:
         return RunReport(mode="full", cases=cases, periods=done)
 
     def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
-        """First days of the months with a bad rating whose rectification limit passed between the day of the
-        previous run and today (``last_day`` ≤ due date < today; the other way round when the clock was set
+        """First days of the months with a bad rating whose rectification limit passed between the day the
+        previous run judged due-ness on and today (``last_day`` ≤ due date < today; the other way round when the clock was set
         back, as a replay does): their due-ness figures have moved."""
         today = self.clock().date()
         if last_day is None or last_day == today:

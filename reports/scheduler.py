@@ -225,7 +225,7 @@ class ReportScheduler:
         if item.job == "metrics":
             from metrics.jobs import MetricsJob, MetricsSettings
 
-            report = MetricsJob(self.wh, MetricsSettings.load(self.config)).run()
+            report = MetricsJob(self.wh, MetricsSettings.load(self.config), clock=self.clock).run()
             return [{"mode": report.mode, "cases": report.cases, "periods": report.periods}]
         if item.job == "digest":
             from reports.digest import publish_digest
@@ -238,7 +238,7 @@ class ReportScheduler:
         results = []
         for region in (None, *self.settings.regions):
             published = publish_monthly(self.wh, self.archive, item.key, region, lang=self.lang, trigger=trigger,
-                                        config=self.config)
+                                        config=self.config, clock=self.clock)
             results.append(_summary(published))
         return results
 
