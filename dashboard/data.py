@@ -32,7 +32,8 @@ from hcp.workdays import region_prefix
 from metrics import store
 from metrics.facts import clock_stops
 from metrics.api import flags_as_of
-from metrics.indicators import COUNT_COLUMNS, INDICATOR_KEYS, Period, catalogue_counts, indicator_values, items_in_force, rating_counts
+from metrics.indicators import (COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, Period, catalogue_counts, indicator_values,
+                                items_in_force, rating_counts)
 from metrics.ratings import UPHELD_RATINGS_SQL
 from warehouse.client import SHANGHAI, Warehouse
 
@@ -186,8 +187,47 @@ def data_version(wh: Warehouse) -> tuple:
 
 
 def periods(wh: Warehouse) -> list[str]:
-    """Months with stored results, newest first."""
+    """Months with data (a consistent completed case or a counted rating in the current stored result),
+    newest first: :func:`metrics.store.stored_periods`, so an empty or phantom month never shows."""
     return list(reversed(store.stored_periods(wh)))
+
+
+#: A warehouse whose newest event is older than this holds past (or demo) data: "now" is that event.
+PAST_DATA_AFTER = dt.timedelta(days=3)
+
+
+def data_instant(now: dt.datetime, latest: dt.datetime | None) -> dt.datetime:
+    """What "now" is for the data: ``now``; or, for a warehouse whose newest event is days old (past or demo
+    data), that event's time rounded up to the next minute (so the instant is at or after every known event)."""
+    now = now.astimezone(SHANGHAI).replace(second=0, microsecond=0)
+    if latest is not None and now - latest > PAST_DATA_AFTER:
+        return (latest.astimezone(SHANGHAI) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+    return now
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    """The months the period picker offers and the one the dashboard opens on.
+
+    ``months``: months with data, newest first. ``in_progress``: the month of the data instant ``as_of``
+    when it has data (not over yet: its figures change as data arrives). ``default``: the newest month that
+    is over at ``as_of`` (the last complete month), else the newest month. ``live_clock``: ``as_of`` is the
+    real now (not the newest event of past data)."""
+
+    months: tuple[str, ...]
+    default: str | None
+    in_progress: str | None
+    as_of: dt.datetime
+    live_clock: bool = True
+
+
+def period_choice(months: list[str], as_of: dt.datetime, *, live_clock: bool = True) -> PeriodChoice:
+    """:class:`PeriodChoice` for the months with data (newest first) at the data instant ``as_of``: a month
+    is complete once ``as_of`` is at or after its end (00:00 of the next month, Asia/Shanghai)."""
+    current = f"{as_of.astimezone(SHANGHAI):%Y-%m}"
+    complete = [m for m in months if m < current]
+    default = complete[0] if complete else (months[0] if months else None)
+    return PeriodChoice(tuple(months), default, current if current in months else None, as_of, live_clock)
 
 
 def regions_in_scope(wh: Warehouse, scope: Scope) -> pl.DataFrame:
@@ -303,28 +343,46 @@ def _stored_rows(wh: Warehouse, scope: Scope, periods: list[str], grouping: str,
     )
 
 
-def _group_sql(grouping: str) -> str:
+#: The prefix width of a region code's own level (as :func:`metrics.indicators.region_level_width`), in SQL.
+_LEVEL_WIDTH_SQL = ("multiIf(substring(region_code, 3) = '0000000000', 2, substring(region_code, 5) = '00000000', 4, "
+                    "substring(region_code, 7) = '000000', 6, substring(region_code, 10) = '000', 9, 12)")
+
+
+def _group_sql(grouping: str) -> tuple[str, str]:
+    """The group code of a row under a grouping, in SQL, and the condition for the row to be in a group at all
+    (as :func:`metrics.indicators.group_expr`: a grouping at a level holds only regions of that level — a
+    higher government's own work is in no lower group; ``region:own`` is the 本级 of provinces and cities)."""
     if grouping == "all":
-        return "'all'"
+        return "'all'", "1"
     if grouping == "dept":
-        return "dept_code"
+        return "dept_code", "1"
     if grouping == "item":
-        return "item_code"
-    width = REGION_PREFIX[grouping.split(":")[1]]
-    return f"rightPad(substring(region_code, 1, {width}), 12, '0')"
+        return "item_code", "1"
+    level = grouping.split(":")[1]
+    if level == "own":
+        widths = ", ".join(str(REGION_PREFIX[lv]) for lv in OWN_LEVELS)
+        return "region_code", f"{_LEVEL_WIDTH_SQL} IN ({widths})"
+    width = REGION_PREFIX[level]
+    return f"rightPad(substring(region_code, 1, {width}), 12, '0')", f"{_LEVEL_WIDTH_SQL} >= {width}"
 
 
 def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
-    """:func:`metrics.indicators.case_counts` as one SQL aggregate over the scope's completed case facts."""
+    """:func:`metrics.indicators.case_counts` as one SQL aggregate over the scope's completed case facts:
+    inconsistent cases are left out of every case indicator and counted in ``inconsistent_cases``."""
     period = filters.parsed
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters).add(*store.completed_in(period))
+    group, in_group = _group_sql(grouping)
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters).add(*store.completed_in(period)).add(in_group)
+    ok = "NOT inconsistent"
     return wh.query_df(
-        f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS cases_completed, "
-        "toUInt32(countIf(on_time = true)) AS on_time_n, toUInt32(countIf(on_time = false)) AS overdue_completed, "
-        "toInt64(sum(ifNull(net_working_days, 0))) AS net_days_sum, toUInt32(count(net_working_days)) AS net_days_n, "
-        "toUInt32(countIf(ifNull(same_day, false))) AS same_day_n, toUInt32(countIf(trips = 0)) AS zero_trip_n, "
-        "toUInt32(countIf(trips <= 1)) AS max_one_trip_n, toUInt32(countIf(online)) AS online_n, "
-        "toUInt32(countIf(rating_count > 0)) AS rated_n "
+        f"SELECT {group} AS group, toUInt32(countIf({ok})) AS cases_completed, "
+        f"toUInt32(countIf({ok} AND on_time = true)) AS on_time_n, "
+        f"toUInt32(countIf({ok} AND on_time = false)) AS overdue_completed, "
+        f"toInt64(sumIf(ifNull(net_working_days, 0), {ok})) AS net_days_sum, "
+        f"toUInt32(countIf({ok} AND net_working_days IS NOT NULL)) AS net_days_n, "
+        f"toUInt32(countIf({ok} AND ifNull(same_day, false))) AS same_day_n, "
+        f"toUInt32(countIf({ok} AND trips = 0)) AS zero_trip_n, "
+        f"toUInt32(countIf({ok} AND trips <= 1)) AS max_one_trip_n, toUInt32(countIf({ok} AND online)) AS online_n, "
+        f"toUInt32(countIf({ok} AND rating_count > 0)) AS rated_n, toUInt32(countIf(inconsistent)) AS inconsistent_cases "
         f"FROM case_facts FINAL WHERE {sql.where()} GROUP BY group ORDER BY group", sql.params)
 
 
@@ -341,24 +399,68 @@ def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: 
     period = filters.parsed
     sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(period))
     counted = f"NOT default_rating AND rating_id NOT IN ({UPHELD_RATINGS_SQL})"
+    group, in_group = _group_sql(grouping)
     totals = wh.query_df(
-        f"SELECT {_group_sql(grouping)} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
-        f"FROM ratings FINAL WHERE {sql.where()} AND {counted} GROUP BY group", sql.params)
+        f"SELECT {group} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
+        f"FROM ratings FINAL WHERE {sql.where()} AND {counted} AND {in_group} GROUP BY group", sql.params)
     bad = rating_counts(live_rating_facts(wh, scope, filters, calendar, bad_only=True), period, grouping)
-    columns = ("bad_count", "bad_rectified_n", "bad_rectified_on_time_n", "real_name_bad_n", "real_name_bad_revisited_n")
+    # Every count of the bad ratings (bad_count, rectified, due, overdue unrectified, in progress, …).
+    columns = [c for c in bad.columns if c not in ("group", "ratings", "good_n")]
     merged = totals.join(bad.select("group", *columns), on="group", how="full", coalesce=True)
     return merged.with_columns([pl.col(c).fill_null(0) for c in ("ratings", "good_n", *columns)])
 
 
-def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False) -> pl.DataFrame:
+def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False,
+                      as_of: dt.datetime | None = None) -> pl.DataFrame:
     """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered), or of
-    its bad ratings (level 1–2) only."""
+    its bad ratings (level 1–2) only; due-ness as of ``as_of`` (default: now, as the metrics job)."""
     sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(filters.parsed))
     if bad_only:
         sql.add("level <= 2")
     from metrics.jobs import MetricsJob
 
-    return MetricsJob(wh, _settings()).rating_facts_where(sql.where(), sql.params, calendar or work_calendar(wh))
+    job = MetricsJob(wh, _settings(), clock=(lambda: as_of) if as_of is not None else None)
+    return job.rating_facts_where(sql.where(), sql.params, calendar or work_calendar(wh))
+
+
+def due_day(wh: Warehouse, filters: Filters) -> dt.date:
+    """The day the bad ratings' due-ness is judged on for these figures (a rating is due once that day is
+    past its limit): for stored figures, the day the latest metrics run judged it on (each run recomputes
+    every month whose due-ness moved since the one before, so every stored ``bad_due`` /
+    ``bad_overdue_unrectified`` / ``bad_in_progress`` is as of that day), so that a list agrees with them;
+    for figures computed live, today (as they are)."""
+    if not filters.live:
+        judged = store.get_state(wh, "due_judged_on")
+        if judged:
+            return dt.date.fromisoformat(judged)
+        started = store.get_state(wh, "run_started")  # a warehouse computed before due_judged_on was kept
+        if started:
+            return dt.datetime.fromisoformat(started).astimezone(SHANGHAI).date()
+    return dt.datetime.now(SHANGHAI).date()
+
+
+def bad_rectification(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:
+    """Where each bad rating of the period stands against its rectification limit (DOMAIN.md): the rating
+    facts of the scope's bad ratings with ``status`` — ``rectified`` (on time or not: ``rectified_on_time``),
+    ``overdue`` (逾期未整改: due and not rectified), ``in_progress`` (整改中: not due, not rectified) or
+    ``not_counted`` (appeal upheld) — and ``working_days_left`` to the limit for those in progress (working
+    days after the day up to the limit), as of :func:`due_day` (the counts agree with the period's
+    ``bad_overdue_unrectified`` and ``bad_in_progress``). ``as_of`` (that day) is in every row."""
+    day = due_day(wh, filters)
+    calendar = work_calendar(wh)
+    facts = live_rating_facts(wh, scope, filters, calendar, bad_only=True,
+                              as_of=dt.datetime.combine(day, dt.time(12), SHANGHAI))
+    slot = calendar.locality_expr("region_code")
+    left = (calendar.index_expr("due_date", slot) - calendar.index_expr(pl.lit(day), slot)).cast(pl.Int32)
+    return facts.filter(pl.col("bad")).with_columns(
+        status=pl.when(~pl.col("counted")).then(pl.lit("not_counted"))
+        .when(pl.col("rectified")).then(pl.lit("rectified"))
+        .when(pl.col("due")).then(pl.lit("overdue"))
+        .otherwise(pl.lit("in_progress")),
+    ).with_columns(
+        working_days_left=pl.when(pl.col("status") == "in_progress").then(left),
+        as_of=pl.lit(day, dtype=pl.Date),
+    ).sort("rated_at", "rating_id")
 
 
 def _catalogue_inputs(wh: Warehouse, scope: Scope, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -402,15 +504,29 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
     ).drop(contribution_keys)
 
 
+def _with_rank_status(frame: pl.DataFrame) -> pl.DataFrame:
+    """``rank_status`` as stored; for a row stored before it existed, ranked if it has a rank, else no_data
+    (as :func:`metrics.api.metrics_records`)."""
+    if frame.height == 0:
+        return frame
+    fallback = pl.when(pl.col("rank").is_not_null()).then(pl.lit("ranked")).otherwise(pl.lit("no_data"))
+    if "rank_status" not in frame.columns:
+        return frame.with_columns(rank_status=fallback)
+    status = pl.col("rank_status")
+    return frame.with_columns(rank_status=pl.when(status.is_null() | (status == "")).then(fallback).otherwise(status))
+
+
 def groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
-    """Rows of a grouping in the scope: stored for a plain month, live otherwise; with ``name``."""
+    """Rows of a grouping in the scope: stored for a plain month, live otherwise; with ``name`` and
+    ``rank_status``."""
     if filters.live:
         frame = live_groups(wh, scope, filters, grouping)
     else:
         frame = stored_groups(wh, scope, filters.period, grouping)
     if frame.height == 0:
         return frame
-    return frame.with_columns(name=pl.col("group_code").replace_strict(_names(wh, scope, grouping), default=""))
+    return _with_rank_status(frame).with_columns(
+        name=pl.col("group_code").replace_strict(_names(wh, scope, grouping), default=""))
 
 
 def _names(wh: Warehouse, scope: Scope, grouping: str) -> dict[str, str]:
@@ -435,12 +551,13 @@ def unit_row(wh: Warehouse, scope: Scope, filters: Filters) -> dict | None:
     else:
         grouping, code = unit
         frame = stored_groups(wh, scope, filters.period, grouping, [code])
-    rows = frame.filter(pl.col("group_code") == code).to_dicts() if frame.height else []
+    rows = _with_rank_status(frame.filter(pl.col("group_code") == code)).to_dicts() if frame.height else []
     return rows[0] if rows else None
 
 
 def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) -> pl.DataFrame:
-    """The scope's figures for each stored month up to the period's (oldest first)."""
+    """The scope's figures for each month with data up to the period's (oldest first): a month in which the
+    unit has no completed case and no rating is no point of the trend."""
     unit = scope.unit()
     end_label = filters.parsed.end - dt.timedelta(days=1)
     labels = [p for p in reversed(periods(wh)) if p <= f"{end_label:%Y-%m}"][-months:]
@@ -450,9 +567,13 @@ def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) 
             row = unit_row(wh, scope, replace(filters, period=label))
             if row:
                 rows.append(row)
-        return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
-    grouping, code = unit
-    return _stored_rows(wh, scope, labels, grouping, [code])
+        frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    else:
+        grouping, code = unit
+        frame = _stored_rows(wh, scope, labels, grouping, [code])
+    if frame.height == 0:
+        return frame
+    return frame.filter((pl.col("cases_completed").fill_null(0) > 0) | (pl.col("ratings").fill_null(0) > 0))
 
 
 # Cases ---------------------------------------------------------------------------------------------------
@@ -525,6 +646,16 @@ def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:
         "ORDER BY action_time, followup_id", rsql.params)
     return {"facts": facts.row(0, named=True), "events": events, "stops": stops, "ratings": ratings,
             "followups": followups}
+
+
+# Data quality ------------------------------------------------------------------------------------------
+def inconsistent_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:
+    """The scope's inconsistent cases of the period (:func:`metrics.quality.inconsistent_cases`: any milestone
+    in the period), for correction: an office sees its subtree, a department its own cases."""
+    from metrics.quality import inconsistent_cases as listed
+
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
+    return listed(wh, filters.parsed, where=sql.where() if sql.conditions else "", parameters=sql.params)
 
 
 # Catalogue -----------------------------------------------------------------------------------------------

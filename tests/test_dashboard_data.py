@@ -57,14 +57,14 @@ def test_unit_rows_are_the_figures_of_hcp_metrics(wh):
     assert_figures(data.unit_row(wh, Scope("region", region_prefix="370102"), OCT), D2)
 
 
-@pytest.mark.parametrize("grouping", ["all", "region:province", "region:city", "region:county", "dept", "item"])
+@pytest.mark.parametrize("grouping", ["all", "region:province", "region:city", "region:county", "region:own", "dept", "item"])
 def test_live_computation_equals_the_stored_run(wh, grouping):
     """A date range covering the month exactly goes through the live path: every count, rate, score and rank
     must equal the stored row."""
     stored = data.stored_groups(wh, PROVINCE, "2025-10", grouping).sort("group_code")
     live = data.live_groups(wh, PROVINCE, Filters("2025-10-01..2025-10-31"), grouping).sort("group_code")
     assert stored["group_code"].to_list() == live["group_code"].to_list()
-    for key in [*INDICATOR_KEYS, "composite_score", "rank", "peers", "bottom_two"]:
+    for key in [*INDICATOR_KEYS, "composite_score", "rank_status", "rank", "peers", "bottom_two"]:
         for a, b in zip(stored[key].to_list(), live[key].to_list()):
             assert (a is None and b is None) or a == pytest.approx(b, abs=1e-12), (grouping, key, a, b)
 
