@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-PAGES = ("overview", "ranking", "overdue", "ratings", "drill", "catalogue")
+PAGES = ("overview", "ranking", "overdue", "ratings", "drill", "catalogue", "quality")
 
 
 def hcp(*args: str, env: dict) -> float:
@@ -58,6 +58,7 @@ def bare_calls(page: str, scope, filters, as_of, wh, data) -> None:
     from dataclasses import replace
 
     data.periods(wh)
+    data.latest_instant(wh)
     data.data_version(wh)
     data.departments_in_scope(wh, scope)
     data.item_names(wh, scope)
@@ -68,12 +69,16 @@ def bare_calls(page: str, scope, filters, as_of, wh, data) -> None:
         data.unit_trend(wh, scope, filters)
     elif page == "ranking":
         data.groups(wh, scope, filters, "dept")
+    elif page == "quality":
+        data.inconsistent_cases(wh, scope, filters)
     elif page == "overdue":
         data.open_flags(wh, scope, filters, as_of, 2)
         data.count_cases(wh, scope, filters, overdue_only=True)
         data.cases(wh, scope, filters, overdue_only=True, limit=1000)
     elif page == "ratings":
         now = (dt.datetime.now(data.SHANGHAI) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+        data.unit_row(wh, scope, filters)
+        data.bad_rectification(wh, scope, filters)
         data.loop_rows(wh, scope, filters, now, period_only=False)
     elif page == "drill":
         if scope.dept_code:
@@ -81,6 +86,7 @@ def bare_calls(page: str, scope, filters, as_of, wh, data) -> None:
             data.groups(wh, scope, filters, "item")
         else:
             data.groups(wh, scope, filters, "region:city")
+            data.groups(wh, scope, filters, "region:own")
             data.groups(wh, scope, filters, "dept")
     elif page == "catalogue":
         data.unit_row(wh, scope, filters)

@@ -42,7 +42,8 @@ lang = ui.get("lang", "zh")
 
 def _page_defs(lang: str) -> list:
     icons = {"overview": ":material/dashboard:", "ranking": ":material/leaderboard:", "overdue": ":material/alarm:",
-             "ratings": ":material/rate_review:", "drill": ":material/account_tree:", "catalogue": ":material/list_alt:"}
+             "ratings": ":material/rate_review:", "drill": ":material/account_tree:", "catalogue": ":material/list_alt:",
+             "quality": ":material/fact_check:"}
     return [st.Page(path, title=L.t(lang, key), icon=icons[key], url_path=key, default=(key == "overview"))
             for key, path in ui.PAGES.items()]
 
@@ -97,21 +98,31 @@ def _control(key: str, options: list, loc_key: str, label: str, fmt) -> str:
     return st.session_state[key]
 
 
-def _period_filter(lang: str, months: list[str]) -> str:
+def _period_filter(lang: str, choice) -> str:
+    """The period picker: the months with data only (newest first; the month in progress labelled 本月截至 …),
+    then a custom date range. Without a period in the location the dashboard opens on the last complete
+    month. A month without data reached by a link is shown as such (placeholder), never added to the list."""
     custom = "custom"
-    current = ui.get("period") or (months[0] if months else dt.date.today().strftime("%Y-%m"))
+    months = list(choice.months)
+    fallback = choice.default or dt.date.today().strftime("%Y-%m")
+    current = ui.get("period")
+    if not current:
+        current = fallback
+        ui.loc()["period"] = fallback  # the URL holds the place: a shared link keeps the month
     try:
         parsed = Period.parse(current)
     except ValueError:
-        parsed = Period.parse(months[0]) if months else Period.parse(dt.date.today().strftime("%Y-%m"))
-    options = list(months)
-    if parsed.is_month and parsed.label not in options:
-        options.insert(0, parsed.label)
-    options.append(custom)
-    st.session_state["w_period"] = parsed.label if parsed.is_month else custom
+        parsed = Period.parse(fallback)
+    options = [*months, custom]
+    if parsed.is_month:
+        st.session_state["w_period"] = parsed.label if parsed.label in months else None
+    else:
+        st.session_state["w_period"] = custom
 
     def changed() -> None:
         value = st.session_state["w_period"]
+        if value is None:
+            return
         if value != custom:
             ui.set_loc(period=value)
         else:
@@ -119,7 +130,8 @@ def _period_filter(lang: str, months: list[str]) -> str:
             ui.set_loc(period=f"{start:%Y-%m-%d}..{parsed.end - dt.timedelta(days=1):%Y-%m-%d}")
 
     st.selectbox(L.t(lang, "period"), options, key="w_period", on_change=changed,
-                 format_func=lambda v: L.t(lang, "custom_range") if v == custom else v)
+                 placeholder=L.t(lang, "no_data_period").format(period=parsed.label),
+                 format_func=lambda v: L.t(lang, "custom_range") if v == custom else ui.period_label(v, lang, choice))
     if parsed.is_month:
         return parsed.label
     st.session_state["w_range"] = (parsed.start, parsed.end - dt.timedelta(days=1))
@@ -133,7 +145,7 @@ def _period_filter(lang: str, months: list[str]) -> str:
     return parsed.label
 
 
-def _filters(user, lang: str) -> tuple:
+def _filters(user, lang: str, choice) -> tuple:
     base = user.scope()
     st.sidebar.markdown(f"**{user.name or user.username}**  \n{L.pair(lang, L.ROLES, user.role)}")
     st.sidebar.button(L.t(lang, "logout"), on_click=_logout, key="logout")
@@ -142,7 +154,7 @@ def _filters(user, lang: str) -> tuple:
     st.sidebar.divider()
     st.sidebar.markdown(f"**{L.t(lang, 'filters')}**")
     with st.sidebar:
-        period = _period_filter(lang, ui.q("periods"))
+        period = _period_filter(lang, choice)
         scope = base
         region = ui.get("region")
         if base.role != "dept":
@@ -192,16 +204,17 @@ navigation = st.navigation(pages, position="top" if user else "hidden")
 if user is None:
     _login(lang)
 
-base, chosen = _filters(user, lang)
+choice = ui.period_choice()
+base, chosen = _filters(user, lang, choice)
 if chosen is None:
-    st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=base,
-                                      filters=Filters(period=dt.date.today().strftime("%Y-%m")))
+    st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=base, choice=choice,
+                                      filters=Filters(period=choice.default or dt.date.today().strftime("%Y-%m")))
     st.error(L.t(lang, "not_permitted"), icon=":material/block:")
     st.button(L.t(lang, "up"), on_click=lambda: ui.set_loc(region="", dept=""), key="reset_scope")
     ui.write_url()
     st.stop()
 scope, filters = chosen
-st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=scope, filters=filters)
+st.session_state["_ctx"] = ui.Ctx(user=user, lang=lang, base=base, scope=scope, filters=filters, choice=choice)
 st.session_state["_page"] = navigation.url_path or "overview"
 ui.write_url()
 navigation.run()

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard import labels as L
+from metrics.indicators import INDICATORS
 
 #: One colour per indicator of the composite score (stable across charts), then the alert colours.
 PALETTE = ["#1f6feb", "#2da44e", "#bf8700", "#8250df", "#0a7ea4", "#cf222e", "#e16f24", "#57606a", "#1b7c83",
@@ -39,23 +40,109 @@ def _layout(fig: go.Figure, *, height: int = 360, legend: bool = True, title: st
     return fig
 
 
-def trend(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict[str, float]) -> go.Figure:
-    """Monthly lines of some rate indicators (as %), with their targets dotted."""
-    fig = go.Figure()
+def _nice_step(span: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2, 2.5 or 5 × 10^k) giving about ``ticks`` ticks over ``span``."""
+    import math
+
+    raw = max(span, 1e-9) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * power:
+            return factor * power
+    return 10 * power
+
+
+def rate_axis(values: list, extra: list = (), *, headroom: float = 0.14) -> dict:
+    """The y-axis of a rate chart, in percent: from 0 when the values spread widely; zoomed in when they all
+    sit high (e.g. 97–100%: a 0–100% axis would draw every bar at the top and hide the differences), with
+    ``headroom`` above the highest value for the bar labels. Ticks never go above 100%.
+
+    Returns ``layout.yaxis`` settings (``range``, ``tickvals``, ``ticktext``) and ``zoomed``."""
+    shown = [v for v in values if v is not None]
+    points = shown + [v for v in extra if v is not None and (not shown or v >= min(shown) - 10)]
+    if not points:
+        return {"range": [0, 105], "zoomed": False}
+    lo, hi = min(points), max(points)
+    span = hi - lo
+    zoomed = lo >= 50 and span < 40
+    if zoomed:
+        pad = max(span, 0.5)
+        step = _nice_step(span + pad)
+        bottom = max(0.0, (lo - pad * 0.8) // step * step)
+    else:
+        bottom = 0.0
+        step = _nice_step(max(hi, 1.0))
+    top = hi + (hi - bottom) * headroom if hi > bottom else bottom + 1
+    ticks, value = [], bottom
+    while value <= min(top, 100.0) + 1e-9:
+        ticks.append(round(value, 6))
+        value += step
+    text = [f"{t:.{max(0, min(2, _decimals(step)))}f}%" for t in ticks]
+    return {"range": [bottom, top], "tickvals": ticks, "ticktext": text, "zoomed": zoomed}
+
+
+def _decimals(step: float) -> int:
+    for digits in range(0, 4):
+        if abs(round(step, digits) - step) < 1e-9:
+            return digits
+    return 3
+
+
+def _apply_rate_axis(fig: go.Figure, axis: dict) -> None:
+    fig.update_yaxes(range=axis["range"], tickvals=axis.get("tickvals"), ticktext=axis.get("ticktext"),
+                     autorange=False)
+
+
+def _target_label(fig: go.Figure, y: float, text: str, color: str = RED, *, row: int = 0) -> None:
+    """A target's label in the right margin, level with its line: never on top of the bars' own labels."""
+    fig.add_annotation(x=1.0, xref="paper", xanchor="left", xshift=6, y=y, yref="y", yshift=-10 * row,
+                       text=text, showarrow=False, font={"size": 11, "color": color}, align="left")
+
+
+def trend(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict[str, float],
+          in_progress: str | None = None, in_progress_text: str = "") -> go.Figure:
+    """Monthly lines of some rate indicators (as %), one small panel each (two across) with its own axis —
+    zoomed in when its values sit near 100% (:func:`rate_axis`), so that 97.9% → 97.1% shows as the drop it
+    is even beside a 58% indicator — and its target dotted. The month in progress, if shown, is marked."""
+    from plotly.subplots import make_subplots
+
+    keys = [k for k in keys if k in frame.columns]
+    months = frame["period"].to_list()
+    if not keys:
+        return _layout(go.Figure(), height=120)
+    cols = 1 if len(keys) == 1 else 2
+    rows = (len(keys) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[L.indicator(lang, k) for k in keys],
+                        horizontal_spacing=0.08, vertical_spacing=0.16 if rows > 1 else 0.1)
     for i, key in enumerate(keys):
-        if key not in frame.columns:
-            continue
+        row, col = i // cols + 1, i % cols + 1
+        colour = PALETTE[i % len(PALETTE)]
         values = [None if v is None else v * 100 for v in frame[key].to_list()]
         fig.add_trace(go.Scatter(
-            x=frame["period"].to_list(), y=values, mode="lines+markers", name=L.indicator(lang, key),
-            line={"color": PALETTE[i % len(PALETTE)], "width": 2}, customdata=frame["period"].to_list(),
+            x=months, y=values, mode="lines+markers+text", name=L.indicator(lang, key),
+            line={"color": colour, "width": 2}, customdata=months, showlegend=False,
+            text=[L.fmt_value(key, v) for v in frame[key].to_list()], textposition="top center",
+            textfont={"size": 10, "color": "#57606a"},
             hovertemplate="%{x}: %{y:.2f}%<extra>" + L.indicator(lang, key) + "</extra>",
-        ))
-        if key in targets:
-            fig.add_hline(y=targets[key] * 100, line={"color": PALETTE[i % len(PALETTE)], "dash": "dot", "width": 1})
-    fig.update_yaxes(ticksuffix="%", rangemode="tozero")
-    fig.update_xaxes(type="category")
-    return _layout(fig, height=320)
+        ), row=row, col=col)
+        goal = targets[key] * 100 if key in targets else None
+        axis = rate_axis(values, [goal] if goal is not None else [], headroom=0.25)
+        fig.update_yaxes(range=axis["range"], tickvals=axis.get("tickvals"), ticktext=axis.get("ticktext"),
+                         autorange=False, row=row, col=col)
+        if goal is not None and axis["range"][0] <= goal <= axis["range"][1]:
+            fig.add_hline(y=goal, line={"color": RED, "dash": "dot", "width": 1}, row=row, col=col)
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=months, row=row, col=col)
+    if in_progress in months:
+        for i in range(len(keys)):
+            fig.add_vline(x=months.index(in_progress), line={"color": GREY, "dash": "dot", "width": 1},
+                          row=i // cols + 1, col=i % cols + 1)
+        fig.add_annotation(x=1.0, xref="paper", xanchor="right", y=1.0, yref="paper", yanchor="bottom", yshift=18,
+                           text=f"{in_progress}：{in_progress_text}", showarrow=False,
+                           font={"size": 11, "color": "#57606a"})
+    fig.update_annotations(font={"family": L.FONT_FAMILY})
+    fig = _layout(fig, height=60 + 230 * rows, legend=False)
+    fig.update_layout(margin={"t": 50})
+    return fig
 
 
 def contributions(frame: pl.DataFrame, keys: list[str], lang: str, *, code_col: str = "group_code") -> go.Figure:
@@ -92,25 +179,45 @@ def contributions(frame: pl.DataFrame, keys: list[str], lang: str, *, code_col: 
 
 
 def bars(frame: pl.DataFrame, value: str, lang: str, *, label_col: str = "name", code_col: str = "group_code",
-         target: float | None = None, percent: bool = True, color: str = "#1f6feb", title: str | None = None) -> go.Figure:
-    """One bar per unit of an indicator (click to drill); the target, if any, as a dashed line."""
+         target: float | None = None, percent: bool = True, color: str = "#1f6feb", title: str | None = None,
+         marker_colors: dict[str, str] | None = None) -> go.Figure:
+    """One bar per unit of an indicator (click to drill); the target, if any, as a dashed line labelled in
+    the right margin (never over a bar's own label); a rate axis zoomed in when every bar is near 100%
+    (:func:`rate_axis`, said above the chart). ``marker_colors``: a colour for some codes (e.g. 本级)."""
     frame = frame.sort(value, descending=True, nulls_last=True)
     values = frame[value].to_list()
     shown = [None if v is None else (v * 100 if percent else v) for v in values]
+    colors = [marker_colors.get(c, color) for c in frame[code_col].to_list()] if marker_colors else color
     fig = go.Figure(go.Bar(
         x=[n or c for n, c in zip(frame[label_col].to_list(), frame[code_col].to_list())], y=shown,
-        marker={"color": color}, customdata=frame[code_col].to_list(),
-        text=[L.fmt_value(value, v) for v in values], textposition="outside",
-        hovertemplate="%{x}: %{text}<extra></extra>",
+        marker={"color": colors}, customdata=frame[code_col].to_list(),
+        # Labels inside the top of the bar when they fit (so a target line just above never strikes them
+        # through), above it otherwise.
+        text=[L.fmt_value(value, v) for v in values], textposition="auto", insidetextanchor="end",
+        cliponaxis=False, insidetextfont={"size": 11, "color": "white"}, outsidetextfont={"size": 11, "color": "#57606a"},
+        textangle=0, hovertemplate="%{x}: %{text}<extra></extra>",
     ))
-    if target is not None:
-        fig.add_hline(y=target * 100 if percent else target, line={"color": RED, "dash": "dash", "width": 1},
-                      annotation_text=f"{L.t(lang, 'target')} {L.fmt_value(value, target)}",
-                      annotation_position="top left")
+    goal = None if target is None else (target * 100 if percent else target)
     if percent:
-        fig.update_yaxes(ticksuffix="%", range=[0, 112])
+        axis = rate_axis(shown, [goal] if goal is not None else [])
+        _apply_rate_axis(fig, axis)
+        if goal is not None and not axis["range"][0] <= goal <= axis["range"][1]:
+            goal = None  # far below every bar: no line across the middle of nothing
+        if axis["zoomed"]:
+            fig.add_annotation(x=0, xref="paper", xanchor="left", y=1.0, yref="paper", yanchor="bottom",
+                               text=L.t(lang, "axis_zoomed"), showarrow=False, font={"size": 11, "color": "#57606a"})
+    if goal is not None:
+        fig.add_hline(y=goal, line={"color": RED, "dash": "dash", "width": 1})
+        _target_label(fig, goal, f"{L.t(lang, 'target')}<br>{L.fmt_value(value, target)}")
+    else:
+        fig.update_yaxes(rangemode="tozero")
+        if value != "composite_score" and INDICATORS.get(value, ("count",))[0] == "count":  # whole-number ticks
+            top = max([v for v in shown if v is not None] or [0])
+            fig.update_yaxes(tickformat=",d", dtick=1 if top <= 10 else None)
     fig.update_xaxes(type="category", tickangle=-20 if frame.height > 6 else 0)
-    return _layout(fig, height=340, legend=False, title=title)
+    fig = _layout(fig, height=340, legend=False, title=title)
+    fig.update_layout(margin={"r": 80 if goal is not None else 10, "t": 46 if percent else 16})
+    return fig
 
 
 def grouped_rates(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict[str, float], *,
@@ -125,14 +232,19 @@ def grouped_rates(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict
             marker={"color": PALETTE[i % len(PALETTE)]}, customdata=frame[code_col].to_list(),
             hovertemplate="%{x}<br>" + L.indicator(lang, key) + ": %{y:.2f}%<extra></extra>",
         ))
-    for goal in sorted({targets[k] for k in keys if k in targets}):
-        fig.add_hline(y=goal * 100, line={"color": RED, "dash": "dot", "width": 1.2},
-                      annotation_text=f"{L.t(lang, 'target')} {L.fmt_value(keys[0], goal)}",
-                      annotation_position="top left", annotation_font={"size": 11, "color": RED})
+    goals = sorted({targets[k] for k in keys if k in targets})
+    values = [None if v is None else v * 100 for k in keys for v in frame[k].to_list()]
+    axis = rate_axis(values, [g * 100 for g in goals], headroom=0.08)
+    _apply_rate_axis(fig, axis)
+    goals = [g for g in goals if axis["range"][0] <= g * 100 <= axis["range"][1]]
+    for row, goal in enumerate(goals):
+        fig.add_hline(y=goal * 100, line={"color": RED, "dash": "dot", "width": 1.2})
+        _target_label(fig, goal * 100, f"{L.t(lang, 'target')} {L.fmt_value(keys[0], goal)}")
     fig.update_layout(barmode="group")
-    fig.update_yaxes(ticksuffix="%", range=[0, 118])
     fig.update_xaxes(type="category")
-    return _layout(fig, height=380)
+    fig = _layout(fig, height=380)
+    fig.update_layout(margin={"r": 90 if goals else 10})
+    return fig
 
 
 def flag_counts(frame: pl.DataFrame, lang: str) -> go.Figure:

@@ -41,10 +41,17 @@ RESULTS = {"approved": ("准予", "approved"), "denied": ("不予", "denied"), "
 FLAGS = {"red": ("红牌（超期）", "red (overdue)"), "yellow": ("黄牌（临期）", "yellow (due soon)")}
 ROLES = {"province": ("省级管理办公室", "province office"), "region": ("市县管理办公室", "city/county office"),
          "dept": ("部门", "department")}
+RANK_STATUS = domain.RANK_STATUS_LABELS
 LEVELS = {"province": ("省", "province"), "city": ("市", "city"), "county": ("县（区）", "county")}
 
 #: Indicators whose smaller value is better (delta arrows read the other way round).
-LOWER_IS_BETTER = {"overdue_completed", "avg_net_working_days", "bad_count", "bad_rate"}
+LOWER_IS_BETTER = {"overdue_completed", "avg_net_working_days", "bad_count", "bad_rate", "bad_overdue_unrectified",
+                   "inconsistent_cases"}
+#: Indicators whose change is neither good nor bad (grey, whatever the change): volumes, the bad ratings whose
+#: limit has passed (done or not: 逾期未整改 says what failed) and 整改中 (work still within its limit).
+NEUTRAL = {"cases_completed", "ratings", "bad_due", "bad_in_progress"}
+#: Counts shown in red when not zero (逾期未整改: a failure to chase; 数据矛盾办件: data to correct).
+ALERT_COUNTS = {"bad_overdue_unrectified", "inconsistent_cases"}
 
 #: DOMAIN.md targets for the catalogue and convenience indicators (override in [dashboard.targets]);
 #: [scoring.targets] of the configuration wins for the indicators it names.
@@ -62,7 +69,8 @@ KPI_SECTIONS = (
                                "same_day_rate")),
     (("便民服务", "convenience"), ("zero_trip_rate", "max_one_trip_rate", "online_rate")),
     (("好差评", "ratings"), ("ratings", "good_rate", "bad_count", "bad_rate", "rating_coverage")),
-    (("差评整改", "bad-rating follow-up"), ("bad_rectified_rate", "bad_rectified_on_time_rate", "revisit_rate")),
+    (("差评整改", "bad-rating follow-up"), ("bad_due", "bad_overdue_unrectified", "bad_in_progress",
+                                         "bad_rectified_due_rate", "bad_rectified_on_time_due_rate", "revisit_due_rate")),
     (("事项目录", "item catalogue"), ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate",
                                   "limit_compression")),
 )
@@ -184,6 +192,70 @@ TEXT = {
     "period_item_cases": ("本期办件", "Cases of the period"),
     "limit_note": ("最多显示", "showing at most"),
     "unknown": ("未知", "unknown"),
+    "quality": ("数据质量", "Data quality"),
+    "month_to_date": ("本月截至 {date}", "month to date, as of {date}"),
+    "partial_month": ("截至 {date}", "as of {date}"),
+    "partial_note": ("{period} 的数据截至 {date}，不满一月：各项指标与排名只反映已到达的数据",
+                     "{period}: data end on {date}, less than a month: figures and ranks reflect only what arrived"),
+    "in_progress_note": ("{period} 尚未结束：数据截至 {date}，各项指标与排名随数据到达而变化",
+                         "{period} is not over: data as of {date}; figures and ranks change as data arrives"),
+    "no_data_period": ("{period} 无数据", "{period}: no data"),
+    "empty_period": ("{period} 没有办结的办件，也没有评价：无得分、不排名。请在左侧选择有数据的期间。",
+                     "{period} has no completed case and no rating: no score, no rank. Pick a period with data "
+                     "on the left."),
+    "unit_no_data": ("本期没有办结的办件，也没有评价：无得分、不排名", "No completed case and no rating in this period: "
+                     "no score, no rank"),
+    "rank_status": ("排名状态", "Rank status"),
+    "small_sample_rank": ("样本不足，不排名", "sample too small, not ranked"),
+    "reference_score": ("参考得分", "Reference score"),
+    "small_sample_note": ("办结量少于 {cases} 件且评价量少于 {ratings} 条：列出各项指标与参考得分，不排名、不标末位",
+                          "Fewer than {cases} completed cases and fewer than {ratings} ratings: figures and a "
+                          "reference score, no rank, no bottom-two mark"),
+    "no_data_units": ("另有 {n} 个单位本期无办结、无评价（无数据，不计得分）", "{n} more units have no completed case and no "
+                      "rating this period (no data, no score)"),
+    "ranked_tab": ("参与排名", "Ranked"),
+    "small_tab": ("样本不足", "Sample too small"),
+    "talk_tab": ("约谈名单", "Talk list"),
+    "talk_note": ("连续两个月排名同级末两位的单位（同级参与排名单位不少于 {n} 个、且得分低于同级中位数 {m} 分以上时才标末位）",
+                  "Units in the bottom two of their peer group two months running (marked only in peer groups "
+                  "of at least {n} ranked units, and only {m} points or more below the group's median)"),
+    "no_talk": ("本期没有需约谈的单位", "No unit to talk to this period"),
+    "no_ranked": ("本期没有参与排名的单位（见“样本不足”）", "No unit is ranked this period (see “sample too small”)"),
+    "no_small": ("本期没有样本不足的单位", "No unit with too small a sample this period"),
+    "all_peer_groups": ("全部比较组", "All peer groups"),
+    "own_level": ("本级", "own level"),
+    "own_levels": ("本级政府", "Governments' own level"),
+    "own_row": ("{name}本级", "{name} (own level)"),
+    "own_hint": ("“本级”是本级政府部门自身的办件与评价，不属于任何下级区划；下级与本级相加即为上级合计",
+                 "“Own level” is the work of this government's own departments, in no lower region; the "
+                 "sub-regions and the own level add up to the total"),
+    "own_departments": ("{name}本级部门", "Departments of {name} (own level)"),
+    "bad_status": ("整改状态", "Rectification"),
+    "rectify_due": ("整改期限", "Rectification due"),
+    "in_progress_left": ("整改中（剩 {n} 个工作日）", "in progress ({n} working days left)"),
+    "days_left_range": ("剩 {a}–{b} 个工作日", "{a}–{b} working days left"),
+    "days_left_one": ("剩 {a} 个工作日", "{a} working days left"),
+    "overdue_unrectified_status": ("逾期未整改", "overdue, not rectified"),
+    "rectified_status": ("已整改", "rectified"),
+    "rectified_late_status": ("已整改（逾期）", "rectified late"),
+    "not_counted_status": ("申诉成立（不计）", "appeal upheld (not counted)"),
+    "due_as_of": ("是否到期按指标计算日 {day} 判断（与上列数字一致）", "Due or not as of the day the figures were "
+                  "computed, {day} (as the figures above)"),
+    "period_bad_ratings": ("本期差评整改", "Bad ratings of the period: rectification"),
+    "quality_note": ("以下办件的事件相互矛盾（如办结早于申报、办结早于受理），无法计时：不计入任何办件指标（含办结量），"
+                     "请相关部门核实并更正源数据后重新报送。",
+                     "The events of these cases contradict each other (e.g. completed before submitted or before "
+                     "accepted), so they cannot be timed: they are left out of every case indicator (cases "
+                     "completed too). The departments should check and correct the source data and send it again."),
+    "quality_overview": ("本期有 {n} 件办结的办件事件相互矛盾、无法计时：已从各项办件指标（含办结量）中剔除，待相关部门核实更正",
+                         "{n} cases completed in the period have contradictory events and cannot be timed: they are "
+                         "left out of every case indicator (cases completed too) until their departments correct them"),
+    "quality_scope": ("列出申报、受理或办结任一时间落在本期的办件", "Cases with a submission, acceptance or completion in the period"),
+    "no_inconsistent": ("本期没有数据矛盾的办件", "No inconsistent case in this period"),
+    "problem": ("问题", "Problem"),
+    "depts_to_correct": ("待更正部门", "departments to correct"),
+    "to_quality": ("查看数据质量", "Open data quality"),
+    "axis_zoomed": ("纵轴放大显示差异（未从 0 开始）", "Axis zoomed to show the differences (does not start at 0)"),
 }
 
 
@@ -191,6 +263,11 @@ def t(lang: str, key: str) -> str:
     """A UI phrase in the user's language."""
     zh, en = TEXT[key]
     return tr(lang, zh, en)
+
+
+def paren(lang: str, text) -> str:
+    """Text in brackets after a word: full-width （…） in Chinese, `` (…)`` in English."""
+    return tr(lang, f"（{text}）", f" ({text})")
 
 
 def indicator(lang: str, key: str) -> str:

@@ -36,6 +36,7 @@ PAGES = {
     "ratings": "views/ratings.py",
     "drill": "views/drill.py",
     "catalogue": "views/catalogue.py",
+    "quality": "views/quality.py",
 }
 
 # Warehouse -----------------------------------------------------------------------------------------------
@@ -118,6 +119,7 @@ class Ctx:
     base: Scope  # the user's own scope
     scope: Scope  # narrowed by the region and department filters
     filters: Filters
+    choice: data.PeriodChoice | None = None  # the months with data, the default one, the month in progress
 
     def t(self, key: str) -> str:
         return L.t(self.lang, key)
@@ -255,9 +257,46 @@ def percent(frame: pl.DataFrame, columns) -> pl.DataFrame:
     return frame.with_columns([(pl.col(c) * 100).round(2) for c in columns if c in frame.columns])
 
 
+def period_label(label: str, lang: str | None = None, choice: data.PeriodChoice | None = None) -> str:
+    """A period as the picker shows it: the month in progress with 本月截至 <date> (or, for past data whose
+    newest event ends the warehouse, 截至 <date>)."""
+    if choice is None:
+        c = ctx()
+        lang, choice = c.lang, c.choice
+    if choice is not None and label == choice.in_progress:
+        return label + L.paren(lang, in_progress_words(lang, choice))
+    return label
+
+
+def in_progress_words(lang: str, choice: data.PeriodChoice) -> str:
+    """本月截至 <date> (or 截至 <date> for past data whose newest event ends the month) for the month in
+    progress; short, to fit the picker (the page's note says the rest)."""
+    key = "month_to_date" if choice.live_clock else "partial_month"
+    return L.t(lang, key).format(date=f"{choice.as_of:%m-%d}")
+
+
+def period_has_data() -> bool:
+    """False for a month without data (no completed case, no rating anywhere): it has no score and no rank."""
+    c = ctx()
+    return not (c.filters.parsed.is_month and c.choice is not None and c.filters.period not in c.choice.months)
+
+
+def period_notes() -> bool:
+    """The notes a period-bound page shows first: the month is not over yet; or it has no data at all (then
+    returns False: the page has nothing else to show — no score, no rank, no table of nothings)."""
+    c = ctx()
+    if not period_has_data():
+        st.info(c.t("empty_period").format(period=c.filters.period), icon=":material/event_busy:")
+        return False
+    if c.choice is not None and c.filters.period == c.choice.in_progress:
+        st.caption(":material/schedule: " + c.t("in_progress_note" if c.choice.live_clock else "partial_note").format(
+            period=c.filters.period, date=f"{c.choice.as_of:%Y-%m-%d %H:%M}"))
+    return True
+
+
 def filters_caption() -> str:
     c = ctx()
-    parts = [f"{c.t('period')}: {c.filters.period}"]
+    parts = [f"{c.t('period')}: {period_label(c.filters.period)}"]
     if c.filters.item_type:
         parts.append(f"{c.t('item_type')}: {L.item_type(c.lang, c.filters.item_type)}")
     if c.filters.channel:
@@ -282,16 +321,33 @@ def targets() -> dict[str, float]:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def ranking_settings():
+    """``[ranking]``: who is ranked (minimum volume), the bottom-two minimum peer-group size."""
+    from metrics.jobs import MetricsSettings
+
+    return MetricsSettings.load().ranking
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def warning_days() -> int:
     from metrics.jobs import MetricsSettings
 
     return MetricsSettings.load().warning_days
 
 
+#: What a table shows for a missing value (an empty base, no score): never the literal "None".
+EMPTY = "—"
+
+
+def dataframe(frame: pl.DataFrame, **kwargs) -> None:
+    """A read-only table (missing values shown as —)."""
+    st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY, **kwargs)
+
+
 def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto") -> int | None:
     """A table whose rows can be clicked (single-row selection); returns the clicked row's index."""
     event = st.dataframe(frame, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
-                         column_config=columns or {}, width="stretch", height=height)
+                         column_config=columns or {}, width="stretch", height=height, placeholder=EMPTY)
     return select_row(event)
 
 
@@ -326,14 +382,18 @@ def call(name: str, *args, **kwargs):
     return _call(name, args, kwargs)
 
 
-def default_instant() -> dt.datetime:
-    """Now; or, for a warehouse whose newest event is days old (past or demo data), that event's time."""
+def default_instant(now: dt.datetime | None = None) -> dt.datetime:
+    """Now; or, for a warehouse whose newest event is days old (past or demo data), that event's time
+    (:func:`dashboard.data.data_instant`)."""
+    return data.data_instant(now or dt.datetime.now(data.SHANGHAI), q("latest_instant"))
+
+
+def period_choice() -> data.PeriodChoice:
+    """The months with data, the month the dashboard opens on (the last complete one) and the month in
+    progress, at the data instant (:func:`default_instant`)."""
     now = dt.datetime.now(data.SHANGHAI).replace(second=0, microsecond=0)
-    latest = q("latest_instant")
-    if latest is not None and now - latest > dt.timedelta(days=3):
-        # Rounded up to the minute: the instant is at or after every known event.
-        return (latest + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
-    return now
+    as_of = default_instant(now)
+    return data.period_choice(q("periods"), as_of, live_clock=(as_of == now))
 
 
 def followup_columns(c) -> list[pl.Expr]:

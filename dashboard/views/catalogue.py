@@ -15,6 +15,8 @@ KEYS = ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate")
 c = ui.ctx()
 ui.timed_page("catalogue")
 st.caption(ui.scope_caption())
+if not ui.period_notes():
+    st.stop()
 targets = ui.targets()
 
 row = ui.q("unit_row", c.scope, c.filters)
@@ -64,7 +66,7 @@ else:
         L.yes_no_column(pl.col("promised_limit_days") == 0, c.lang).alias("immediate"),
         L.yes_no_column(pl.col("max_trips") == 0, c.lang).alias("zero_trip"),
     )
-    st.dataframe(display, hide_index=True, width="stretch", column_config={
+    ui.dataframe(display, column_config={
         "item_code": c.t("code"), "item_name": c.t("name"), "item_type": c.t("item_type"),
         "online_depth": c.t("depth"), "promised_limit_days": c.t("promised"), "legal_limit_days": c.t("legal"),
         "max_trips": c.t("max_trips"), "depth3": L.tr(c.lang, "深度≥3", "depth ≥ 3"),

@@ -76,10 +76,10 @@ def indicator_choice() -> str:
     return st.selectbox(c.t("indicator"), options, key="drill_indicator", format_func=lambda k: L.indicator(c.lang, k))
 
 
-def chart(frame: pl.DataFrame, indicator: str, key: str) -> str | None:
+def chart(frame: pl.DataFrame, indicator: str, key: str, colors: dict[str, str] | None = None) -> str | None:
     rate = indicator in RATE_KEYS
     target = ui.targets().get(indicator)
-    fig = charts.bars(frame, indicator, c.lang, target=target, percent=rate)
+    fig = charts.bars(frame, indicator, c.lang, target=target, percent=rate, marker_colors=colors)
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=key, config=charts.CONFIG)
     point = ui.select_point(event)
     if point and point.get("customdata"):
@@ -88,34 +88,56 @@ def chart(frame: pl.DataFrame, indicator: str, key: str) -> str | None:
     return None
 
 
-def units(frame: pl.DataFrame, indicator: str, kind: str, where: str, place: str) -> None:
+def units(frame: pl.DataFrame, indicator: str, kind: str, where: str, place: str, own: str | None = None) -> None:
     """A level's units as a bar chart of the indicator and a table; a click on a bar or a row goes down into
-    that unit (``place``: the location key it sets — region, dept or item)."""
-    code = chart(frame, indicator, f"drill_{kind}_{where}_{indicator}_{c.filters}") or \
+    that unit (``place``: the location key it sets — region, dept or item). ``own``: the code of the 本级
+    row among them (its departments are listed below: a click on it goes nowhere)."""
+    colors = {own: charts.GREY} if own else None
+    code = chart(frame, indicator, f"drill_{kind}_{where}_{indicator}_{c.filters}", colors) or \
         unit_table(frame, f"drill_{kind}_table_{where}_{c.filters}")
-    if code:
+    if code and code != own:
         ui.go("drill", **{place: code}, **({"dept": ""} if place == "region" else {}))
 
 
+def _is_province(code: pl.Expr) -> pl.Expr:
+    return code.str.slice(2).str.strip_chars("0") == ""
+
+
 def region_level() -> None:
+    """A region's sub-regions (cities of a province, counties of a city) and its own level (本级: the work of
+    its own government's departments, in no sub-region) side by side, so that they add up to the region; then
+    the departments of that own level."""
     prefix = c.scope.region_prefix
     width = len(prefix)
     child = {0: "region:city", 2: "region:city", 4: "region:county"}.get(width)
     indicator = indicator_choice()
+    here = prefix.ljust(12, "0") if prefix else ""
+    own_code = None
     if child:
         rows = ui.q("groups", c.scope, c.filters, child)
+        own = ui.q("groups", c.scope, c.filters, "region:own")
+        if own.height:
+            own = own.filter(pl.col("group_code") == here if prefix else _is_province(pl.col("group_code")))
+        if own.height:
+            own = own.with_columns(name=pl.concat_str([pl.col("name"), pl.lit(c.t("own_row").format(name=""))]))
+            own_code = own["group_code"][0] if own.height == 1 else None
+            rows = pl.concat([rows, own.select(rows.columns)], how="vertical_relaxed") if rows.height else own
         if rows.height:
-            st.markdown(f"##### {c.t('children_regions')}")
-            units(rows, indicator, "regions", prefix, "region")
+            st.markdown(f"##### {c.t('children_regions')}" + (f" · {c.t('own_level')}" if own.height else ""))
+            if own.height:
+                st.caption(c.t("own_hint"))
+            units(rows, indicator, "regions", prefix, "region", own_code)
     depts = ui.q("groups", c.scope, c.filters, "dept")
     if depts.height:
-        own = ui.q("departments_in_scope", c.scope)
+        own_depts = ui.q("departments_in_scope", c.scope)
         if child:  # above the counties: only the departments of this region's own government
             region = pl.col("region_code")
-            own = own.filter(region == prefix.ljust(12, "0") if prefix else region.str.slice(2).str.strip_chars("0") == "")
-        depts = depts.filter(pl.col("group_code").is_in(own["dept_code"].implode()))
+            own_depts = own_depts.filter(region == here if prefix else _is_province(region))
+        depts = depts.filter(pl.col("group_code").is_in(own_depts["dept_code"].implode()))
     if depts.height:
-        st.markdown(f"##### {c.t('departments')}")
+        title = c.t("own_departments").format(name=region_names.get(here, c.t("province_all"))) if child \
+            else c.t("departments")
+        st.markdown(f"##### {title}")
         units(depts, indicator, "depts", prefix, "dept")
     elif not child:
         st.info(c.t("no_data"))
@@ -143,7 +165,7 @@ def item_level(item: str) -> None:
         ui.q("check_item", c.scope, item)
     except NotPermitted:
         ui.not_permitted()
-    st.markdown(f"#### {item_names.get(item, item)}（{item}）")
+    st.markdown(f"#### {item_names.get(item, item)}{L.paren(c.lang, item)}")
     frame = ui.q("cases", c.scope, c.filters, item=item, limit=2000)
     if frame.height == 0:
         st.info(c.t("no_data"))
@@ -201,7 +223,7 @@ def case_level(case: str) -> None:
     st.markdown(f"##### {c.t('timeline')}")
     st.plotly_chart(charts.timeline(events, detail["stops"], facts["deadline"], c.lang), key=f"timeline_{case}",
                     config=charts.CONFIG)
-    st.dataframe(events.select(
+    ui.dataframe(events.select(
         L.column("event_type", L.event_type, c.lang).alias(c.t("event")),
         pl.col("event_time").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("time")),
         L.yes_no_column("onsite", c.lang, no="").alias(c.t("onsite")),
@@ -210,11 +232,11 @@ def case_level(case: str) -> None:
         pl.col("staff_id").alias(c.t("staff")),
         pl.concat_str([pl.col("applicant_name_masked"), pl.col("applicant_phone_masked")], separator=" ")
         .str.strip_chars().alias(c.t("applicant")),
-    ), hide_index=True, width="stretch")
+    ))
     ratings = detail["ratings"]
     if ratings.height:
         st.markdown(f"##### {c.t('rating')}")
-        st.dataframe(ratings.select(
+        ui.dataframe(ratings.select(
             pl.col("rating_id").alias("ID"),
             L.column("level", L.rating_level, c.lang).alias(c.t("level")),
             L.column("channel", L.rating_channel, c.lang).alias(c.t("channel")),
@@ -223,19 +245,20 @@ def case_level(case: str) -> None:
             pl.when(pl.col("default_rating")).then(pl.lit(L.tr(c.lang, "默认好评", "default"))).otherwise(pl.lit(""))
             .alias(L.tr(c.lang, "默认", "default")),
             pl.col("comment").alias(c.t("comment")),
-        ), hide_index=True, width="stretch")
+        ))
         followups = detail["followups"]
         if followups.height:
             st.markdown(f"##### {c.t('followups')}")
-            st.dataframe(followups.select(pl.col("rating_id").alias("ID"), *ui.followup_columns(c)),
-                         hide_index=True, width="stretch")
+            ui.dataframe(followups.select(pl.col("rating_id").alias("ID"), *ui.followup_columns(c)))
 
 
 case = ui.get("case")
 item = ui.get("item")
 breadcrumb(item, case)
 if case:
-    case_level(case)
+    case_level(case)  # a case is shown whatever the period
+elif not ui.period_notes():
+    pass
 elif item:
     item_level(item)
 elif c.scope.dept_code:

@@ -80,7 +80,7 @@ else:
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])
 
-st.markdown(f"##### {c.t('overdue_completed_title')}（{c.filters.period}）")
+st.markdown(f"##### {c.t('overdue_completed_title')}{L.paren(c.lang, ui.period_label(c.filters.period))}")
 done = ui.q("cases", c.scope, c.filters, overdue_only=True, limit=1000)
 if done.height == 0:
     st.success(c.t("none_overdue"))

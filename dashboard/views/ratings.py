@@ -26,6 +26,29 @@ st.caption(ui.scope_caption())
 as_of = (dt.datetime.now(SHANGHAI) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
 is_dept = c.base.role == "dept"
 
+# The period's bad ratings against their rectification limit: hcp metrics's figures (bad_due, 逾期未整改 in
+# red, 整改中 neutral with the working days left), due-ness judged when they were computed.
+PERIOD_KEYS = ("bad_count", "bad_due", "bad_overdue_unrectified", "bad_in_progress", "bad_rectified_due_rate",
+               "bad_rectified_on_time_due_rate")
+status = None
+if ui.period_has_data():
+    period_row = ui.q("unit_row", c.scope, c.filters)
+    if period_row is not None and period_row.get("rank_status") != "no_data":
+        st.markdown(f"##### {c.t('period_bad_ratings')} · {ui.period_label(c.filters.period)}")
+        status = ui.q("bad_rectification", c.scope, c.filters)
+        days_left = status.filter(pl.col("status") == "in_progress")["working_days_left"].drop_nulls()
+        for column, key in zip(st.columns(len(PERIOD_KEYS)), PERIOD_KEYS):
+            value = period_row.get(key)
+            label = L.indicator(c.lang, key)
+            column.metric(f":red[{label}]" if key == "bad_overdue_unrectified" and value else label,
+                          L.fmt_value(key, value))
+            if key == "bad_in_progress" and value and days_left.len():
+                a, b = int(days_left.min()), int(days_left.max())
+                column.caption(c.t("days_left_one").format(a=a) if a == b else c.t("days_left_range").format(a=a, b=b))
+        if status.height:
+            st.caption(c.t("due_as_of").format(day=f"{status['as_of'][0]:%Y-%m-%d}"))
+        st.divider()
+
 views = ["queue", "period"]
 view_names = {"queue": L.tr(c.lang, "待办队列（未闭环）" if is_dept else "督办队列（未闭环）", "Open loops (queue)"),
               "period": L.tr(c.lang, f"本期差评（{c.filters.period}）", f"Bad ratings of {c.filters.period}")}
@@ -44,6 +67,18 @@ if view == "queue":
     rows = rows.join(loop.select("rating_id", "reason_category", "comment"), on="rating_id", how="left")
 else:
     rows = loop.sort("rated_at", "rating_id")
+    if status is not None and status.height:
+        done_late = pl.col("rectified") & ~pl.col("rectified_on_time")
+        words = status.select(
+            "rating_id",
+            rectify_status=pl.when(pl.col("status") == "not_counted").then(pl.lit(c.t("not_counted_status")))
+            .when(done_late).then(pl.lit(c.t("rectified_late_status")))
+            .when(pl.col("status") == "rectified").then(pl.lit(c.t("rectified_status")))
+            .when(pl.col("status") == "overdue").then(pl.lit("🔴 " + c.t("overdue_unrectified_status")))
+            .otherwise(pl.format(c.t("in_progress_left").replace("{n}", "{}"), pl.col("working_days_left"))),
+            rectify_due=pl.col("due_date").dt.strftime("%Y-%m-%d"),
+        )
+        rows = rows.join(words, on="rating_id", how="left")
 
 open_steps = loop.filter(pl.col("next_step").is_not_null())
 tiles = st.columns(4)
@@ -65,6 +100,8 @@ else:
         L.column("level", L.rating_level, c.lang),
         L.column("channel", L.rating_channel, c.lang),
         pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M"),
+        # The period's view: where each rating stands against its rectification limit, before the loop steps.
+        *([pl.col("rectify_status"), pl.col("rectify_due")] if "rectify_status" in rows.columns else []),
         pl.col("state").replace_strict(state_label, default=pl.col("state")),
         pl.col("next_step").replace_strict(step_label, default=pl.lit("—")),
         pl.col("due_date").dt.strftime("%Y-%m-%d"),
@@ -80,6 +117,7 @@ else:
         "level": c.t("level"), "channel": L.tr(c.lang, "评价渠道", "Rating channel"), "rated_at": c.t("rated_at"),
         "state": c.t("loop_state"), "next_step": L.tr(c.lang, "下一步", "Next step"), "due_date": c.t("due"),
         "timing": L.tr(c.lang, "超期(+)/剩余工作日", "Over (+) / left"), "reason_category": c.t("reason"),
+        "rectify_status": c.t("bad_status"), "rectify_due": c.t("rectify_due"),
         "comment": c.t("comment"),
     }, height=min(460, 38 + 35 * display.height))
     if selected is not None and display["rating_id"][selected] != ui.get("rating"):
@@ -101,15 +139,15 @@ if rating_id:
         f"{c.t('rated_at')}: {ui.local_time(status.get('rated_at'))}",
     ]
     if status.get("next_step"):
-        info.append(f"{L.tr(c.lang, '下一步', 'next step')}: {L.tr(c.lang, *STEPS[status['next_step']])} "
-                    f"（{c.t('due')} {ui.local_day(status.get('due_date'))}）")
+        info.append(f"{L.tr(c.lang, '下一步', 'next step')}: {L.tr(c.lang, *STEPS[status['next_step']])}"
+                    + L.paren(c.lang, f"{c.t('due')} {ui.local_day(status.get('due_date'))}"))
     st.caption(" · ".join(info))
     if status.get("case_id"):
         if st.button(c.t("open_case"), key="loop_open_case"):
             ui.go("drill", case=status["case_id"])
     history = detail["history"]
     if history.height:
-        st.dataframe(history.select(ui.followup_columns(c)), hide_index=True, width="stretch")
+        ui.dataframe(history.select(ui.followup_columns(c)))
     allowed = [a for a in status.get("allowed_actions", []) if a in actions_for(c.base.role)]
     if allowed:
         with st.form(f"loop_form_{rating_id}", clear_on_submit=True):

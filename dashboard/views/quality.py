@@ -1,0 +1,72 @@
+"""数据质量 / Data quality: the inconsistent cases of the period (DOMAIN.md) for correction, per department.
+
+An inconsistent case's own events contradict each other (completed or accepted before it was submitted,
+completed before it was accepted): it cannot be timed, so it is left out of every case indicator
+(``cases_completed`` too) and counted in ``inconsistent_cases``; here it is listed so that bad data neither
+distorts a figure nor disappears. A case is listed for a period when its submission, acceptance or
+completion falls in it (:func:`metrics.quality.inconsistent_cases`). Scoped like everything else: an office
+sees its subtree, a department its own cases. Click a department to narrow to it, a case to open it."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, ui
+from dashboard import labels as L
+from metrics.quality import PROBLEMS, per_department
+
+c = ui.ctx()
+ui.timed_page("quality")
+st.caption(ui.scope_caption())
+st.caption(c.t("quality_scope"))
+
+cases = ui.q("inconsistent_cases", c.scope, c.filters)
+counts = per_department(cases) if cases.height else pl.DataFrame(schema={"dept_code": pl.String, "cases": pl.UInt32})
+tiles = st.columns(4)
+tiles[0].metric(f":red[{L.indicator(c.lang, 'inconsistent_cases')}]" if cases.height else L.indicator(c.lang, "inconsistent_cases"),
+                f"{cases.height:,}")
+tiles[1].metric(c.t("depts_to_correct"), f"{counts.height:,}")
+if cases.height == 0:
+    st.success(c.t("no_inconsistent"))
+    st.stop()
+st.info(c.t("quality_note"), icon=":material/fact_check:")
+
+dept_names, item_names, region_names = ui.names("dept"), ui.names("item"), ui.names("region")
+if not c.scope.dept_code:
+    st.markdown(f"##### {c.t('by_dept')}")
+    by_dept = counts.with_columns(name=pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")))
+    if by_dept.height > 8:  # a chart of a few bars of one case each says nothing the table does not
+        event = st.plotly_chart(
+            charts.bars(by_dept.head(30), "cases", c.lang, code_col="dept_code", percent=False, color=charts.RED),
+            on_select="rerun", selection_mode="points", key=f"quality_chart_{c.scope}_{c.filters}",
+            config=charts.CONFIG)
+        point = ui.select_point(event)
+        if point and point.get("customdata"):
+            ui.go("quality", dept=point["customdata"] if isinstance(point["customdata"], str) else point["customdata"][0])
+    table = by_dept.select("dept_code", "name", "cases")
+    selected = ui.table(table, f"quality_depts_{c.scope}_{c.filters}", {
+        "dept_code": c.t("code"), "name": c.t("dept"),
+        "cases": ui.count_column(L.indicator(c.lang, "inconsistent_cases")),
+    }, height=min(360, 38 + 35 * table.height))
+    if selected is not None:
+        ui.go("quality", dept=table["dept_code"][selected])
+
+st.markdown(f"##### {c.t('cases')}")
+problem_words = {k: L.tr(c.lang, zh, en) for k, (zh, en) in PROBLEMS.items()}
+display = cases.select(
+    "case_id",
+    pl.col("problem").replace_strict(problem_words, default=pl.col("problem")),
+    pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+    pl.col("item_code").replace_strict(item_names, default=pl.col("item_code")).alias("item"),
+    pl.col("region_code").replace_strict(region_names, default=pl.col("region_code")).alias("region"),
+    *[pl.col(k).dt.strftime("%Y-%m-%d %H:%M") for k in ("submitted_at", "accepted_at", "completed_at")],
+)
+st.caption(c.t("select_row_hint"))
+selected = ui.table(display, f"quality_cases_{c.scope}_{c.filters}", {
+    "case_id": c.t("case_id"), "problem": c.t("problem"), "dept": c.t("dept"), "item": c.t("item"),
+    "region": c.t("region"), "submitted_at": c.t("submitted_at"), "accepted_at": c.t("accepted_at"),
+    "completed_at": c.t("completed_at"),
+}, height=min(460, 38 + 35 * display.height))
+if selected is not None:
+    ui.go("drill", case=display["case_id"][selected])
