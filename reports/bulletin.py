@@ -361,10 +361,17 @@ def _regions(figures: dict, lang: str) -> str:
     if "region:county" in regions:
         counties = regions["region:county"]
         parts.append(heading(tr(lang, "各县（市、区）排名", "Counties")))
-        city_of = (lambda r: [names.get(r["group"][:4] + "00000000", "")]) if level in ("all", "province") else None
+        within_city = any("province_rank" in r for r in counties)
+        if level in ("all", "province"):
+            extra, extra_headers = (lambda r: [names.get(r["group"][:4] + "00000000", "")]), [tr(lang, "所属市", "city")]
+        elif within_city:  # a city office ranks its own counties; the province-wide rank beside it
+            extra = lambda r: [f"{r['province_rank']}/{r['province_peers']}" if r.get("province_rank") else "—"]  # noqa: E731
+            extra_headers = [tr(lang, "全省排名", "in the province")]
+        else:
+            extra, extra_headers = None, []
         own = [] if level in ("all", "province") else [x for code in own_codes for x in own_row(code, "")]
-        parts.append(_ranking(counties, lang, unit=tr(lang, "县（市、区）", "county"), extra=city_of,
-                              extra_headers=[tr(lang, "所属市", "city")] if city_of else [], own=own))
+        parts.append(_ranking(counties, lang, unit=tr(lang, "县（市、区）", "county"), extra=extra,
+                              extra_headers=extra_headers, own=own))
         if own:
             record = own[0][0]
             standing = (tr(lang, f"在全省各市本级中排第 {record['rank']} 名（共 {record['peers']} 个）",
@@ -375,9 +382,14 @@ def _regions(figures: dict, lang: str) -> str:
                                f"{own_name(record['name'], lang)}: the work of the city's own departments, in no "
                                f"county; shown apart, not ranked with the counties; it {standing}."), "note"))
         parts.append(_score_chart(counties, tr(lang, "各县（市、区）综合得分", "County composite scores")))
-    note = tr(lang, "地区在全省同级地区中排名（排名/参评单位数，与 hcp metrics 一致）。",
-              "Regions are ranked among the regions of the same level province-wide (rank/units ranked, as hcp "
-              "metrics gives them).")
+    if any("province_rank" in r for r in regions.get("region:county", [])):
+        note = tr(lang, "各县（市、区）在本市所辖县（市、区）中排名（排名/参评单位数），同一得分、同一规则；全省排名与 hcp metrics 一致。",
+                  "The counties are ranked among this city's counties (rank/units ranked), with the same scores and "
+                  "rules; their province-wide rank is the one hcp metrics gives.")
+    else:
+        note = tr(lang, "地区在全省同级地区中排名（排名/参评单位数，与 hcp metrics 一致）。",
+                  "Regions are ranked among the regions of the same level province-wide (rank/units ranked, as hcp "
+                  "metrics gives them).")
     return _p(note, "note") + _p(_small_note(figures, lang), "note") + "".join(parts)
 
 

@@ -49,7 +49,7 @@ from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
-FIGURES_FORMAT = 2
+FIGURES_FORMAT = 3
 
 #: Raw tables whose newest ``received_at`` is the data watermark.
 RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups")
@@ -351,6 +351,36 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     return {"cases": listed, "per_department": by_dept}
 
 
+def rank_within_office(records: list[dict], previous: list[dict], office: str, settings: MetricsSettings) -> list[dict]:
+    """A city office ranks its own counties (DOMAIN: "a region against the regions of the same level under
+    the same office"): rank, peers and the bottom-two marks recomputed among the ranked counties of the
+    city, with the same scores and the same rules (:mod:`metrics.score`); the province-wide rank is kept
+    as ``province_rank`` / ``province_peers``. ``previous`` are last month's records of the same counties,
+    for the bottom-two-months-running mark."""
+    from metrics.score import mark_bottom_two, rank_within_peers
+
+    def ranked(rows: list[dict]) -> pl.DataFrame:
+        frame = pl.DataFrame(
+            {"group": [r["group"] for r in rows], "composite_score": [r["composite_score"] for r in rows],
+             "rank_status": [r["rank_status"] for r in rows], "peer_group": [office] * len(rows)},
+            schema={"group": pl.String, "composite_score": pl.Float64, "rank_status": pl.String,
+                    "peer_group": pl.String})
+        return rank_within_peers(frame)
+
+    before = mark_bottom_two(ranked(previous), None, settings.ranking.bottom_min_peers,
+                             settings.ranking.bottom_margin_points) if previous else None
+    now = mark_bottom_two(ranked(records), before.select("group", "bottom_two") if before is not None else None,
+                          settings.ranking.bottom_min_peers, settings.ranking.bottom_margin_points)
+    by_group = {row["group"]: row for row in now.to_dicts()}
+    out = []
+    for r in records:
+        new = by_group[r["group"]]
+        out.append(dict(r, peer_group=office, rank=new["rank"], peers=new["peers"], bottom_two=new["bottom_two"],
+                        bottom_two_consecutive=new["bottom_two_consecutive"],
+                        province_rank=r["rank"], province_peers=r["peers"]))
+    return out
+
+
 def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = "zh", refresh: bool = True,
            config: dict | None = None, settings: MetricsSettings | None = None,
            clock=None) -> tuple[dict, DataVersion]:
@@ -399,9 +429,12 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
         units = {code: name for code, name in region_names.items()
                  if code.startswith(scope.prefix) and len(region_prefix(code)) in widths
                  and (grouping == "region:own" or code != scope.code)}
+        rows = _complete(reader.records(period.label, grouping), units, grouping, settings, departments_frame, period)
+        if grouping == "region:county" and scope.level == "city" and settings.ranking.county_peers == "province":
+            earlier = [r for r in reader.records(previous.label, grouping) if r["group"] in units]
+            rows = rank_within_office(rows, earlier, scope.code, settings)
         regions[grouping] = sorted(
-            _complete(reader.records(period.label, grouping), units, grouping, settings, departments_frame, period),
-            key=lambda r: (r["peer_group"] != "", *_order(r)) if grouping == "region:own" else _order(r))
+            rows, key=lambda r: (r["peer_group"] != "", *_order(r)) if grouping == "region:own" else _order(r))
 
     def marked(flag: str) -> list[dict]:
         """Units this office ranks — its own departments and the regions below it — with the mark."""

@@ -149,3 +149,19 @@ def test_a_city_bulletin_shows_the_citys_own_level_beside_its_counties(province)
     assert all(r["group"].startswith("3701") for rows in fig["regions"].values() for r in rows)
     own = [r for r in fig["departments"] if r["region_code"] == CITY and r["rank_status"] != "no_data"]
     assert own and all(r["name"] in flat for r in own)
+
+
+def test_a_city_office_ranks_its_own_counties(province):
+    """DOMAIN: a region is ranked against the regions of the same level under the same office. The Jinan
+    bulletin ranks Jinan's counties among themselves (1…n by the same scores), beside their rank in the
+    province as hcp metrics gives it."""
+    fig = figures(province[CITY])
+    counties = [r for r in fig["regions"]["region:county"] if r["rank_status"] == "ranked"]
+    assert counties and all(r["peer_group"] == CITY and r["peers"] == len(counties) for r in counties)
+    assert min(r["rank"] for r in counties) == 1
+    # a higher score never ranks lower (ties share the better rank)
+    assert all(a["rank"] <= b["rank"] for a in counties for b in counties if a["composite_score"] >= b["composite_score"])
+    assert all(r["province_peers"] > len(counties) for r in counties)
+    province_wide = {r["group"]: r for r in figures(province["all"])["regions"]["region:county"]}
+    assert all(r["province_rank"] == province_wide[r["group"]]["rank"] for r in counties)
+    assert "全省排名" in stream_text(pdf_of(province[CITY]))
