@@ -38,6 +38,7 @@ COMMANDS = {
     "loop": "supervision.cli:loop",
     "dashboard": "dashboard.cli:dashboard",
     "users": "dashboard.cli:users",
+    "models": "models.cli:models",
 }
 
 
