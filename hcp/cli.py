@@ -26,6 +26,7 @@ COMMANDS = {
     "quarantine": "ingest.cli:quarantine",
     "serve-ingest": "ingest.cli:serve_ingest",
     "keys": "ingest.cli:keys",
+    "tokens": "ingest.cli:tokens",
     "demo": "hcp.demo.cli:demo",
     "compute": "metrics.cli:compute",
     "metrics": "metrics.cli:metrics",

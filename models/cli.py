@@ -1,0 +1,184 @@
+"""``hcp models``: train, evaluate and use the models.
+
+* ``hcp models train [KIND…]`` — train every kind of :data:`models.registry.KINDS`, or those named; too
+  little data gives a clear message and no model (the previous one, if any, stays current).
+* ``hcp models evaluate [KIND…] [--format json|table]`` — every figure of the last training, beside the
+  baselines. JSON: an object keyed by kind, each the manifest's ``evaluation`` plus ``version``,
+  ``trained_at``, ``data_watermark`` and the ``final`` training window.
+* ``hcp models risk --as-of ISO-8601 [--format json|table]`` — the overdue risk of every open case. JSON
+  (the contract): an array, riskiest first, of ``case_id``, ``risk`` (0–1), ``deadline`` (YYYY-MM-DD),
+  ``working_days_left`` (negative once past the deadline), ``dept_code``, ``item_code``, ``region_code``,
+  ``factors`` (list of {``feature``, ``contribution``, ``value``}: contributions to the log-odds), plus
+  ``flag`` (red/yellow/null, as ``hcp flags``) and ``basis`` (``model``, or ``rule`` for a red case, whose
+  risk is 1 and has no factors).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import click
+
+from hcp.errors import EXIT_FAILURE, UsageError
+from hcp.i18n import tr
+from models.registry import KINDS
+
+
+def _refresh(app) -> None:
+    from metrics.jobs import MetricsJob
+
+    MetricsJob(app.warehouse()).run()
+
+
+def _kinds(app, names: tuple[str, ...]) -> list[str]:
+    unknown = [n for n in names if n not in KINDS]
+    if unknown:
+        raise UsageError(tr(app.lang, f"未知模型 {', '.join(unknown)}（可选：{', '.join(KINDS)}）",
+                            f"unknown model {', '.join(unknown)} (one of: {', '.join(KINDS)})"))
+    return list(names) or list(KINDS)
+
+
+@click.group()
+def models() -> None:
+    """模型 / models: overdue risk (超期风险) — train, evaluate, score."""
+
+
+@models.command("train")
+@click.argument("names", nargs=-1, metavar="[KIND]...")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="随机种子 / random seed.")
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the metrics refresh.")
+@click.pass_obj
+def train_command(app, names: tuple[str, ...], seed: int, no_refresh: bool) -> None:
+    """训练模型 / train the models (all, or the kinds named)."""
+    from models import registry, store
+
+    kinds = _kinds(app, names)
+    if not no_refresh:
+        _refresh(app)
+    wh = app.warehouse()
+    failed = False
+    for name in kinds:
+        kind = registry.kind(name)
+        label = tr(app.lang, *kind.label)
+        progress = lambda message, label=label: click.echo(f"… {label}: {message}", err=True)  # noqa: E731
+        try:
+            result = kind.train(wh, seed=seed, progress=progress, lang=app.lang)
+        except store.TooLittleData as exc:
+            click.secho(str(exc), fg="yellow", err=True)
+            failed = True
+            continue
+        directory = store.save(name, result.estimator, result.manifest)
+        manifest = store.load_manifest(name, app.lang)
+        click.echo(tr(app.lang, f"{label}模型 v{manifest['version']} 已保存：{directory}（用时 {manifest.get('train_seconds', 0)} 秒）",
+                      f"{label} model v{manifest['version']} saved: {directory} ({manifest.get('train_seconds', 0)} s)"))
+        for line in kind.evaluation_lines(manifest, app.lang):
+            click.echo(line)
+    if failed:
+        sys.exit(EXIT_FAILURE)
+
+
+@models.command("evaluate")
+@click.argument("names", nargs=-1, metavar="[KIND]...")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@click.pass_obj
+def evaluate_command(app, names: tuple[str, ...], fmt: str) -> None:
+    """模型评估 / every figure of the last training, beside the baselines."""
+    from models import registry, store
+
+    kinds = _kinds(app, names)
+    manifests = {name: store.load_manifest(name, app.lang) for name in kinds if store.current_version(name) is not None}
+    if not manifests:
+        raise store.ModelMissing(tr(app.lang, "尚无已训练的模型：请先运行 hcp models train",
+                                    "no trained model yet: run `hcp models train` first"))
+    if fmt == "json":
+        out = {name: {"version": m["version"], "trained_at": m["trained_at"], "data_watermark": m["data_watermark"],
+                      **m["evaluation"], "final": m["final"], "libraries": m["libraries"]}
+               for name, m in manifests.items()}
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    for name, manifest in manifests.items():
+        for line in registry.kind(name).evaluation_lines(manifest, app.lang):
+            click.echo(line)
+
+
+def _clip(text: str, width: int) -> str:
+    from hcp.textable import display_width
+
+    if display_width(text) <= width:
+        return text
+    out = ""
+    for ch in text:
+        if display_width(out + ch) > width - 1:
+            break
+        out += ch
+    return out + "…"
+
+
+@models.command("risk")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True,
+              help="表格显示前 N 件 / table: show the N riskiest (json lists every open case).")
+@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the metrics refresh.")
+@click.pass_obj
+def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -> None:
+    """超期风险 / the overdue risk of every open case as of an instant, with the factors behind it.
+
+    \b
+    风险分是提示关注的线索，不是处罚依据。
+    A risk score is a prompt to look, never a sanction.
+    """
+    from metrics.api import InstantError, group_names, parse_instant
+    from metrics.jobs import MetricsSettings
+    from models import risk, store
+    from warehouse.client import SHANGHAI
+
+    try:
+        instant = parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)
+    except InstantError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    model, manifest = store.load("risk", risk.FEATURE_VERSION, app.lang)
+    if not no_refresh:
+        _refresh(app)
+    wh = app.warehouse()
+    frame = risk.score(wh, instant, model, warning_days=MetricsSettings.load().warning_days)
+    if fmt == "json":
+        records = [{"case_id": r["case_id"], "risk": r["risk"], "deadline": r["deadline"].isoformat(),
+                    "working_days_left": r["working_days_left"], "dept_code": r["dept_code"],
+                    "item_code": r["item_code"], "region_code": r["region_code"], "flag": r["flag"],
+                    "basis": r["basis"], "factors": r["factors"]} for r in frame.iter_rows(named=True)]
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    from hcp.textable import render
+    from models.risk_features import FEATURES
+
+    depts, items, regions = (group_names(wh, g) for g in ("dept", "item", "region:city"))
+    flags = {"red": tr(app.lang, "红牌", "red"), "yellow": tr(app.lang, "黄牌", "yellow"), None: ""}
+    scored = frame.filter(frame["basis"] == "model")
+    high = int((scored["risk"] >= 0.5).sum())
+    click.echo(tr(app.lang,
+                  f"截至 {instant:%Y-%m-%d %H:%M}：在办 {frame.height:,} 件，其中红牌 {frame.height - scored.height:,} 件；"
+                  f"未超期的 {scored.height:,} 件中风险 ≥ 50% 的 {high:,} 件（模型 v{manifest['version']}）",
+                  f"as of {instant:%Y-%m-%d %H:%M}: {frame.height:,} open cases, {frame.height - scored.height:,} red; "
+                  f"of the {scored.height:,} not yet overdue, {high:,} at risk ≥ 50% (model v{manifest['version']})"))
+    click.echo(tr(app.lang, "风险分是提示关注的线索，不是处罚依据。", "A risk score is a prompt to look, never a sanction."))
+    shown = scored.head(top)
+    headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("风险", "risk"), ("期限", "deadline"),
+                                           ("剩余", "left"), ("牌", "flag"), ("部门", "department"), ("事项", "item"),
+                                           ("区划", "region"), ("主要因素", "main factors"))]
+
+    def factor_text(factors: list[dict]) -> str:
+        return "、".join(f"{tr(app.lang, *FEATURES[f['feature']])}{'+' if f['contribution'] >= 0 else '−'}"
+                        f"{abs(f['contribution']):.1f}" for f in factors[:2]) if app.lang != "en" else \
+            ", ".join(f"{FEATURES[f['feature']][1]} {f['contribution']:+.1f}" for f in factors[:2])
+
+    rows = [[r["case_id"], f"{r['risk'] * 100:.0f}%", r["deadline"].isoformat(), str(r["working_days_left"]),
+             flags[r["flag"]], _clip(f"{depts.get(r['dept_code'], '')} {r['dept_code']}", 24),
+             _clip(items.get(r["item_code"], r["item_code"]), 14), _clip(regions.get(r["region_code"], r["region_code"]), 10),
+             factor_text(r["factors"])] for r in shown.iter_rows(named=True)]
+    click.echo(render(headers, rows, right_align=[False, True, False, True, False, False, False, False, False]))
+    if scored.height > top:
+        click.echo(tr(app.lang, f"…… 另有 {scored.height - top:,} 件（--top 调整，--format json 列出全部）",
+                      f"… {scored.height - top:,} more (--top N; --format json lists every case)"))
