@@ -429,14 +429,8 @@ def due_day(wh: Warehouse, filters: Filters) -> dt.date:
     every month whose due-ness moved since the one before, so every stored ``bad_due`` /
     ``bad_overdue_unrectified`` / ``bad_in_progress`` is as of that day), so that a list agrees with them;
     for figures computed live, today (as they are)."""
-    if not filters.live:
-        judged = store.get_state(wh, "due_judged_on")
-        if judged:
-            return dt.date.fromisoformat(judged)
-        started = store.get_state(wh, "run_started")  # a warehouse computed before due_judged_on was kept
-        if started:
-            return dt.datetime.fromisoformat(started).astimezone(SHANGHAI).date()
-    return dt.datetime.now(SHANGHAI).date()
+    judged = None if filters.live else store.due_judged_on(wh)
+    return judged or dt.datetime.now(SHANGHAI).date()
 
 
 def bad_rectification(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:

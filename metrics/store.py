@@ -151,6 +151,17 @@ def retire_periods(wh: Warehouse, labels: list[str], groupings: tuple[str, ...],
                "watermark": pl.Datetime("ms", "Asia/Shanghai")}))
 
 
+def due_judged_on(wh: Warehouse) -> dt.date | None:
+    """The day the latest metrics run judged rectification due-ness on: every stored ``bad_due`` /
+    ``bad_overdue_unrectified`` / ``bad_in_progress`` is as of that day (each run recomputes every month
+    whose due-ness moved since the run before). None before any run."""
+    judged = get_state(wh, "due_judged_on")
+    if judged:
+        return dt.date.fromisoformat(judged)
+    started = get_state(wh, "run_started")  # a warehouse computed before the day was kept apart
+    return dt.datetime.fromisoformat(started).date() if started else None
+
+
 def get_state(wh: Warehouse, key: str) -> str | None:
     return wh.query_value("SELECT value FROM metrics_state FINAL WHERE key = {k:String}", {"k": key})
 
