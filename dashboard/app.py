@@ -59,14 +59,35 @@ def _login(lang: str) -> None:
         password = st.text_input(L.t(lang, "password"), type="password", key="login_password")
         submitted = st.form_submit_button(L.t(lang, "login"), type="primary")
     if submitted:
-        user = auth.authenticate(username.strip(), password)
+        client = _client_address()
+        user = auth.authenticate(username.strip(), password, client=client)
         if user is None:
-            st.error(L.t(lang, "login_failed"))
+            verdict = auth.lockout(username.strip(), client)
+            if verdict.allowed:
+                st.error(L.t(lang, "login_failed"))
+            else:
+                minutes = verdict.minutes_left(dt.datetime.now(dt.timezone.utc))
+                st.error(L.t(lang, "login_locked").format(minutes=minutes))
         else:
             st.session_state["username"] = user.username
             st.rerun()
     st.toggle("English", key="w_lang_login", value=(lang == "en"), on_change=_lang_changed, args=("w_lang_login",))
     st.stop()
+
+
+def _client_address() -> str:
+    """Where a login comes from, for the per-client lockout: the peer address Streamlit saw, or — only
+    when ``[dashboard.logins] trust_forwarded_for`` says a proxy sets it — the first X-Forwarded-For hop
+    ("" when unknown, e.g. in tests)."""
+    from dashboard.login_guard import GuardSettings
+
+    if GuardSettings.load().trust_forwarded_for:
+        header = st.context.headers.get("X-Forwarded-For")
+        forwarded = header.split(",")[0].strip() if isinstance(header, str) else ""
+        if forwarded:
+            return forwarded
+    address = st.context.ip_address
+    return address if isinstance(address, str) else ""  # no address outside a real browser session
 
 
 def _lang_changed(key: str) -> None:

@@ -89,6 +89,8 @@ TEXT = {
     "username": ("用户名", "User name"),
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误", "Wrong user name or password"),
+    "login_locked": ("登录失败次数过多，已临时锁定，请 {minutes} 分钟后再试（已记录）",
+                     "Too many failed logins: locked for now, try again in {minutes} minutes (this is recorded)"),
     "no_users": ("尚未配置用户：请运行 `hcp users add`", "No users yet: run `hcp users add`"),
     "period": ("期间", "Period"),
     "custom_range": ("自定义日期范围", "Custom date range"),

@@ -10,6 +10,9 @@ The rules (``[dashboard.logins]`` in the configuration; defaults below):
   no successful login after them is locked for ``lockout_minutes`` (15) after the last failure; so is a
   client with ``client_failures`` (20) failures within the window, whatever names it tried. While locked,
   even the right password is refused (and the refusal recorded), so guessing on never pays.
+* **Client.** The address the dashboard's server saw; behind a reverse proxy set
+  ``trust_forwarded_for = true`` to use the first X-Forwarded-For hop instead (never trusted otherwise:
+  anyone can send that header).
 * **Delay.** From the third failure of a user or client in the window, each answer waits
   ``delay_seconds`` (1 s) times the failures beyond two, at most 5 s, before it is given.
 
@@ -40,6 +43,8 @@ class GuardSettings:
     window_minutes: float = 15
     lockout_minutes: float = 15
     delay_seconds: float = 1.0
+    #: Behind a reverse proxy that sets X-Forwarded-For, the client is its first hop (else the peer address).
+    trust_forwarded_for: bool = False
 
     @classmethod
     def load(cls, config: dict | None = None) -> "GuardSettings":

@@ -264,3 +264,27 @@ def test_the_dept_user_is_logged_out_when_removed(home):
     at.run()
     assert not at.metric and at.text_input(key="login_user")
 
+
+
+def test_repeated_wrong_passwords_lock_the_login_even_for_the_right_one(home):
+    def attempt(password: str):
+        login = AppTest.from_file(APP, default_timeout=60).run()
+        login.text_input(key="login_user").input("temp-lock")
+        login.text_input(key="login_password").input(password)
+        next(b for b in login.button if b.label == "登录").click().run()
+        return login
+
+    from dashboard import auth
+
+    auth.add_user(auth.User("temp-lock", "dept", dept="D1"), PASSWORD, replace=True)
+    try:
+        for i in range(4):
+            failed = attempt("wrong-password")
+            assert any("用户名或密码错误" in e.value for e in failed.error), (i, [e.value for e in failed.error])
+        # The fifth failure locks the name, and says so; then even the right password is refused.
+        assert any("已临时锁定" in e.value for e in attempt("wrong-password").error)
+        locked = attempt(PASSWORD)
+        assert any("已临时锁定" in e.value and "分钟后再试" in e.value for e in locked.error)
+        assert not locked.metric  # not logged in
+    finally:
+        auth.remove_user("temp-lock")
