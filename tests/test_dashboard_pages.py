@@ -29,7 +29,9 @@ def home(tmp_path_factory):
     with home_env(path):
         # One more bad rating for D1 (level 1, Oct 30), with no follow-up: the department appeals it below.
         wh = open_warehouse()
-        wh.insert_df("ratings", ratings_frame([rating("r10", "B", 1, "2025-10-30 10:00", item="ITEM3", real_name=True)]))
+        # r11 (level 2, Oct 30, no follow-up) is worked through the form's refusals below.
+        wh.insert_df("ratings", ratings_frame([rating("r10", "B", 1, "2025-10-30 10:00", item="ITEM3", real_name=True),
+                                               rating("r11", "B", 2, "2025-10-30 11:00", item="ITEM3", real_name=True)]))
         wh.close()
         yield path
         ui.close_warehouse()  # the app opened the warehouse in this process
@@ -206,7 +208,7 @@ def test_the_department_works_its_loop_and_the_office_decides_the_appeal(home):
     queue = at.dataframe[0].value
     assert set(queue["rating_id"]) >= {"r8", "r10"} and "r5" not in set(queue["rating_id"])
     assert at.selectbox(key="loop_action").options == [L.action("zh", "verified"), L.action("zh", "appealed")]
-    at.selectbox(key="loop_action").set_value("appealed")
+    at.selectbox(key="loop_action").set_value("appealed").run()
     at.text_area(key="loop_note").input("恶意差评，申请复核")
     submit = next(b for b in at.button if b.label == "提交")
     submit.click().run()
@@ -218,10 +220,53 @@ def test_the_department_works_its_loop_and_the_office_decides_the_appeal(home):
     assert not [b for b in at.button if b.label == "提交"]
     office = ok(app("province", "ratings", rating="r10"))
     assert office.selectbox(key="loop_action").options == ["申诉成立", "申诉驳回"]
-    office.selectbox(key="loop_action").set_value("appeal_upheld")
+    office.selectbox(key="loop_action").set_value("appeal_upheld").run()
     next(b for b in office.button if b.label == "提交").click().run()
     ok(office)
     assert office.dataframe[-1].value["环节"].tolist()[-1] == "申诉成立"
+
+
+def _steps(at: AppTest) -> list[str]:
+    """The steps in the selected rating's history (the last table of the page), oldest first."""
+    frame = at.dataframe[-1].value
+    return frame["环节"].tolist() if "环节" in frame.columns else []
+
+
+def _submit(at: AppTest) -> AppTest:
+    return at.button(key="loop_submit").click().run()
+
+
+def test_the_loop_form_asks_for_what_the_action_needs_and_preselects_nothing(home):
+    from supervision.actions import ACTION_NEEDS
+
+    at = ok(app("d1", "ratings", rating="r11"))
+    form = at.selectbox(key="loop_action")
+    assert form.value is None and at.button(key="loop_submit").disabled  # nothing chosen, nothing to submit
+    assert not [s for s in at.selectbox if s.key == "loop_reason"] and not at.text_area
+    # 核实 asks for the cause; without one it is refused and nothing is recorded.
+    at.selectbox(key="loop_action").set_value("verified").run()
+    assert at.selectbox(key="loop_reason").value is None
+    _submit(at)
+    assert [e.value for e in at.error] == [ACTION_NEEDS["verified"][1]] and "核实" not in _steps(at)
+    at.selectbox(key="loop_reason").set_value(next(iter(L.domain.REASON_CATEGORIES))).run()
+    assert any(c.value.startswith("将记录：核实 · 核实原因：") for c in at.caption)
+    ok(_submit(at))
+    assert _steps(at) == ["核实"] and any("核实" in s.value for s in at.success)
+    # After a step the selector is back on the placeholder: a second 提交 records nothing.
+    assert at.selectbox(key="loop_action").value is None and at.button(key="loop_submit").disabled
+    # 整改 asks for a note, not a cause; an empty one is refused with the loop's message.
+    at.selectbox(key="loop_action").set_value("rectified").run()
+    assert not [s for s in at.selectbox if s.key == "loop_reason"]
+    assert at.text_area(key="loop_note").label == "说明（必填）"
+    _submit(at)
+    assert [e.value for e in at.error] == [ACTION_NEEDS["rectified"][1]] and _steps(at) == ["核实"]
+    at.text_area(key="loop_note").input("已当面致歉并简化材料清单").run()
+    assert any(c.value == "将记录：整改 · 说明：已当面致歉并简化材料清单" for c in at.caption)
+    ok(_submit(at))
+    assert _steps(at) == ["核实", "整改"]
+    assert at.selectbox(key="loop_action").value is None and at.button(key="loop_submit").disabled
+    at.selectbox(key="loop_action").set_value("feedback").run()
+    assert at.text_area(key="loop_note").label == "说明（选填）" and at.text_area(key="loop_note").value == ""
 
 
 def test_filters_narrow_the_scope_and_go_into_the_url(home):

@@ -14,6 +14,7 @@ from dashboard import ui
 from dashboard import labels as L
 from dashboard.data import NotPermitted, actions_for
 from hcp.domain import REASON_CATEGORIES
+from supervision.actions import ACTION_NEEDS
 from supervision.loop import STATES, STEPS, ActionRefused
 from supervision.queues import department_view, office_view
 from warehouse.client import SHANGHAI
@@ -150,23 +151,41 @@ if rating_id:
         ui.dataframe(history.select(ui.followup_columns(c)))
     allowed = [a for a in status.get("allowed_actions", []) if a in actions_for(c.base.role)]
     if allowed:
-        with st.form(f"loop_form_{rating_id}", clear_on_submit=True):
-            st.markdown(f"**{c.t('record_action')}**")
-            action = st.selectbox(c.t("action"), allowed, format_func=lambda a: L.action(c.lang, a), key="loop_action")
-            reason = st.selectbox(c.t("reason") + L.tr(c.lang, "（核实时填写）", " (with verification)"),
-                                  [""] + list(REASON_CATEGORIES), format_func=lambda r: L.reason(c.lang, r),
-                                  key="loop_reason")
-            note = st.text_area(c.t("note"), key="loop_note", max_chars=2000)
-            submitted = st.form_submit_button(c.t("submit"), type="primary")
-        if submitted:
+        # The form asks for exactly what the chosen action needs (supervision.actions.ACTION_NEEDS): the cause
+        # only with 核实, a required note with 整改/解释说明/申诉, an optional one otherwise. No action is
+        # pre-selected (after a step the selector is back on "请选择…"), and the line above 提交 says what
+        # will be recorded. Plain widgets, not st.form: the fields follow the chosen action.
+        st.markdown(f"**{c.t('record_action')}**")
+        action = st.selectbox(c.t("action"), allowed, index=None, placeholder=L.tr(c.lang, "请选择…", "Choose…"),
+                              format_func=lambda a: L.action(c.lang, a), key="loop_action")
+        need = ACTION_NEEDS.get(action, (None,))[0] if action else None
+        reason = None
+        if action == "verified":
+            reason = st.selectbox(c.t("reason") + L.tr(c.lang, "（必填）", " (required)"), list(REASON_CATEGORIES),
+                                  index=None, placeholder=L.tr(c.lang, "请选择…", "Choose…"),
+                                  format_func=lambda r: L.reason(c.lang, r), key="loop_reason")
+        note = ""
+        if action:
+            note_label = c.t("note") + (L.tr(c.lang, "（必填）", " (required)") if need == "note"
+                                        else L.tr(c.lang, "（选填）", " (optional)"))
+            note = st.text_area(note_label, key="loop_note", max_chars=2000).strip()
+            summary = [L.action(c.lang, action)]
+            if action == "verified":
+                summary.append(f"{c.t('reason')}：{L.reason(c.lang, reason) if reason else '—'}")
+            summary.append(f"{c.t('note')}：{note or '—'}")
+            st.caption(L.tr(c.lang, "将记录：", "Will record: ") + " · ".join(summary))
+        submitted = st.button(c.t("submit"), type="primary", key="loop_submit", disabled=not action)
+        if submitted and action:
             actor = f"{c.user.username}" + (f"（{c.user.name}）" if c.user.name else "")
             try:
                 ui.call("record_loop_action", c.base, c.base.role, rating_id, action, actor,
-                        reason if action == "verified" else None, note)
+                        reason if action == "verified" else None, note or None)
             except ActionRefused as exc:
                 st.error(exc.message(c.lang))
             else:
                 ui.refresh_version()
+                for key in ("loop_action", "loop_reason", "loop_note"):  # back to "请选择…", empty fields
+                    st.session_state.pop(key, None)
                 st.session_state["_loop_recorded"] = f"{L.action(c.lang, action)}：{L.tr(c.lang, '已登记', 'recorded')}"
                 st.rerun()
     else:
