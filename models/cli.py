@@ -145,11 +145,9 @@ def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -
     wh = app.warehouse()
     frame = risk.score(wh, instant, model, warning_days=MetricsSettings.load().warning_days)
     if fmt == "json":
-        records = [{"case_id": r["case_id"], "risk": r["risk"], "deadline": r["deadline"].isoformat(),
-                    "working_days_left": r["working_days_left"], "dept_code": r["dept_code"],
-                    "item_code": r["item_code"], "region_code": r["region_code"], "flag": r["flag"],
-                    "basis": r["basis"], "factors": r["factors"]} for r in frame.iter_rows(named=True)]
-        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        import polars as pl
+
+        click.echo(frame.with_columns(deadline=pl.col("deadline").dt.strftime("%Y-%m-%d")).write_json())
         return
     from hcp.textable import render
     from models.risk_features import FEATURES

@@ -415,30 +415,32 @@ _MARK_TYPES = "('suspended', 'resumed', 'supplement_requested', 'supplement_rece
 
 def load_inputs(wh, *, as_of: dt.datetime | None = None) -> RiskInputs:
     """The inputs for training (``as_of=None``: every accepted case) or for scoring the cases open at
-    ``as_of`` (their facts, marks and stop events; the completions of the history window before it).
+    ``as_of`` (their facts and clock-stop marks up to it; the completions of the history window before it).
 
     Reads the stored case facts: run the metrics job first so that they reflect every event."""
     from metrics import store
 
     columns = ", ".join(CASE_COLUMNS)
     if as_of is None:
-        params: dict = {}
-        scope = "SELECT case_id FROM case_facts FINAL WHERE accepted_at IS NOT NULL"
         cases = wh.query_df(f"SELECT {columns} FROM case_facts FINAL WHERE accepted_at IS NOT NULL")
         completed = completed_history(cases)
         marks = wh.query_df(f"SELECT case_id, event_type, event_time FROM case_events FINAL "
                             f"WHERE event_type IN {_MARK_TYPES}")
     else:
         params = {"t": as_of, "since": as_of - dt.timedelta(days=HISTORY_DAYS)}
-        scope = (f"SELECT case_id FROM case_facts FINAL WHERE accepted_at <= {_T} "
-                 f"AND (terminal_at IS NULL OR terminal_at > {_T})")
-        cases = wh.query_df(f"SELECT {columns} FROM case_facts FINAL WHERE case_id IN ({scope})", params)
+        cases = wh.query_df(f"SELECT {columns} FROM case_facts FINAL WHERE accepted_at <= {_T} "
+                            f"AND (terminal_at IS NULL OR terminal_at > {_T})", params)
         completed = wh.query_df(
             "SELECT dept_code, item_code, completed_at, on_time FROM case_facts FINAL "
             "WHERE state = 'completed' AND on_time IS NOT NULL "
             "AND completed_at > {since:DateTime64(3, 'Asia/Shanghai')} AND completed_at <= " + _T, params)
-        marks = wh.query_df(f"SELECT case_id, event_type, event_time FROM case_events FINAL "
-                            f"WHERE event_type IN {_MARK_TYPES} AND case_id IN ({scope})", params)
+        # The open cases' clock-stop events: those between the earliest submission among them and T.
+        earliest = cases["submitted_at"].min() or cases["accepted_at"].min() or as_of
+        marks = wh.query_df(
+            f"SELECT case_id, event_type, event_time FROM case_events FINAL WHERE event_type IN {_MARK_TYPES} "
+            f"AND event_time <= {_T} AND event_time >= {{lo:DateTime64(3, 'Asia/Shanghai')}}",
+            {**params, "lo": min(earliest, as_of)},
+        ).join(cases.select("case_id"), on="case_id", how="semi")
     cases = cases.with_columns(pl.col("on_time").cast(pl.Boolean))
     return RiskInputs(cases=cases, marks=marks,
                       completed=completed.with_columns(pl.col("on_time").cast(pl.Boolean)),
