@@ -1,0 +1,119 @@
+"""Benchmark of the overdue-risk model on a demo month: training time and peak memory, and the time to
+score every open case, against the red/yellow watch (``hcp flags``) on the same instant as the baseline.
+
+    .venv/bin/python bench/models.py --cases 1000000            # builds the month in a temporary HCP_HOME
+    .venv/bin/python bench/models.py --home /tmp/mdl1m          # reuse a home already built by this script
+
+1. (not timed) ``hcp demo generate`` a month (Parquet), ``hcp init``, ``hcp ingest``, ``hcp compute``;
+2. ``hcp models train risk --no-refresh`` in a child process: wall time and the child's peak RSS;
+3. in one process, at an instant in the middle of the test month: ``models.risk.score`` (read the open
+   cases, build their features, predict, explain) and ``metrics.api.flags_as_of`` (the existing red/yellow
+   computation over the same open cases), each the best of three; the ratio is printed;
+4. ``hcp models risk --format json`` end to end (wall time of the command).
+
+Aims (issue 14, 2-core machine): training ≤ 60 s, scoring ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def hcp(*args: str, env: dict) -> tuple[float, int, str]:
+    """Run an hcp command; return wall seconds, the child's peak RSS (MiB) and its stdout."""
+    code = ("import resource, runpy, sys; sys.argv = ['hcp'] + sys.argv[1:]\n"
+            "try:\n    runpy.run_module('hcp.cli', run_name='__main__')\n"
+            "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"hcp {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    peak = max([int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")] or [0])
+    return seconds, peak // 1024, done.stdout
+
+
+def build(home: Path, cases: int, month: str, env: dict) -> None:
+    data = home / "data"
+    print(f"building {cases:,} cases of {month} in {home} (not timed) …", flush=True)
+    hcp("demo", "generate", "--month", month, "--cases", str(cases), "--format", "parquet", "--out", str(data), env=env)
+    hcp("init", env=env)
+    hcp("ingest", *sorted(str(p) for p in data.glob("*.parquet")), env=env)
+    hcp("compute", env=env)
+
+
+def best_of(n: int, fn):
+    times, result = [], None
+    for _ in range(n):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--month", default="2026-03")
+    parser.add_argument("--home", type=Path, help="an HCP_HOME built by an earlier run (skips step 1)")
+    args = parser.parse_args()
+
+    temporary = None
+    if args.home is None:
+        temporary = tempfile.TemporaryDirectory(prefix="hcp-bench-models-")
+        home = Path(temporary.name)
+    else:
+        home = args.home.resolve()
+    env = {**os.environ, "HCP_HOME": str(home)}
+    env.pop("HCP_WAREHOUSE", None)
+    if not (home / "warehouse").exists():
+        build(home, args.cases, args.month, env)
+
+    train_seconds, train_peak, _ = hcp("models", "train", "risk", "--no-refresh", env=env)
+    manifest = json.loads((home / "models" / "risk" / f"v{json.loads((home / 'models' / 'risk' / 'current.json').read_text())['version']}" / "manifest.json").read_text())
+    ev = manifest["evaluation"]
+    test_month = dt.date.fromisoformat(ev["test_month"] + "-01")
+    as_of = dt.datetime.combine(test_month + dt.timedelta(days=17), dt.time(10, 5), ZoneInfo("Asia/Shanghai"))
+
+    os.environ.update(env)
+    from metrics.api import flags_as_of
+    from models import risk, store
+    from warehouse import open_warehouse
+
+    model, _ = store.load("risk", risk.FEATURE_VERSION)
+    wh = open_warehouse()
+    try:
+        score_seconds, scored = best_of(3, lambda: risk.score(wh, as_of, model))
+        flags_seconds, flagged = best_of(3, lambda: flags_as_of(wh, as_of, 2))
+    finally:
+        wh.close()
+    cli_seconds, _, out = hcp("models", "risk", "--as-of", as_of.isoformat(), "--format", "json", "--no-refresh", env=env)
+
+    print(f"\ndata: {manifest['data_window']['cases']:,} accepted cases, watermark {manifest['data_watermark']}, "
+          f"{manifest['snapshot_instants']} snapshot instants (every {manifest['snapshot_every_days']} day(s)), "
+          f"{manifest['final']['rows']:,} labelled snapshot rows")
+    print(f"hcp models train risk       {train_seconds:7.1f} s   peak {train_peak:,} MiB   (aim ≤ 60 s)")
+    print(f"  model PR-AUC {ev['model']['pr_auc']:.4f} vs share used {ev['baselines']['share_used']['pr_auc']:.4f}, "
+          f"item rate {ev['baselines']['item_overdue_rate']['pr_auc']:.4f} (test month {ev['test_month']})")
+    print(f"score all open cases        {score_seconds:7.2f} s   {scored.height:,} open cases at {as_of:%Y-%m-%d %H:%M} (aim ≤ 5 s)")
+    print(f"baseline: flags_as_of       {flags_seconds:7.2f} s   {flagged.height:,} red/yellow")
+    print(f"risk scoring ÷ flags        {score_seconds / flags_seconds:7.2f} ×")
+    print(f"hcp models risk --format json (whole command) {cli_seconds:.1f} s, {len(json.loads(out)):,} records")
+    if temporary is not None:
+        temporary.cleanup()
+
+
+if __name__ == "__main__":
+    main()
