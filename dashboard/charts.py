@@ -145,7 +145,7 @@ def trend(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict[str, fl
             shapes.append({"type": "line", "xref": f"x{n}", "x0": at, "x1": at, "yref": f"y{n} domain", "y0": 0,
                            "y1": 1, "line": {"color": GREY, "dash": "dot", "width": 1}})
     if in_progress in months:
-        notes.append({"text": f"{in_progress}：{in_progress_text}", "x": 1.0, "xref": "paper", "xanchor": "right",
+        notes.append({"text": f"{in_progress}{L.tr(lang, '：', ': ')}{in_progress_text}", "x": 1.0, "xref": "paper", "xanchor": "right",
                       "y": 1.0, "yref": "paper", "yanchor": "bottom", "yshift": 22, "showarrow": False,
                       "font": {"size": 11, "color": "#57606a", "family": L.FONT_FAMILY}})
     layout.update(
@@ -276,9 +276,11 @@ def flag_counts(frame: pl.DataFrame, lang: str) -> go.Figure:
     return _layout(fig, height=300)
 
 
-def timeline(events: pl.DataFrame, stops: pl.DataFrame, deadline: dt.date | None, lang: str) -> go.Figure:
+def timeline(events: pl.DataFrame, stops: pl.DataFrame, deadline: dt.date | None, lang: str,
+             now: dt.datetime | None = None) -> go.Figure:
     """A case's life: one marker per event (a red diamond when the applicant had to come: a trip), clock
-    stops shaded, and the deadline (end of its day) as a red line. Times are local wall-clock times."""
+    stops shaded, the deadline (end of its day) as a red line and, with ``now``, the present instant as a
+    dark vertical line (an open case's timeline runs up to it). Times are local wall-clock times."""
     events = events.with_columns(pl.col("event_time").dt.replace_time_zone(None))
     stops = stops.with_columns(pl.col("start").dt.replace_time_zone(None), pl.col("end").dt.replace_time_zone(None))
     order = [k for k in L.EVENT_TYPES_EN if k in set(events["event_type"].to_list())]
@@ -304,6 +306,11 @@ def timeline(events: pl.DataFrame, stops: pl.DataFrame, deadline: dt.date | None
                       line={"color": RED, "dash": "dash", "width": 2})
         fig.add_annotation(x=end_of_day, y=1.0, yref="paper", text=f"{L.t(lang, 'deadline')} {deadline.isoformat()}",
                            showarrow=False, font={"color": RED, "size": 12}, xanchor="right", yanchor="bottom")
+    if now is not None:
+        now = now.replace(tzinfo=None)
+        fig.add_shape(type="line", x0=now, x1=now, y0=0, y1=1, yref="paper", line={"color": "#24292f", "width": 2})
+        fig.add_annotation(x=now, y=0.0, yref="paper", text=f"{L.tr(lang, '现在', 'now')} {now:%m-%d %H:%M}",
+                           showarrow=False, font={"color": "#24292f", "size": 12}, xanchor="left", yanchor="bottom")
     fig.update_yaxes(categoryorder="array", categoryarray=[y_labels[k] for k in reversed(order)], type="category")
     fig.update_xaxes(tickformat="%m-%d\n%H:%M")
     return _layout(fig, height=max(240, 44 * len(order) + 90), legend=False)

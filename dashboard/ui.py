@@ -344,9 +344,27 @@ def dataframe(frame: pl.DataFrame, **kwargs) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY, **kwargs)
 
 
-def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto") -> int | None:
-    """A table whose rows can be clicked (single-row selection); returns the clicked row's index."""
-    event = st.dataframe(frame, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
+#: Row backgrounds by state (light, so the text stays readable): red and yellow cards.
+ROW_COLOURS = {"red": "#fde2e1", "yellow": "#fff4cc"}
+
+
+def coloured(frame: pl.DataFrame, states: pl.Series):
+    """``frame`` as a pandas Styler whose rows are coloured by ``states`` (keys of :data:`ROW_COLOURS`; other
+    values uncoloured). One vectorised style frame, no per-row Python: sorting by a column keeps the colours."""
+    data = frame.to_pandas()
+    css = [f"background-color: {ROW_COLOURS[s]}" if s in ROW_COLOURS else "" for s in states.to_list()]
+    import pandas as pd
+
+    styles = pd.DataFrame({col: css for col in data.columns}, index=data.index)
+    return data.style.apply(lambda _: styles, axis=None)
+
+
+def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto",
+          states: pl.Series | None = None) -> int | None:
+    """A table whose rows can be clicked (single-row selection); returns the clicked row's index. With
+    ``states``, each row is coloured by its state (:func:`coloured`)."""
+    data = coloured(frame, states) if states is not None else frame
+    event = st.dataframe(data, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
                          column_config=columns or {}, width="stretch", height=height, placeholder=EMPTY)
     return select_row(event)
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
+import pandas as pd
 import pytest
 from streamlit.elements.lib.utils import user_key_from_element_id
 from streamlit.testing.v1 import AppTest
@@ -195,12 +198,25 @@ def test_overdue_watch_lists_red_and_yellow_cases_and_opens_them(home):
     assert shown[":red[红牌（超期）]"] == "1" and shown[":orange[黄牌（临期）]"] == "1"
     assert shown["本期超期办结"] == "2"
     flags = at.dataframe[0].value
-    assert flags["case_id"].tolist() == ["M", "X"] and flags["days"].tolist() == [4, 1]
+    assert flags["case_id"].tolist() == ["M", "X"] and flags["flag"].tolist() == ["🔴 红牌（超期）", "🟡 黄牌（临期）"]
+    assert flags["days_over"].tolist()[0] == 4 and pd.isna(flags["days_over"][1])  # red: days over, no days left
+    assert pd.isna(flags["days_left"][0]) and flags["days_left"].tolist()[1] == 1
+    styles = at.dataframe[0].proto.arrow_data.styler.styles
+    assert "#fde2e1" in styles and "#fff4cc" in styles  # rows coloured red and yellow
     overdue = at.dataframe[1].value
     assert set(overdue["case_id"]) == {"A", "F2"}
     ok(click_row(at, 0, 0))
     assert at.query_params.get("case") == "M"
     assert metrics(at)["状态"] == "办理中"
+    # The red case says where it stands as of the watch's instant, the timeline has a "now" line, and the
+    # breadcrumb goes province → city → county → department → item → case.
+    assert any(m.value == ":red-badge[:material/error: 超期 4 个工作日，未办结] 截至 2025-10-29 10:00" for m in at.markdown)
+    assert metrics(at)["超期工作日"] == "4"
+    timeline = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert "现在 10-29 10:00" in [a["text"] for a in timeline["annotations"]]
+    crumbs = [b.label for b in at.button if b.key and b.key.startswith("crumb_")]
+    assert crumbs == ["山东省", "青岛市", "市南区", "青岛市市南区市场监督管理局", "ITEM3"]  # ITEM3 has no name here
+    assert any(m.value == "**办件 M**" for m in at.markdown)
 
 
 def test_the_department_works_its_loop_and_the_office_decides_the_appeal(home):

@@ -6,12 +6,15 @@ ratings and their follow-ups. Anything outside the user's scope shows 无权查�
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import labels as L
 from dashboard.data import NotPermitted
+from warehouse.client import SHANGHAI
 
 TABLE_KEYS = ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",
               "online_rate", "zero_trip_rate", "good_rate", "bad_count", "composite_score")
@@ -41,10 +44,29 @@ def breadcrumb(item: str | None, case: str | None) -> None:
     if c.scope.dept_code:
         region = ui.get("region")
         steps.append((dept_names.get(c.scope.dept_code, c.scope.dept_code), {"region": region, "dept": c.scope.dept_code}))
-    if item:
-        steps.append((item_names.get(item, item), {"item": item, "case": ""}))
     if case:
+        # A case: the full path to it from its own facts — province → city → county → department → item.
+        detail = ui.q("case_detail", c.base, case)
+        if detail is not None:
+            facts = detail["facts"]
+            steps = steps[:1] if c.base.role != "dept" else []
+            code = facts["region_code"] or ""
+            if c.base.role != "dept":
+                top = c.base.region_prefix
+                for prev, width in ((0, 2), (2, 4), (4, 6), (6, 9)):
+                    # each level below the user's own that the case's region is in (a province department's
+                    # region has zeros past the province: no city, no county)
+                    if len(top) < width and code[prev:width].strip("0"):
+                        level = code[:width].ljust(12, "0")
+                        steps.append((region_names.get(level, level), {"region": level, "dept": ""}))
+            dept = facts["dept_code"]
+            steps.append((dept_names.get(dept, dept), {"dept": dept}))
+            item = facts["item_code"]
+        if item:
+            steps.append((item_names.get(item, item), {"item": item, "case": "", **({"dept": facts["dept_code"]} if detail is not None else {})}))
         steps.append((f"{c.t('case')} {case}", {}))
+    elif item:
+        steps.append((item_names.get(item, item), {"item": item, "case": ""}))
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         for i, (label, target) in enumerate(steps):
             if i == len(steps) - 1:
@@ -205,14 +227,43 @@ def case_level(case: str) -> None:
                            region_names.get(facts["region_code"], facts["region_code"]),
                            f"{c.t('channel')}: {L.case_channel(c.lang, facts['channel'])}"]))
     on_time = facts["on_time"]
+    completed = facts["state"] == "completed"
+    # Where the case stands now, in words: 已办结 / 超期 N 个工作日，未办结 / 剩余 N 个工作日 (working days on
+    # the real calendar of its locality, as hcp flags counts them).
+    text = ui.get("asof")
+    try:
+        now = dt.datetime.fromisoformat(text).replace(tzinfo=SHANGHAI) if text else ui.default_instant()
+    except ValueError:
+        now = ui.default_instant()
+    now = now.astimezone(SHANGHAI)
+    over = left = None
+    if completed:
+        st.markdown(":green-badge[" + L.tr(c.lang, "已办结", "completed") + (
+            f"（{L.tr(c.lang, '超期', 'overdue')} {facts['overdue_days']} {L.tr(c.lang, '个工作日', 'working days')}）"
+            if facts["overdue_days"] else "") + "]")
+    elif facts["state"] == "accepted" and facts["deadline"] is not None:
+        calendar = ui.call("work_calendar")
+        region = facts["region_code"] or ""
+        today = now.date()
+        if today > facts["deadline"]:
+            over = calendar.working_days_between(facts["deadline"], today, region)
+            st.markdown(":red-badge[:material/error: " + L.tr(c.lang, f"超期 {over} 个工作日，未办结",
+                                                                 f"{over} working days overdue, not completed")
+                        + f"] {c.t('as_of')} {now:%Y-%m-%d %H:%M}")
+        else:
+            left = calendar.working_days_between(today, facts["deadline"], region)
+            st.markdown(":orange-badge[" + L.tr(c.lang, f"剩余 {left} 个工作日", f"{left} working days left")
+                        + f"] {c.t('as_of')} {now:%Y-%m-%d %H:%M}")
     tiles = [
         (c.t("state"), L.pair(c.lang, L.STATES, facts["state"])),
         (c.t("deadline"), ui.local_day(facts["deadline"])),
-        (c.t("on_time"), L.yes_no(c.lang, on_time) if facts["state"] == "completed" else "—"),
-        (c.t("overdue_days"), "—" if facts["overdue_days"] is None else str(facts["overdue_days"])),
+        (c.t("on_time"), L.yes_no(c.lang, on_time) if completed else "—"),
+        (c.t("overdue_days"), str(over) if over is not None else "—" if facts["overdue_days"] is None else str(facts["overdue_days"])),
         (c.t("net_days"), "—" if facts["net_working_days"] is None else str(facts["net_working_days"])),
         (c.t("trips"), str(facts["trips"])),
     ]
+    if left is not None:
+        tiles[2] = (c.t("days_left"), str(left))
     for column, (label, value) in zip(st.columns(len(tiles)), tiles):
         column.metric(label, value)
     result = f" · {L.tr(c.lang, '办理结果', 'result')}: {L.pair(c.lang, L.RESULTS, facts['result'])}" if facts["result"] else ""
@@ -221,7 +272,7 @@ def case_level(case: str) -> None:
                + (f" · {c.t('clock_stop')}: {facts['stopped_days']}" if facts["stopped_days"] else "") + result)
     events = detail["events"]
     st.markdown(f"##### {c.t('timeline')}")
-    st.plotly_chart(charts.timeline(events, detail["stops"], facts["deadline"], c.lang), key=f"timeline_{case}",
+    st.plotly_chart(charts.timeline(events, detail["stops"], facts["deadline"], c.lang, None if completed else now), key=f"timeline_{case}",
                     config=charts.CONFIG)
     ui.dataframe(events.select(
         L.column("event_type", L.event_type, c.lang).alias(c.t("event")),

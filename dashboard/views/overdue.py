@@ -61,11 +61,15 @@ else:
         point = ui.select_point(event)
         if point and point.get("customdata"):
             ui.go("overdue", dept=point["customdata"] if isinstance(point["customdata"], str) else point["customdata"][0])
+    # As hcp flags orders them: red first (most working days over first), then yellow (fewest left first);
+    # days over and days left in two numeric columns (sortable; "—" where one does not apply); each row
+    # coloured by its card.
     display = flags.select(
         "case_id",
-        pl.col("flag").replace_strict({k: L.pair(c.lang, L.FLAGS, k) for k in L.FLAGS}),
+        pl.col("flag").replace_strict({k: ("🔴 " if k == "red" else "🟡 ") + L.pair(c.lang, L.FLAGS, k) for k in L.FLAGS}),
         pl.col("deadline").dt.strftime("%Y-%m-%d"),
-        pl.coalesce("overdue_working_days", "working_days_left").alias("days"),
+        pl.when(pl.col("flag") == "red").then(pl.col("overdue_working_days")).alias("days_over"),
+        pl.when(pl.col("flag") != "red").then(pl.col("working_days_left")).alias("days_left"),
         pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
         pl.col("item_code").replace_strict(item_names, default=pl.col("item_code")).alias("item"),
         pl.col("region_code").replace_strict(region_names, default=pl.col("region_code")).alias("region"),
@@ -74,9 +78,10 @@ else:
     st.caption(c.t("select_row_hint"))
     selected = ui.table(display, f"flags_table_{c.scope}_{as_of}_{c.filters}", {
         "case_id": c.t("case_id"), "flag": L.tr(c.lang, "红黄牌", "Card"), "deadline": c.t("deadline"),
-        "days": st.column_config.NumberColumn(c.t("over_left"), format="%d"), "dept": c.t("dept"),
+        "days_over": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
+        "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"), "dept": c.t("dept"),
         "item": c.t("item"), "region": c.t("region"), "accepted_at": c.t("accepted_at"),
-    }, height=min(420, 38 + 35 * display.height))
+    }, height=min(420, 38 + 35 * display.height), states=flags["flag"])
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])
 
