@@ -1,6 +1,9 @@
-"""scikit-learn models (overdue prediction, complaint classification, suspicious rating patterns).
+"""scikit-learn models, trained, evaluated and used through one lifecycle (docs/models.md).
 
-Not built yet: no issue has asked for them. The rule-based suspicious-pattern detection lives in
-:mod:`supervision.suspicious`; the demo generator writes ~50 cause-tagged complaint texts for a future
-classifier to learn from.
+* :mod:`models.registry` — the kinds of model (today ``risk``; ``cause`` and ``anomaly`` to come);
+* :mod:`models.store` — versions under ``$HCP_HOME/models/`` with a manifest, loaded safely with skops;
+* :mod:`models.evaluation` — ROC-AUC, PR-AUC, Brier, calibration, baselines;
+* :mod:`models.risk` / :mod:`models.risk_features` — the overdue risk of open cases (超期风险).
+
+The rule-based suspicious-pattern detection lives in :mod:`supervision.suspicious`.
 """
