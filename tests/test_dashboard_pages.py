@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from streamlit.elements.lib.utils import user_key_from_element_id
 from streamlit.testing.v1 import AppTest
 
 from dashboard import labels as L
-from tests.dashboard_support import PASSWORD, build_home, home_env
+from tests.dashboard_support import PASSWORD, USERS, build_home, home_env
 from tests.test_metrics_indicators import ALL, D1
 from tests.builders import rating, ratings_frame
 
@@ -158,7 +159,7 @@ def test_drill_down_region_department_item_case_by_clicks(home):
     assert events["事件"].tolist() == ["申报", "受理", "特别程序（挂起）", "恢复计时", "办结", "送达/取件"]
     assert "r3" in texts(at) and "解释说明" in texts(at)  # its rating and follow-ups
     rating = at.dataframe[1].value.to_dict("records")
-    assert rating == [{**rating[0], "ID": "r3", "评价等级": "2 不满意", "办理渠道": "PC端", "实名": "否"}]
+    assert rating == [{**rating[0], "评价编号": "r3", "评价等级": "2 不满意", "办理渠道": "PC端", "实名": "否"}]
     followups = at.dataframe[2].value
     assert followups["环节"].tolist() == ["核实", "解释说明"] and followups["核实原因"].tolist() == ["政策规定", "—"]
 
@@ -314,6 +315,44 @@ def test_english_switch_and_login(home):
     # not over and the dashboard opens on September (D1: Y, on time).
     assert login.query_params.get("period") == "2025-09"
     assert metrics(login)["按时办结率"] == "100.00%"
+
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+
+
+def page_words(at: AppTest) -> str:
+    """Every word a page shows: headings, captions, tiles, buttons, tabs, tables (headers and cells), chart
+    labels and hovers."""
+    parts = [texts(at)] + [f"{m.label} {m.value}" for m in at.metric] + [b.label for b in at.button]
+    parts += [t.label for t in at.tabs] + [w.label for w in at.selectbox] + [str(w.options) for w in at.selectbox]
+    parts += [w.label for w in at.radio] + [str(w.options) for w in at.radio]
+    parts += [w.label for w in at.multiselect] + [str(w.options) + str(w.value) for w in at.multiselect]
+    parts += [json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in at.get("plotly_chart")]
+    parts += [e.value for e in at.warning] + [e.value for e in at.info] + [e.value for e in at.success]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("page", ["overview", "ranking"])
+def test_the_english_pages_show_no_chinese_but_the_names(home, page):
+    from dashboard import data, ui
+
+    wh, everything = ui.warehouse(), data.Scope()
+    names = [*data.region_names(wh, everything).values(), *data.item_names(wh, everything).values(),
+             *data.departments_in_scope(wh, everything)["dept_name"].to_list(), *(u["name"] for u in USERS.values())]
+    at = ok(app("province", page, lang="en"))
+    shown = page_words(at)
+    assert "None" not in shown and "(talk)" not in shown
+    for name in sorted(names, key=len, reverse=True):  # 青岛市市南区… before 青岛市
+        shown = shown.replace(name, "")
+    left = sorted(set(CJK.findall(shown)))
+    assert not left, [shown[max(0, m.start() - 60):m.end() + 20] for m in CJK.finditer(shown)]
+
+
+def test_the_english_case_page_names_its_columns(home):
+    at = ok(app("province", "drill", case="C", lang="en"))
+    headers = [name for frame in at.dataframe for name in frame.value.columns]
+    assert "ID" not in headers and "Rating number" in headers
+    assert "None" not in page_words(at)
 
 
 def test_the_dept_user_is_logged_out_when_removed(home):

@@ -288,7 +288,7 @@ def case_level(case: str) -> None:
     if ratings.height:
         st.markdown(f"##### {c.t('rating')}")
         ui.dataframe(ratings.select(
-            pl.col("rating_id").alias("ID"),
+            pl.col("rating_id").alias(c.t("rating_id")),
             L.column("level", L.rating_level, c.lang).alias(c.t("level")),
             L.column("channel", L.rating_channel, c.lang).alias(c.t("channel")),
             pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M").alias(c.t("rated_at")),
@@ -300,7 +300,7 @@ def case_level(case: str) -> None:
         followups = detail["followups"]
         if followups.height:
             st.markdown(f"##### {c.t('followups')}")
-            ui.dataframe(followups.select(pl.col("rating_id").alias("ID"), *ui.followup_columns(c)))
+            ui.dataframe(followups.select(pl.col("rating_id").alias(c.t("rating_id")), *ui.followup_columns(c)))
 
 
 case = ui.get("case")
