@@ -55,6 +55,9 @@ MAX_FIT_ROWS = 400_000
 #: Inverse regularisation strength of the logistic regression.
 C = 0.1
 TOP_FACTORS = 3
+#: Risk from which an open case that is neither red nor yellow is "likely to go overdue" (on the demo
+#: months, cases scored ≥ 0.5 went overdue 57–90% of the time; see the calibration tables).
+LIKELY_THRESHOLD = 0.5
 BASELINES = {
     "share_used": ("时限已用比例", "share of the limit used"),
     "item_overdue_rate": ("事项历史超期率", "item's historical overdue rate"),
@@ -279,12 +282,16 @@ RISK_COLUMNS = ("case_id", "risk", "deadline", "working_days_left", "dept_code",
                 "flag", "basis", "factors")
 
 
-def score(wh, as_of: dt.datetime, model, *, warning_days: int = 2) -> pl.DataFrame:
+def score(wh, as_of: dt.datetime, model, *, warning_days: int = 2, where: str = "",
+          parameters: dict | None = None) -> pl.DataFrame:
     """Every open case at ``as_of`` with a deadline: its risk and factors, riskiest first.
 
     Red cases (past their deadline) have risk 1 by rule (``basis`` = ``rule``, no factors); the others are
-    scored by the model (``basis`` = ``model``). ``flag`` is ``red``, ``yellow`` (DOMAIN rule 5) or null."""
-    inputs = rf.load_inputs(wh, as_of=as_of)
+    scored by the model (``basis`` = ``model``). ``flag`` is ``red``, ``yellow`` (DOMAIN rule 5) or null.
+    ``where``/``parameters`` narrow the open cases to a department or a region subtree
+    (:func:`models.risk_features.load_inputs`); the stored case facts must be current (run the metrics
+    job first, as ``hcp flags`` does)."""
+    inputs = rf.load_inputs(wh, as_of=as_of, where=where, parameters=parameters)
     rows = rf.snapshots(inputs, [as_of])
     return score_rows(rows, model, warning_days=warning_days)
 
@@ -320,6 +327,12 @@ def score_rows(rows: pl.DataFrame, model, *, warning_days: int = 2) -> pl.DataFr
         factors=pl.col("_factors").list.head(pl.when(pl.col("red")).then(0).otherwise(TOP_FACTORS)),
     )
     return out.select(RISK_COLUMNS).sort(["risk", "case_id"], descending=[True, False])
+
+
+def likely_overdue(scored: pl.DataFrame, threshold: float = LIKELY_THRESHOLD) -> pl.DataFrame:
+    """"Likely to go overdue" (可能超期) for the overdue watch and the digest: cases the model scores at
+    ``threshold`` or more that are neither red nor yellow yet — a prompt to look, never a sanction."""
+    return scored.filter((pl.col("basis") == "model") & pl.col("flag").is_null() & (pl.col("risk") >= threshold))
 
 
 # Evaluation as text -------------------------------------------------------------------------------

@@ -413,9 +413,13 @@ _T = "{t:DateTime64(3, 'Asia/Shanghai')}"
 _MARK_TYPES = "('suspended', 'resumed', 'supplement_requested', 'supplement_received')"
 
 
-def load_inputs(wh, *, as_of: dt.datetime | None = None) -> RiskInputs:
+def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parameters: dict | None = None) -> RiskInputs:
     """The inputs for training (``as_of=None``: every accepted case) or for scoring the cases open at
     ``as_of`` (their facts and clock-stop marks up to it; the completions of the history window before it).
+
+    ``where`` (scoring only) narrows the open cases with an SQL condition on ``case_facts`` columns — a
+    user's scope: a department (``dept_code = …``) or a region subtree (``startsWith(region_code, …)``), so
+    that a department's open workload stays whole; the overdue histories stay province-wide.
 
     Reads the stored case facts: run the metrics job first so that they reflect every event."""
     from metrics import store
@@ -427,9 +431,10 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None) -> RiskInputs:
         marks = wh.query_df(f"SELECT case_id, event_type, event_time FROM case_events FINAL "
                             f"WHERE event_type IN {_MARK_TYPES}")
     else:
-        params = {"t": as_of, "since": as_of - dt.timedelta(days=HISTORY_DAYS)}
+        params = {**(parameters or {}), "t": as_of, "since": as_of - dt.timedelta(days=HISTORY_DAYS)}
+        scope = f" AND ({where})" if where else ""
         cases = wh.query_df(f"SELECT {columns} FROM case_facts FINAL WHERE accepted_at <= {_T} "
-                            f"AND (terminal_at IS NULL OR terminal_at > {_T})", params)
+                            f"AND (terminal_at IS NULL OR terminal_at > {_T}){scope}", params)
         completed = wh.query_df(
             "SELECT dept_code, item_code, completed_at, on_time FROM case_facts FINAL "
             "WHERE state = 'completed' AND on_time IS NOT NULL "

@@ -309,3 +309,15 @@ def test_an_empty_warehouse_is_too_little_data(warehouse, hcp_home):
 def test_unknown_kind_is_a_usage_error(hcp_home):
     result = run_hcp("models", "train", "nonsense")
     assert result.returncode == 2 and "risk" in result.stderr
+
+
+def test_scoring_narrowed_to_a_department_scores_its_cases_as_the_whole_province_does(demo_home):
+    instant = dt.datetime.fromisoformat(AS_OF)
+    with open_warehouse() as wh:
+        model, _ = model_store.load("risk", risk.FEATURE_VERSION)
+        everything = risk.score(wh, instant, model)
+        dept = everything.filter(pl.col("basis") == "model")["dept_code"].mode().sort()[0]
+        narrowed = risk.score(wh, instant, model, where="dept_code = {d:String}", parameters={"d": dept})
+    assert narrowed.height > 0 and narrowed.equals(everything.filter(pl.col("dept_code") == dept))
+    likely = risk.likely_overdue(everything)
+    assert likely.filter(pl.col("flag").is_not_null() | (pl.col("risk") < risk.LIKELY_THRESHOLD)).is_empty()
