@@ -48,9 +48,12 @@ def hcp(*args: str, env: dict) -> tuple[float, int, str]:
 def build(home: Path, cases: int, month: str, env: dict) -> None:
     data = home / "data"
     print(f"building {cases:,} cases of {month} in {home} (not timed) …", flush=True)
-    hcp("demo", "generate", "--month", month, "--cases", str(cases), "--format", "parquet", "--out", str(data), env=env)
+    hcp("demo", "generate", "--month", month, "--cases", str(cases), "--format", "parquet", "--out", str(data),
+        "--malformed-share", "0", env=env)
     hcp("init", env=env)
-    hcp("ingest", *sorted(str(p) for p in data.glob("*.parquet")), env=env)
+    # The manifest lists the catalogue first (regions, departments, items), then the batches.
+    files = [str(data / f["name"]) for f in json.loads((data / "manifest.json").read_text())["files"]]
+    hcp("ingest", *files, env=env)
     hcp("compute", env=env)
 
 
