@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -360,13 +361,78 @@ def coloured(frame: pl.DataFrame, states: pl.Series):
 
 
 def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto",
-          states: pl.Series | None = None) -> int | None:
+          states: pl.Series | None = None, export: str | None = None) -> int | None:
     """A table whose rows can be clicked (single-row selection); returns the clicked row's index. With
-    ``states``, each row is coloured by its state (:func:`coloured`)."""
+    ``states``, each row is coloured by its state (:func:`coloured`); with ``export`` (a file name), CSV and
+    Excel downloads of the table as shown follow it (:func:`export_buttons`)."""
     data = coloured(frame, states) if states is not None else frame
     event = st.dataframe(data, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
                          column_config=columns or {}, width="stretch", height=height, placeholder=EMPTY)
+    if export:
+        export_buttons(frame, export, columns, key=f"export_{export}")
     return select_row(event)
+
+
+def export_frame(frame: pl.DataFrame, columns: dict | None = None) -> pl.DataFrame:
+    """The table as shown, for a download: the shown columns under their shown headers (a column_config
+    entry's label, or the plain header), missing values as "—". Only what the page selected is in it — the
+    masked columns, never a pseudonym."""
+    names = {}
+    for name in frame.columns:
+        spec = (columns or {}).get(name, name)
+        label = spec.get("label") if isinstance(spec, dict) else spec
+        names[name] = str(label or name)
+    return frame.rename(names)
+
+
+def export_bytes(frame: pl.DataFrame) -> tuple[bytes, bytes]:
+    """CSV (UTF-8 with BOM, so Excel reads the Chinese) and Excel (.xlsx) bytes of ``frame``."""
+    import io
+
+    data = frame.to_pandas()
+    csv = data.to_csv(index=False, na_rep=EMPTY).encode("utf-8-sig")
+    buffer = io.BytesIO()
+    data.to_excel(buffer, index=False, na_rep=EMPTY, engine="openpyxl")
+    return csv, buffer.getvalue()
+
+
+def export_buttons(frame: pl.DataFrame, name: str, columns: dict | None = None, *, key: str) -> None:
+    """Download buttons for the table as shown (filters applied, personal data masked): CSV and Excel."""
+    c = ctx()
+    shown = export_frame(frame, columns)
+    stem = f"{name}-{c.filters.period}"
+    # Deferred: the files are made only when a button is clicked, so a render costs nothing more.
+    with st.container(horizontal=True, gap="small"):
+        st.download_button(L.tr(c.lang, "下载 CSV", "Download CSV"), lambda: export_bytes(shown)[0], f"{stem}.csv",
+                           "text/csv", key=f"{key}_csv", icon=":material/download:", width="content",
+                           on_click="ignore")
+        st.download_button(L.tr(c.lang, "下载 Excel", "Download Excel"), lambda: export_bytes(shown)[1],
+                           f"{stem}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           key=f"{key}_xlsx", icon=":material/download:", width="content", on_click="ignore")
+
+
+def bulletin(month: str, scope: Scope, lang: str) -> tuple[str, dict[str, Path]] | None:
+    """The latest published monthly bulletin of ``month`` for the scope's office — the province's (``all``)
+    for an office of the whole province, a city's own for a city office — in ``lang`` (else the Chinese
+    edition): its version label and its files by suffix (``.pdf``, ``.xlsx``). None when the archive has none
+    (or for a department, which publishes no bulletin). Read-only use of :mod:`reports.archive`."""
+    from hcp.config import load_config
+    from reports.archive import Archive, default_root
+    from reports.monthly import scope_key
+
+    if scope.dept_code:
+        return None
+    region = scope.region_prefix.ljust(12, "0") if len(scope.region_prefix) > 2 else None
+    archive = Archive(default_root(load_config()))
+    for edition in dict.fromkeys((lang, "zh")):
+        key = scope_key(region, edition)
+        manifest = archive.latest("monthly", month, key)
+        if manifest:
+            folder = archive.folder("monthly", month, key) / f"v{manifest['version']}"
+            files = {Path(f["name"]).suffix: folder / f["name"] for f in manifest.get("files", [])
+                     if (folder / f["name"]).is_file()}
+            return f"v{manifest['version']}", files
+    return None
 
 
 def scope_caption() -> str:

@@ -10,6 +10,7 @@ import json
 import re
 
 import pandas as pd
+import polars as pl
 import pytest
 from streamlit.elements.lib.utils import user_key_from_element_id
 from streamlit.testing.v1 import AppTest
@@ -353,6 +354,54 @@ def test_the_english_case_page_names_its_columns(home):
     headers = [name for frame in at.dataframe for name in frame.value.columns]
     assert "ID" not in headers and "Rating number" in headers
     assert "None" not in page_words(at)
+
+
+def downloads(at: AppTest) -> list[str]:
+    return [d.proto.label for d in at.get("download_button")]
+
+
+@pytest.mark.parametrize("page,params", [("overdue", {"asof": "2025-10-29T10:00"}), ("ranking", {}),
+                                         ("ratings", {})])  # quality: test_dashboard_truth
+def test_every_table_view_offers_its_table_as_csv_and_excel(home, page, params):
+    at = ok(app("province", page, **params))
+    shown = downloads(at)
+    assert shown and shown.count("下载 CSV") == shown.count("下载 Excel") == len(at.dataframe), (page, shown)
+
+
+def test_the_export_is_the_table_as_shown(home):
+    import io
+
+    from dashboard import ui
+
+    at = ok(app("province", "overdue", asof="2025-10-29T10:00", dept="D1"))  # filtered to D1
+    flags = at.dataframe[0].value
+    assert set(flags["case_id"]) == {"M"}
+    frame = pl.DataFrame({"case_id": ["M", "X"], "days_over": [4, None]})
+    exported = ui.export_frame(frame, {"case_id": "办件编号", "days_over": {"label": "超期工作日"}})
+    csv, xlsx = ui.export_bytes(exported)
+    assert csv.decode("utf-8-sig").splitlines() == ["办件编号,超期工作日", "M,4.0", "X,—"] or \
+        csv.decode("utf-8-sig").splitlines() == ["办件编号,超期工作日", "M,4", "X,—"]
+    assert pd.read_excel(io.BytesIO(xlsx)).columns.tolist() == ["办件编号", "超期工作日"]
+
+
+def test_the_overview_offers_the_published_bulletin_of_the_month(home):
+    import shutil
+
+    folder = home / "reports" / "monthly" / "2025-10" / "all" / "v2"
+    assert not downloads(ok(app("province")))  # nothing published yet: no link
+    folder.mkdir(parents=True)
+    try:
+        (folder / "bulletin-2025-10.pdf").write_bytes(b"%PDF-1.7 test")
+        (folder / "workbook-2025-10.xlsx").write_bytes(b"PK test")
+        (folder / "manifest.json").write_text(json.dumps({"kind": "monthly", "period": "2025-10", "scope": "all",
+            "version": 2, "files": [{"name": "bulletin-2025-10.pdf"}, {"name": "workbook-2025-10.xlsx"}]}))
+        at = ok(app("province"))
+        assert downloads(at) == ["PDF", "Excel"]
+        assert any(m.value.startswith("**本月通报** 2025-10 · v2") for m in at.markdown)
+        assert not downloads(ok(app("qingdao")))  # Qingdao's own bulletin is not published
+        assert not downloads(ok(app("province", period="2025-09")))
+    finally:
+        shutil.rmtree(home / "reports" / "monthly")
 
 
 def test_the_dept_user_is_logged_out_when_removed(home):

@@ -278,6 +278,8 @@ def test_the_data_quality_page_lists_inconsistent_cases_in_scope_only(home, user
         assert sorted(by_dept["dept_code"]) == ["L2", "Q1"] and by_dept["cases"].tolist() == [1, 1]
         problems = at.dataframe[1].value.set_index("case_id")["problem"]
         assert problems["BAD1"] == "办结早于申报" and problems["BAD2"] == "办结早于受理"
+        downloads = [d.proto.label for d in at.get("download_button")]
+        assert downloads == ["下载 CSV", "下载 Excel"] * 2  # both tables, as shown, for correction
 
 
 @pytest.mark.parametrize("grouping", ["region:province", "region:city", "region:county", "region:own", "dept"])

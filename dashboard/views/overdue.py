@@ -81,7 +81,7 @@ else:
         "days_over": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
         "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"), "dept": c.t("dept"),
         "item": c.t("item"), "region": c.t("region"), "accepted_at": c.t("accepted_at"),
-    }, height=min(420, 38 + 35 * display.height), states=flags["flag"])
+    }, height=min(420, 38 + 35 * display.height), states=flags["flag"], export="flags")
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])
 
@@ -106,6 +106,6 @@ else:
         "case_id": c.t("case_id"), "overdue_days": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
         "deadline": c.t("deadline"), "completed_at": c.t("completed_at"), "dept": c.t("dept"), "item": c.t("item"),
         "net_working_days": c.t("net_days"),
-    }, height=min(420, 38 + 35 * display.height))
+    }, height=min(420, 38 + 35 * display.height), export="overdue-completed")
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])

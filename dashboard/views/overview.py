@@ -141,6 +141,21 @@ if row and row.get("inconsistent_cases"):
     if st.button(c.t("to_quality"), key="to_quality"):
         ui.go("quality")
 
+# The month's published bulletin (PDF and Excel), when the archive has one for this office.
+if period.is_month:
+    published = ui.bulletin(period.label, c.scope, c.lang)
+    if published and {".pdf", ".xlsx"} & set(published[1]):
+        version, files = published
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            st.markdown(f"**{L.tr(c.lang, '本月通报', 'Monthly bulletin')}** {period.label} · {version}", width="content")
+            for suffix, label, mime in ((".pdf", "PDF", "application/pdf"),
+                                        (".xlsx", "Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")):
+                if suffix in files:
+                    path = files[suffix]
+                    st.download_button(label, lambda path=path: path.read_bytes(), path.name, mime,
+                                       key=f"bulletin{suffix}", icon=":material/description:", width="content",
+                                       on_click="ignore")
+
 st.markdown(f"##### {c.t('trend')}")
 if trend.height:
     rate_keys = [k for k, (kind, _, _) in INDICATORS.items() if kind in ("rate", "compression")]

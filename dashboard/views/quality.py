@@ -48,7 +48,7 @@ if not c.scope.dept_code:
     selected = ui.table(table, f"quality_depts_{c.scope}_{c.filters}", {
         "dept_code": c.t("code"), "name": c.t("dept"),
         "cases": ui.count_column(L.indicator(c.lang, "inconsistent_cases")),
-    }, height=min(360, 38 + 35 * table.height))
+    }, height=min(360, 38 + 35 * table.height), export="quality-departments")
     if selected is not None:
         ui.go("quality", dept=table["dept_code"][selected])
 
@@ -67,6 +67,6 @@ selected = ui.table(display, f"quality_cases_{c.scope}_{c.filters}", {
     "case_id": c.t("case_id"), "problem": c.t("problem"), "dept": c.t("dept"), "item": c.t("item"),
     "region": c.t("region"), "submitted_at": c.t("submitted_at"), "accepted_at": c.t("accepted_at"),
     "completed_at": c.t("completed_at"),
-}, height=min(460, 38 + 35 * display.height))
+}, height=min(460, 38 + 35 * display.height), export="quality-cases")
 if selected is not None:
     ui.go("drill", case=display["case_id"][selected])

@@ -135,7 +135,7 @@ def ranked_section() -> None:
         *rate_columns(), "cases_completed", "ratings",
     )
     st.caption(c.t("select_row_hint"))
-    selected = ui.table(display, f"rank_table_{level}_{c.filters.period}_{c.scope}_{shown.height}", COLUMNS)
+    selected = ui.table(display, f"rank_table_{level}_{c.filters.period}_{c.scope}_{shown.height}", COLUMNS, export="ranking")
     if selected is not None:
         drill(display["group_code"][selected])
 
@@ -150,7 +150,7 @@ def small_section() -> None:
             "name", "group_code", "peer", "cases_completed", "ratings",
             pl.col("composite_score").round(2).alias("reference_score"), *rate_columns(),
         )
-        selected = ui.table(display, f"rank_small_{level}_{c.filters.period}_{c.scope}", COLUMNS)
+        selected = ui.table(display, f"rank_small_{level}_{c.filters.period}_{c.scope}", COLUMNS, export="ranking-small-sample")
         if selected is not None:
             drill(display["group_code"][selected])
     if nothing.height:
@@ -169,7 +169,7 @@ def talk_section() -> None:
         pl.format("{} / {}", pl.col("rank"), pl.col("peers")).alias("rank_of"),
         pl.col("composite_score").round(2), *rate_columns(), "cases_completed", "ratings",
     )
-    selected = ui.table(display, f"rank_talk_{level}_{c.filters.period}_{c.scope}", COLUMNS)
+    selected = ui.table(display, f"rank_talk_{level}_{c.filters.period}_{c.scope}", COLUMNS, export="talk-list")
     if selected is not None:
         drill(display["group_code"][selected])
 

@@ -120,7 +120,7 @@ else:
         "timing": L.tr(c.lang, "超期(+)/剩余工作日", "Over (+) / left"), "reason_category": c.t("reason"),
         "rectify_status": c.t("bad_status"), "rectify_due": c.t("rectify_due"),
         "comment": c.t("comment"),
-    }, height=min(460, 38 + 35 * display.height))
+    }, height=min(460, 38 + 35 * display.height), export="bad-ratings")
     if selected is not None and display["rating_id"][selected] != ui.get("rating"):
         ui.set_loc(rating=display["rating_id"][selected])
         st.rerun()
