@@ -289,6 +289,43 @@ MIGRATIONS.append(Migration(4, "ranking eligibility, rectification due-ness, inc
     ), after="legal_sum"),
 )))
 
+MIGRATIONS.append(Migration(5, "authenticated ingest: push tokens, reference-data history", (
+    CreateTable(Table(
+        "ingest_tokens",
+        (
+            C("name", "String", comment="the platform's name for its token (hcp tokens issue NAME)"),
+            C("token_hash", "String", comment="SHA-256 (hex) of the token; the token itself is never stored"),
+            C("kinds", "Array(String)", comment="record kinds the token may write"),
+            C("region_code", "String", "''", "root of the region subtree it may write ('' = every region)"),
+            C("status", LC, "'active'", "active / revoked"),
+            C("issued_at", TS),
+            C("revoked_at", f"Nullable({TS})"),
+            C("note", "String", "''"),
+            C("updated_at", TS, "now64(3)"),
+        ),
+        order_by="name", engine_args="updated_at",
+        comment="credentials of the HTTP push endpoint (ingest.tokens); the latest row of a name holds",
+    )),
+    CreateTable(Table(
+        "reference_changes",
+        (
+            C("change_id", "String", comment="digest of the change and where it came from (a re-read counts once)"),
+            C("kind", LC, comment="region / department / item"),
+            C("record_id", "String", comment="region_code, dept_code or item_code@valid_from"),
+            C("action", LC, comment="created / changed"),
+            C("before", "String", "''", "the stored record before, as JSON ('' when created)"),
+            C("after", "String", comment="the record after, as JSON"),
+            C("before_source", "String", "''", "source of the version that was replaced"),
+            C("actor", "String", comment="token:<name> for a push, operator:<user> for local ingest"),
+            C("source", "String", comment="file, stream or endpoint of the new version"),
+            C("position", "String", "''"),
+            C("changed_at", TS, "now64(3)"),
+        ),
+        order_by="(kind, record_id, change_id)",
+        comment="append-only history of reference data (ingest.history): who changed what, when, before and after",
+    )),
+)))
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 

@@ -1,0 +1,174 @@
+"""Credentials of the HTTP push endpoint: tokens issued and revoked with ``hcp tokens``.
+
+* A token is ``hcp_`` + 43 random URL-safe characters (256 bits from :mod:`secrets`), shown once when
+  issued. The warehouse keeps its SHA-256 only (``ingest_tokens``, migration 5): a random 256-bit secret
+  needs no salt or slow hash — nobody can guess one from its digest — and the digest is looked up
+  directly, so checking a request costs one small query.
+* Each token has a **name** (the platform, e.g. ``qingdao-hall``), the **record kinds** it may write and
+  the **region subtree** it may write in (a 12-digit code; its code prefix, as
+  :func:`hcp.workdays.region_prefix` gives it, is the subtree; none = every region). Reference data
+  (``region``, ``department``, ``item``) is written only by a token whose kinds name it.
+* Revoking appends a row with ``status = 'revoked'``; the latest row of a name holds (ReplacingMergeTree
+  on ``updated_at``), so a revoked token is refused from the next request on. Issuing again under a
+  revoked name gives a new token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import polars as pl
+
+from hcp.domain import RECORD_KINDS
+from hcp.settings import TIMEZONE
+from hcp.workdays import region_prefix
+from ingest.fields import FACT_KINDS, REFERENCE_KINDS
+
+PREFIX = "hcp_"
+DEFAULT_KINDS = FACT_KINDS
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_REGION = re.compile(r"^\d{12}$")
+
+
+class TokenError(ValueError):
+    """A token cannot be issued or revoked as asked (bad name, kind or region; name in use; unknown)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """A valid token's grant: who it is and what it may write."""
+
+    name: str
+    kinds: tuple[str, ...]
+    region_code: str  # '' = every region
+    status: str = "active"
+    issued_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    note: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The code prefix of its region subtree ('' = every region)."""
+        return region_prefix(self.region_code)
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.name}"
+
+    def may_write(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    def covers(self, region_code: str) -> bool:
+        """True when a 12-digit region code lies in the token's subtree."""
+        return region_code.startswith(self.prefix)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_kinds(text: str | None) -> tuple[str, ...]:
+    """``case_event,rating`` → the kinds, in the interchange order; ``all`` = every kind."""
+    if not text:
+        return DEFAULT_KINDS
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    if names == ["all"]:
+        return tuple(RECORD_KINDS)
+    unknown = [k for k in names if k not in RECORD_KINDS]
+    if unknown:
+        raise TokenError(f"unknown record kind(s) {', '.join(unknown)}; use {', '.join(RECORD_KINDS)} or all")
+    return tuple(k for k in RECORD_KINDS if k in names)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone.utc)
+
+
+def _rows(wh, where: str = "", params: dict | None = None) -> list[Token]:
+    frame = wh.query_df(
+        "SELECT name, kinds, region_code, status, issued_at, revoked_at, note FROM "
+        "(SELECT * FROM ingest_tokens FINAL)" + (f" WHERE {where}" if where else "") + " ORDER BY name",
+        params or {})
+    frame = frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    return [Token(r["name"], tuple(r["kinds"] or ()), r["region_code"], r["status"], r["issued_at"],
+                  r["revoked_at"], r["note"]) for r in frame.iter_rows(named=True)]
+
+
+def list_tokens(wh, *, include_revoked: bool = True) -> list[Token]:
+    tokens = _rows(wh)
+    return tokens if include_revoked else [t for t in tokens if t.status == "active"]
+
+
+def get_token(wh, name: str) -> Token | None:
+    found = _rows(wh, "name = {n:String}", {"n": name})
+    return found[0] if found else None
+
+
+def verify(wh, token: str | None) -> Token | None:
+    """The grant of a presented token, or None (unknown, revoked, or not a token at all)."""
+    if not token or not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    found = _rows(wh, "token_hash = {h:String}", {"h": digest(token)})
+    return found[0] if found and found[0].status == "active" else None
+
+
+def _insert(wh, row: dict) -> None:
+    stamp = pl.Datetime("ms", TIMEZONE)
+    wh.insert_df("ingest_tokens", pl.DataFrame([row], schema={
+        "name": pl.String, "token_hash": pl.String, "kinds": pl.List(pl.String), "region_code": pl.String,
+        "status": pl.String, "issued_at": stamp, "revoked_at": stamp, "note": pl.String, "updated_at": stamp}))
+
+
+def issue(wh, name: str, *, kinds: tuple[str, ...] = DEFAULT_KINDS, region_code: str = "", note: str = "",
+          replace: bool = False) -> tuple[str, Token]:
+    """Issue a token; returns (the token — shown once, never stored —, its grant).
+
+    A name in use by an active token is refused unless ``replace`` (then the old token stops working).
+    """
+    if not _NAME.match(name or ""):
+        raise TokenError(f"token name {name!r}: letters, digits, '.', '_' or '-', at most 64, starting with a letter or digit")
+    if region_code and not _REGION.match(region_code):
+        raise TokenError(f"region {region_code!r} is not a 12-digit region code")
+    if not kinds:
+        raise TokenError("a token must be allowed at least one record kind")
+    current = get_token(wh, name)
+    if current is not None and current.status == "active" and not replace:
+        raise TokenError(f"a token named {name!r} is active; revoke it first (hcp tokens revoke {name})")
+    token = PREFIX + secrets.token_urlsafe(32)
+    now = _now()
+    if current is not None and current.issued_at is not None:
+        now = max(now, _after(wh, name))
+    _insert(wh, {"name": name, "token_hash": digest(token), "kinds": list(kinds), "region_code": region_code,
+                 "status": "active", "issued_at": now, "revoked_at": None, "note": note, "updated_at": now})
+    return token, Token(name, tuple(kinds), region_code, "active", now, None, note)
+
+
+def _after(wh, name: str) -> dt.datetime:
+    """A moment after the name's latest row (so the new row wins even within the same millisecond)."""
+    latest = wh.query_value("SELECT max(updated_at) FROM ingest_tokens WHERE name = {n:String}", {"n": name})
+    if latest is None:
+        return _now()
+    if latest.tzinfo is None:
+        latest = latest.replace(tzinfo=dt.timezone.utc)
+    return latest + dt.timedelta(milliseconds=1)
+
+
+def revoke(wh, name: str) -> Token:
+    """Revoke the active token of ``name`` (refused from the next request on)."""
+    current = get_token(wh, name)
+    if current is None or current.status != "active":
+        raise TokenError(f"no active token named {name!r} (see hcp tokens list)")
+    hashed = wh.query_value("SELECT token_hash FROM ingest_tokens FINAL WHERE name = {n:String}", {"n": name})
+    now = max(_now(), _after(wh, name))
+    _insert(wh, {"name": name, "token_hash": hashed, "kinds": list(current.kinds), "region_code": current.region_code,
+                 "status": "revoked", "issued_at": current.issued_at, "revoked_at": now, "note": current.note,
+                 "updated_at": now})
+    return Token(name, current.kinds, current.region_code, "revoked", current.issued_at, now, current.note)
+
+
+def writes_reference(token: Token) -> bool:
+    return any(k in REFERENCE_KINDS for k in token.kinds)
