@@ -12,10 +12,13 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import polars as pl
 
 from hcp.pii import PiiKey, mask_id_expr, mask_name_expr, mask_phone_expr
-from ingest.fields import PII_CARRIER
+from ingest.fields import PII_CARRIER, PII_OBJECTS
 
 # Raw-text protection (quarantine raw, free text) -----------------------------------------------
 
@@ -48,6 +51,77 @@ def protect_raw_expr(raw: pl.Expr) -> pl.Expr:
     raw = raw.str.replace_all(prefix("(?:id_number|phone)") + rf"{_VAL}{{1,7}}" + end, "${1}***${2}")
     raw = raw.str.replace_all(prefix("name") + rf"({_VAL}){_VAL}+" + end, "${1}${2}*${3}")
     return mask_digits_expr(raw)
+
+
+_PERSON_KEY = r'\\?"(?:applicant|rater)\\?"\s*:'
+_PERSON_STRING = r'(\\?"(?:applicant|rater)\\?"\s*:\s*\\?")(' + _VAL + r')' + _VAL + r'*(\\?")'
+
+
+def protect_people(raw: pl.Series) -> pl.Series:
+    """Raw texts with the ``applicant``/``rater`` values masked *whatever their shape*.
+
+    :func:`protect_raw_expr` masks the fields of a well-formed person object; a person sent as a plain
+    string (``"applicant": "张三 …"``), a list, a number or an object with other keys would keep the
+    name in clear. So a text whose person value is not such an object is parsed (depth-limited,
+    :func:`ingest.jsonsafe.loads`) and every value under the person is masked by what it is
+    (``name`` → ``张*``, ``id_number``/``phone`` → kept ends, anything else → its first character);
+    a text that is not JSON has a string person value masked in place. Per-row Python, but only for
+    quarantined rows that mention a person at all.
+    """
+    hits = raw.str.contains(_PERSON_KEY).fill_null(False)
+    if not hits.any():
+        return raw
+    idx = np.flatnonzero(hits.to_numpy())
+    texts = [_protect_person_text(t) for t in raw.gather(idx).to_list()]
+    return raw.scatter(idx, texts)
+
+
+def _protect_person_text(text: str) -> str:
+    from ingest import jsonsafe
+
+    try:
+        obj = jsonsafe.loads(text)
+    except jsonsafe.BadJson:
+        obj = None
+    if not isinstance(obj, dict):
+        return pl.select(pl.lit(text).str.replace_all(_PERSON_STRING, "${1}${2}*${3}")).item()
+    changed = False
+    for key, fields in PII_OBJECTS.items():
+        if key in obj and not _regular_person(obj[key], fields):
+            obj[key] = _mask_any(obj[key])
+            changed = True
+    return json.dumps(obj, ensure_ascii=False) if changed else text
+
+
+def _regular_person(value, fields) -> bool:
+    """An object (or the JSON text of one) of the known sub-fields with text values: masked by key."""
+    if isinstance(value, str):
+        from ingest import jsonsafe
+
+        if not value.strip():
+            return True
+        try:
+            value = jsonsafe.loads(value)
+        except jsonsafe.BadJson:
+            return False
+    if value is None:
+        return True
+    return isinstance(value, dict) and all(k in fields and (v is None or isinstance(v, str)) for k, v in value.items())
+
+
+def _mask_text(value: str, field: str) -> str:
+    expr = {"name": mask_name_expr, "id_number": mask_id_expr, "phone": mask_phone_expr}.get(field, mask_name_expr)
+    return pl.select(expr(pl.lit(value, dtype=pl.String))).item()
+
+
+def _mask_any(value, field: str = ""):
+    if isinstance(value, dict):
+        return {k: (v if k == "type" and v in ("person", "org") else _mask_any(v, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_any(v, field) for v in value]
+    if value is None:
+        return None
+    return _mask_text(str(value), field)
 
 
 # Personal data ------------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ One :meth:`Loader.load` call commits one batch:
    ``(kind, record_id)``). A known id with the same content is a duplicate; with other content it is a
    conflict (facts: verified against the stored row first, see :meth:`Loader._verify_against_stored`)
    or a replacement (reference data, latest wins);
-5. data rows are inserted FIRST (Arrow, one insert per table), THEN the ledger rows (server side, from
-   the stage), then the quarantine rows (deterministic ids, so never twice).
+5. the history of the reference data the batch creates or changes is appended (:mod:`ingest.history`:
+   who — the ``actor`` —, when, before and after), then data rows are inserted (Arrow, one insert per
+   table), THEN the ledger rows (server side, from the stage), then the quarantine rows (deterministic
+   ids, so never twice).
 
 A crash between 5's steps loses nothing (the ledger does not yet know the ids, so a restart inserts
 them again) and double-counts nothing: raw tables are ReplacingMergeTree keyed by the id and every read
@@ -22,6 +24,7 @@ uses FINAL. Two loaders writing the same warehouse take turns on a file lock aro
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 import secrets
@@ -40,13 +43,18 @@ from ingest.fields import (
     ERR_DETAIL,
     EXTRA,
     FACT_KINDS,
+    RAW,
     KIND_TABLE,
     LOAD_ORDER,
     REFERENCE_KINDS,
     record_id_expr,
 )
+from ingest import history
+from ingest.limits import MAX_EXTRA_CHARS
 from ingest.quarantine import quarantine_rows, store
-from ingest.validate import Reader, Rule, fmt, validate
+from ingest.readers import POLARS_ERRORS, error_text
+from ingest.validate import Reader, Rule, fmt, validate, values_of
+from warehouse.client import WarehouseError
 
 STAGE_PREFIX = "ingest_stage_"
 UNKNOWN_ITEM_POLICIES = ("flag", "quarantine")
@@ -118,23 +126,66 @@ def arrow_for(table: str, rows: pl.DataFrame):
 
 @dataclass
 class Prepared:
-    """A batch validated and converted, ready to commit."""
+    """A batch validated and converted, ready to commit (``parts``: halves of a batch that had to be
+    prepared piece by piece, committed in order)."""
 
     summary: Summary
     quarantine: list
     accepted: dict
     frame: pl.DataFrame
     started: float
+    actor: str = ""
+    parts: list = field(default_factory=list)
+
+
+def operator_actor() -> str:
+    """The actor of local ingest: the machine's operator (``operator:<user>``)."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"operator:{user}"
+
+
+#: What a record's text may not hold: U+FFFD, the mark of bytes that could not be decoded.
+REPLACEMENT_CHAR = "\ufffd"
+#: Its JSON escape (``\ufffd``), unless the backslash before it is itself escaped.
+_FFFD_ESCAPE = r"(?:^|[^\\])(?:\\\\)*\\u[fF]{3}[dD]"
+
+
+def replacement_char_expr(frame: pl.DataFrame) -> pl.Expr:
+    """True for rows with U+FFFD in any text value (fields, ``applicant``/``rater``, ``tags``, unknown
+    fields): bytes a reader could not decode, or text mangled before it reached us. Such a record is
+    ``bad_encoding``; U+FFFD never reaches a raw table."""
+    if RAW in frame.columns and frame.get_column(RAW).null_count() == 0:
+        # JSON Lines: the line itself holds the character, or its escape (one scan instead of one per field).
+        raw = pl.col(RAW)
+        return (raw.str.contains(REPLACEMENT_CHAR, literal=True) | raw.str.contains(_FFFD_ESCAPE)).fill_null(False)
+    tests = []
+    for name, dtype in frame.schema.items():
+        if name.startswith("_") and name != EXTRA:
+            continue
+        col = pl.col(name)
+        if dtype == pl.String:
+            tests.append(col.str.contains(REPLACEMENT_CHAR, literal=True))
+        elif isinstance(dtype, pl.List) and dtype.inner == pl.String:
+            tests.append(col.list.eval(pl.element().str.contains(REPLACEMENT_CHAR, literal=True)).list.any())
+        elif isinstance(dtype, pl.Struct):
+            tests += [col.struct.field(f.name).str.contains(REPLACEMENT_CHAR, literal=True)
+                      for f in dtype.fields if f.dtype == pl.String]
+    return pl.any_horizontal(tests).fill_null(False) if tests else pl.lit(False)
 
 
 class Loader:
     """Commits batches of record frames to one warehouse (see the module docstring)."""
 
     def __init__(self, wh, *, unknown_items: str = "flag", keep_rejects: bool = False,
-                 key: PiiKey | None = None, replay: bool = False):
+                 key: PiiKey | None = None, replay: bool = False, actor: str | None = None):
         if unknown_items not in UNKNOWN_ITEM_POLICIES:
             raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}")
         self.wh = wh
+        #: who writes (the reference-data history): ``token:<name>`` for a push, else the operator
+        self.actor = actor or operator_actor()
         self.unknown_items = unknown_items
         self.keep_rejects = keep_rejects
         self.replay = replay
@@ -171,18 +222,56 @@ class Loader:
         return found
 
     # --- the batch --------------------------------------------------------------------------------
-    def load(self, frame: pl.DataFrame, source: str = "") -> Summary:
+    def load(self, frame: pl.DataFrame, source: str = "", *, actor: str | None = None) -> Summary:
         """Commit one batch. ``frame`` comes from :mod:`ingest.readers` with ``_pos`` (and optionally
-        ``_source``, else ``source`` is used)."""
-        return self.commit(self.prepare(frame, source))
+        ``_source``, else ``source`` is used); ``actor`` (default: the loader's) is kept in the
+        reference-data history."""
+        return self.commit(self.prepare(frame, source, actor=actor))
 
-    def prepare(self, frame: pl.DataFrame, source: str = "") -> "Prepared":
+    def prepare(self, frame: pl.DataFrame, source: str = "", *, actor: str | None = None) -> "Prepared":
         """Steps 1-3 (pure Polars, plus catalogue look-ups): may run for the next batch while the
-        previous one commits."""
+        previous one commits.
+
+        No record stops a batch: should preparing it fail in a way no rule foresaw, it is prepared
+        again in halves, down to single records, and a record that still fails is quarantined as
+        ``unreadable`` with the error.
+        """
+        actor = actor or self.actor
+        try:
+            return self._prepare(frame, source, actor)
+        except (WarehouseError, OSError):
+            raise  # the warehouse, not the input: nothing to quarantine
+        except POLARS_ERRORS as exc:
+            if frame.height <= 1:
+                return self._unreadable(frame, source, actor, exc)
+        half = frame.height // 2
+        parts = [self.prepare(frame.slice(0, half), source, actor=actor),
+                 self.prepare(frame.slice(half), source, actor=actor)]
+        return Prepared(Summary(), [], {}, frame, time.perf_counter(), actor, parts)
+
+    def _unreadable(self, frame: pl.DataFrame, source: str, actor: str, exc: BaseException) -> "Prepared":
+        frame = frame.with_columns(pl.lit(source).alias("_source")) if "_source" not in frame.columns else frame
+        if "_pos" not in frame.columns:
+            frame = frame.with_columns(pl.lit("").alias("_pos"))
+        safe = frame.select([c for c in ("_source", "_pos", "_raw") if c in frame.columns])
+        if "_raw" not in safe.columns:  # a tabular row: its cells as JSON text, as far as they encode
+            try:
+                from ingest.quarantine import raw_text
+
+                safe = safe.with_columns(raw_text(frame).alias("_raw"))
+            except POLARS_ERRORS:
+                safe = safe.with_columns(pl.lit("").alias("_raw"))
+        rows = quarantine_rows(safe, reason=pl.Series(["unreadable"] * frame.height, dtype=pl.String),
+                               detail=pl.Series([f"the record could not be processed: {error_text(exc)}"] * frame.height,
+                                                dtype=pl.String),
+                               kind="", record_id=None)
+        return Prepared(Summary(received=frame.height), [rows], {}, frame, time.perf_counter(), actor)
+
+    def _prepare(self, frame: pl.DataFrame, source: str, actor: str) -> "Prepared":
         started = time.perf_counter()
         summary = Summary(received=frame.height)
         if frame.height == 0:
-            return Prepared(summary, [], {}, frame, started)
+            return Prepared(summary, [], {}, frame, started, actor)
         if "_source" not in frame.columns:
             frame = frame.with_columns(pl.lit(source).alias("_source"))
         if ERR not in frame.columns:
@@ -197,6 +286,7 @@ class Loader:
             kind.alias("_kind"),
             pl.coalesce(
                 pl.col(ERR),
+                pl.when(replacement_char_expr(frame)).then(pl.lit("bad_encoding")),
                 pl.when(kind.is_null()).then(pl.lit("missing_field:kind")),
                 pl.when(kind.is_in(list(RECORD_KINDS)).not_()).then(pl.lit("unknown_kind")),
             ).alias("_pre"),
@@ -206,12 +296,15 @@ class Loader:
         if pre.height:
             detail = pre.select(pl.coalesce(
                 pl.col(ERR_DETAIL),
+                pl.when(pl.col("_pre") == "bad_encoding").then(pl.lit(
+                    "holds U+FFFD, the mark of bytes that could not be decoded (another encoding? see --encoding) "
+                    "or of text mangled before it was sent")),
                 pl.when(pl.col("_pre") == "unknown_kind").then(
                     fmt("kind '{}' is not one of " + ", ".join(RECORD_KINDS), pl.col("_kind").str.slice(0, 40))),
                 pl.lit("kind is required"),
             )).to_series()
-            rid = pre.select(pl.coalesce([pl.col(c).cast(pl.String) for c in ("event_id", "rating_id", "followup_id")
-                                          if c in pre.columns] or [pl.lit(None, dtype=pl.String)])).to_series()
+            rid = values_of(pre, pl.coalesce([pl.col(c).cast(pl.String) for c in ("event_id", "rating_id", "followup_id")
+                                               if c in pre.columns] or [pl.lit(None, dtype=pl.String)]))
             quarantine.append(quarantine_rows(pre, reason=pre["_pre"], detail=detail,
                                               kind=pre["_kind"].fill_null(""), record_id=rid))
             frame = frame.filter(pl.col("_pre").is_null())
@@ -223,7 +316,10 @@ class Loader:
             if k not in kinds:
                 continue
             sub = frame if len(kinds) == 1 else frame.filter(pl.col("_kind") == k)
-            extra_rules: list[Rule] = []
+            extra_rules: list[Rule] = [Rule(
+                "too_long:extra", pl.col(EXTRA).fill_null("").str.len_chars() > MAX_EXTRA_CHARS,
+                fmt(f"unknown fields take {{}} characters as JSON; at most {MAX_EXTRA_CHARS} are kept",
+                    pl.col(EXTRA).str.len_chars()))]
             item_known = None
             if k in ("case_event", "rating"):
                 codes = Reader(sub).text("item_code")
@@ -232,7 +328,7 @@ class Loader:
                 known = set(distinct) - set(unknown)
                 if unknown:
                     known |= self._catalogue_has(unknown)
-                item_known = sub.select(codes.is_in(list(known)).fill_null(False)).to_series()
+                item_known = values_of(sub, codes.is_in(list(known)).fill_null(False))
                 if self.unknown_items == "quarantine":
                     extra_rules.append(Rule("unknown_item", codes.is_not_null() & codes.is_in(list(known)).not_(),
                                             fmt("item_code '{}' is not in the catalogue", codes)))
@@ -245,7 +341,7 @@ class Loader:
                     [c for c in checked.typed.columns if c.startswith(("applicant.", "rater."))])
                 quarantine.append(quarantine_rows(
                     bad, reason=checked.reason.filter(bad_mask), detail=checked.detail.filter(bad_mask), kind=k,
-                    record_id=bad.select(Reader(bad).text(RECORD_ID_FIELD[k])).to_series(),
+                    record_id=values_of(bad, Reader(bad).text(RECORD_ID_FIELD[k])),
                     key=key, persons=persons))
             if not ok.any():
                 continue
@@ -258,6 +354,7 @@ class Loader:
             rows = rows.with_columns(
                 record_id_expr(k).alias("_rid"), content_expr(k).alias("_content"),
                 good["_idx"].alias("_idx"),
+                *([good["_pos"].cast(pl.String).alias("_pos")] if k in REFERENCE_KINDS and "_pos" in good.columns else []),
             )
             rows = rows.with_columns(pl.int_range(0, rows.height).alias("_row"))
             first = rows.select(pl.col("_rid").is_first_distinct()).to_series()
@@ -280,14 +377,19 @@ class Loader:
                 batch_items.update(rows["item_code"].to_list())
                 self.known_items.update(batch_items)  # they are in the catalogue once committed
             accepted[k] = rows.with_columns(pl.col("_content").hash(seed=0).alias("_hash")).drop("_content")
-        return Prepared(summary, quarantine, accepted, frame, started)
+        return Prepared(summary, quarantine, accepted, frame, started, actor)
 
     def commit(self, prepared: "Prepared") -> Summary:
         """Steps 4-5, under the commit lock."""
+        if prepared.parts:
+            total = Summary()
+            for part in prepared.parts:
+                total.merge(self.commit(part))
+            return total
         summary, quarantine, accepted, frame = prepared.summary, prepared.quarantine, prepared.accepted, prepared.frame
         if accepted:
             with job_lock(self.lock_name):
-                inserted, dupes, conflicts = self._commit(accepted)
+                inserted, dupes, conflicts = self._commit(accepted, prepared.actor or self.actor)
                 summary.duplicates += dupes
                 for k, rows in inserted.items():
                     summary.accepted += rows.height
@@ -323,7 +425,7 @@ class Loader:
             summary.rejected_ids.extend(rows["quarantine_id"].to_list())
         store(self.wh, rows, upsert=self.replay)
 
-    def _commit(self, accepted: dict[str, pl.DataFrame]):
+    def _commit(self, accepted: dict[str, pl.DataFrame], actor: str):
         """Steps 4-5 of the module docstring, under the commit lock."""
         stage = f"{STAGE_PREFIX}{int(time.time())}_{os.getpid()}_{secrets.token_hex(4)}"
         wh = self.wh
@@ -362,9 +464,16 @@ class Loader:
                     rows = rows.drop("same")
                 if rows.height:
                     inserted[k] = rows
-            # Data first ...
+            # The history of reference data first (see ingest.history for why it precedes the data) ...
+            changes = [history.change_rows(wh, k, rows, actor=actor) for k, rows in inserted.items()
+                       if k in REFERENCE_KINDS]
+            changes = [c for c in changes if c.height]
+            if changes:
+                history.store(wh, pl.concat(changes))
+            # ... data next ...
             for k, rows in inserted.items():
-                wh.insert_arrow(KIND_TABLE[k], arrow_for(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row")))
+                wh.insert_arrow(KIND_TABLE[k], arrow_for(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row", "_pos",
+                                                                                  strict=False)))
             # ... then the ledger.
             if inserted:
                 where = ""

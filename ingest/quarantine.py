@@ -2,7 +2,10 @@
 
 * :func:`quarantine_rows` builds quarantine rows from rejected input rows. The raw text is the line as
   received (JSON Lines) or a JSON object of the row's cells (CSV, Excel, Parquet), with personal data
-  masked (:func:`ingest.convert.protect_raw_expr`). When the person could be read, the record also
+  masked whatever the shape of ``applicant``/``rater`` (:func:`ingest.convert.protect_people`,
+  :func:`ingest.convert.protect_raw_expr`), U+FFFD written as the escape ``\\ufffd`` (the character
+  itself never reaches the warehouse) and at most :data:`ingest.limits.MAX_RAW_CHARS` kept (then
+  ``…[truncated]``; such a record is not replayed). When the person could be read, the record also
   carries its pseudonyms in a leading ``"_pii"`` member so a replay links it to the same person.
 * ``quarantine_id`` is a UUID derived from (source, position, masked raw): the same bad record from
   the same place always gets the same id, so re-reading a source after a crash or a restart never
@@ -20,8 +23,9 @@ import polars as pl
 
 from hcp.pii import PiiKey
 from hcp.settings import TIMEZONE
-from ingest.convert import person_key_expr, protect_raw_expr
+from ingest.convert import person_key_expr, protect_people, protect_raw_expr
 from ingest.fields import EXTRA, KNOWN_FIELDS, PII_CARRIER, RAW
+from ingest.limits import MAX_RAW_CHARS, TRUNCATED_MARK
 from ingest.readers import extra_json_expr
 
 QUARANTINE_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason",
@@ -37,18 +41,35 @@ def quarantine_id(source: str, position: str, raw: str) -> str:
     return str(uuid.UUID(bytes=digest))
 
 
-def raw_text_expr(frame: pl.DataFrame) -> pl.Expr:
-    """The record's text: the received line, else a JSON object of its known cells plus unknown ones."""
+def raw_text(frame: pl.DataFrame) -> pl.Series:
+    """The record's text: the received line, else a JSON object of its known cells plus unknown ones.
+
+    The cells' JSON is built once (a column may hold megabytes), then merged with the unknown fields.
+    """
+    from ingest.validate import values_of
+
     known = [c for c in frame.columns if c in KNOWN_FIELDS]
-    cells = extra_json_expr(known)
-    extra = pl.col(EXTRA).fill_null("") if EXTRA in frame.columns else pl.lit("")
-    merged = (pl.when(extra == "").then(cells)
-              .when(cells == "").then(extra)
-              .otherwise(cells.str.strip_suffix("}") + pl.lit(",") + extra.str.strip_prefix("{")))
-    built = pl.when(merged == "").then(pl.lit("{}")).otherwise(merged)
+    cells = values_of(frame, extra_json_expr(known)).alias("_cells").to_frame()
+    extra = values_of(frame, pl.col(EXTRA).fill_null("") if EXTRA in frame.columns else pl.lit("")).alias("_x").to_frame()
+    both = pl.concat([cells, extra], how="horizontal").lazy().select(
+        pl.when(pl.col("_x") == "").then(pl.col("_cells"))
+        .when(pl.col("_cells") == "").then(pl.col("_x"))
+        .otherwise(pl.col("_cells").str.strip_suffix("}") + pl.lit(",") + pl.col("_x").str.strip_prefix("{"))
+        .alias("_m")).select(pl.when(pl.col("_m") == "").then(pl.lit("{}")).otherwise(pl.col("_m")).alias("raw"))
+    built = both.collect().to_series()
     if RAW in frame.columns:
-        return pl.coalesce(pl.col(RAW), built)
+        return frame.select(pl.coalesce(pl.col(RAW), pl.lit(built))).to_series().alias("raw")
     return built
+
+
+_MASK_MARGIN = 4096
+
+
+def stored_raw_expr(raw: pl.Expr) -> pl.Expr:
+    """Raw text as the quarantine keeps it: U+FFFD as the escape ``\\ufffd``, cut to MAX_RAW_CHARS."""
+    raw = raw.str.replace_all("\ufffd", "\\ufffd", literal=True)
+    return pl.when(raw.str.len_chars() > MAX_RAW_CHARS).then(
+        raw.str.slice(0, MAX_RAW_CHARS) + pl.lit(TRUNCATED_MARK)).otherwise(raw)
 
 
 def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series, kind: pl.Series | str,
@@ -62,6 +83,10 @@ def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series
     if frame.height == 0:
         return pl.DataFrame()
     now = _now()
+    # The person masks need the whole text; the others run on what is kept (plus a margin longer than any
+    # ID number or phone, so one cut at the margin is cut off with it).
+    raw = protect_people(raw_text(frame).fill_null(""))
+    raw = raw.str.slice(0, MAX_RAW_CHARS + _MASK_MARGIN)
     base = frame.select(
         pl.col("_source").alias("source"),
         pl.col("_pos").alias("position"),
@@ -69,7 +94,7 @@ def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series
         (record_id.fill_null("") if record_id is not None else pl.lit("")).alias("record_id"),
         reason.alias("reason"),
         detail.fill_null("").str.slice(0, 1000).alias("detail"),
-        protect_raw_expr(raw_text_expr(frame)).alias("raw"),
+        stored_raw_expr(protect_raw_expr(pl.lit(raw))).alias("raw"),
     )
     carried = pl.lit("")
     if persons is not None and key is not None and persons.width:
@@ -175,7 +200,8 @@ def replay(wh, *, reason: str | None = None, source: str | None = None, unknown_
     from ingest.readers import decode_jsonl
 
     rows = list_quarantine(wh, status="open", reason=reason, source=source)
-    rows = rows.filter(pl.col("raw").str.strip_chars() != "")
+    # A record kept only in part (too long to keep whole) cannot pass again: it stays open as it is.
+    rows = rows.filter((pl.col("raw").str.strip_chars() != "") & pl.col("raw").str.ends_with(TRUNCATED_MARK).not_())
     result = {"replayed_from": rows.height, "accepted": 0, "duplicates": 0, "marked_replayed": 0, "still_open": 0}
     if rows.height == 0:
         return result

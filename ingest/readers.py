@@ -9,12 +9,19 @@ Every reader yields :class:`Chunk` frames with the same shape, whatever the form
 * ``_raw`` — the line as received (JSON Lines only; for tabular formats the quarantine builds a JSON
   object of the row's cells when it needs one);
 * ``_err``/``_err_detail`` — set when the record could not be read at all (``not_json``,
-  ``wrong_type:<field>``);
+  ``wrong_type:<field>``, ``too_deep``, ``too_long:line``, ``bad_encoding``, ``unreadable``);
 * ``_extra`` — unknown top-level fields of the record as a JSON object ("" when there are none).
 
 JSON Lines are decoded in one typed, multi-threaded pass (``pl.read_ndjson`` with a fixed schema); a
 chunk that fails as a whole is bisected until the bad lines are isolated, and only those lines are
 looked at one by one. So one bad line never kills the batch, and good input never pays for bad input.
+Before any decoding, vectorised scans of the raw text set aside the lines no parser may see (too long,
+nested too deep, lone surrogates: :func:`_special_lines`), and whatever a reader is given, it raises
+nothing but :class:`ReadError` for a source that is not of its format at all: every record is read or
+carries the reason it could not be.
+
+Text encodings (JSON Lines, CSV): UTF-8 with or without BOM, GB18030/GBK and UTF-16, detected or named
+(:mod:`ingest.encoding`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ import polars as pl
 import pyarrow as pa
 
 from hcp.domain import RECORD_KINDS
+from ingest import jsonsafe
+from ingest.encoding import SAMPLE_BYTES, TranscodingReader, detect, normalise, to_utf8
 from ingest.fields import (
     ERR,
     ERR_DETAIL,
@@ -44,6 +53,7 @@ from ingest.fields import (
     TEXT_FIELDS,
     READ_SCHEMA_WITH_PII_CARRIER,
 )
+from ingest.limits import MAX_DEPTH, MAX_LINE_BYTES
 
 FORMATS = ("jsonl", "csv", "parquet", "xlsx")
 _EXTENSIONS = {
@@ -54,6 +64,15 @@ DEFAULT_CHUNK_BYTES = 64 << 20
 DEFAULT_BATCH_ROWS = 250_000
 
 
+#: What Polars may raise on bad input: its own errors, and a Rust panic (a BaseException).
+POLARS_ERRORS = (Exception, pl.exceptions.PanicException)
+
+
+def error_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
 class ReadError(ValueError):
     """A whole source cannot be read (unknown format, unreadable file); records are never this."""
 
@@ -62,6 +81,7 @@ class ReadError(ValueError):
 class Chunk:
     frame: pl.DataFrame
     bytes_read: int = 0  # bytes of the source consumed by this chunk (for progress bars)
+    encoding: str = ""  # the text encoding the source was read in (JSON Lines, CSV)
 
 
 def detect_format(path: str, explicit: str | None = None) -> str:
@@ -101,7 +121,8 @@ def split_lines(data: bytes) -> tuple[pl.Series, np.ndarray, dict[int, str]]:
     """Split a chunk of complete lines into a String series without copying per line.
 
     Returns the lines (``\\r\\n`` tolerated), their start offsets in ``data``, and for lines that are not
-    UTF-8 their text decoded with replacement characters (those lines read as blank placeholders).
+    UTF-8 their text with the undecodable bytes written as ``\\xNN`` escapes (those lines read as blank
+    placeholders; they are quarantined as ``bad_encoding``, and no U+FFFD is ever made of them).
     """
     if not data:
         return pl.Series(RAW, [], dtype=pl.String), np.zeros(0, dtype=np.int64), {}
@@ -116,7 +137,7 @@ def split_lines(data: bytes) -> tuple[pl.Series, np.ndarray, dict[int, str]]:
         fixed = bytearray(data)
         for i in bad:
             s, e = int(starts[i]), int(newlines[i])
-            bad_text[i] = data[s:e].decode("utf-8", errors="replace").rstrip("\r")
+            bad_text[i] = data[s:e].decode("utf-8", errors="backslashreplace").rstrip("\r")
             fixed[s:e] = b" " * (e - s)
         data = bytes(fixed)
     # Each element spans [start, newline): offsets interleave starts and ends via a take.
@@ -152,9 +173,9 @@ def _decode_range(text: pl.Series, schema: dict, whole: bytes | None = None
             if frame.height != length:  # defensive: never misalign records and lines
                 raise pl.exceptions.ComputeError(f"decoded {frame.height} records from {length} lines")
             parts.append((start, frame))
-        except Exception as exc:  # polars raises several types for bad JSON
+        except POLARS_ERRORS as exc:  # polars raises several types for bad JSON
             if length == 1:
-                failed.append((start, str(exc).splitlines()[0][:200]))
+                failed.append((start, error_text(exc)))
             else:
                 half = length // 2
                 stack.append((start + half, length - half))
@@ -164,14 +185,15 @@ def _decode_range(text: pl.Series, schema: dict, whole: bytes | None = None
 
 
 def _classify_bad_line(line: str, polars_error: str) -> tuple[str, str, dict]:
-    """Why one line could not be decoded: ``not_json`` or ``wrong_type:<field>`` (the rare path)."""
+    """Why one line could not be decoded: ``not_json``, ``too_deep`` or ``wrong_type:<field>`` (the rare
+    path). The line is parsed by :func:`ingest.jsonsafe.loads`, which cannot recurse too deep."""
     try:
-        obj = json.loads(line)
-    except ValueError as exc:
-        return "not_json", f"not valid JSON: {exc.msg} at character {exc.pos}", {}
+        obj = jsonsafe.loads(line)
+    except jsonsafe.BadJson as exc:
+        return exc.reason, exc.detail, {}
     if not isinstance(obj, dict):
         return "not_json", f"a line must hold a JSON object, found {type(obj).__name__}", {}
-    ids = {k: str(v) for k, v in obj.items() if k in KNOWN_FIELDS and isinstance(v, (str, int, float))}
+    ids = {k: str(v)[:200] for k, v in obj.items() if k in KNOWN_FIELDS and isinstance(v, (str, int, float))}
     for name in KNOWN_FIELDS:
         value = obj.get(name)
         if value is None:
@@ -195,16 +217,22 @@ def _extra_from_objects(lines: pl.Series, allow_pii_carrier: bool) -> pl.Series:
             return pl.Series(EXTRA, [""] * len(lines), dtype=pl.String)
         frame = decoded.struct.unnest().select(unknown)
         return frame.select(extra_json_expr(unknown).alias(EXTRA)).to_series()
-    except Exception:
+    except POLARS_ERRORS:
         out = []
         for line in lines.to_list():
             try:
-                obj = json.loads(line)
+                obj = jsonsafe.loads(line)
                 extra = {k: v for k, v in obj.items() if k not in ignored and v is not None}
-            except (ValueError, AttributeError):
-                extra = {}
-            out.append(json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else "")
+                out.append(json.dumps(extra, ensure_ascii=False, sort_keys=True, allow_nan=False) if extra else "")
+            except (jsonsafe.BadJson, AttributeError, ValueError, UnicodeError):
+                out.append("")
         return pl.Series(EXTRA, out, dtype=pl.String)
+
+
+def _json_key(name: str) -> str:
+    """``"name":`` exactly as Polars' JSON encoder writes the key."""
+    encoded = pl.select(pl.struct(pl.lit(None, dtype=pl.Int8).alias(name)).struct.json_encode()).item()
+    return encoded[1:-len("null}")]
 
 
 def extra_json_expr(columns: list[str]) -> pl.Expr:
@@ -214,8 +242,10 @@ def extra_json_expr(columns: list[str]) -> pl.Expr:
     pieces = []
     for name in sorted(columns):
         encoded = pl.struct(pl.col(name)).struct.json_encode()
-        # {"name":value} → "name":value
-        pieces.append(pl.when(pl.col(name).is_not_null()).then(encoded.str.slice(1, encoded.str.len_chars() - 2)))
+        # {"name":value} → "name":value (the key as Polars writes it; no counting of characters)
+        key = _json_key(name)
+        pieces.append(pl.when(pl.col(name).is_not_null()).then(
+            pl.lit(key) + encoded.str.strip_prefix("{" + key).str.strip_suffix("}")))
     body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
     return pl.when(body.fill_null("") == "").then(pl.lit("")).otherwise(pl.lit("{") + body + pl.lit("}"))
 
@@ -223,33 +253,130 @@ def extra_json_expr(columns: list[str]) -> pl.Expr:
 _NOT_A_STRING = r'"(' + "|".join(TEXT_FIELDS) + r')"\s*:\s*(?:-?\d|true|false|\[|\{)'
 
 
+_BOM = b"\xef\xbb\xbf"
+#: What a blank line is made of (ASCII blanks only: a line of U+3000 is not blank, it is not JSON).
+_BLANKS = " \t\r\f\v"
+#: A JSON escape of a UTF-16 surrogate: paired (an emoji) or lone (not text); see _special_lines.
+_SURROGATE_ESCAPE = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+
+
+def _special_lines(lines: pl.Series) -> dict[int, tuple[str, str]]:
+    """Lines no parser may see, found on the raw text before any decoding: (reason, detail) by index.
+
+    * longer than :data:`~ingest.limits.MAX_LINE_BYTES` — ``too_long:line``;
+    * nested deeper than :data:`~ingest.limits.MAX_DEPTH` — ``too_deep`` (Python's parser would recurse
+      once per level). Only lines with more opening brackets than the limit are measured;
+    * holding a lone surrogate escape (``"\\ud800"``): not text, and Polars would read it as NUL —
+      ``bad_encoding``. Only lines with a surrogate escape at all (emoji written as ASCII) are parsed.
+
+    Each test is one vectorised scan of the chunk; per-line work is for the few lines it picks out.
+    """
+    special: dict[int, tuple[str, str]] = {}
+    sizes = lines.str.len_bytes()
+    if sizes.max() is not None and sizes.max() > MAX_LINE_BYTES:
+        for i in np.flatnonzero((sizes > MAX_LINE_BYTES).to_numpy()):
+            special[int(i)] = ("too_long:line", f"the line is {int(sizes[int(i)]):,} bytes or more; "
+                                                f"at most {MAX_LINE_BYTES:,} are accepted")
+    brackets = lines.str.count_matches(r"[\[{]") > MAX_DEPTH
+    if brackets.any():
+        for i in np.flatnonzero(brackets.to_numpy()):
+            if int(i) in special:
+                continue
+            depth = jsonsafe.max_depth(lines[int(i)])
+            if depth > MAX_DEPTH:
+                special[int(i)] = ("too_deep", f"nested {depth} levels deep; at most {MAX_DEPTH} are accepted")
+    surrogates = lines.str.contains(_SURROGATE_ESCAPE)
+    if surrogates.any():
+        for i in np.flatnonzero(surrogates.to_numpy()):
+            if int(i) in special:
+                continue
+            try:
+                value = jsonsafe.loads(lines[int(i)])
+            except jsonsafe.BadJson:
+                continue  # not JSON anyway: the decoder says why
+            if jsonsafe.has_lone_surrogate(value):
+                special[int(i)] = ("bad_encoding", "holds a \\uD800-\\uDFFF escape without its pair (a lone surrogate is not text)")
+    return special
+
+
 def decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
                  allow_pii_carrier: bool = False) -> pl.DataFrame:
-    """Decode a chunk of complete JSON lines into a record frame (see the module docstring)."""
+    """Decode a chunk of complete JSON lines into a record frame (see the module docstring).
+
+    Never raises for any bytes: a line that cannot be read becomes a row with ``_err`` set (its
+    quarantine reason). Should the chunk's decoding fail in a way no rule foresaw, the chunk is decoded
+    again line by line and a line that still fails is a row with ``_err`` ``unreadable``.
+    """
+    try:
+        return _decode_jsonl(data, first_line=first_line, base_offset=base_offset, allow_pii_carrier=allow_pii_carrier)
+    except POLARS_ERRORS as exc:
+        if b"\n" not in data.rstrip(b"\n"):  # one line: that line is unreadable
+            return _unreadable(data, first_line, base_offset, exc)
+        return _decode_line_by_line(data, first_line, base_offset, allow_pii_carrier)
+
+
+def _decode_line_by_line(data: bytes, first_line: int, base_offset: int, allow_pii_carrier: bool) -> pl.DataFrame:
+    frames, offset = [], base_offset
+    for k, line in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")):
+        piece = line + b"\n"
+        try:
+            frames.append(_decode_jsonl(piece, first_line=first_line + k, base_offset=offset,
+                                        allow_pii_carrier=allow_pii_carrier))
+        except POLARS_ERRORS as exc:
+            frames.append(_unreadable(piece, first_line + k, offset, exc))
+        offset += len(piece)
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _unreadable(line: bytes, line_no: int, offset: int, exc: BaseException) -> pl.DataFrame:
+    text = line.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+    if not text.strip():
+        return pl.DataFrame()
+    return pl.DataFrame({
+        RAW: [text], "_line": [line_no], "_byte": [offset], ERR: ["unreadable"],
+        ERR_DETAIL: [f"the line could not be read: {error_text(exc)}"], EXTRA: [""],
+    }, schema={RAW: pl.String, "_line": pl.Int64, "_byte": pl.Int64, ERR: pl.String, ERR_DETAIL: pl.String,
+               EXTRA: pl.String})
+
+
+def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
+                  allow_pii_carrier: bool = False) -> pl.DataFrame:
+    if base_offset == 0 and data.startswith(_BOM):
+        data = b"   " + data[len(_BOM):]  # a byte-order mark at the start of a file: blanks keep the offsets
     lines, starts, bad_utf8 = split_lines(data)
     n = len(lines)
     if n == 0:
         return pl.DataFrame()
+    special: dict[int, tuple[str, str, str]] = {
+        i: ("bad_encoding", "the line is not valid UTF-8 (undecodable bytes shown as \\xNN)", text)
+        for i, text in bad_utf8.items()}
+    for i, (reason, detail) in _special_lines(lines).items():
+        special.setdefault(i, (reason, detail, lines[i]))
     line_no = pl.Series("_line", np.arange(first_line, first_line + n, dtype=np.int64))
     byte_pos = pl.Series("_byte", starts + base_offset)
     # Blank lines are not records. Only lines that start with a blank (or are empty) can be blank, so
     # the common case costs one cheap test and no copy of the chunk.
     maybe_blank = lines.str.slice(0, 1).is_in(["", " ", "\t", "\r", "\f", "\v"])
     if maybe_blank.any():
-        stripped = lines.str.strip_chars()
+        stripped = lines.str.strip_chars(_BLANKS)
         keep = (stripped != "").to_numpy().copy()
     else:
         stripped = lines
         keep = np.ones(n, dtype=bool)
-    for i in bad_utf8:
-        keep[i] = True
-    fast = keep.all() and not bad_utf8 and b"\r" not in data
+    if special:
+        idx = sorted(special)
+        keep[idx] = True
+        # Placeholders the decoder reads as empty records; _scatter_special puts the reason on them.
+        stripped = stripped.scatter(idx, ["{}"] * len(idx))
+        lines = lines.scatter(idx, ["{}"] * len(idx))
+    fast = keep.all() and not special and b"\r" not in data
     if not keep.all():
         kept = np.flatnonzero(keep)
         mask = pl.Series(keep)
         lines, line_no, byte_pos, stripped = lines.filter(mask), line_no.filter(mask), byte_pos.filter(mask), stripped.filter(mask)
         new_index = {int(old): new for new, old in enumerate(kept)}
-        bad_utf8 = {new_index[i]: text for i, text in bad_utf8.items()}
+        special = {new_index[i]: value for i, value in special.items()}
     schema = READ_SCHEMA_WITH_PII_CARRIER if allow_pii_carrier else READ_SCHEMA
     parts, failed = _decode_range(stripped, schema, whole=data if fast else None)
     failed_idx = {i for i, _ in failed}
@@ -308,74 +435,154 @@ def decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
         frame = frame.with_columns(pl.Series("_order", order)).sort("_order").drop("_order")
     else:
         frame = good.with_columns(lines.alias(RAW), line_no, byte_pos)
-    if bad_utf8:
-        frame = _scatter_bad_utf8(frame, bad_utf8)
+    if special:
+        frame = _scatter_special(frame, special)
     return frame
 
 
-def _scatter_bad_utf8(frame: pl.DataFrame, bad_utf8: dict[int, str]) -> pl.DataFrame:
-    idx = sorted(bad_utf8)
-    raw = frame[RAW].scatter(idx, [bad_utf8[i] for i in idx])
-    err = frame[ERR].scatter(idx, ["not_json"] * len(idx))
-    detail = frame[ERR_DETAIL].scatter(idx, ["the line is not valid UTF-8"] * len(idx))
+def _scatter_special(frame: pl.DataFrame, special: dict[int, tuple[str, str, str]]) -> pl.DataFrame:
+    idx = sorted(special)
+    raw = frame[RAW].scatter(idx, [special[i][2] for i in idx])
+    err = frame[ERR].scatter(idx, [special[i][0] for i in idx])
+    detail = frame[ERR_DETAIL].scatter(idx, [special[i][1] for i in idx])
     return frame.with_columns(raw, err, detail)
 
 
-def iter_line_chunks(stream: BinaryIO, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[tuple[bytes, int, int]]:
-    """Yield (complete lines, first line number, byte offset) from a binary stream."""
+def iter_line_chunks(stream: BinaryIO, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                     max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, int, int]]:
+    """Yield (complete lines, first line number, byte offset) from a binary stream.
+
+    A line longer than ``max_line`` bytes is kept only up to ``max_line + 1`` bytes (the rest is read
+    and dropped), so one endless line cannot fill the memory; the decoder then finds it too long.
+    Offsets count every byte of the stream, dropped ones included.
+    """
     line_no, offset, pending = 1, 0, b""
+    dropped = 0  # bytes dropped from the overlong line at the end of ``pending``
+    skipping = False
     while True:
         block = stream.read(chunk_bytes)
         if not block:
             if pending:
                 yield pending, line_no, offset
             return
+        if skipping:
+            newline = block.find(b"\n")
+            if newline < 0:
+                dropped += len(block)
+                continue
+            dropped += newline
+            block = block[newline:]
+            skipping = False
         data = pending + block
         cut = data.rfind(b"\n")
         if cut < 0:
-            pending = data
-            continue
-        complete, pending = data[: cut + 1], data[cut + 1:]
-        yield complete, line_no, offset
-        line_no += complete.count(b"\n")
-        offset += len(complete)
+            complete, pending = b"", data
+        else:
+            complete, pending = data[: cut + 1], data[cut + 1:]
+        if complete:
+            yield complete, line_no, offset
+            line_no += complete.count(b"\n")
+            offset += len(complete) + dropped
+            dropped = 0
+        if len(pending) > max_line + 1:
+            dropped += len(pending) - (max_line + 1)
+            pending = pending[: max_line + 1]
+            skipping = True
 
 
-def read_jsonl(stream: BinaryIO, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[Chunk]:
-    for data, first_line, offset in iter_line_chunks(stream, chunk_bytes):
+class _Prefixed:
+    """A stream whose first bytes were already read (for detection) and are served again first."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size is None or size < 0:
+                out, self.head = self.head + self.stream.read(), b""
+                return out
+            out, self.head = self.head[:size], self.head[size:]
+            return out
+        return self.stream.read(size)
+
+
+def read_jsonl(stream: BinaryIO, chunk_bytes: int = DEFAULT_CHUNK_BYTES, encoding: str = "auto") -> Iterator[Chunk]:
+    """JSON Lines in UTF-8 (BOM or not), GB18030/GBK or UTF-16: ``encoding`` or detected
+    (:func:`ingest.encoding.detect`); other encodings are transcoded to UTF-8 as they are read."""
+    encoding = normalise(encoding)
+    if encoding == "auto":
+        head = stream.read(SAMPLE_BYTES)
+        encoding = detect(head)
+        stream = _Prefixed(head, stream)
+    source: BinaryIO = stream
+    if encoding not in ("utf-8", "utf-8-sig"):
+        source = TranscodingReader(stream, encoding)
+    consumed = 0
+    for data, first_line, offset in iter_line_chunks(source, chunk_bytes):
         frame = decode_jsonl(data, first_line=first_line, base_offset=offset)
-        yield Chunk(frame, bytes_read=len(data))
+        if isinstance(source, TranscodingReader):
+            read, consumed = source.consumed - consumed, source.consumed
+        else:
+            read = len(data)
+        yield Chunk(frame, bytes_read=read, encoding=encoding)
 
 
 # Tabular formats -------------------------------------------------------------------------------
 
 
 def _tabular_frame(frame: pl.DataFrame, first_row: int) -> pl.DataFrame:
-    """Known columns as they are, unknown ones folded into ``_extra``; bookkeeping columns added."""
+    """Known columns as they are, unknown ones folded into ``_extra``; bookkeeping columns added
+    (``_line`` numbered from ``first_row`` unless the reader gave it)."""
     frame = frame.rename({c: c.strip() for c in frame.columns if c != c.strip()})
     unknown = [c for c in frame.columns if c not in KNOWN_FIELDS and c != PII_CARRIER and not c.startswith("_")]
     known = [c for c in frame.columns if c in KNOWN_FIELDS]
     cast_unknown = [pl.col(c).cast(pl.String) if frame.schema[c] == pl.Null else pl.col(c) for c in unknown]
+    given_line = "_line" in frame.columns
     out = frame.with_columns(cast_unknown).select(
         *[pl.col(c) for c in known],
         extra_json_expr(unknown).alias(EXTRA),
+        *([pl.col("_line").cast(pl.Int64)] if given_line else []),
     )
     return out.with_columns(
-        pl.int_range(first_row, first_row + out.height, dtype=pl.Int64).alias("_line"),
+        *([] if given_line else [pl.int_range(first_row, first_row + out.height, dtype=pl.Int64).alias("_line")]),
         pl.lit(None, dtype=pl.String).alias(RAW),
         pl.lit(None, dtype=pl.String).alias(ERR),
         pl.lit(None, dtype=pl.String).alias(ERR_DETAIL),
     )
 
 
-def read_csv(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Chunk]:
+def _read_csv_utf8(source) -> pl.DataFrame:
+    return pl.read_csv(source, infer_schema=False, empty_string_is_null=True, truncate_ragged_lines=True,
+                       encoding="utf8")
+
+
+def read_csv(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS, encoding: str = "auto") -> Iterator[Chunk]:
+    """CSV in UTF-8 (BOM or not), GB18030/GBK or UTF-16: ``encoding``, else detected
+    (:func:`ingest.encoding.detect`). UTF-8 is read straight from the file; anything else is decoded
+    to UTF-8 first, undecodable bytes as U+FFFD — those rows are quarantined ``bad_encoding``."""
+    encoding = normalise(encoding)
+    frame = None
     try:
-        frame = pl.read_csv(path, infer_schema=False, empty_string_is_null=True,
-                            truncate_ragged_lines=True, encoding="utf8-lossy")
-    except Exception as exc:
-        raise ReadError(f"cannot read CSV: {str(exc).splitlines()[0]}") from exc
+        if encoding in ("auto", "utf-8", "utf-8-sig"):
+            try:
+                frame = _read_csv_utf8(path)
+                encoding = "utf-8"
+            except pl.exceptions.ComputeError as exc:
+                if "utf-8" not in str(exc).lower() and "utf8" not in str(exc).lower():
+                    raise
+            if hasattr(path, "seek"):
+                path.seek(0)
+        if frame is None:
+            data = path.read() if hasattr(path, "read") else Path(path).read_bytes()
+            if encoding == "auto":
+                encoding = detect(data[:SAMPLE_BYTES])
+            frame = _read_csv_utf8(io.BytesIO(to_utf8(data, encoding)))
+    except POLARS_ERRORS as exc:
+        raise ReadError(f"cannot read CSV: {error_text(exc)}") from None
     size = os.path.getsize(path) if isinstance(path, (str, Path)) else 0
-    yield from _batches(frame, batch_rows, size)
+    for chunk in _batches(frame, batch_rows, size):
+        chunk.encoding = encoding
+        yield chunk
 
 
 def _batches(frame: pl.DataFrame, batch_rows: int, size: int) -> Iterator[Chunk]:
@@ -390,11 +597,14 @@ def read_parquet(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> 
     try:
         scan = pl.scan_parquet(path) if isinstance(path, (str, Path)) else pl.read_parquet(path).lazy()
         total = scan.select(pl.len()).collect().item()
-    except Exception as exc:
-        raise ReadError(f"cannot read Parquet: {str(exc).splitlines()[0]}") from exc
+    except POLARS_ERRORS as exc:
+        raise ReadError(f"cannot read Parquet: {error_text(exc)}") from None
     size = os.path.getsize(path) if isinstance(path, (str, Path)) else 0
     for start in range(0, total, batch_rows):
-        frame = scan.slice(start, batch_rows).collect()
+        try:
+            frame = scan.slice(start, batch_rows).collect()
+        except POLARS_ERRORS as exc:
+            raise ReadError(f"cannot read Parquet rows {start + 1}-{start + batch_rows}: {error_text(exc)}") from None
         yield Chunk(_tabular_frame(frame, start + 1), bytes_read=int(size * frame.height / max(total, 1)))
 
 
@@ -407,38 +617,107 @@ def _cell_text(value) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, (dt.datetime, dt.date)):
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     text = str(value)
     return text if text.strip() else None
 
 
+def merged_ranges(book, sheet) -> list[tuple[int, int, int, int]]:
+    """The merged-cell ranges of a read-only sheet as ``(min_col, min_row, max_col, max_row)`` (1-based).
+
+    A read-only sheet does not load them (openpyxl's ``merged_cells`` needs the whole sheet in memory),
+    so the sheet's XML is streamed once for its ``<mergeCell ref="A2:A5"/>`` elements, and each ref is
+    read with openpyxl's ``CellRange``.
+    """
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.worksheet.cell_range import CellRange
+
+    path, archive = getattr(sheet, "_worksheet_path", None), getattr(book, "_archive", None)
+    if not path or archive is None:
+        return []
+    ranges = []
+    with archive.open(path) as fh:
+        for _event, element in iterparse(fh, events=("end",)):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if tag == "mergeCell" and element.get("ref"):
+                try:
+                    ranges.append(CellRange(element.get("ref")).bounds)
+                except (ValueError, TypeError):
+                    pass
+            if tag in ("row", "mergeCell", "c"):
+                element.clear()
+    return ranges
+
+
+def _fill_merged(rows: list[list], ranges, first_row: int) -> None:
+    """Every cell of a merged range takes the value of the cell that holds it (its top-left), in place.
+
+    ``rows[k]`` is sheet row ``first_row + k``; ranges that start in the header row are left alone.
+    """
+    for min_col, min_row, max_col, max_row in ranges:
+        if min_row < first_row:
+            continue
+        top = min_row - first_row
+        if top < 0 or top >= len(rows):
+            continue
+        row = rows[top]
+        value = row[min_col - 1] if min_col - 1 < len(row) else None
+        if value is None:
+            continue
+        for k in range(top, min(max_row - first_row + 1, len(rows))):
+            target = rows[k]
+            if len(target) < max_col:
+                target.extend([None] * (max_col - len(target)))
+            for c in range(min_col - 1, max_col):
+                if target[c] is None:
+                    target[c] = value
+
+
 def read_xlsx(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Chunk]:
-    """Every sheet; a sheet without a ``kind`` column but named after a kind holds that kind."""
+    """Every sheet; a sheet without a ``kind`` column but named after a kind holds that kind.
+
+    Merged cells are filled from the cell that holds the value (:func:`merged_ranges`), so the rows
+    under a merged ``dept_code`` cell carry it. ``_line`` is the sheet row minus one (the position is
+    ``sheet!row``).
+    """
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
-        raise ReadError(f"cannot read Excel workbook: {exc}") from exc
+        raise ReadError(f"cannot read Excel workbook: {error_text(exc)}") from None
     size = os.path.getsize(path) if isinstance(path, (str, Path)) else 0
     try:
         sheets = list(book.worksheets)
-        for index, sheet in enumerate(sheets):
-            rows = sheet.iter_rows(values_only=True)
-            header = next(rows, None)
-            if not header:
-                continue
-            names = [str(h).strip() if h is not None else f"_col{i}" for i, h in enumerate(header)]
-            columns: dict[str, list] = {n: [] for n in names}
-            for values in rows:
-                if values is None or all(v is None for v in values):
+        for sheet in sheets:
+            try:
+                ranges = merged_ranges(book, sheet)
+                rows = sheet.iter_rows(values_only=True)
+                header = next(rows, None)
+                header_row = sheet.min_row or 1
+                if not header:
                     continue
-                for name, value in zip(names, list(values) + [None] * (len(names) - len(values))):
+                names = [str(h).strip() if h is not None else f"_col{i}" for i, h in enumerate(header)]
+                values = [list(r) for r in rows]
+            except Exception as exc:
+                raise ReadError(f"cannot read sheet {sheet.title!r}: {error_text(exc)}") from None
+            _fill_merged(values, ranges, header_row + 1)
+            columns: dict[str, list] = {n: [] for n in names}
+            lines: list[int] = []
+            for k, row in enumerate(values):
+                if row is None or all(v is None for v in row):
+                    continue
+                lines.append(header_row + k)  # the sheet row minus one
+                for name, value in zip(names, row + [None] * (len(names) - len(row))):
                     columns[name].append(_cell_text(value))
             frame = pl.DataFrame({k: pl.Series(k, v, dtype=pl.String) for k, v in columns.items()
                                   if not k.startswith("_col")})
+            frame = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
             if "kind" not in frame.columns and sheet.title in RECORD_KINDS:
                 frame = frame.with_columns(pl.lit(sheet.title).alias("kind"))
             for chunk in _batches(frame, batch_rows, size // max(len(sheets), 1)):
@@ -449,20 +728,22 @@ def read_xlsx(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> Ite
 
 
 def read_source(path: str, fmt: str, *, batch_rows: int = DEFAULT_BATCH_ROWS,
-                chunk_bytes: int = DEFAULT_CHUNK_BYTES, stream: BinaryIO | None = None) -> Iterator[Chunk]:
-    """Chunks of one source (``stream`` is used instead of opening ``path``, e.g. for stdin)."""
+                chunk_bytes: int = DEFAULT_CHUNK_BYTES, stream: BinaryIO | None = None,
+                encoding: str = "auto") -> Iterator[Chunk]:
+    """Chunks of one source (``stream`` is used instead of opening ``path``, e.g. for stdin).
+    ``encoding`` applies to the text formats (JSON Lines, CSV)."""
     if fmt == "jsonl":
         if stream is not None:
-            yield from read_jsonl(stream, chunk_bytes)
+            yield from read_jsonl(stream, chunk_bytes, encoding)
             return
         with open(path, "rb") as fh:
-            yield from read_jsonl(fh, chunk_bytes)
+            yield from read_jsonl(fh, chunk_bytes, encoding)
         return
     source: str | BinaryIO = path
     if stream is not None:
         source = io.BytesIO(stream.read())
     if fmt == "csv":
-        yield from read_csv(source, batch_rows)
+        yield from read_csv(source, batch_rows, encoding)
     elif fmt == "parquet":
         yield from read_parquet(source, batch_rows)
     elif fmt == "xlsx":

@@ -41,8 +41,9 @@ def source_name(path: str) -> str:
 
 def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_chunk: Callable[[Chunk, Summary], None] | None = None,
-                source: str | None = None) -> Summary:
-    """Ingest one file (or ``-`` for stdin) batch by batch; returns the merged summary."""
+                source: str | None = None, encoding: str = "auto") -> Summary:
+    """Ingest one file (or ``-`` for stdin) batch by batch; returns the merged summary.
+    ``encoding`` (JSON Lines, CSV): ``auto`` detects UTF-8, UTF-8 with BOM, GB18030/GBK, UTF-16."""
     fmt = detect_format(path, fmt) if path != "-" else (fmt or "jsonl")
     source = source or source_name(path)
     total = Summary()
@@ -53,11 +54,12 @@ def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows
         chunk_bytes = max(1 << 16, min(chunk_bytes, batch_rows * 512))
 
     def batches():
-        for chunk in read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream):
+        for chunk in read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream,
+                                 encoding=encoding):
             frame = with_positions(chunk.frame)
             pieces = max(1, -(-frame.height // batch_rows))
             for index in range(pieces):
-                part = chunk if pieces == 1 else Chunk(chunk.frame, chunk.bytes_read // pieces)
+                part = chunk if pieces == 1 else Chunk(chunk.frame, chunk.bytes_read // pieces, chunk.encoding)
                 yield part, loader.prepare(frame.slice(index * batch_rows, batch_rows), source)
 
     # Pipelined: the next batch is read, validated and converted while this one commits.

@@ -9,6 +9,8 @@ Reason codes (documented in docs/ingest.md): ``not_json``, ``missing_field:kind`
 ``action_time``: not ISO 8601, or an impossible offset), ``bad_date`` (``valid_from``), ``bad_region_code``, ``bad_parent_code``,
 ``bad_event_type``, ``bad_channel``, ``bad_result``, ``bad_applicant_type``, ``level_out_of_range``,
 ``bad_stage``, ``bad_action``, ``out_of_range:<field>`` (item numbers), ``promised_exceeds_legal``,
+``too_long:<field>`` (a text over its limit in :mod:`ingest.limits`: ids, codes, names, texts, the
+``applicant``/``rater`` sub-fields as ``too_long:applicant.name``, ``tags``),
 ``unknown_item`` (only with ``--unknown-items quarantine``) and ``duplicate_id_conflict`` (the loader).
 """
 
@@ -29,6 +31,7 @@ from hcp.domain import (
 )
 from hcp.settings import TIMEZONE
 from ingest.fields import PII_OBJECTS
+from ingest.limits import MAX_LENGTH, MAX_PERSON_LENGTH, MAX_TAG_LENGTH, MAX_TAGS
 
 TS = pl.Datetime("ms", TIMEZONE)
 _TRUE = ("true", "1", "yes", "y", "t")
@@ -235,6 +238,8 @@ class Spec:
             self.rules.append(Rule(f"missing_field:{name}", broken, f"{name} is required"))
         if nested:
             self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_nested_{name}"), f"{name} must be text"))
+        if name in MAX_LENGTH:
+            self.rules.append(too_long(name, pl.col(name), MAX_LENGTH[name]))
         return pl.col(name)
 
     def enum(self, name: str, code: str, allowed, *, required: bool = False) -> pl.Expr:
@@ -341,6 +346,8 @@ class Spec:
             self.cols[f"{name}.{field}"] = expr
         self.cols[f"_bad_{name}"] = bad
         self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be an object"))
+        for field in sub:
+            self.rules.append(too_long(f"{name}.{field}", pl.col(f"{name}.{field}"), MAX_PERSON_LENGTH[field]))
         if "type" in sub:
             t = pl.col(f"{name}.type")
             self.rules.append(Rule("bad_applicant_type", t.is_not_null() & t.is_in(list(APPLICANT_TYPES)).not_(),
@@ -351,6 +358,22 @@ class Spec:
         self.cols[name] = value
         self.cols[f"_bad_{name}"] = bad
         self.rules.append(Rule(f"wrong_type:{name}", pl.col(f"_bad_{name}"), f"{name} must be a list of strings"))
+        tags = pl.col(name)
+        self.rules.append(Rule(
+            f"too_long:{name}",
+            (tags.list.len() > MAX_TAGS) | tags.list.eval(pl.element().str.len_chars() > MAX_TAG_LENGTH).list.any(),
+            f"{name}: at most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters each"))
+
+
+def values_of(frame: pl.DataFrame, expr: pl.Expr) -> pl.Series:
+    """``expr`` over ``frame``, one value per row — also when ``expr`` is a literal (an absent column
+    reads as null), which ``frame.select`` would give as a single row."""
+    return frame.lazy().with_columns(expr.alias("__value")).select("__value").collect().to_series()
+
+
+def _broadcast_select(lazy: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> pl.DataFrame:
+    """``select(**exprs)`` with literals broadcast to the frame's height (every row gets a value)."""
+    return lazy.with_columns(**exprs).select(list(exprs)).collect()
 
 
 def fmt(template: str, *values: pl.Expr) -> pl.Expr:
@@ -370,6 +393,13 @@ def fmt(template: str, *values: pl.Expr) -> pl.Expr:
         if value is not None:
             parts.append(value.cast(pl.String))
     return pl.concat_str(parts)
+
+
+def too_long(name: str, value: pl.Expr, limit: int) -> Rule:
+    """``too_long:<name>``: the text has more than ``limit`` characters (:mod:`ingest.limits`)."""
+    length = value.str.len_chars()
+    return Rule(f"too_long:{name}", length > limit,
+                fmt(f"{name} has {{}} characters; at most {limit} are accepted", length))
 
 
 def _one_of(values) -> str:
@@ -469,11 +499,11 @@ def validate(kind: str, frame: pl.DataFrame, extra_rules: list[Rule] | None = No
     for stage in spec.stages:
         if stage:
             lazy = lazy.with_columns(**stage)
-    phase1 = lazy.select(**spec.cols).collect()
+    phase1 = _broadcast_select(lazy, spec.cols)
     rules = list(spec.rules)
-    flags = phase1.lazy().select(**{f"_r{i}": rule.broken.fill_null(False) for i, rule in enumerate(rules)}).collect()
+    flags = _broadcast_select(phase1.lazy(), {f"_r{i}": rule.broken.fill_null(False) for i, rule in enumerate(rules)})
     if extra_rules:
-        extra = frame.lazy().select(**{f"_x{i}": rule.broken.fill_null(False) for i, rule in enumerate(extra_rules)}).collect()
+        extra = _broadcast_select(frame.lazy(), {f"_x{i}": rule.broken.fill_null(False) for i, rule in enumerate(extra_rules)})
         flags = pl.concat([flags, extra.rename({f"_x{i}": f"_r{len(rules) + i}" for i in range(len(extra_rules))})],
                           how="horizontal")
         rules += list(extra_rules)

@@ -86,7 +86,7 @@ def test_json_lines_that_are_not_utf8_or_not_objects(load, warehouse, tmp_path):
     path.write_bytes(good.replace(b"\n", b"\n\xff\xfe broken\n", 1) + b'"a string"\n{"kind": "case_event", "event_id": {"nested": 1}\n')
     s = load(path)
     assert (s.accepted, s.quarantined) == (2, 3)
-    assert _quarantine(warehouse) == [("2", "not_json"), ("4", "not_json"), ("5", "not_json")]
+    assert _quarantine(warehouse) == [("2", "bad_encoding"), ("4", "not_json"), ("5", "not_json")]
     details = warehouse.query_df("SELECT position, detail FROM quarantine FINAL ORDER BY position")["detail"].to_list()
     assert "UTF-8" in details[0]
 

@@ -87,6 +87,16 @@ BAD = [
     ("missing_field:region_code", without(region("x"), "region_code")),
     ("bad_region_code", region("37020400000")),
     ("bad_parent_code", region("370205000000", parent_code="3702")),
+    # limits (docs/ingest.md, Limits), encodings
+    ("too_long:event_id", event("E" * 129)),
+    ("too_long:comment", rating("B-lim-comment", comment="差" * 2001)),
+    ("too_long:dept_name", department("B-lim-dept", dept_name="局" * 257)),
+    ("too_long:applicant.name", event("B-lim-name", applicant={"type": "person", "name": "张" * 101})),
+    ("too_long:tags", rating("B-lim-tags", tags=["快"] * 33)),
+    ("too_long:extra", event("B-lim-extra", remark="x" * 17_000)),
+    ("too_deep", '{"kind": "case_event", "event_id": "B-deep", "x": ' + "[" * 17 + "]" * 17 + "}"),
+    ("bad_encoding", rating("B-enc-fffd", comment="已\ufffd损坏")),
+    ("bad_encoding", '{"kind": "rating", "rating_id": "B-enc-surrogate", "comment": "\\ud800"}'),
 ]
 
 GOOD = [region(), department(), item(), event("E1"), event("E2", event_type="accepted"),
@@ -254,7 +264,7 @@ def test_blank_lines_are_not_records(warehouse, tmp_path, line):
 
 def test_reason_codes_are_snake_case():
     for reason, _ in BAD:
-        assert re.fullmatch(r"[a-z_]+(:[a-z_]+)?", reason), reason
+        assert re.fullmatch(r"[a-z_]+(:[a-z_]+(\.[a-z_]+)?)?", reason), reason
 
 
 def test_the_reason_is_the_first_broken_rule_and_the_detail_names_every_one():
@@ -272,3 +282,18 @@ def test_the_reason_is_the_first_broken_rule_and_the_detail_names_every_one():
     assert three.split("; ") == ["case_id is required",
                                  "event_time 'soon' is not an ISO 8601 time (e.g. 2025-10-09T09:30:00+08:00)",
                                  "region_code must be 12 digits, got '37'"]
+
+
+def test_records_of_a_kind_whose_id_column_is_absent_get_their_own_reason(warehouse):
+    """Found by the property tests: an id read from a column the batch does not have was one null for
+    the whole batch instead of one per record, and the quarantine could not be built (ShapeError)."""
+    from hcp.pii import ensure_key
+    from ingest.loader import Loader
+
+    ensure_key()
+    frame = pl.DataFrame({"kind": ["followup", "followup", "case_event", "case_event"],
+                          "rating_id": ["R1", None, None, None], "_pos": ["1", "2", "3", "4"]})
+    prepared = Loader(warehouse)._prepare(frame, "test", "operator:test")  # without the last net (halving)
+    reasons = pl.concat(prepared.quarantine).sort("position")["reason"].to_list()
+    assert reasons == ["missing_field:followup_id", "missing_field:followup_id", "missing_field:event_id",
+                       "missing_field:event_id"]
