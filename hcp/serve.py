@@ -7,6 +7,8 @@ simply hosts the services; nothing needs to be shared.
 
 Hosted here: the owner RPC (``/wh/*``, token-protected), the health endpoint (``/health``), and the
 services registered in :data:`SERVICES` as they are built (ingest push endpoint, dashboard, scheduler).
+A platform pushing to ``POST /ingest`` needs a token of its own: ``hcp tokens issue NAME --kinds …
+--region CODE`` prints it once (docs/ingest.md).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class ServeContext:
 #: Hosted services: "module:function" taking a ServeContext and returning Starlette routes.
 #: Each may also register background work and cleanups on the context.
 SERVICES: list[str] = []
-SERVICES.append("ingest.http:routes")  # the HTTP push endpoint POST /ingest, GET /ingest/health
+SERVICES.append("ingest.http:routes")  # the HTTP push endpoint POST /ingest (token: hcp tokens issue), GET /ingest/health
 SERVICES.append("reports.scheduler:service")  # monthly bulletins, nightly metrics, daily digest (opt out in [reports])
 SERVICES.append("dashboard.service:service")  # the Streamlit dashboard as a child process (opt out in [dashboard])
 

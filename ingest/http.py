@@ -4,14 +4,25 @@ Starlette routes, served by uvicorn — the same well-kept stack ``hcp serve`` a
 HTTP/1.1 keep-alive, graceful shutdown), so the endpoint is hosted both by ``hcp serve`` (the process that
 owns an embedded warehouse; see :data:`hcp.serve.SERVICES`) and on its own by ``hcp serve-ingest``.
 
+* **Every push carries a token** (``Authorization: Bearer hcp_…``, issued with ``hcp tokens issue``;
+  :mod:`ingest.tokens`): ``401`` without a valid one, ``403`` when a record lies outside its grant
+  (a kind it may not write, a region outside its subtree: :mod:`ingest.scope`) — and then nothing of
+  the request is stored. Records are stored with the source ``http:<token name>[/<?source>]`` and the
+  token is the actor of the reference-data history (:mod:`ingest.history`).
 * One writer thread per process commits batches in arrival order through a :class:`~ingest.loader.Loader`.
   Requests wait for their commit and get ``200`` with the batch's counts and, for each quarantined line,
   its position and reason; with ``?wait=0`` they get ``202`` as soon as the batch is queued.
 * The queue is bounded in rows (``queue_rows``): a batch that does not fit gets ``503`` with
   ``Retry-After`` instead of growing memory without bound.
-* A body over ``max_body_bytes`` or with more than ``max_lines`` records gets ``413``; a body that is not
-  UTF-8, a malformed JSON array or an empty body gets ``400``; bad *lines* of NDJSON are not an error
-  of the request — they are quarantined and reported, and the rest is stored.
+* Bytes in flight — bodies being received, decoded, queued or committed — are capped
+  (``max_inflight_bytes``): beyond it a request gets ``503`` with ``Retry-After`` before its body is
+  read, so concurrent large bodies cannot exhaust the memory.
+* A body over ``max_body_bytes`` or with more than ``max_lines`` records gets ``413``; an empty body, a
+  malformed JSON array (or one that is not UTF-8) or a JSON value that is neither an array nor an object
+  gets ``400``; bad *lines* of NDJSON (bad JSON, too deep, too long, not UTF-8) and bad elements of an
+  array are not an error of the request — they are quarantined and reported, and the rest is stored.
+  A byte-order mark at the start of a body is ignored; NDJSON sent as ``application/json`` is NDJSON;
+  ``; charset=gb18030`` (or another) in ``Content-Type`` is honoured.
 * Positions in the quarantine are ``<batch id>:<line>``; the batch id is the client's ``X-Batch-Id``
   header, else a digest of the body, so a retried identical request never quarantines twice.
 """
@@ -27,16 +38,26 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+import polars as pl
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hcp.i18n import tr
+from ingest import jsonsafe, scope, tokens
+from ingest.fields import ERR, ERR_DETAIL, EXTRA, RAW
+from ingest.limits import MAX_DEPTH, MAX_LINE_BYTES
 from ingest.loader import Loader, Summary
 from ingest.readers import decode_jsonl
 from ingest.run import with_positions
+from warehouse.client import WarehouseError
 
-DEFAULTS = {"max_body_bytes": 64 << 20, "max_lines": 200_000, "queue_rows": 400_000, "unknown_items": "flag"}
+DEFAULTS = {"max_body_bytes": 64 << 20, "max_lines": 200_000, "queue_rows": 400_000, "unknown_items": "flag",
+            "max_inflight_bytes": 128 << 20}
+#: How many refused records a 403 lists (the count is always given).
+REFUSED_LISTED = 100
 
 
 class QueueFull(Exception):
@@ -50,9 +71,11 @@ class Job:
     frame: object
     source: str
     rows: int
+    actor: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     summary: Summary | None = None
     error: str | None = None
+    on_done: list = field(default_factory=list)
 
 
 class IngestWriter:
@@ -75,12 +98,17 @@ class IngestWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, frame, source: str) -> Job:
+    def retry_after(self) -> int:
+        """Seconds until the queue has likely drained (for ``Retry-After``)."""
+        return max(1, min(60, math.ceil(self.pending_rows / max(self._rate, 1.0))))
+
+    def submit(self, frame, source: str, actor: str | None = None, on_done=None) -> Job:
+        """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed)."""
         rows = frame.height
         with self._cond:
             if self.pending_rows > 0 and self.pending_rows + rows > self.queue_rows:
-                raise QueueFull(max(1, min(60, math.ceil(self.pending_rows / max(self._rate, 1.0)))))
-            job = Job(frame, source, rows)
+                raise QueueFull(self.retry_after())
+            job = Job(frame, source, rows, actor, on_done=[on_done] if on_done else [])
             self._jobs.append(job)
             self.pending_rows += rows
             self._cond.notify()
@@ -96,7 +124,7 @@ class IngestWriter:
                 job = self._jobs[0]
             started = time.perf_counter()
             try:
-                job.summary = self.loader.load(job.frame, job.source)
+                job.summary = self.loader.load(job.frame, job.source, actor=job.actor)
                 self.last_error = None
             except Exception as exc:  # reported to the client and on /ingest/health; the writer goes on
                 job.error = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
@@ -110,6 +138,8 @@ class IngestWriter:
                     self._rate = 0.7 * self._rate + 0.3 * (job.rows / elapsed)
             job.frame = None
             job.done.set()
+            for callback in job.on_done:
+                callback()
 
     def stop(self, timeout: float = 30.0) -> None:
         with self._cond:
@@ -124,65 +154,238 @@ class BadBody(ValueError):
         self.status = status
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+class InFlight:
+    """Bytes of request bodies held by this endpoint, from the first byte read to their commit.
+
+    ``take`` refuses bytes beyond ``limit`` — except for a request that finds nothing else in flight,
+    so one body up to the body limit always gets through.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.used > 0 and self.used + n > self.limit:
+                return False
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - n)
+
+
+class Busy(Exception):
+    """Too many bytes in flight: answer 503 with Retry-After."""
+
+
+async def _read_body(request: Request, limit: int, inflight: InFlight, held: list[int]) -> bytes:
+    """The body, at most ``limit`` bytes (else 413), its bytes taken from ``inflight`` as they come
+    (``held[0]`` counts them for the caller to give back)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadBody(413, f"the body is {int(declared):,} bytes; at most {limit:,} are accepted per batch")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise BadBody(413, f"the body is {int(declared):,} bytes; at most {limit:,} are accepted per batch")
+        if not inflight.take(int(declared)):
+            raise Busy()
+        held[0] += int(declared)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise BadBody(413, f"the body exceeds {limit:,} bytes; send smaller batches")
+        if size > held[0]:
+            if not inflight.take(size - held[0]):
+                raise Busy()
+            held[0] = size
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def body_to_ndjson(body: bytes, content_type: str) -> bytes:
-    """NDJSON as is; a JSON array becomes NDJSON (one element per line). Raises BadBody (400)."""
-    if not body.strip():
-        raise BadBody(400, "the body is empty; send NDJSON (one JSON object per line) or a JSON array")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadBody(400, f"the body is not UTF-8 (byte {exc.start})") from exc
-    if "json" in content_type and "ndjson" not in content_type and "jsonl" not in content_type \
-            or text.lstrip().startswith("["):
+def _charset(content_type: str) -> str | None:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"').lower()
+    return None
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return "json" in media and not any(x in media for x in ("ndjson", "jsonl", "json-seq", "jsonlines"))
+
+
+def body_to_frame(body: bytes, content_type: str) -> pl.DataFrame:
+    """A request body as a record frame (``_line`` = the record's line, or its place in an array).
+
+    NDJSON is decoded like JSON Lines files (bad lines become quarantine rows, never an error); a JSON
+    array is cut into its elements (:func:`ingest.jsonsafe.split_array`), each parsed on its own, so a
+    deep or broken element is one bad record. NDJSON sent as ``application/json`` (a first line that is
+    a whole object) is NDJSON; one pretty-printed object is one record. A leading byte-order mark is
+    ignored and a declared ``charset`` honoured. Raises :class:`BadBody` (400) for an empty body, an array
+    that is not well formed (or not UTF-8), and a JSON value that is neither an array nor an object.
+    """
+    charset = _charset(content_type)
+    if charset and charset.replace("_", "-") not in ("utf-8", "utf8"):
         try:
-            items = json.loads(text)
-        except ValueError as exc:
-            raise BadBody(400, f"the body is not a valid JSON array: {exc}") from exc
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list):
-            raise BadBody(400, "a JSON body must be an array of records (or one record object)")
-        return "\n".join(json.dumps(item, ensure_ascii=False) for item in items).encode() + b"\n"
-    return body
+            body = body.decode(charset, errors="replace").encode("utf-8")
+        except LookupError:
+            raise BadBody(400, f"unknown charset {charset!r}") from None
+    elif body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        body = body.decode("utf-16", errors="replace").encode("utf-8")
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    stripped = body.strip(b" \t\r\n")
+    if not stripped:
+        raise BadBody(400, "the body is empty; send NDJSON (one JSON object per line) or a JSON array")
+    if stripped.startswith(b"["):
+        return _array_frame(body)
+    if _is_json_type(content_type):
+        if not stripped.startswith(b"{"):
+            raise BadBody(400, "a JSON body must be an array of records or record objects (one per line)")
+        first = stripped.split(b"\n", 1)[0]
+        if b"\n" in stripped and not _whole_object(first):
+            return _array_frame(b"[" + body + b"]")  # one record written over several lines
+    return decode_jsonl(body)
 
 
-def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int, prefix: str = "/ingest") -> list[Route]:
+def _whole_object(line: bytes) -> bool:
+    try:
+        return isinstance(jsonsafe.loads(line.decode("utf-8", errors="replace")), dict)
+    except jsonsafe.BadJson:
+        return False
+
+
+def _array_frame(body: bytes) -> pl.DataFrame:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadBody(400, f"the JSON array is not UTF-8 (byte {exc.start})") from None
+    spans = jsonsafe.split_array(body)
+    if spans is None:
+        raise BadBody(400, "the body is not a valid JSON array (unbalanced brackets, or text after its end)")
+    lines: list[bytes] = []
+    places: list[int] = []
+    bad: list[dict] = []
+    for place, (start, end, depth) in enumerate(spans, 1):
+        piece = body[start:end]
+        raw = piece.decode("utf-8").replace("\r", " ").replace("\n", " ")
+        if end - start > MAX_LINE_BYTES:
+            reason, detail = "too_long:line", f"the element is {end - start:,} bytes; at most {MAX_LINE_BYTES:,} are accepted"
+        elif depth > MAX_DEPTH:
+            reason, detail = "too_deep", f"nested {depth} levels deep; at most {MAX_DEPTH} are accepted"
+        else:
+            try:
+                value = jsonsafe.loads(piece.decode("utf-8"))
+                lines.append(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+                places.append(place)
+                continue
+            except jsonsafe.BadJson as exc:
+                reason, detail = exc.reason, exc.detail
+            except ValueError:
+                reason, detail = "not_json", "a number out of range (not a finite JSON number)"
+            except UnicodeEncodeError:
+                reason, detail = "bad_encoding", "holds a \\uD800-\\uDFFF escape without its pair (a lone surrogate is not text)"
+        bad.append({RAW: raw, "_line": place, "_byte": start, ERR: reason, ERR_DETAIL: detail, EXTRA: ""})
+    frames = []
+    if lines:
+        good = decode_jsonl(b"\n".join(lines) + b"\n")
+        frames.append(good.with_columns(pl.Series("_line", np.array(places, dtype=np.int64))))
+    if bad:
+        frames.append(pl.DataFrame(bad, schema={RAW: pl.String, "_line": pl.Int64, "_byte": pl.Int64, ERR: pl.String,
+                                                ERR_DETAIL: pl.String, EXTRA: pl.String}))
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames, how="diagonal_relaxed").sort("_line")
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, credential = value.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
+
+
+def _claimed_source(request: Request) -> str:
+    claimed = request.query_params.get("source") or request.headers.get("x-source") or ""
+    claimed = "".join(ch for ch in claimed if ch.isprintable() and ch not in "/\\")[:64]
+    return claimed
+
+
+def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
+                max_inflight_bytes: int = DEFAULTS["max_inflight_bytes"], prefix: str = "/ingest") -> list[Route]:
+    inflight = InFlight(max_inflight_bytes)
+    wh = writer.loader.wh
+
+    def busy(message: str) -> Response:
+        retry = writer.retry_after()
+        return JSONResponse({"error": message, "retry_after": retry}, status_code=503,
+                            headers={"Retry-After": str(retry)})
+
     async def push(request: Request) -> Response:
         try:
-            body = await _read_body(request, max_body_bytes)
-            payload = body_to_ndjson(body, request.headers.get("content-type", ""))
+            token = await run_in_threadpool(tokens.verify, wh, _bearer(request))
+        except WarehouseError:
+            return busy("the warehouse cannot check the token now; retry later")
+        if token is None:
+            return JSONResponse(
+                {"error": "需要有效的令牌 / a valid token is required: Authorization: Bearer <token> "
+                          "(issued with hcp tokens issue)"},
+                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="hcp-ingest"'})
+        held = [0]
+        try:
+            return await _push(request, token, held)
+        finally:
+            if held[0]:
+                pending = held[0]
+                held[0] = 0
+                inflight.give(pending)
+
+    async def _push(request: Request, token: tokens.Token, held: list[int]) -> Response:
+        try:
+            body = await _read_body(request, max_body_bytes, inflight, held)
+            frame = await run_in_threadpool(body_to_frame, body, request.headers.get("content-type", ""))
         except BadBody as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except Busy:
+            return busy(f"处理中的数据已超过 {inflight.limit:,} 字节，请稍后重试 / more than {inflight.limit:,} bytes "
+                        "are in flight; retry later")
         except ClientDisconnect:
             return Response(status_code=499)
-        lines = payload.count(b"\n") + (0 if payload.endswith(b"\n") else 1)
-        if lines > max_lines:
-            return JSONResponse({"error": f"the batch has {lines:,} lines; at most {max_lines:,} per batch"},
+        if frame.height > max_lines:
+            return JSONResponse({"error": f"the batch has {frame.height:,} records; at most {max_lines:,} per batch"},
                                 status_code=413)
-        batch_id = request.headers.get("x-batch-id") or hashlib.blake2b(body, digest_size=8).hexdigest()
-        source = (request.query_params.get("source") or request.headers.get("x-source")
-                  or (request.client.host if request.client else "unknown"))
-        frame = await run_in_threadpool(decode_jsonl, payload)
-        frame = with_positions(frame, "batch", batch_id)
+        if frame.height == 0:
+            return JSONResponse({"error": "the body holds no records"}, status_code=400)
         try:
-            job = writer.submit(frame, f"http:{source}")
+            refused = await run_in_threadpool(scope.violations, wh, token, frame)
+        except WarehouseError:
+            return busy("the warehouse cannot check the records' scope now; retry later")
+        if refused.height:
+            return JSONResponse({
+                "error": f"令牌 {token.name} 无权写入其中 {refused.height:,} 条记录，本次请求未入库 / "
+                         f"{refused.height:,} record(s) are outside what token {token.name} may write; "
+                         "nothing of this request was stored",
+                "token": token.name, "refused_count": refused.height,
+                "refused": [{"line": r["_line"], "kind": r["kind"], "record_id": r["record_id"], "reason": r["reason"],
+                             "detail": r["detail"]} for r in refused.head(REFUSED_LISTED).iter_rows(named=True)],
+            }, status_code=403)
+        batch_id = request.headers.get("x-batch-id") or hashlib.blake2b(body, digest_size=8).hexdigest()
+        batch_id = "".join(ch for ch in batch_id if ch.isprintable())[:64]
+        claimed = _claimed_source(request)
+        source = f"http:{token.name}" + (f"/{claimed}" if claimed else "")
+        frame = with_positions(frame, "batch", batch_id)
+        del body
+        pending = held[0]
+        try:  # once queued, the bytes are the writer's: given back when the batch is committed
+            job = writer.submit(frame, source, token.actor, on_done=lambda: inflight.give(pending))
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
                 status_code=503, headers={"Retry-After": str(exc.retry_after)})
+        held[0] = 0
         if request.query_params.get("wait", "1") in ("0", "false", "no"):
             return JSONResponse({"batch_id": batch_id, "queued": frame.height}, status_code=202)
         await run_in_threadpool(job.done.wait)
@@ -204,6 +407,7 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int, pr
         return JSONResponse({
             "status": "ok" if ok else "writer stopped", "writer_alive": ok,
             "queue_rows": writer.pending_rows, "queue_limit": writer.queue_rows,
+            "inflight_bytes": inflight.used, "inflight_limit": inflight.limit,
             "committed_batches": writer.committed_batches, "last_error": writer.last_error,
             "warehouse": writer.loader.wh.display_dsn,
         }, status_code=200 if ok else 503)
@@ -223,5 +427,12 @@ def routes(ctx) -> list[Route]:
     writer = IngestWriter(ctx.warehouse, queue_rows=_option(options, "queue_rows"),
                           unknown_items=_option(options, "unknown_items"))
     ctx.cleanups.append(writer.stop)
+    import click
+
+    from ingest.cli import token_hint
+
+    click.echo(tr(ctx.lang, f"HTTP 推送接口：POST http://{ctx.host}:{ctx.port}/ingest",
+                  f"HTTP push endpoint: POST http://{ctx.host}:{ctx.port}/ingest"))
+    click.echo(token_hint(ctx.lang))
     return make_routes(writer, max_body_bytes=_option(options, "max_body_bytes"),
-                       max_lines=_option(options, "max_lines"))
+                       max_lines=_option(options, "max_lines"), max_inflight_bytes=_option(options, "max_inflight_bytes"))

@@ -2,7 +2,7 @@
 
 * ``hcp demo generate …`` writes one month of interchange files (see :mod:`hcp.demo.generator`).
 * ``hcp demo`` alone runs :func:`run_demo`: generate → ingest → metrics → monthly bulletin → demo users →
-  dashboard, on the configured warehouse.
+  a demo push token → dashboard, on the configured warehouse.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from hcp.textable import display_width
 DEFAULT_DEMO_CASES = 20_000
 DEFAULT_GENERATE_CASES = 100_000
 DEFAULT_SEED = 7
+#: The push token `hcp demo` issues (replaced on every run).
+DEMO_TOKEN = "demo-platform"
 KIND_LABELS = {
     "region": ("行政区划", "regions"),
     "department": ("部门", "departments"),
@@ -77,8 +79,8 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     """The main job, end to end, on the configured warehouse (the embedded one by default):
 
     generate the demo month → ``hcp init`` → ingest every file (bad records to quarantine) → compute case
-    facts and metrics → publish the month's bulletin → create one demo user per role → serve the
-    dashboard (``hcp serve``, until Ctrl-C; ``--no-serve`` stops after the bulletin).
+    facts and metrics → publish the month's bulletin → create one demo user per role → issue the demo
+    push token (printed once, with how to use it) → serve the dashboard (``hcp serve``, until Ctrl-C; ``--no-serve`` stops after the bulletin).
     """
     from hcp.demo.generator import DemoParams
     from hcp.pii import ensure_key
@@ -138,8 +140,22 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     users = create_demo_users(wh)
     for user in users:
         click.echo(f"  {user.username:<10} / {user.password}   {user.scope_name}")
+
+    step("▶ 推送令牌（HTTP 接口）", "▶ push token (HTTP endpoint)")
+    from ingest.cli import usage_hint
+    from ingest.tokens import issue
+
+    token, grant = issue(wh, DEMO_TOKEN, kinds=("case_event", "rating", "followup"), region_code="370000000000",
+                         note="hcp demo", replace=True)
+    click.echo(tr(lang, f"  {grant.name}：可写 {', '.join(grant.kinds)}，山东省（370000000000）及其下级；"
+                        "令牌只显示这一次（hcp tokens list / revoke 管理）",
+                  f"  {grant.name}: may write {', '.join(grant.kinds)} in Shandong (370000000000) and below; "
+                  "the token is shown this once (manage with hcp tokens list / revoke)"))
+    click.echo(f"  {token}")
+    click.echo("  " + usage_hint(lang, token, "http://127.0.0.1:<hcp serve 的端口 / port>/ingest").replace("\n", "\n  "))
     result = {"manifest": manifest, "ingest": counts, "metrics": report.mode,
-              "bulletin": [str(p) for p in published.files], "users": [u.username for u in users]}
+              "bulletin": [str(p) for p in published.files], "users": [u.username for u in users],
+              "token": grant.name}
     if not serve:
         return result
     app.close()
