@@ -52,7 +52,7 @@ def models() -> None:
 @click.pass_obj
 def train_command(app, names: tuple[str, ...], seed: int, no_refresh: bool) -> None:
     """训练模型 / train the models (all, or the kinds named)."""
-    from models import registry, store
+    from models import lifecycle, registry, store
 
     kinds = _kinds(app, names)
     if not no_refresh:
@@ -63,16 +63,14 @@ def train_command(app, names: tuple[str, ...], seed: int, no_refresh: bool) -> N
         kind = registry.kind(name)
         label = tr(app.lang, *kind.label)
         progress = lambda message, label=label: click.echo(f"… {label}: {message}", err=True)  # noqa: E731
-        try:
-            result = kind.train(wh, seed=seed, progress=progress, lang=app.lang)
-        except store.TooLittleData as exc:
-            click.secho(str(exc), fg="yellow", err=True)
+        [trained] = lifecycle.train(wh, [name], seed=seed, progress=progress, lang=app.lang)
+        if trained.directory is None:
+            click.secho(trained.message, fg="yellow", err=True)
             failed = True
             continue
-        directory = store.save(name, result.estimator, result.manifest)
         manifest = store.load_manifest(name, app.lang)
-        click.echo(tr(app.lang, f"{label}模型 v{manifest['version']} 已保存：{directory}（用时 {manifest.get('train_seconds', 0)} 秒）",
-                      f"{label} model v{manifest['version']} saved: {directory} ({manifest.get('train_seconds', 0)} s)"))
+        click.echo(tr(app.lang, f"{label}模型 v{manifest['version']} 已保存：{trained.directory}（用时 {manifest.get('train_seconds', 0)} 秒）",
+                      f"{label} model v{manifest['version']} saved: {trained.directory} ({manifest.get('train_seconds', 0)} s)"))
         for line in kind.evaluation_lines(manifest, app.lang):
             click.echo(line)
     if failed:
@@ -85,7 +83,7 @@ def train_command(app, names: tuple[str, ...], seed: int, no_refresh: bool) -> N
 @click.pass_obj
 def evaluate_command(app, names: tuple[str, ...], fmt: str) -> None:
     """模型评估 / every figure of the last training, beside the baselines."""
-    from models import registry, store
+    from models import lifecycle, registry, store
 
     kinds = _kinds(app, names)
     manifests = {name: store.load_manifest(name, app.lang) for name in kinds if store.current_version(name) is not None}

@@ -4,7 +4,8 @@ exactly once, caught up after downtime.
 Jobs (cron expressions in Asia/Shanghai, ``[reports]`` in the configuration; an empty string disables one):
 
 * ``monthly`` (``monthly_cron``, default ``0 8 1 * *``): the bulletin of the month before the fire date,
-  for the whole warehouse and for each region in ``monthly_regions``;
+  for the whole warehouse and for each region in ``monthly_regions``; then the models are retrained
+  (:mod:`models.lifecycle`; a kind with too little data keeps its last model and says why);
 * ``metrics`` (``metrics_cron``, default ``0 2 * * *``): the incremental metrics job;
 * ``digest`` (``digest_cron``, default ``30 7 * * *``): the red/yellow digest as of the fire time.
 
@@ -240,7 +241,16 @@ class ReportScheduler:
             published = publish_monthly(self.wh, self.archive, item.key, region, lang=self.lang, trigger=trigger,
                                         config=self.config, clock=self.clock)
             results.append(_summary(published))
+        results += self._retrain()
         return results
+
+    def _retrain(self) -> list[dict]:
+        """After the month's bulletins, the models learn from the month just closed (models.lifecycle); a
+        kind with too little data keeps its last model and says why."""
+        from models import lifecycle
+
+        return [{"status": "trained" if t.directory is not None else "too_little_data", "model": t.kind,
+                 "detail": t.message} for t in lifecycle.train(self.wh, lang=self.lang)]
 
     def _record(self, item: Due, ok: bool) -> None:
         with self.archive.lock():
