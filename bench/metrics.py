@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,24 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.pandas_reference import DayWalker, case_facts, indicators, rating_facts  # noqa: E402
+from bench.commands import hcp  # noqa: E402
 
 KEYS = ["cases_completed", "on_time_rate", "avg_net_working_days", "same_day_rate", "zero_trip_rate",
         "max_one_trip_rate", "online_rate", "rating_coverage", "ratings", "good_rate", "bad_rate",
         "bad_rectified_rate", "bad_rectified_on_time_rate", "revisit_rate"]
-
-
-def hcp(*args: str, env: dict) -> tuple[float, int, str]:
-    """Run an hcp command; return wall seconds, the child's peak RSS (MiB) and its stdout."""
-    code = ("import resource, runpy, sys; sys.argv = ['hcp'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('hcp.cli', run_name='__main__')\n"
-            "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"hcp {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    peak = max([int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")] or [0])
-    return seconds, peak // 1024, done.stdout
 
 
 def hold_back_events(data: Path, share: float, late_dir: Path) -> int:

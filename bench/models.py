@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,19 +29,7 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def hcp(*args: str, env: dict) -> tuple[float, int, str]:
-    """Run an hcp command; return wall seconds, the child's peak RSS (MiB) and its stdout."""
-    code = ("import resource, runpy, sys; sys.argv = ['hcp'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('hcp.cli', run_name='__main__')\n"
-            "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"hcp {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    peak = max([int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")] or [0])
-    return seconds, peak // 1024, done.stdout
+from bench.commands import hcp  # noqa: E402
 
 
 def build(home: Path, cases: int, month: str, env: dict) -> None:
