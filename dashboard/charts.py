@@ -283,11 +283,13 @@ def timeline(events: pl.DataFrame, stops: pl.DataFrame, deadline: dt.date | None
     dark vertical line (an open case's timeline runs up to it). Times are local wall-clock times."""
     events = events.with_columns(pl.col("event_time").dt.replace_time_zone(None))
     stops = stops.with_columns(pl.col("start").dt.replace_time_zone(None), pl.col("end").dt.replace_time_zone(None))
+    if now is not None:
+        now = now.replace(tzinfo=None)
     order = [k for k in L.EVENT_TYPES_EN if k in set(events["event_type"].to_list())]
     y_labels = {k: L.event_type(lang, k) for k in order}
     fig = go.Figure()
     for row in stops.iter_rows(named=True):
-        end = row["end"] or (events["event_time"].max())
+        end = row["end"] or now or events["event_time"].max()  # a stop still running lasts until now
         fig.add_vrect(x0=row["start"], x1=end, fillcolor=GREY, opacity=0.18, line_width=0,
                       annotation_text=L.t(lang, "clock_stop"), annotation_position="top left",
                       annotation_font={"size": 11, "color": "#57606a"})
@@ -307,7 +309,6 @@ def timeline(events: pl.DataFrame, stops: pl.DataFrame, deadline: dt.date | None
         fig.add_annotation(x=end_of_day, y=1.0, yref="paper", text=f"{L.t(lang, 'deadline')} {deadline.isoformat()}",
                            showarrow=False, font={"color": RED, "size": 12}, xanchor="right", yanchor="bottom")
     if now is not None:
-        now = now.replace(tzinfo=None)
         fig.add_shape(type="line", x0=now, x1=now, y0=0, y1=1, yref="paper", line={"color": "#24292f", "width": 2})
         fig.add_annotation(x=now, y=0.0, yref="paper", text=f"{L.tr(lang, '现在', 'now')} {now:%m-%d %H:%M}",
                            showarrow=False, font={"color": "#24292f", "size": 12}, xanchor="left", yanchor="bottom")

@@ -230,3 +230,85 @@ def test_hcp_dashboard_starts_the_owner_when_none_runs(tmp_path):
 def test_artifacts_dir_is_ignored_by_git():
     ignored = subprocess.run(["git", "check-ignore", "-q", str(ARTIFACTS / "x.png")], cwd=REPO)
     assert ignored.returncode == 0 or shutil.which("git") is None
+
+
+def choose(driver, label: str, option: str | None) -> None:
+    """Open the selectbox whose label contains ``label`` and click ``option`` (the first one when None)."""
+    from selenium.webdriver.common.by import By
+
+    select = wait_for(driver, lambda d: [s for s in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']")
+                                         if label in s.text])[0]
+    select.find_element(By.CSS_SELECTOR, "input").click()
+    try:
+        found = wait_for(driver, lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']")
+                                            if option is None or o.text.strip() == option], 20)
+    except Exception:
+        shot(driver, "choose-failed")
+        raise AssertionError([o.text for o in driver.find_elements(By.CSS_SELECTOR, "[role='option']")])
+    found[0].click()
+    settled(driver)
+
+
+def submit_button(driver):
+    from selenium.webdriver.common.by import By
+
+    return [b for b in driver.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "提交"][0]
+
+
+def test_the_loop_form_preselects_nothing_and_refuses_an_empty_rectification(server, browser):
+    """A department on its rating r8 (appeal rejected, to be verified and rectified): the action selector
+    starts on 请选择… with 提交 disabled; 核实 without a cause is refused; after a 核实 the selector is back on
+    请选择…; 整改 with an empty note is refused with the loop's message, and nothing is recorded."""
+    from selenium.webdriver.common.by import By
+
+    def body() -> str:
+        return browser.find_element(By.TAG_NAME, "body").text
+
+    def error() -> str:
+        return wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stAlertContentError']"), 20)[0].text
+
+    def placeholder() -> bool:
+        select = [s for s in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']") if "环节" in s.text][0]
+        return "请选择…" in select.text or select.find_element(By.CSS_SELECTOR, "input").get_attribute("placeholder") == "请选择…"
+
+    url, _ = server
+    login(browser, url, "d1", "ratings?period=2025-10&rating=r8")
+    wait_for(browser, lambda d: "登记处置" in body(), 20)
+    assert placeholder() and not submit_button(browser).is_enabled()
+    choose(browser, "环节", "核实")
+    submit_button(browser).click()
+    assert "核实须选择差评原因" in error()
+    choose(browser, "核实原因", None)
+    submit_button(browser).click()
+    wait_for(browser, lambda d: "已登记" in body(), 20)
+    settled(browser)
+    assert placeholder() and not submit_button(browser).is_enabled()  # nothing pre-selected after a step
+    choose(browser, "环节", "整改")
+    wait_for(browser, lambda d: "说明（必填）" in body(), 20)
+    assert "将记录：整改 · 说明：—" in body()
+    submit_button(browser).click()
+    assert "整改须写明整改内容" in error()
+    assert "已登记" not in body()  # no step recorded (the history table is drawn on a canvas: AppTest reads it)
+    shot(browser, "d1-loop-empty-rectification-refused")
+
+
+def test_the_overdue_watch_and_a_red_case_page(server, browser):
+    """Screenshots of the coloured overdue watch and of the red case M opened from it, with its state."""
+    from selenium.webdriver.common.by import By
+
+    url, _ = server
+    login(browser, url, "province", "overdue?period=2025-10&asof=2025-10-29T10:00")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame'] canvas"), 20)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "下载 CSV" in body and "下载 Excel" in body
+    no_error(browser)
+    shot(browser, "province-overdue-watch")
+    browser.get(f"{url}/drill?period=2025-10&asof=2025-10-29T10:00&case=M")
+    login(browser, url, "province", "drill?period=2025-10&asof=2025-10-29T10:00&case=M")
+    wait_for(browser, lambda d: "超期 4 个工作日，未办结" in d.find_element(By.TAG_NAME, "body").text, 20)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg"), 20)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "青岛市" in body and "市南区" in body and "现在" in body
+    no_error(browser)
+    time.sleep(0.5)
+    shot(browser, "province-red-case-M")

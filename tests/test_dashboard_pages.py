@@ -200,7 +200,7 @@ def test_overdue_watch_lists_red_and_yellow_cases_and_opens_them(home):
     assert shown[":red[红牌（超期）]"] == "1" and shown[":orange[黄牌（临期）]"] == "1"
     assert shown["本期超期办结"] == "2"
     flags = at.dataframe[0].value
-    assert flags["case_id"].tolist() == ["M", "X"] and flags["flag"].tolist() == ["🔴 红牌（超期）", "🟡 黄牌（临期）"]
+    assert flags["case_id"].tolist() == ["M", "X"] and flags["flag"].tolist() == ["红牌（超期）", "黄牌（临期）"]
     assert flags["days_over"].tolist()[0] == 4 and pd.isna(flags["days_over"][1])  # red: days over, no days left
     assert pd.isna(flags["days_left"][0]) and flags["days_left"].tolist()[1] == 1
     styles = at.dataframe[0].proto.arrow_data.styler.styles

@@ -66,7 +66,7 @@ else:
     # coloured by its card.
     display = flags.select(
         "case_id",
-        pl.col("flag").replace_strict({k: ("🔴 " if k == "red" else "🟡 ") + L.pair(c.lang, L.FLAGS, k) for k in L.FLAGS}),
+        pl.col("flag").replace_strict({k: L.pair(c.lang, L.FLAGS, k) for k in L.FLAGS}),  # the row colour shows it
         pl.col("deadline").dt.strftime("%Y-%m-%d"),
         pl.when(pl.col("flag") == "red").then(pl.col("overdue_working_days")).alias("days_over"),
         pl.when(pl.col("flag") != "red").then(pl.col("working_days_left")).alias("days_left"),
