@@ -437,3 +437,16 @@ def test_repeated_wrong_passwords_lock_the_login_even_for_the_right_one(home):
         assert not locked.metric  # not logged in
     finally:
         auth.remove_user("temp-lock")
+
+
+@pytest.mark.parametrize(("page", "params"), [
+    ("overdue", {"asof": "0001-01-01T00:00"}),
+    ("overdue", {"asof": "9999-12-31T23:59"}),
+    ("overview", {"period": "0001-01-01..9999-12-31"}),
+    ("overview", {"period": "0001-01"}),
+    ("ranking", {"period": "2025-13"}),
+])
+def test_odd_urls_give_a_page_not_a_traceback(home, page, params):
+    """Issue 12: a crafted period or instant outside the working-day calendar falls back to the default."""
+    at = app("province", page, **params)
+    assert not at.exception, [e.value for e in at.exception]

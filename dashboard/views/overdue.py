@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import labels as L
+from metrics.api import InstantError, parse_instant
 from warehouse.client import SHANGHAI
 
 c = ui.ctx()
@@ -19,9 +20,9 @@ st.caption(ui.scope_caption())
 
 
 text = ui.get("asof")
-try:
-    as_of = dt.datetime.fromisoformat(text).replace(tzinfo=SHANGHAI) if text else ui.default_instant()
-except ValueError:
+try:  # the CLI's parser: ISO 8601, inside the working-day calendar (a crafted ?asof=0001-01-01 is ignored)
+    as_of = parse_instant(text) if text else ui.default_instant()
+except InstantError:
     as_of = ui.default_instant()
 as_of = as_of.astimezone(SHANGHAI).replace(second=0, microsecond=0)
 
