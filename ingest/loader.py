@@ -160,7 +160,10 @@ def replacement_char_expr(frame: pl.DataFrame) -> pl.Expr:
     if RAW in frame.columns and frame.get_column(RAW).null_count() == 0:
         # JSON Lines: the line itself holds the character, or its escape (one scan instead of one per field).
         raw = pl.col(RAW)
-        return (raw.str.contains(REPLACEMENT_CHAR, literal=True) | raw.str.contains(_FFFD_ESCAPE)).fill_null(False)
+        literal = raw.str.contains(REPLACEMENT_CHAR, literal=True)
+        if not frame.select(raw.str.contains(r"\\u[fF]{3}[dD]").any()).item():  # the strict pattern is slower
+            return literal.fill_null(False)
+        return (literal | raw.str.contains(_FFFD_ESCAPE)).fill_null(False)
     tests = []
     for name, dtype in frame.schema.items():
         if name.startswith("_") and name != EXTRA:
