@@ -652,6 +652,17 @@ def inconsistent_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.Data
     return listed(wh, filters.parsed, where=sql.where() if sql.conditions else "", parameters=sql.params)
 
 
+def department_moves(wh: Warehouse, scope: Scope) -> pl.DataFrame:
+    """Who put a department in another region, and when (:func:`ingest.history.department_region_changes`:
+    the reference-data history ingest keeps): a department sees its own moves, an office the moves into or
+    out of its subtree (a move changes who sees a department's figures)."""
+    from ingest.history import department_region_changes
+
+    if scope.dept_code:
+        return department_region_changes(wh, dept_code=scope.dept_code)
+    return department_region_changes(wh, region_prefix=scope.region_prefix or None)
+
+
 # Catalogue -----------------------------------------------------------------------------------------------
 def catalogue_items(wh: Warehouse, scope: Scope, filters: Filters, dept: str | None = None) -> pl.DataFrame:
     """The scope's items in force at the period's end, with their name, department and declared figures."""

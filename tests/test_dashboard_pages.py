@@ -450,3 +450,31 @@ def test_odd_urls_give_a_page_not_a_traceback(home, page, params):
     """Issue 12: a crafted period or instant outside the working-day calendar falls back to the default."""
     at = app("province", page, **params)
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_quality_page_shows_who_moved_a_department(home):
+    """Issue 12: a reference-data change that moves a department (and so who sees its figures) is kept with
+    who made it and when, and the offices on both sides of the move see it."""
+    import json
+
+    from hcp.pii import ensure_key
+    from ingest.loader import Loader
+    from ingest.run import ingest_bytes
+
+    def send(region: str, batch: str) -> None:
+        line = json.dumps({"kind": "department", "dept_code": "DX", "dept_name": "测试迁移局", "region_code": region},
+                          ensure_ascii=False)
+        ingest_bytes(Loader(wh, key=ensure_key(), actor="token:qa-platform"), line.encode() + b"\n",
+                     source="push", batch_id=batch)
+
+    from dashboard import ui
+
+    wh = ui.warehouse()  # the handle the app in this process uses (the embedded warehouse has one owner)
+    send("370102000000", "move-1")   # created in Lixia (Jinan)
+    send("370202000000", "move-2")   # moved to Shinan (Qingdao)
+    for user in ("province", "jinan"):
+        page = ok(app(user, "quality"))
+        moves = page.dataframe[-1].value
+        assert list(moves["dept_code"]) == ["DX"] and list(moves["actor"]) == ["token:qa-platform"], user
+    d1 = ok(app("d1", "quality"))
+    assert not any("DX" in set(f.value.get("dept_code", [])) for f in d1.dataframe)

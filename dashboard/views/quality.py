@@ -17,6 +17,27 @@ from dashboard import labels as L
 from metrics.quality import PROBLEMS, per_department
 
 c = ui.ctx()
+
+
+def department_moves() -> None:
+    """Reference-data changes that move a department to another region (who, when, from what source)."""
+    moves = ui.q("department_moves", c.scope)
+    st.markdown(f"##### {c.t('dept_moves')}")
+    if moves.height == 0:
+        st.caption(c.t("no_dept_moves"))
+        return
+    names = ui.names("region")
+    shown = moves.select(
+        pl.col("changed_at").dt.strftime("%Y-%m-%d %H:%M"), "dept_code", "dept_name",
+        pl.col("region_before").replace_strict(names, default=pl.col("region_before")),
+        pl.col("region_after").replace_strict(names, default=pl.col("region_after")),
+        "actor", "source")
+    ui.table(shown, f"quality_moves_{c.scope}", {
+        "changed_at": c.t("changed_at"), "dept_code": c.t("code"), "dept_name": c.t("dept"),
+        "region_before": c.t("region_before"), "region_after": c.t("region_after"), "actor": c.t("changed_by"),
+        "source": c.t("change_source")}, height=min(300, 38 + 35 * shown.height), export="department-moves")
+
+
 ui.timed_page("quality")
 st.caption(ui.scope_caption())
 st.caption(c.t("quality_scope"))
@@ -29,6 +50,7 @@ tiles[0].metric(f":red[{L.indicator(c.lang, 'inconsistent_cases')}]" if cases.he
 tiles[1].metric(c.t("depts_to_correct"), f"{counts.height:,}")
 if cases.height == 0:
     st.success(c.t("no_inconsistent"))
+    department_moves()
     st.stop()
 st.info(c.t("quality_note"), icon=":material/fact_check:")
 
@@ -70,3 +92,5 @@ selected = ui.table(display, f"quality_cases_{c.scope}_{c.filters}", {
 }, height=min(460, 38 + 35 * display.height), export="quality-cases")
 if selected is not None:
     ui.go("drill", case=display["case_id"][selected])
+
+department_moves()
