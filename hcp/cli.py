@@ -115,6 +115,12 @@ class LazyGroup(click.Group):
             _fail(str(exc), exc.exit_code)
         except WarehouseError as exc:
             _fail(f"仓库错误 / warehouse error: {exc}", EXIT_FAILURE)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
+                KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: one line for the user, the traceback in a log for us
+            _fail(f"内部错误（已记录）/ internal error (recorded): {type(exc).__name__}: {str(exc)[:200]} — "
+                  f"{_record_traceback()}", EXIT_FAILURE)
         finally:
             if isinstance(ctx.obj, AppContext):
                 ctx.obj.close()
@@ -144,6 +150,25 @@ def _usage_error(exc: click.exceptions.UsageError) -> None:
     message = exc.format_message()
     click.secho(f"错误 / error: {usage_gist(message)} / {message}", fg="red", err=True)
     sys.exit(exc.exit_code)
+
+
+def _record_traceback() -> str:
+    """Write the current exception's traceback to ``$HCP_HOME/logs/`` (0600); the file's path, for the report."""
+    import datetime as dt
+    import os
+    import traceback
+
+    from hcp.settings import hcp_home, private_dir
+
+    try:
+        directory = private_dir(hcp_home() / "logs")
+        path = directory / f"error-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(" ".join(sys.argv) + "\n\n" + traceback.format_exc())
+        return str(path)
+    except OSError:
+        return "(the log could not be written)"
 
 
 def _fail(message: str, code: int) -> None:

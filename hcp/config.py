@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hcp.errors import HcpError
 from hcp.settings import hcp_home
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
@@ -39,5 +40,8 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     config = tomllib.loads(DEFAULTS.read_text(encoding="utf-8"))
     path = path or user_config_path()
     if path is not None:
-        config = _merge(config, tomllib.loads(Path(path).read_text(encoding="utf-8")))
+        try:
+            config = _merge(config, tomllib.loads(Path(path).read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise HcpError(f"配置文件有误 / the configuration file {path} cannot be read: {exc}") from exc
     return config

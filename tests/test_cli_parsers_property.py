@@ -91,3 +91,38 @@ def test_hcp_metrics_never_raises_for_any_period(runner_home, text):
     assert result.exit_code in (0, 2), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output and "DB::Exception" not in result.output
+
+
+def test_a_broken_configuration_file_is_a_clear_error(tmp_path):
+    from tests.conftest import run_hcp
+
+    (tmp_path / "config.toml").write_text("[scoring\nthis is not toml", encoding="utf-8")
+    result = run_hcp("metrics", "--period", "2025-10", env={"HCP_HOME": str(tmp_path)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "配置文件有误" in result.stderr and "config.toml" in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_a_private_log_not_a_traceback(tmp_path, monkeypatch):
+    """A bug inside a command prints no traceback: one line for the user, the traceback in
+    $HCP_HOME/logs (0600) for whoever fixes it."""
+    import os
+    import stat
+
+    import click
+
+    from hcp.cli import LazyGroup
+
+    @click.group(cls=LazyGroup)
+    def group():
+        pass
+
+    @group.command()
+    def broken():
+        return 1 / 0
+
+    monkeypatch.setenv("HCP_HOME", str(tmp_path))
+    result = CliRunner().invoke(group, ["broken"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "内部错误" in result.output and "ZeroDivisionError" in result.output and "Traceback" not in result.output
+    [log] = list((tmp_path / "logs").iterdir())
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600 and "Traceback" in log.read_text(encoding="utf-8")

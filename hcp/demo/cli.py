@@ -227,6 +227,9 @@ def _generate(app, params) -> dict:
     size = sum(f["bytes"] for f in manifest["files"])
     click.echo(tr(lang, f"  文件 {len(manifest['files'])} 个，共 {size / 1e6:,.1f} MB，用时 {seconds:,.1f} 秒",
                   f"  {len(manifest['files'])} files, {size / 1e6:,.1f} MB, {seconds:,.1f} s"))
+    click.echo(tr(lang, "  演示输入文件含明文个人信息（姓名、身份证号、电话），仅本人可读（0600）；用完可删除该目录",
+                  "  the demo input files hold personal data in clear (names, ID numbers, phones): readable by "
+                  "you only (0600); delete the folder when done"))
     if manifest.get("provisional_calendar_years"):
         years = ", ".join(str(y) for y in manifest["provisional_calendar_years"])
         click.secho(tr(lang, f"  注意：{years} 年的节假日安排尚未发布，使用临时日历。",
