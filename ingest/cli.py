@@ -102,9 +102,11 @@ def ingest():
 @click.pass_obj
 def ingest_files(app, paths, fmt, follow, batch_rows, batch_seconds, stream_name, source, unknown_items, encoding,
                  as_json, progress):
-    """导入交换数据 / ingest interchange records from files, stdin (-) or a followed file.
+    """导入交换数据 / ingest interchange records from files, folders, stdin (-) or a followed file.
 
-    JSON Lines, CSV, Parquet and Excel (.xlsx), any mix of record kinds, in UTF-8 or GB18030/GBK
+    A folder stands for the interchange files in it; reference data (regions, departments, items — by
+    file name) is read first, so the facts find their catalogue. JSON Lines, CSV, Parquet and Excel
+    (.xlsx), any mix of record kinds, in UTF-8 or GB18030/GBK
     (detected, or --encoding). Bad records are quarantined with the reason (see `hcp quarantine`);
     sending a record again has no further effect. Exit code 3 when some records were quarantined.
     Local files are ingested as the machine's operator: no token is needed (the HTTP endpoint needs one).
@@ -123,6 +125,13 @@ def ingest_files(app, paths, fmt, follow, batch_rows, batch_seconds, stream_name
             raise HcpError(tr(app.lang, "--follow 只读取 UTF-8", "--follow reads UTF-8 only"))
         _follow(app, paths[0], batch_rows or 50_000, batch_seconds, stream_name, unknown_items, as_json)
         return
+    from ingest.paths import expand
+
+    empty = [p for p in paths if p != "-" and os.path.isdir(p) and not expand([p])]
+    if empty:
+        raise HcpError(tr(app.lang, f"目录 {empty[0]} 中没有交换文件（.jsonl/.csv/.parquet/.xlsx）",
+                          f"no interchange files (.jsonl/.csv/.parquet/.xlsx) in {empty[0]}"))
+    paths = expand(paths)
     for path in paths:
         if path != "-":
             try:
