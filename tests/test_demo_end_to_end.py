@@ -38,6 +38,8 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_changes_nothing(hcp_home):
     bulletin = hcp_home / "reports" / "monthly" / "2025-10" / "all" / "v1"
     assert {p.suffix for p in bulletin.iterdir()} >= {".pdf", ".xlsx", ".html"}
     assert "province" in first.stdout and (hcp_home / "users.toml").exists()
+    # The models are trained (or say why not) so the dashboard can show them at once.
+    assert "▶ 训练模型" in first.stdout and "risk:" in first.stdout
 
     second = run_hcp(*args, timeout=600, check=True)
     assert "入库 0 条" in second.stdout  # every record of the re-run is a re-send

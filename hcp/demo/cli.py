@@ -134,6 +134,13 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     for path in published.files:
         click.echo(f"  {path}")
 
+    step("▶ 训练模型", "▶ training the models")
+    from models import lifecycle
+
+    trained = lifecycle.train(wh, lang=lang, progress=lambda m: click.echo(f"  … {m}", err=True))
+    for t in trained:
+        click.echo(f"  {t.kind}: {t.directory}" if t.directory else f"  {t.kind}: {t.message}")
+
     step("▶ 看板用户", "▶ dashboard users")
     from dashboard.auth import create_demo_users
 
@@ -155,6 +162,7 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     click.echo("  " + usage_hint(lang, token, "http://127.0.0.1:<hcp serve 的端口 / port>/ingest").replace("\n", "\n  "))
     result = {"manifest": manifest, "ingest": counts, "metrics": report.mode,
               "bulletin": [str(p) for p in published.files], "users": [u.username for u in users],
+              "models": {t.kind: bool(t.directory) for t in trained},
               "token": grant.name}
     if not serve:
         return result
