@@ -267,6 +267,10 @@ def test_the_loop_form_preselects_nothing_and_refuses_an_empty_rectification(ser
     def error() -> str:
         return wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stAlertContentError']"), 20)[0].text
 
+    def ready() -> None:
+        settled(browser)
+        wait_for(browser, lambda d: submit_button(d).is_enabled(), 20)
+
     def placeholder() -> bool:
         select = [s for s in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']") if "环节" in s.text][0]
         return "请选择…" in select.text or select.find_element(By.CSS_SELECTOR, "input").get_attribute("placeholder") == "请选择…"
@@ -276,15 +280,18 @@ def test_the_loop_form_preselects_nothing_and_refuses_an_empty_rectification(ser
     wait_for(browser, lambda d: "登记处置" in body(), 20)
     assert placeholder() and not submit_button(browser).is_enabled()
     choose(browser, "环节", "核实")
+    ready()  # the rerun that draws the cause selector and enables 提交 (a click before it is lost under load)
     submit_button(browser).click()
     assert "核实须选择差评原因" in error()
     choose(browser, "核实原因", None)
+    ready()
     submit_button(browser).click()
     wait_for(browser, lambda d: "已登记" in body(), 20)
     settled(browser)
     assert placeholder() and not submit_button(browser).is_enabled()  # nothing pre-selected after a step
     choose(browser, "环节", "整改")
     wait_for(browser, lambda d: "说明（必填）" in body(), 20)
+    ready()
     assert "将记录：整改 · 说明：—" in body()
     submit_button(browser).click()
     assert "整改须写明整改内容" in error()
