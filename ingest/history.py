@@ -112,6 +112,11 @@ def store(wh, rows: pl.DataFrame) -> int:
 # Reading -------------------------------------------------------------------------------------------
 
 
+#: A change whose region, before or after, lies in the subtree ``{p}`` (what an office of it may see).
+TOUCHES_REGION = ("(startsWith(JSONExtractString(before, 'region_code'), {p:String}) "
+                  "OR startsWith(JSONExtractString(after, 'region_code'), {p:String}))")
+
+
 def reference_history(wh, *, kind: str | None = None, record_id: str | None = None, actor: str | None = None,
                       region_prefix: str | None = None, limit: int | None = None) -> pl.DataFrame:
     """Changes of reference data, oldest first: ``changed_at, kind, record_id, action, before, after,
@@ -131,8 +136,7 @@ def reference_history(wh, *, kind: str | None = None, record_id: str | None = No
         where.append("actor = {actor:String}")
         params["actor"] = actor
     if region_prefix:
-        where.append("(startsWith(JSONExtractString(before, 'region_code'), {p:String}) "
-                     "OR startsWith(JSONExtractString(after, 'region_code'), {p:String}))")
+        where.append(TOUCHES_REGION)
         params["p"] = region_prefix
     sql = ("SELECT changed_at, kind, record_id, action, before, after, before_source, actor, source, position "
            "FROM reference_changes FINAL" + (" WHERE " + " AND ".join(where) if where else "")
@@ -158,8 +162,7 @@ def department_region_changes(wh, *, dept_code: str | None = None, region_prefix
         where.append("record_id = {d:String}")
         params["d"] = dept_code
     if region_prefix:
-        where.append("(startsWith(JSONExtractString(before, 'region_code'), {p:String}) "
-                     "OR startsWith(JSONExtractString(after, 'region_code'), {p:String}))")
+        where.append(TOUCHES_REGION)
         params["p"] = region_prefix
     sql = ("SELECT changed_at, record_id AS dept_code, JSONExtractString(after, 'dept_name') AS dept_name, "
            "JSONExtractString(before, 'region_code') AS region_before, "
