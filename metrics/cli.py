@@ -208,9 +208,10 @@ def quality(app, period: str | None, dept: str | None, fmt: str, no_refresh: boo
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
     wh = app.warehouse()
-    if dept is not None and not wh.query_value("SELECT count() FROM departments FINAL WHERE dept_code = {d:String}",
-                                               {"d": dept}):
-        raise click.BadParameter(tr(app.lang, f"未知部门 {dept}", f"unknown department {dept}"), param_hint="--dept")
+    if dept is not None:
+        from warehouse.reference import require_department
+
+        require_department(wh, dept)
     if not no_refresh:
         refresh(app)
     cases = inconsistent_cases(wh, parsed, where="dept_code = {dept:String}" if dept else "",

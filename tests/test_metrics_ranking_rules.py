@@ -106,7 +106,8 @@ def test_small_units_are_listed_not_ranked_and_units_without_data_have_no_score(
                           "region_code": [LIXIA] * 5})
     facts = department_month({"A": (3, 0), "B": (2, 1), "C": (1, 2), "S": (1, 0)})
     settings = MetricsSettings.load(_config(min_cases=3, bottom_min_peers=3))
-    rows = by_group(compute_period(facts, NO_RATINGS, ITEMS, depts, OCT, "dept", settings))
+    items = pl.concat([ITEMS, items_frame({"IE": (5, 10, 4, 0, "E", "2020-01-01")})])  # E: a catalogue, no data
+    rows = by_group(compute_period(facts, NO_RATINGS, items, depts, OCT, "dept", settings))
     # A 3/3, B 2/3, C 1/3 on time: scores 100, 66.67, 33.33, ranked 1, 2, 3 among 3 ranked peers. B and C
     # hold the last two places, but B *is* the median (66.67): only C is 2 points or more behind it.
     assert [rows[d]["rank_status"] for d in "ABC"] == ["ranked"] * 3
@@ -117,9 +118,10 @@ def test_small_units_are_listed_not_ranked_and_units_without_data_have_no_score(
     assert rows["S"]["rank_status"] == "small_sample" and rows["S"]["rank"] is None
     assert rows["S"]["composite_score"] == pytest.approx(100) and rows["S"]["on_time_rate"] == 1.0
     assert not rows["S"]["bottom_two"]
-    # E: nothing completed, nothing rated, but a catalogue item (ITEM5 belongs to D1 only, so E has none):
-    # no score, no rank.
-    assert "E" not in rows or (rows["E"]["composite_score"] is None and rows["E"]["rank"] is None)
+    # E: nothing completed, nothing rated, but an item of its own in the catalogue (depth 4): its catalogue
+    # figure is there, yet no score and no rank.
+    assert rows["E"]["depth3plus_item_rate"] == 1.0 and rows["E"]["rank_status"] == "no_data"
+    assert rows["E"]["composite_score"] is None and rows["E"]["rank"] is None
 
 
 def test_no_data_means_no_score_even_when_the_catalogue_has_figures():
