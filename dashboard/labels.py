@@ -65,13 +65,13 @@ DOMAIN_TARGETS = {
 
 #: Tile groups of the overview, in display order.
 KPI_SECTIONS = (
-    (("办件时效", "timeliness"), ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days",
+    (("办件时效", "Timeliness"), ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days",
                                "same_day_rate")),
-    (("便民服务", "convenience"), ("zero_trip_rate", "max_one_trip_rate", "online_rate")),
-    (("好差评", "ratings"), ("ratings", "good_rate", "bad_count", "bad_rate", "rating_coverage")),
-    (("差评整改", "bad-rating follow-up"), ("bad_due", "bad_overdue_unrectified", "bad_in_progress",
+    (("便民服务", "Convenience"), ("zero_trip_rate", "max_one_trip_rate", "online_rate")),
+    (("好差评", "Ratings"), ("ratings", "good_rate", "bad_count", "bad_rate", "rating_coverage")),
+    (("差评整改", "Bad-rating follow-up"), ("bad_due", "bad_overdue_unrectified", "bad_in_progress",
                                          "bad_rectified_due_rate", "bad_rectified_on_time_due_rate", "revisit_due_rate")),
-    (("事项目录", "item catalogue"), ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate",
+    (("事项目录", "Item catalogue"), ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate",
                                   "limit_compression")),
 )
 
