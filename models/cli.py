@@ -166,9 +166,14 @@ def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -
                                            ("区划", "region"), ("主要因素", "main factors"))]
 
     def factor_text(factors: list[dict]) -> str:
-        return "、".join(f"{tr(app.lang, *FEATURES[f['feature']])}{'+' if f['contribution'] >= 0 else '−'}"
-                        f"{abs(f['contribution']):.1f}" for f in factors[:2]) if app.lang != "en" else \
-            ", ".join(f"{FEATURES[f['feature']][1]} {f['contribution']:+.1f}" for f in factors[:2])
+        """The two strongest factors as 'feature = its value (its contribution to the log-odds)': a bare
+        '剩余工作日+4.0' read as four days left where none were."""
+        def one(f: dict) -> str:
+            value = f.get("value")
+            shown = "" if value is None else f"={value:.3g}" if isinstance(value, float) else f"={value}"
+            return tr(app.lang, f"{FEATURES[f['feature']][0]}{shown}（{f['contribution']:+.1f}）",
+                      f"{FEATURES[f['feature']][1]}{shown} ({f['contribution']:+.1f})")
+        return tr(app.lang, "、", ", ").join(one(f) for f in factors[:2])
 
     rows = [[r["case_id"], f"{r['risk'] * 100:.0f}%", r["deadline"].isoformat(), str(r["working_days_left"]),
              flags[r["flag"]], _clip(f"{depts.get(r['dept_code'], '')} {r['dept_code']}", 24),
