@@ -326,6 +326,31 @@ MIGRATIONS.append(Migration(5, "authenticated ingest: push tokens, reference-dat
     )),
 )))
 
+MIGRATIONS.append(Migration(6, "supervision urges (督办): an office urges a department, append-only", (
+    CreateTable(Table(
+        "urges",
+        (
+            C("urge_id", "String", comment="ug- + a UUID, or the id a re-send repeats (stored once)"),
+            C("target", LC, comment="case (a red or yellow case) / step (an overdue step of a bad rating's loop)"),
+            C("case_id", "String", "''"),
+            C("rating_id", "String", "''", "the bad rating, for a step urge ('' for a case urge)"),
+            C("step", LC, "''", "the overdue loop step urged (verify, rectify, feedback, revisit); '' for a case"),
+            C("flag", LC, "''", "red / yellow: the case's card when urged; '' for a step"),
+            C("dept_code", LC, comment="the department urged (the case's or the rating's)"),
+            C("region_code", LC, comment="the case's or the rating's region (scopes the urge like the target)"),
+            C("urged_by", "String", comment="the user name of who urged"),
+            C("urged_by_office", "String", "''", "the urging office's name"),
+            C("office_code", "String", "''", "the urging office's region code ('' = the whole province)"),
+            C("note", "String", comment="what the office asks (required; ID- and phone-like digits masked)"),
+            C("urged_at", TS),
+            C("source", LC, "''", "dashboard / cli"),
+            C("received_at", TS, "now64(3)"),
+        ),
+        order_by="urge_id", shard_key=_REGION_SHARD,
+        comment="督办: who urged which department about what, when; append-only (never updated), one row per urge_id",
+    )),
+)))
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
