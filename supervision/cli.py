@@ -202,6 +202,7 @@ def loop_queue(app, dept, office, as_of, show_all, sort_by, desc, fmt, out) -> N
         frame = office_queue(wh, office, instant, overdue_only=show_all is not True)
     frame = sort_queue(frame, sort_by, desc)
     if fmt == "table":
+        _open_urges_block(app, wh, dept, office, instant)  # 督办 first: what an office urged and nobody answered
         overdue = frame.filter(pl.col("overdue")).height
         unit = dept or office
         click.echo(tr(app.lang, f"{unit}：{frame.height} 条待办，其中超期 {overdue} 条",
@@ -288,3 +289,106 @@ def loop_suspicious(app, period, fmt, out) -> None:
         click.echo(tr(app.lang, f"{parsed.label} 异常评价线索 {frame.height} 条：{summary}",
                       f"{parsed.label}: {frame.height} findings: {summary}"))
     _output(app, frame, fmt, out, LABELS, "suspicious")
+
+
+# 督办 (urges) -------------------------------------------------------------------------------------------------
+
+
+def _urger(username: str):
+    """The office a command urges as: a dashboard user (``hcp users``); an unknown name is a usage error."""
+    from dashboard.auth import get_user
+    from supervision.urges import Urger
+
+    user = get_user(username)
+    if user is None:
+        raise _usage(f"未知用户 {username!r}（见 hcp users list）/ unknown user {username!r} (see hcp users list)")
+    return Urger.from_user(user)
+
+
+def _open_urges_block(app, wh, dept, office, instant) -> None:
+    """The open urges of a queue's unit, above the queue (nothing when there is none)."""
+    from supervision import store
+    from supervision.urges import TARGETS, open_by_target, urge_outcomes
+
+    scope = store.dept_scope(dept) if dept else store.region_scope(office)
+    urged = open_by_target(urge_outcomes(wh, scope, instant))
+    if urged.height == 0:
+        return
+    click.echo(tr(app.lang, f"督办未回应 {urged.height} 件：", f"{urged.height} urged and not answered:"))
+    rows = urged.select(
+        pl.col("target").replace_strict({k: tr(app.lang, *v) for k, v in TARGETS.items()}, default=pl.col("target")),
+        pl.when(pl.col("target") == "step").then(pl.col("rating_id")).otherwise(pl.col("case_id")).alias("what"),
+        pl.col("dept_code"),
+        pl.when(pl.col("urges") > 1).then(pl.format(tr(app.lang, "再次督办（{} 次）", "urged again ({} times)"), pl.col("urges")))
+        .otherwise(pl.lit(tr(app.lang, "督办", "urged"))).alias("times"),
+        pl.col("last_urged_at").dt.strftime("%Y-%m-%d %H:%M"), pl.col("urged_by_office"), pl.col("urged_by"), pl.col("note"),
+    )
+    labels = {"target": ("督办对象", "target"), "what": ("编号", "id"), "dept_code": ("部门", "dept"),
+              "times": ("次数", "times"), "last_urged_at": ("督办时间", "urged at"),
+              "urged_by_office": ("督办单位", "office"), "urged_by": ("督办人", "urged by"), "note": ("督办事项", "note")}
+    emit(rows, "table", None, lang=app.lang, labels=labels, sheet="urges", echo=click.echo)
+    click.echo("")
+
+
+@loop.command("urge")
+@click.option("--case", "case_id", default=None, help="办件编号（红牌或黄牌）/ a red or yellow case.")
+@click.option("--rating", "rating_id", default=None, help="评价编号（当前环节已超期）/ a bad rating whose current step is overdue.")
+@click.option("--note", required=True, help="督办事项（必填）/ what the department is asked to do (required).")
+@click.option("--as", "as_user", required=True, help="督办人（看板用户：省或市县监督机构）/ who urges: a dashboard user of an office.")
+@click.option("--at", "at", default=None, help="督办时间 / ISO 8601 instant (default: now).")
+@click.option("--id", "urge_id", default=None, help="督办编号：重发同一编号不会重复记录 / an urge id: a re-send with it is stored once.")
+@click.pass_obj
+def loop_urge(app, case_id, rating_id, note, as_user, at, urge_id) -> None:
+    """督办 / urge a department on a red or yellow case or an overdue loop step (append-only; the department sees it
+    at the top of its queue)."""
+    from supervision.urges import UrgeRefused, record_urge
+
+    if bool(case_id) == bool(rating_id):
+        raise _usage("请指定 --case 或 --rating（二选一）/ give --case ID or --rating ID (one of them)")
+    urger = _urger(as_user)
+    try:
+        urge_id, stored = record_urge(app.warehouse(), urger, case_id=case_id, rating_id=rating_id, note=note,
+                                      now=_instant(at), urge_id=urge_id, source="cli")
+    except UrgeRefused as exc:
+        raise UsageError(str(exc)) from exc
+    what = tr(app.lang, f"办件 {case_id}", f"case {case_id}") if case_id else tr(app.lang, f"评价 {rating_id}", f"rating {rating_id}")
+    if stored:
+        click.echo(tr(app.lang, f"已督办 {urge_id}：{what}", f"urged {urge_id}: {what}"))
+    else:
+        click.echo(tr(app.lang, f"督办 {urge_id} 已记录过，未重复记录", f"urge {urge_id} was already recorded; not stored again"))
+
+
+@loop.command("urges")
+@click.option("--dept", default=None, help="部门代码 / a department's urges.")
+@click.option("--office", default=None, help="区划代码 / urges of targets in this region's subtree.")
+@click.option("--open", "open_only", is_flag=True, help="仅未回应 / only those not answered yet.")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
+@click.pass_obj
+def loop_urges(app, dept, office, open_only, as_of, fmt, out) -> None:
+    """督办记录 / who urged whom, when, and what followed (the department's first action after it, in working days)."""
+    from supervision.urges import CASE_ENDS, DEPT_ACTIONS, LABELS, TARGETS, response_label, urge_outcomes
+
+    wh = app.warehouse()
+    scope = _scope(dept, office, required=False, wh=wh) or ("1", {})
+    frame = urge_outcomes(wh, scope, _instant(as_of))
+    if open_only:
+        frame = frame.filter(pl.col("open"))
+    frame = frame.drop("office_code")
+    if fmt == "table":
+        open_n = frame.filter(pl.col("open")).height
+        again = frame.filter(pl.col("times") > 1).height
+        click.echo(tr(app.lang, f"督办 {frame.height} 件（其中再次督办 {again} 件），未回应 {open_n} 件",
+                      f"{frame.height} urges ({again} repeated), {open_n} not answered"))
+        frame = frame.select("urged_at", "target", pl.when(pl.col("target") == "step").then(pl.col("rating_id"))
+                             .otherwise(pl.col("case_id")).alias("case_id"), "dept_code", "urged_by_office", "urged_by",
+                             "note", "times", "open", "response", "response_at", "response_working_days")
+        frame = frame.with_columns(
+            pl.col("target").replace_strict({k: tr(app.lang, *v) for k, v in TARGETS.items()}, default=pl.col("target")),
+            pl.col("response").replace_strict({a: response_label(app.lang, a) for a in (*DEPT_ACTIONS, *CASE_ENDS)},
+                                              default=pl.col("response")))
+        labels = {**LABELS, "case_id": ("编号", "id")}
+        emit(frame, fmt, out, lang=app.lang, labels=labels, sheet="urges", echo=click.echo)
+        return
+    _output(app, frame, fmt, out, LABELS, "urges")
