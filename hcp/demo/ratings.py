@@ -15,7 +15,7 @@ The rules the simulation keeps:
 * **Level.** Good (4–5) above 95 %; bad (1–2) around 1 %, several times likelier when the case ran
   overdue, needed two or more trips or was rejected, and scaled by the department's bad-rating trait.
   Each bad rating has a cause (efficiency, attitude, materials, trips, system, policy, other) and
-  usually a comment and tags that match it. Real-name ratings carry the rater (applicant or an
+  usually a comment (composed, :mod:`hcp.demo.texts`) and tags that match it. Real-name ratings carry the rater (applicant or an
   organisation's contact person).
 """
 
@@ -29,8 +29,8 @@ import polars as pl
 from hcp.demo.cases import AGENT, HALL, MOBILE, ONLINE, SELF_SERVICE, CaseBatch, CaseLabels, record_id_expr
 from hcp.demo.catalogue import Catalogue
 from hcp.demo.clock import DAY, NEVER, DemoCalendar, choose, iso_expr
-from hcp.demo.texts import (BAD_COMMENTS, BAD_TAGS, CAUSES, GOOD_TAGS, MIDDLING_COMMENTS, MIDDLING_TAGS, PRAISE,
-                            flat)
+from hcp.demo.texts import (BAD_COMMENTS, BAD_NO_TAG_SHARE, BAD_TAGS, CAUSES, GOOD_TAGS, MIDDLING_COMMENTS,
+                            MIDDLING_TAGS, PLAN_COLUMNS, PRAISE, bad_comment_expr, bad_comment_plan, flat)
 from hcp.domain import RATING_CHANNELS
 
 RATING_CHANNEL_LIST = tuple(RATING_CHANNELS)
@@ -184,8 +184,11 @@ RATING_SCHEMA = {
 }
 
 
-def _texts(rng: np.random.Generator, draft: RatingDraft) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
-    """Comment template and up to three tags per rating, as indices into text lists (-1 = none)."""
+def _texts(rng: np.random.Generator, draft: RatingDraft,
+           text_rng: np.random.Generator) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """Comment template and up to three tags per rating, as indices into text lists (-1 = none). The
+    composition of bad comments and the bad ratings without a tag draw from ``text_rng`` (so that the
+    rest of the simulation draws what it always drew)."""
     rows = len(draft.t)
     bad_texts, bad_off, bad_size = flat(BAD_COMMENTS, CAUSES)
     comments = bad_texts + list(MIDDLING_COMMENTS) + list(PRAISE)
@@ -210,7 +213,7 @@ def _texts(rng: np.random.Generator, draft: RatingDraft) -> tuple[np.ndarray, li
     howmany = np.where(bad, rng.integers(1, 3, rows),
                        np.where(draft.level == 3, (rng.random(rows) < 0.4).astype(int),
                                 np.where(rng.random(rows) < 0.6, rng.integers(1, 4, rows), 0)))
-    howmany = np.where(draft.default, 0, np.minimum(howmany, k))
+    howmany = np.where(draft.default | (bad & (text_rng.random(rows) < BAD_NO_TAG_SHARE)), 0, np.minimum(howmany, k))
     first = rng.integers(0, 1 << 30, rows) % k
     step = 1 + rng.integers(0, 1 << 30, rows) % np.maximum(k - 1, 1)
     tags = np.stack([np.where(howmany > j, base + (first + j * step) % k, -1) for j in range(3)], axis=1)
@@ -224,7 +227,9 @@ def rating_frame(draft: RatingDraft, batch: CaseBatch, labels: CaseLabels, rng: 
     order = np.lexsort((draft.stage, draft.src, draft.t))
     draft = draft.take(order)
     rows = len(draft.t)
-    comment, comments, tags, all_tags = _texts(rng, draft)
+    text_rng = np.random.default_rng(np.random.SeedSequence([seed, first_id, 1729]))
+    comment, comments, tags, all_tags = _texts(rng, draft, text_rng)
+    plan = bad_comment_plan(text_rng, draft.cause)
     src = pl.Series(draft.src)
     tag_lit = pl.lit(pl.Series(all_tags))
     frame = pl.DataFrame(
@@ -251,10 +256,13 @@ def rating_frame(draft: RatingDraft, batch: CaseBatch, labels: CaseLabels, rng: 
             "days": np.clip((draft.t - batch.t_sub[draft.src]) // DAY, 2, 90),
             "trips": np.maximum(batch.trips[draft.src], 3),
             "t0": tags[:, 0], "t1": tags[:, 1], "t2": tags[:, 2],
+            "bad": draft.cause >= 0,
+            **{name: plan[name] for name in PLAN_COLUMNS},
         }
     )
     tag = lambda col: pl.when(pl.col(col) >= 0).then(tag_lit.gather(pl.col(col).clip(0)))  # noqa: E731
     text = pl.lit(pl.Series(comments)).gather(pl.col("c").clip(0))
+    text = pl.when("bad").then(bad_comment_expr(text)).otherwise(text)  # composed: opener, core, tail, typo
     text = (text.str.replace_all("{item}", pl.col("item_name"), literal=True)
             .str.replace_all("{days}", pl.col("days").cast(pl.String), literal=True)
             .str.replace_all("{n}", pl.col("trips").cast(pl.String), literal=True))
