@@ -552,6 +552,22 @@ def _rectification(figures: dict, lang: str) -> str:
     return html
 
 
+def _urges(figures: dict, lang: str) -> str:
+    """督办 N 件，未回应 M 件, and the departments urged (most unanswered first)."""
+    urges = figures["urges"]
+    again = f"（其中再次督办 {fmt_int(urges['repeated'])} 件）" if urges["repeated"] else ""
+    again_en = f" ({fmt_int(urges['repeated'])} repeated)" if urges["repeated"] else ""
+    html = _p(tr(lang, f"本月督办 {fmt_int(urges['issued'])} 件{again}，截至 {figures['as_of']} 部门未回应 "
+                       f"{fmt_int(urges['open'])} 件。",
+                 f"{fmt_int(urges['issued'])} urges this month{again_en}; {fmt_int(urges['open'])} not answered by the "
+                 f"department by {figures['as_of']}."), "lead")
+    columns = [(tr(lang, "部门", "department"), None), (tr(lang, "督办", "urged"), W_NUM),
+               (tr(lang, "再次督办", "repeated"), W_NUM), (tr(lang, "未回应", "not answered"), W_NUM)]
+    rows = [[(d["dept_name"] or d["dept_code"], "name"), (fmt_int(d["urges"]), "num"), (fmt_int(d["repeated"]), "num"),
+             (fmt_int(d["open"]), "num bad" if d["open"] else "num")] for d in urges["by_department"][:WORST_ROWS]]
+    return html + _table(columns, rows, css="list")
+
+
 def _quality(figures: dict, lang: str) -> str:
     cases, by_dept = figures["quality"]["cases"], figures["quality"]["per_department"]
     intro = tr(lang, f"本月涉及数据矛盾办件（申报、受理、办结时间相互矛盾，无法计时）{fmt_int(len(cases))} 件，"
@@ -597,6 +613,8 @@ def sections(figures: dict, lang: str) -> list[tuple[str, str]]:
         out.append((tr(lang, "超期办件", "Overdue cases"), _overdue(figures, lang)))
     if not empty or figures["bad_ratings"]:
         out.append((tr(lang, "差评整改", "Bad-rating rectification"), _rectification(figures, lang)))
+    if (figures.get("urges") or {}).get("issued"):  # 督办: only in a month with urges
+        out.append((tr(lang, "督办", "Urges"), _urges(figures, lang)))
     out.append((tr(lang, "数据质量", "Data quality"), _quality(figures, lang)))
     return out
 

@@ -38,6 +38,7 @@ def digest_figures(wh: Warehouse, as_of: dt.datetime, *, lang: str = "zh", setti
          "dept_code": r["dept_code"], "item_code": r["item_code"], "region_code": r["region_code"]}
         for r in frame.iter_rows(named=True)
     ]
+    urges = _open_urges(wh, as_of, names)
     per_dept = (
         frame.group_by("dept_code").agg(red=(pl.col("flag") == "red").sum(), yellow=(pl.col("flag") == "yellow").sum())
         .sort(["red", "yellow", "dept_code"], descending=[True, True, False])
@@ -49,7 +50,19 @@ def digest_figures(wh: Warehouse, as_of: dt.datetime, *, lang: str = "zh", setti
         "by_department": [{"dept_code": r["dept_code"], "dept_name": names.get(r["dept_code"], ""),
                            "red": int(r["red"]), "yellow": int(r["yellow"])} for r in per_dept.iter_rows(named=True)],
         "flags": flags,
+        "urges": urges,
     }
+
+
+def _open_urges(wh: Warehouse, as_of: dt.datetime, names: dict) -> dict:
+    """督办 not answered at ``as_of`` (:func:`supervision.urges.urge_outcomes`: open until the department acts
+    after the urge), in all and per department (most first)."""
+    from supervision.urges import per_department, urge_outcomes
+
+    opened = urge_outcomes(wh, ("1", {}), as_of).filter(pl.col("open"))
+    return {"open": opened.height,
+            "by_department": [{"dept_code": r["dept_code"], "dept_name": names.get(r["dept_code"], ""), "open": int(r["open"])}
+                              for r in per_department(opened).iter_rows(named=True)]}
 
 
 def digest_text(figures: dict, watermark: str | None) -> str:
@@ -78,6 +91,12 @@ def digest_text(figures: dict, watermark: str | None) -> str:
                             rows, right_align=[False, False, False, True, False, False]))
     else:
         lines.append(tr(lang, "无红黄牌办件。", "No red or yellow cases."))
+    urges = figures.get("urges") or {"open": 0, "by_department": []}
+    lines += ["", tr(lang, f"督办未回应 {fmt_int(urges['open'])} 件。", f"{fmt_int(urges['open'])} urges not answered.")]
+    if urges["by_department"]:
+        lines.append(render([tr(lang, "部门", "department"), tr(lang, "名称", "name"), tr(lang, "督办未回应", "urges open")],
+                            [[d["dept_code"], d["dept_name"], fmt_int(d["open"])] for d in urges["by_department"]],
+                            right_align=[False, False, True]))
     return "\n".join(lines) + "\n"
 
 

@@ -49,10 +49,10 @@ from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
-FIGURES_FORMAT = 3
+FIGURES_FORMAT = 4  # 4: urges (督办)
 
 #: Raw tables whose newest ``received_at`` is the data watermark.
-RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups")
+RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups", "urges")
 
 LEVELS = {2: "province", 4: "city", 6: "county"}
 #: Region groupings shown below a scope of each level (``region:own``: the 本级 rows of its governments).
@@ -351,6 +351,27 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     return {"cases": listed, "per_department": by_dept}
 
 
+def _urges(wh: Warehouse, period: Period, scope: Scope, as_of: dt.date, names: dict) -> dict:
+    """督办 of the month in scope (by the urged case's or rating's region): how many urges were made in the
+    month (``issued``; ``repeated`` = 再次督办 among them) and how many were still not answered by the
+    department at the end of the as-of day (``open``), in all and per department
+    (:func:`supervision.urges.outcomes`: open until the department acts after the urge)."""
+    from supervision.urges import per_department as urges_per_department, urge_outcomes
+
+    end = dt.datetime.combine(as_of, dt.time(), SHANGHAI) + dt.timedelta(days=1) - dt.timedelta(milliseconds=1)
+    start = dt.datetime.combine(period.start, dt.time(), SHANGHAI)
+    stop = dt.datetime.combine(period.end, dt.time(), SHANGHAI)
+    outcome = urge_outcomes(wh, ("startsWith(region_code, {prefix:String})", {"prefix": scope.prefix}), end)
+    month = outcome.filter((pl.col("urged_at") >= start) & (pl.col("urged_at") < stop))
+    return {
+        "issued": month.height, "repeated": month.filter(pl.col("times") > 1).height,
+        "open": month.filter(pl.col("open")).height,
+        "by_department": [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
+                           "urges": int(r["urges"]), "repeated": int(r["repeated"]), "open": int(r["open"])}
+                          for r in urges_per_department(month).iter_rows(named=True)],
+    }
+
+
 def rank_within_office(records: list[dict], previous: list[dict], office: str, settings: MetricsSettings) -> list[dict]:
     """A city office ranks its own counties (DOMAIN: "a region against the regions of the same level under
     the same office"): rank, peers and the bottom-two marks recomputed among the ranked counties of the
@@ -474,6 +495,7 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
         "overdue": _overdue(wh, period, scope, settings.warning_days, names),
         "bad_ratings": _bad_ratings(wh, period, scope, settings, names, as_of, calendar),
         "quality": _quality(wh, period, scope, names),
+        "urges": _urges(wh, period, scope, as_of, names),
     }
     return figures, version
 
