@@ -1,11 +1,16 @@
-"""Benchmark: ingest throughput for 1M case events, from Parquet and from JSON Lines.
+"""Benchmark: ingest throughput for 1M case events, from Parquet and from JSON Lines, and HTTP pushes.
 
 Each format is measured end to end through the real ingest path (read → validate → pseudonymise →
 dedupe against the ledger → insert data and ledger) and beside it, in the same run, a bare chDB
 ``insert_arrow`` of the very rows the ingest wrote (into a same-schema table), so the ratio shows what
 the ingest costs on top of the insert itself.
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--keep DIR]
+The HTTP scenario runs a real ``hcp serve-ingest`` and ``--http-clients`` (8) client threads, each
+pushing ``--http-batches`` NDJSON batches of ``--http-batch`` (200) records with a token and waiting for
+each answer (200 = stored), first with one commit per request (``--group-rows 0``), then with group
+commit (the default), in the same run.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--keep DIR] [--skip-files] [--skip-http]
 
 The events are synthetic (a vectorised generator here, so the bench does not depend on the demo).
 """
@@ -13,12 +18,17 @@ The events are synthetic (a vectorised generator here, so the bench does not dep
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -66,6 +76,7 @@ def synthetic_events(n: int, seed: int = 7) -> pl.DataFrame:
 
 
 def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
+    """The file formats: ingest beside the bare insert of the same rows, then a resend."""
     os.environ["HCP_HOME"] = str(workdir / "home")
     from hcp.pii import ensure_key
     from ingest.loader import Loader
@@ -116,15 +127,99 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     return results
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _hcp(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hcp.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, check=True)
+
+
+def _push(url: str, token: str, bodies: list[bytes], errors: list) -> None:
+    """One client: its batches one after the other on a keep-alive connection, each answer awaited."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+    headers = {"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {token}"}
+    try:
+        for body in bodies:
+            conn.request("POST", parts.path, body=body, headers=headers)
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 200 or answer["accepted"] != answer["received"]:
+                errors.append((response.status, answer))
+    finally:
+        conn.close()
+
+
+def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> list[tuple[str, float, int]]:
+    """``clients`` threads pushing ``batches`` batches of ``batch`` new records each to a real
+    ``hcp serve-ingest``: one commit per request, then group commit. Returns (label, records/s, commits)."""
+    home = workdir / "http-home"
+    env = {**os.environ, "HCP_HOME": str(home)}
+    env.pop("HCP_WAREHOUSE", None)
+    _hcp("init", env=env)
+    token = json.loads(_hcp("tokens", "issue", "bench-platform", "--kinds", "case_event", "--all-regions", "--json",
+                            env=env).stdout)["token"]
+    total = clients * batches * batch
+    events = synthetic_events(2 * total + 2, seed=11)
+    lines = events.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+    results = []
+    for run_index, (label, extra) in enumerate((("one commit per request", ["--group-rows", "0"]),
+                                                ("group commit", []))):
+        offset = run_index * total  # new ids for each run
+        bodies = [[("\n".join(lines.slice(offset + (c * batches + b) * batch, batch).to_list()) + "\n").encode()
+                   for b in range(batches)] for c in range(clients)]
+        proc = subprocess.Popen([sys.executable, "-m", "hcp.cli", "--lang", "en", "serve-ingest", "--port", "0", *extra],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            if "listening on" not in line:
+                raise RuntimeError(f"serve-ingest did not start: {line}{proc.stderr.read()}")
+            url = line.strip().split()[-1]
+            _push(url, token, [(lines[2 * total + run_index] + "\n").encode()], [])  # warm up: one record of its own
+            errors: list = []
+            threads = [threading.Thread(target=_push, args=(url, token, bodies[c], errors)) for c in range(clients)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - t0
+            health_conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=60)
+            health_conn.request("GET", "/ingest/health")
+            health = json.loads(health_conn.getresponse().read())
+            health_conn.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+            proc.stdout.close()
+            proc.stderr.close()
+        if errors:
+            raise RuntimeError(f"{label}: {len(errors)} requests failed, e.g. {errors[0]}")
+        commits = health["commits"] - 1  # less the warm-up
+        results.append((label, total / seconds, commits))
+        print(f"http     {label:24} {total / seconds:>10,.0f} records/s ({seconds:.2f} s, {total:,} records in "
+              f"{clients * batches} requests of {batch}, {commits} commits)", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--skip-files", action="store_true", help="only the HTTP scenario")
+    parser.add_argument("--skip-http", action="store_true", help="only the file formats")
+    parser.add_argument("--http-clients", type=int, default=8)
+    parser.add_argument("--http-batches", type=int, default=10, help="batches per client")
+    parser.add_argument("--http-batch", type=int, default=200, help="records per batch")
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="hcp-bench-ingest-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        run(args.rows, workdir)
+        if not args.skip_files:
+            run(args.rows, workdir)
+        if not args.skip_http:
+            http_scenario(workdir, clients=args.http_clients, batches=args.http_batches, batch=args.http_batch)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

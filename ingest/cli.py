@@ -285,8 +285,12 @@ def replay_cmd(app, reason, source, unknown_items, as_json):
 @click.option("--max-inflight-bytes", type=int, default=None,
               help="处理中的请求体总字节上限（超出 503）/ cap on body bytes in flight (beyond it: 503). Default 128 MiB.")
 @click.option("--unknown-items", type=click.Choice(["flag", "quarantine"]), default=None)
+@click.option("--group-rows", type=click.IntRange(min=0), default=None,
+              help="合并提交的最大行数（0 = 每个请求单独提交）/ most records per group commit (0 = one commit "
+                   "per request). Default: [ingest] group_max_rows.")
 @click.pass_obj
-def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inflight_bytes, unknown_items):
+def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inflight_bytes, unknown_items,
+                 group_rows):
     """HTTP 推送接口 / the HTTP push endpoint on its own: POST /ingest, GET /ingest/health.
 
     Every push needs a token (Authorization: Bearer …): issue one per platform with
@@ -301,7 +305,8 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inf
 
     _key_or_fail(app)
     wh = app.warehouse()
-    writer = IngestWriter(wh, queue_rows=queue_rows or DEFAULTS["queue_rows"], unknown_items=unknown_items or "flag")
+    writer = IngestWriter(wh, queue_rows=queue_rows or DEFAULTS["queue_rows"], unknown_items=unknown_items or "flag",
+                          group_rows=group_rows)
     starlette_app = Starlette(routes=make_routes(
         writer, max_body_bytes=max_body_bytes or DEFAULTS["max_body_bytes"], max_lines=max_lines or DEFAULTS["max_lines"],
         max_inflight_bytes=max_inflight_bytes or DEFAULTS["max_inflight_bytes"]))

@@ -76,6 +76,9 @@ READ_SCHEMA_WITH_PII_CARRIER = {**READ_SCHEMA, PII_CARRIER: pl.Struct({"applican
 
 #: Reader bookkeeping columns (never record fields).
 RAW, ERR, ERR_DETAIL, EXTRA = "_raw", "_err", "_err_detail", "_extra"
+#: The request a row came from, in a batch that groups several HTTP requests into one commit
+#: (:class:`ingest.http.IngestWriter`); the loader then counts everything per request too.
+GROUP = "_req"
 
 
 #: The id field of each kind (an item's id also takes its ``valid_from``: see :func:`record_id_expr`).

@@ -12,6 +12,13 @@ owns an embedded warehouse; see :data:`hcp.serve.SERVICES`) and on its own by ``
 * One writer thread per process commits batches in arrival order through a :class:`~ingest.loader.Loader`.
   Requests wait for their commit and get ``200`` with the batch's counts and, for each quarantined line,
   its position and reason; with ``?wait=0`` they get ``202`` as soon as the batch is queued.
+* **Group commit**: requests that arrive while a commit is in flight wait in the queue and are then
+  committed together — one validation pass, one ledger look-up, one insert per table — up to
+  ``group_rows`` rows (``[ingest] group_max_rows``); each request still gets its own counts and rejects
+  (the loader counts per request, :data:`ingest.fields.GROUP`) and its answer only once the group is
+  stored. A request holding reference data (regions, departments, items) is committed on its own, so
+  the history keeps each change with its own actor. Should a group fail, its requests are committed
+  again one by one, so each gets its own outcome and a bad request never fails its neighbours.
 * The queue is bounded in rows (``queue_rows``): a batch that does not fit gets ``503`` with
   ``Retry-After`` instead of growing memory without bound.
 * Bytes in flight — bodies being received, decoded, queued or committed — are capped
@@ -47,7 +54,7 @@ from starlette.routing import Route
 
 from hcp.i18n import tr
 from ingest import jsonsafe, scope, tokens
-from ingest.fields import ERR, ERR_DETAIL, EXTRA, RAW
+from ingest.fields import ERR, ERR_DETAIL, EXTRA, GROUP, RAW, REFERENCE_KINDS
 from ingest.limits import MAX_DEPTH, MAX_LINE_BYTES
 from ingest.loader import Loader, Summary
 from ingest.readers import decode_jsonl
@@ -76,16 +83,45 @@ class Job:
     summary: Summary | None = None
     error: str | None = None
     on_done: list = field(default_factory=list)
+    #: holds reference data: committed on its own (see the module docstring)
+    alone: bool = False
+
+
+def holds_reference_data(frame: pl.DataFrame) -> bool:
+    """True when any record of the batch is a region, department or item (by its ``kind`` as sent)."""
+    if "kind" not in frame.columns or frame.schema["kind"] != pl.String:
+        return "kind" in frame.columns
+    return bool(frame.select(pl.col("kind").str.strip_chars().is_in(list(REFERENCE_KINDS)).any()).item())
+
+
+def group_settings(config: dict | None = None) -> tuple[int, float]:
+    """``(group_max_rows, group_wait_seconds)`` of ``[ingest]`` in the configuration (hcp/defaults.toml)."""
+    from hcp.config import load_config
+
+    section = (config if config is not None else load_config())["ingest"]
+    return int(section["group_max_rows"]), float(section["group_wait_ms"]) / 1000.0
 
 
 class IngestWriter:
-    """The single writer of this process: a bounded queue of batches, committed in order."""
+    """The single writer of this process: a bounded queue of batches, committed in order, the requests
+    queued while a commit is in flight grouped into the next commit (at most ``group_rows`` rows;
+    ``group_rows <= 1`` commits each request alone). A writer that finds fewer than ``group_rows`` rows
+    queued waits up to ``group_wait`` seconds for more to join them."""
 
-    def __init__(self, wh, *, queue_rows: int = DEFAULTS["queue_rows"], unknown_items: str = "flag"):
+    def __init__(self, wh, *, queue_rows: int = DEFAULTS["queue_rows"], unknown_items: str = "flag",
+                 group_rows: int | None = None, group_wait: float | None = None):
         self.loader = Loader(wh, keep_rejects=True, unknown_items=unknown_items)
         self.queue_rows = queue_rows
+        if group_rows is None or group_wait is None:
+            default_rows, default_wait = group_settings()
+            group_rows = default_rows if group_rows is None else group_rows
+            group_wait = default_wait if group_wait is None else group_wait
+        self.group_rows = group_rows
+        self.group_wait = group_wait
         self.pending_rows = 0
         self.committed_batches = 0
+        #: commits made (a group of requests is one)
+        self.commits = 0
         self.last_error: str | None = None
         self._rate = 50_000.0  # rows/s, refined as batches commit (for Retry-After)
         self._jobs: deque[Job] = deque()
@@ -108,11 +144,34 @@ class IngestWriter:
         with self._cond:
             if self.pending_rows > 0 and self.pending_rows + rows > self.queue_rows:
                 raise QueueFull(self.retry_after())
-            job = Job(frame, source, rows, actor, on_done=[on_done] if on_done else [])
+            job = Job(frame, source, rows, actor, on_done=[on_done] if on_done else [],
+                      alone=self.group_rows <= 1 or holds_reference_data(frame))
             self._jobs.append(job)
             self.pending_rows += rows
             self._cond.notify()
         return job
+
+    def _next_group(self) -> list[Job]:
+        """The jobs the next commit takes, from the head of the queue (called holding ``_cond``): one job
+        holding reference data alone, else the queued jobs without any, in order, up to ``group_rows``."""
+        if self.group_wait > 0 and not self._jobs[0].alone:
+            # Let concurrent requests catch up (at most group_wait, less once the group is full).
+            deadline = time.monotonic() + self.group_wait
+            while not self._stopping and self.pending_rows < self.group_rows:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+        group = [self._jobs[0]]
+        if group[0].alone:
+            return group
+        rows = group[0].rows
+        for job in list(self._jobs)[1:]:
+            if job.alone or rows + job.rows > self.group_rows:
+                break
+            group.append(job)
+            rows += job.rows
+        return group
 
     def _run(self) -> None:
         while True:
@@ -121,25 +180,53 @@ class IngestWriter:
                     self._cond.wait()
                 if self._stopping and not self._jobs:
                     return
-                job = self._jobs[0]
+                group = self._next_group()
             started = time.perf_counter()
-            try:
-                job.summary = self.loader.load(job.frame, job.source, actor=job.actor)
-                self.last_error = None
-            except Exception as exc:  # reported to the client and on /ingest/health; the writer goes on
-                job.error = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-                self.last_error = job.error
+            if len(group) == 1:
+                self._commit_alone(group[0])
+            else:
+                self._commit_group(group)
             elapsed = time.perf_counter() - started
+            rows = sum(job.rows for job in group)
             with self._cond:
-                self._jobs.popleft()
-                self.pending_rows -= job.rows
-                self.committed_batches += 1
-                if elapsed > 0 and job.rows:
-                    self._rate = 0.7 * self._rate + 0.3 * (job.rows / elapsed)
-            job.frame = None
-            job.done.set()
-            for callback in job.on_done:
-                callback()
+                for _ in group:
+                    self._jobs.popleft()
+                self.pending_rows -= rows
+                self.committed_batches += len(group)
+                self.commits += 1
+                if elapsed > 0 and rows:
+                    self._rate = 0.7 * self._rate + 0.3 * (rows / elapsed)
+            for job in group:
+                job.frame = None
+                job.done.set()
+                for callback in job.on_done:
+                    callback()
+
+    def _commit_alone(self, job: Job) -> None:
+        try:
+            job.summary = self.loader.load(job.frame, job.source, actor=job.actor)
+            self.last_error = None
+        except Exception as exc:  # reported to the client and on /ingest/health; the writer goes on
+            job.error = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+            self.last_error = job.error
+
+    def _commit_group(self, group: list[Job]) -> None:
+        """One commit for the requests of ``group``, each getting its own summary; on any failure the
+        requests are committed again one by one (idempotent: what the failed commit stored is found in
+        the ledger, or stored again under the same ids), so each gets its own outcome."""
+        try:
+            frames = [job.frame.with_columns(pl.lit(index, dtype=pl.UInt32).alias(GROUP),
+                                             pl.lit(job.source).alias("_source"))
+                      for index, job in enumerate(group)]
+            total = self.loader.load(pl.concat(frames, how="diagonal_relaxed"), "")
+        except Exception:  # the warehouse or a request: each request alone says which
+            for job in group:
+                self._commit_alone(job)
+            return
+        for index, job in enumerate(group):
+            job.summary = total.groups.get(index) or Summary()
+            job.summary.seconds = total.seconds
+        self.last_error = None
 
     def stop(self, timeout: float = 30.0) -> None:
         with self._cond:
@@ -408,7 +495,8 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
             "status": "ok" if ok else "writer stopped", "writer_alive": ok,
             "queue_rows": writer.pending_rows, "queue_limit": writer.queue_rows,
             "inflight_bytes": inflight.used, "inflight_limit": inflight.limit,
-            "committed_batches": writer.committed_batches, "last_error": writer.last_error,
+            "committed_batches": writer.committed_batches, "commits": writer.commits,
+            "last_error": writer.last_error,
             "warehouse": writer.loader.wh.display_dsn,
         }, status_code=200 if ok else 503)
 

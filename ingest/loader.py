@@ -43,6 +43,7 @@ from ingest.fields import (
     ERR_DETAIL,
     EXTRA,
     FACT_KINDS,
+    GROUP,
     RAW,
     KIND_TABLE,
     LOAD_ORDER,
@@ -75,6 +76,22 @@ class Summary:
     #: per rejected row: (position, reason, detail) — kept when the caller asks (HTTP answers)
     rejects: list[tuple[str, str, str]] = field(default_factory=list)
     rejected_ids: list[str] = field(default_factory=list)
+    #: per request of a grouped batch (its :data:`GROUP` value): that request's own summary
+    groups: dict[int, "Summary"] = field(default_factory=dict)
+
+    def part(self, group: int) -> "Summary":
+        """The summary of one request of a grouped batch (created empty)."""
+        if group not in self.groups:
+            self.groups[group] = Summary()
+        return self.groups[group]
+
+    def tally(self, name: str, n: int, groups: pl.Series | None = None) -> None:
+        """Add ``n`` to the count ``name``, and, when the rows' requests are given, to each request's."""
+        setattr(self, name, getattr(self, name) + n)
+        if groups is not None and groups.len():
+            for g, c in groups.value_counts().iter_rows():
+                part = self.part(int(g))
+                setattr(part, name, getattr(part, name) + int(c))
 
     def merge(self, other: "Summary") -> "Summary":
         self.received += other.received
@@ -87,6 +104,8 @@ class Summary:
         self.seconds += other.seconds
         self.rejects.extend(other.rejects)
         self.rejected_ids.extend(other.rejected_ids)
+        for g, part in other.groups.items():
+            self.part(g).merge(part)
         return self
 
     def as_dict(self) -> dict:
@@ -98,6 +117,11 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.received / self.seconds) if self.seconds > 0 else None,
         }
+
+
+def _groups(rows: pl.DataFrame) -> pl.Series | None:
+    """The request of each row of a grouped batch (``None`` for an ordinary batch)."""
+    return rows.get_column(GROUP) if GROUP in rows.columns else None
 
 
 def commit_lock_name(wh) -> str:
@@ -268,11 +292,14 @@ class Loader:
                                detail=pl.Series([f"the record could not be processed: {error_text(exc)}"] * frame.height,
                                                 dtype=pl.String),
                                kind="", record_id=None)
-        return Prepared(Summary(received=frame.height), [rows], {}, frame, time.perf_counter(), actor)
+        summary = Summary()
+        summary.tally("received", frame.height, _groups(frame))
+        return Prepared(summary, [rows], {}, frame, time.perf_counter(), actor)
 
     def _prepare(self, frame: pl.DataFrame, source: str, actor: str) -> "Prepared":
         started = time.perf_counter()
-        summary = Summary(received=frame.height)
+        summary = Summary()
+        summary.tally("received", frame.height, _groups(frame))
         if frame.height == 0:
             return Prepared(summary, [], {}, frame, started, actor)
         if "_source" not in frame.columns:
@@ -357,6 +384,7 @@ class Loader:
             rows = rows.with_columns(
                 record_id_expr(k).alias("_rid"), content_expr(k).alias("_content"),
                 good["_idx"].alias("_idx"),
+                *([good[GROUP]] if GROUP in good.columns else []),
                 *([good["_pos"].cast(pl.String).alias("_pos")] if k in REFERENCE_KINDS and "_pos" in good.columns else []),
             )
             rows = rows.with_columns(pl.int_range(0, rows.height).alias("_row"))
@@ -366,13 +394,13 @@ class Loader:
                 pass
             elif k in REFERENCE_KINDS:
                 last = rows.select(pl.col("_row") == pl.col("_row").max().over("_rid")).to_series()
-                summary.duplicates += int((~last).sum())
+                summary.tally("duplicates", int((~last).sum()), _groups(rows.filter(~last)))
                 rows = rows.filter(last)
             else:
                 same = rows.select(pl.col("_content") == pl.col("_content").first().over("_rid")).to_series()
                 dup = ~first & same
                 conflict = ~first & ~same
-                summary.duplicates += int(dup.sum())
+                summary.tally("duplicates", int(dup.sum()), _groups(rows.filter(dup)))
                 if conflict.any():
                     quarantine.append(self._conflicts(good.filter(conflict), k, rows.filter(conflict)["_rid"]))
                 rows = rows.filter(first)
@@ -393,12 +421,17 @@ class Loader:
         if accepted:
             with job_lock(self.lock_name):
                 inserted, dupes, conflicts = self._commit(accepted, prepared.actor or self.actor)
-                summary.duplicates += dupes
+                for rows in dupes:
+                    summary.tally("duplicates", rows.height, _groups(rows))
                 for k, rows in inserted.items():
-                    summary.accepted += rows.height
+                    summary.tally("accepted", rows.height, _groups(rows))
                     summary.accepted_by_kind[k] += rows.height
+                    if GROUP in rows.columns:
+                        for g, c in rows[GROUP].value_counts().iter_rows():
+                            summary.part(int(g)).accepted_by_kind[k] += int(c)
                     if "item_known" in rows.columns:
-                        summary.flagged_unknown_items += int((~rows["item_known"]).sum())
+                        unknown = rows.filter(~pl.col("item_known"))
+                        summary.tally("flagged_unknown_items", unknown.height, _groups(unknown))
                 for k, rows in conflicts.items():
                     src = rows.select("_idx").join(frame, on="_idx", how="left", maintain_order="left")
                     quarantine.append(self._conflicts(src, k, rows["_rid"]))
@@ -420,12 +453,17 @@ class Loader:
         parts = [p for p in parts if p.height]
         if not parts:
             return
-        rows = pl.concat(parts, how="vertical_relaxed")
-        summary.quarantined += rows.height
-        summary.reasons.update(rows["reason"].to_list())
-        if self.keep_rejects:
-            summary.rejects.extend(zip(rows["position"].to_list(), rows["reason"].to_list(), rows["detail"].to_list()))
-            summary.rejected_ids.extend(rows["quarantine_id"].to_list())
+        rows = pl.concat(parts, how="diagonal_relaxed")
+        targets = [(summary, rows)]
+        if GROUP in rows.columns:
+            targets += [(summary.part(int(g)), rows.filter(pl.col(GROUP) == g)) for g in rows[GROUP].unique().to_list()]
+            rows = rows.drop(GROUP)
+        for target, part in targets:
+            target.quarantined += part.height
+            target.reasons.update(part["reason"].to_list())
+            if self.keep_rejects:
+                target.rejects.extend(zip(part["position"].to_list(), part["reason"].to_list(), part["detail"].to_list()))
+                target.rejected_ids.extend(part["quarantine_id"].to_list())
         store(self.wh, rows, upsert=self.replay)
 
     def _commit(self, accepted: dict[str, pl.DataFrame], actor: str):
@@ -446,7 +484,7 @@ class Loader:
                 f"  GROUP BY kind, record_id) AS l ON s.kind = l.kind AND s.record_id = l.record_id")
             inserted: dict[str, pl.DataFrame] = {}
             conflicts: dict[str, pl.DataFrame] = {}
-            dupes = 0
+            dupes: list[pl.DataFrame] = []  # the rows already stored, identical (their requests when grouped)
             skip: list[pl.DataFrame] = []
             for k, rows in accepted.items():
                 hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("same").cast(pl.Boolean))
@@ -456,7 +494,7 @@ class Loader:
                         rows = self._verify_against_stored(k, rows)
                     same = rows["same"].fill_null(False)
                     seen = rows["same"].is_not_null()
-                    dupes += int(same.sum())
+                    dupes.append(rows.filter(same).select(GROUP if GROUP in rows.columns else "_rid"))
                     # Facts: a known id is never stored again (other content is a conflict); reference
                     # data: identical is a duplicate, changed content replaces.
                     if k in FACT_KINDS and (seen & ~same).any():
@@ -475,7 +513,7 @@ class Loader:
                 history.store(wh, pl.concat(changes))
             # ... data next ...
             for k, rows in inserted.items():
-                wh.insert_arrow(KIND_TABLE[k], arrow_for(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row", "_pos",
+                wh.insert_arrow(KIND_TABLE[k], arrow_for(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row", "_pos", GROUP,
                                                                                   strict=False)))
             # ... then the ledger.
             if inserted:

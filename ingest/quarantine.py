@@ -24,7 +24,7 @@ import polars as pl
 from hcp.pii import PiiKey
 from hcp.settings import TIMEZONE
 from ingest.convert import person_key_expr, protect_people, protect_raw_expr
-from ingest.fields import EXTRA, KNOWN_FIELDS, PII_CARRIER, RAW
+from ingest.fields import EXTRA, GROUP, KNOWN_FIELDS, PII_CARRIER, RAW
 from ingest.limits import MAX_RAW_CHARS, TRUNCATED_MARK
 from ingest.readers import extra_json_expr
 
@@ -126,6 +126,8 @@ def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series
     if received is not None:
         received_expr = pl.coalesce(pl.lit(received).dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms"), received_expr)
     out = out.with_columns(received_expr.alias("received_at"))
+    if GROUP in frame.columns:  # a grouped batch: the request each row came from (counted per request)
+        return out.select(QUARANTINE_COLUMNS).with_columns(frame.get_column(GROUP))
     return out.select(QUARANTINE_COLUMNS)
 
 
