@@ -19,6 +19,8 @@ from metrics.indicators import INDICATORS
 PALETTE = ["#1f6feb", "#2da44e", "#bf8700", "#8250df", "#0a7ea4", "#cf222e", "#e16f24", "#57606a", "#1b7c83",
            "#a475f9", "#d4a72c", "#6e7781"]
 RED, YELLOW, GREEN, GREY = "#cf222e", "#d4a72c", "#2da44e", "#8c959f"
+#: Likely to go overdue (可能超期): the overdue-risk model's third state beside the red and yellow cards.
+VIOLET = "#8250df"
 #: st.plotly_chart config: no Plotly logo, no mode bar (clicks drill down; zooming is not needed).
 CONFIG = {"displaylogo": False, "displayModeBar": False}
 
@@ -259,9 +261,10 @@ def grouped_rates(frame: pl.DataFrame, keys: list[str], lang: str, targets: dict
 
 
 def flag_counts(frame: pl.DataFrame, lang: str) -> go.Figure:
-    """Red and yellow open cases per department (stacked; click to filter to that department)."""
+    """Red, yellow and likely-to-go-overdue open cases per department (stacked; click to filter to that
+    department)."""
     fig = go.Figure()
-    for flag, colour in (("red", RED), ("yellow", YELLOW)):
+    for flag, colour in (("red", RED), ("yellow", YELLOW), ("likely", VIOLET)):
         part = frame.filter(pl.col("flag") == flag)
         fig.add_trace(go.Bar(
             x=part["name"].to_list(), y=part["n"].to_list(), name=L.pair(lang, L.FLAGS, flag),

@@ -614,6 +614,39 @@ def open_flags(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime
                        calendar=calendar or work_calendar(wh))
 
 
+def likely_overdue(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime, warning_days: int,
+                   threshold: float, model_version: int | None, lang: str = "zh") -> dict:
+    """可能超期 / likely to go overdue: the scope's open cases that are neither red nor yellow at ``as_of``
+    and that the current overdue-risk model scores at ``threshold`` or more (:func:`models.risk.likely_overdue`),
+    riskiest first, with their factors in words. The cases are scored with the scope only, so that a
+    department's open workload (a feature) stays whole and a case scores as in ``hcp models risk``; the item
+    type and channel filters then narrow the list. ``model_version`` (:func:`models.store.current_version`)
+    is only there so that a retrained model is not served from the cache.
+
+    Returns ``{"status": "ok" | "missing" | "incompatible", "message": str, "cases": DataFrame}``: with no
+    usable model the message says why (one line) and the frame is empty."""
+    from models import risk, store as model_store
+
+    try:
+        model, manifest = model_store.load("risk", risk.FEATURE_VERSION, lang)
+    except model_store.ModelMissing as exc:
+        return {"status": "missing", "message": str(exc), "cases": pl.DataFrame()}
+    except model_store.ModelIncompatible as exc:
+        return {"status": "incompatible", "message": str(exc), "cases": pl.DataFrame()}
+    sql = _scope_on(_Sql(), scope)
+    scored = risk.score(wh, as_of, model, warning_days=warning_days, where=" AND ".join(sql.conditions),
+                        parameters=sql.params)
+    likely = risk.likely_overdue(scored, threshold)
+    if (filters.item_type or filters.channel) and likely.height:
+        kept = _filters_on_cases(_Sql(), filters)
+        ids = wh.query_df(f"SELECT case_id FROM case_facts FINAL WHERE {kept.where()} AND case_id IN {{ids:Array(String)}}",
+                          {**kept.params, "ids": likely["case_id"].to_list()})
+        likely = likely.join(ids, on="case_id", how="semi")
+    words = [risk.factor_words(f, lang) for f in likely["factors"].to_list()]
+    return {"status": "ok", "message": "", "model_version": manifest["version"],
+            "cases": likely.drop("factors").with_columns(factor_words=pl.Series(words, dtype=pl.String))}
+
+
 def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:
     """Everything about one case of the scope — facts, events, clock stops, ratings and their follow-ups —
     or None when the case is not in the scope (or does not exist)."""

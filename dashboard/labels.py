@@ -38,7 +38,8 @@ ITEM_TYPES_EN = {"行政许可": "administrative licence", "行政确认": "admi
 STATES = {"submitted": ("已申报", "submitted"), "accepted": ("办理中", "in progress"),
           "completed": ("办结", "completed"), "rejected": ("不予受理", "rejected"), "withdrawn": ("撤回", "withdrawn")}
 RESULTS = {"approved": ("准予", "approved"), "denied": ("不予", "denied"), "": ("—", "—")}
-FLAGS = {"red": ("红牌（超期）", "red (overdue)"), "yellow": ("黄牌（临期）", "yellow (due soon)")}
+FLAGS = {"red": ("红牌（超期）", "red (overdue)"), "yellow": ("黄牌（临期）", "yellow (due soon)"),
+         "likely": ("可能超期", "likely to go overdue")}
 ROLES = {"province": ("省级管理办公室", "province office"), "region": ("市县管理办公室", "city/county office"),
          "dept": ("部门", "department")}
 RANK_STATUS = domain.RANK_STATUS_LABELS
@@ -138,6 +139,11 @@ TEXT = {
     "days_left": ("剩余工作日", "Working days left"),
     "overdue_completed_title": ("本期超期办结", "Overdue completed in the period"),
     "open_flags_title": ("在办红黄牌", "Open cases: red and yellow"),
+    "likely": ("可能超期", "likely to go overdue"),
+    "likely_title": ("可能超期（模型预测）", "Likely to go overdue (model prediction)"),
+    "none_likely": ("当前没有可能超期的办件", "No open case is likely to go overdue"),
+    "risk": ("超期风险", "Overdue risk"),
+    "main_factors": ("主要因素", "Main factors"),
     "by_dept": ("按部门", "By department"),
     "select_row_hint": ("点击表格行或图中条目可逐级查看", "Click a table row or a bar to drill down"),
     "timeline": ("办理过程", "Timeline"),

@@ -345,8 +345,9 @@ def dataframe(frame: pl.DataFrame, **kwargs) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY, **kwargs)
 
 
-#: Row backgrounds by state (light, so the text stays readable): red and yellow cards.
-ROW_COLOURS = {"red": "#fde2e1", "yellow": "#fff4cc"}
+#: Row backgrounds by state (light, so the text stays readable): red and yellow cards, and likely to go
+#: overdue (可能超期, the overdue-risk model's prediction: violet, a colour no card has).
+ROW_COLOURS = {"red": "#fde2e1", "yellow": "#fff4cc", "likely": "#eee6fb"}
 
 
 def coloured(frame: pl.DataFrame, states: pl.Series):

@@ -37,6 +37,7 @@ from hcp.i18n import tr
 from models import risk_features as rf
 from models.evaluation import binary_report, pr_auc_gain, score_baseline
 from models.registry import ModelKind, TrainResult
+from metrics.jobs import MetricsSettings
 from models.store import TooLittleData
 from warehouse.client import SHANGHAI
 
@@ -55,13 +56,24 @@ MAX_FIT_ROWS = 400_000
 #: Inverse regularisation strength of the logistic regression.
 C = 0.1
 TOP_FACTORS = 3
-#: Risk from which an open case that is neither red nor yellow is "likely to go overdue" (on the demo
-#: months, cases scored ≥ 0.5 went overdue 57–90% of the time; see the calibration tables).
-LIKELY_THRESHOLD = 0.5
 BASELINES = {
     "share_used": ("时限已用比例", "share of the limit used"),
     "item_overdue_rate": ("事项历史超期率", "item's historical overdue rate"),
 }
+
+
+def watch_threshold(config: dict | None = None) -> float:
+    """The risk from which an open case that is neither red nor yellow is listed as "likely to go overdue"
+    (可能超期) on the overdue watch and in the daily digest: ``[models.risk] watch_threshold`` of the
+    configuration (hcp/defaults.toml), a probability between 0 and 1."""
+    from hcp.config import load_config
+    from hcp.errors import HcpError
+
+    value = (config if config is not None else load_config())["models"]["risk"]["watch_threshold"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise HcpError(f"配置项 [models.risk] watch_threshold 应为 0 到 1 之间的概率 / "
+                       f"[models.risk] watch_threshold must be a probability in (0, 1], not {value!r}")
+    return float(value)
 
 
 def _logit(name: str) -> pl.Expr:
@@ -234,6 +246,9 @@ def train(wh, *, seed: int = 0, progress=None, lang: str = "zh") -> TrainResult:
     baselines = {name: score_baseline(train_rows[name].to_numpy(), y_train, test_rows[name].to_numpy(), y_test)
                  for name in BASELINES}
     gains = {name: pr_auc_gain(model_report, report) for name, report in baselines.items()}
+    settings = MetricsSettings.load()
+    threshold = watch_threshold()
+    not_yet_yellow = not_yet_yellow_evaluation(split_model, train_rows, test_rows, settings.warning_days, threshold)
 
     say(tr(lang, "用全部已标注快照训练在用模型", "fitting the model in use on every labelled snapshot"))
     final_model, final_fit_rows = _fit(labelled, seed)
@@ -265,6 +280,7 @@ def train(wh, *, seed: int = 0, progress=None, lang: str = "zh") -> TrainResult:
             "baselines": baselines,
             "pr_auc_gain": gains,
             "beats_every_baseline_on_pr_auc": all(g["beats"] for g in gains.values()),
+            "not_yet_yellow": not_yet_yellow,
         },
         "final": {**window(labelled), "fit_rows": final_fit_rows},
         "design": DESIGN_NAMES,
@@ -275,6 +291,43 @@ def train(wh, *, seed: int = 0, progress=None, lang: str = "zh") -> TrainResult:
         "train_seconds": round(seconds, 1),
     }
     return TrainResult(estimator=final_model, manifest=manifest)
+
+
+def yellow_at_t(warning_days: int) -> pl.Expr:
+    """A snapshot row (not red) that is yellow at its instant, as ``hcp flags`` judges it (DOMAIN rule 5):
+    its clock runs and at most ``warning_days`` working days are left to its deadline."""
+    return (pl.col("clock_stopped") == 0) & (pl.col("days_left") <= warning_days)
+
+
+def not_yet_yellow_evaluation(model, train_rows: pl.DataFrame, test_rows: pl.DataFrame, warning_days: int,
+                              threshold: float) -> dict:
+    """The time-split figures on the test rows that are **not yet yellow** at their instant — the cases
+    where a prediction tells an office something the red/yellow watch does not (a yellow case is already
+    listed). The model is the one fitted on every training row, unchanged; each baseline keeps its raw
+    score for the AUCs and is calibrated (isotonic) on the not-yet-yellow *training* rows, its best chance.
+    ``watch`` is what the "likely to go overdue" list at ``threshold`` would have been on these rows: how
+    many rows it flags, the share of them that went overdue (precision) and the share of the overdue rows
+    it caught (recall), beside the base rate."""
+    early = ~yellow_at_t(warning_days)
+    train_early, test_early = train_rows.filter(early), test_rows.filter(early)
+    y = test_early["overdue"].to_numpy()
+    window = {"rows": test_early.height, "cases": test_early["case_id"].n_unique(), "positive_rows": int(y.sum()),
+              "positive_cases": test_early.filter(pl.col("overdue"))["case_id"].n_unique(),
+              "warning_days": warning_days}
+    if test_early.is_empty() or y.all() or not y.any():
+        return {**window, "evaluated": False}
+    probability = model.predict_proba(design(test_early))[:, 1]
+    report = binary_report(y, probability)
+    baselines = {name: score_baseline(train_early[name].to_numpy(), train_early["overdue"].to_numpy(),
+                                      test_early[name].to_numpy(), y) for name in BASELINES}
+    gains = {name: pr_auc_gain(report, b) for name, b in baselines.items()}
+    flagged = probability >= threshold
+    watch = {"threshold": threshold, "rows_flagged": int(flagged.sum()),
+             "share_flagged": round(float(flagged.mean()), 5),
+             "precision": round(float(y[flagged].mean()), 4) if flagged.any() else None,
+             "recall": round(float(flagged[y].mean()), 4), "base_rate": round(float(y.mean()), 5)}
+    return {**window, "evaluated": True, "model": report, "baselines": baselines, "pr_auc_gain": gains,
+            "beats_every_baseline_on_pr_auc": all(g["beats"] for g in gains.values()), "watch": watch}
 
 
 # Scoring ------------------------------------------------------------------------------------------
@@ -329,10 +382,51 @@ def score_rows(rows: pl.DataFrame, model, *, warning_days: int = 2) -> pl.DataFr
     return out.select(RISK_COLUMNS).sort(["risk", "case_id"], descending=[True, False])
 
 
-def likely_overdue(scored: pl.DataFrame, threshold: float = LIKELY_THRESHOLD) -> pl.DataFrame:
+def likely_overdue(scored: pl.DataFrame, threshold: float) -> pl.DataFrame:
     """"Likely to go overdue" (可能超期) for the overdue watch and the digest: cases the model scores at
-    ``threshold`` or more that are neither red nor yellow yet — a prompt to look, never a sanction."""
+    ``threshold`` (:func:`watch_threshold`) or more that are neither red nor yellow yet — so a case is never
+    listed both as yellow (or red) and as likely; a prompt to look, never a sanction."""
     return scored.filter((pl.col("basis") == "model") & pl.col("flag").is_null() & (pl.col("risk") >= threshold))
+
+
+#: How a factor's value reads: feature → (Chinese unit, English unit, kind). Kinds: ``days`` (working days),
+#: ``share`` (a percentage), ``hours``, ``count``, ``times`` and ``flag`` (yes/no).
+_FACTOR_UNITS: dict[str, tuple[str, str, str]] = {
+    "limit_days": ("个工作日", "working days", "days"), "legal_limit_days": ("个工作日", "working days", "days"),
+    "working_days_left": ("", "", "days"), "stopped_days": ("", "", "days"),  # the name says "working days"
+    "holiday_days_ahead": ("天", "days", "days"), "share_used": ("", "", "share"),
+    "dept_overdue_rate": ("", "", "share"), "item_overdue_rate": ("", "", "share"),
+    "hours_since_acceptance": ("小时", "h", "hours"), "suspensions": ("次", "×", "times"),
+    "supplements": ("次", "×", "times"), "dept_history_cases": ("件", "cases", "count"),
+    "item_history_cases": ("件", "cases", "count"), "dept_open_cases": ("件", "cases", "count"),
+    "dept_red_cases": ("件", "cases", "count"),
+}
+
+
+def factor_words(factors: list[dict], lang: str) -> str:
+    """A case's strongest factors in words, strongest first: each feature's name, the case's value in its
+    unit (working days, a percentage, hours, cases; yes/no for a state) and whether it raises (↑ 推高) or
+    lowers (↓ 降低) the risk compared with the average case — e.g. "承诺时限 39 个工作日 ↑推高；
+    剩余工作日 3 个工作日 ↑推高". Empty for a case without factors (a red case: risk 1 by rule)."""
+    parts = []
+    for factor in factors or []:
+        name = factor["feature"]
+        label = tr(lang, *rf.FEATURES.get(name, (name, name)))
+        value = factor.get("value")
+        zh_unit, en_unit, unit_kind = _FACTOR_UNITS.get(name, ("", "", "flag"))
+        if value is None:
+            shown = ""
+        elif unit_kind == "share":
+            shown = f" {value * 100:.0f}%"
+        elif unit_kind == "flag":
+            shown = "" if value >= 0.5 else tr(lang, "（否）", " (no)")
+        else:
+            number = f"{value:,.0f}" if unit_kind in ("days", "hours", "count", "times") else f"{value:.3g}"
+            shown = tr(lang, f" {number} {zh_unit}".rstrip(), f" {number} {en_unit}".rstrip() if en_unit else f": {number}")
+        direction = (tr(lang, "↑推高", "↑ raises") if factor["contribution"] > 0
+                     else tr(lang, "↓降低", "↓ lowers"))
+        parts.append(f"{label}{shown} {direction}")
+    return tr(lang, "；", "; ").join(parts)
 
 
 # Evaluation as text -------------------------------------------------------------------------------
@@ -363,6 +457,7 @@ def evaluation_lines(manifest: dict, lang: str) -> list[str]:
         verdict = tr(lang, "胜出", "beats it") if gain["beats"] else tr(lang, "未胜出", "does NOT beat it")
         lines.append(tr(lang, f"PR-AUC 对比“{BASELINES[name][0]}”：{gain['difference']:+.4f}（{gain['ratio']} 倍），{verdict}",
                         f"PR-AUC vs {BASELINES[name][1]}: {gain['difference']:+.4f} ({gain['ratio']}×), {verdict}"))
+    lines += not_yet_yellow_lines(ev.get("not_yet_yellow"), lang, headers)
     lines.append("")
     lines.append(tr(lang, "模型校准表（测试月）", "model calibration (test month)"))
     lines.append(render([tr(lang, "预测区间", "predicted"), tr(lang, "行数", "rows"), tr(lang, "超期", "overdue"),
@@ -370,6 +465,40 @@ def evaluation_lines(manifest: dict, lang: str) -> list[str]:
                         [[f"{r['lo']:.2f}–{r['hi']:.2f}", f"{r['rows']:,}", f"{r['positives']:,}",
                           f"{r['mean_predicted']:.4f}", f"{r['observed']:.4f}"] for r in ev["model"]["calibration"]],
                         right_align=[False, True, True, True, True]))
+    return lines
+
+
+def not_yet_yellow_lines(sub: dict | None, lang: str, headers: list[str]) -> list[str]:
+    """The not-yet-yellow figures of :func:`not_yet_yellow_evaluation` as text (nothing for a model trained
+    before they were measured)."""
+    from hcp.textable import render
+
+    if not sub:
+        return []
+    lines = ["", tr(lang, f"测试月中尚未黄牌的快照（剩余超过 {sub['warning_days']} 个工作日或正在停止计时）："
+                          f"{sub['rows']:,} 行（超期 {sub['positive_cases']:,} 件）——预测在此才提供红黄牌之外的信息",
+                    f"test rows not yet yellow (more than {sub['warning_days']} working days left, or clock stopped): "
+                    f"{sub['rows']:,} ({sub['positive_cases']:,} went overdue) — where a prediction adds to the "
+                    f"red/yellow watch")]
+    if not sub.get("evaluated"):
+        return lines + [tr(lang, "无法评估（没有或全部为超期）", "not evaluated (no overdue row, or only overdue rows)")]
+    scorers = [(tr(lang, "模型", "model"), sub["model"])] + [
+        (tr(lang, *BASELINES[name]), report) for name, report in sub["baselines"].items()]
+    rows = [[name, f"{r['roc_auc']:.4f}", f"{r['pr_auc']:.4f}", f"{r['brier']:.5f}", f"{r['ece']:.4f}",
+             f"{r['mean_predicted']:.4f}", f"{r['observed']:.4f}"] for name, r in scorers]
+    lines.append(render(headers, rows, right_align=[False] + [True] * 6))
+    for name, gain in sub["pr_auc_gain"].items():
+        verdict = tr(lang, "胜出", "beats it") if gain["beats"] else tr(lang, "未胜出", "does NOT beat it")
+        lines.append(tr(lang, f"尚未黄牌：PR-AUC 对比“{BASELINES[name][0]}”：{gain['difference']:+.4f}（{gain['ratio']} 倍），{verdict}",
+                        f"not yet yellow: PR-AUC vs {BASELINES[name][1]}: {gain['difference']:+.4f} ({gain['ratio']}×), {verdict}"))
+    w = sub["watch"]
+    precision = "—" if w["precision"] is None else f"{w['precision'] * 100:.0f}%"
+    lines.append(tr(lang, f"“可能超期”（风险 ≥ {w['threshold'] * 100:.0f}%）在这些行中标出 {w['rows_flagged']:,} 行"
+                          f"（{w['share_flagged'] * 100:.1f}%），其中 {precision} 实际超期（基准 {w['base_rate'] * 100:.1f}%），"
+                          f"覆盖超期行的 {w['recall'] * 100:.0f}%",
+                    f"'likely to go overdue' (risk ≥ {w['threshold'] * 100:.0f}%) flags {w['rows_flagged']:,} of these rows "
+                    f"({w['share_flagged'] * 100:.1f}%); {precision} of them went overdue (base rate "
+                    f"{w['base_rate'] * 100:.1f}%); it catches {w['recall'] * 100:.0f}% of the overdue rows"))
     return lines
 
 

@@ -22,6 +22,63 @@ from warehouse.client import SHANGHAI, Warehouse
 
 #: How many cases the text page lists (the JSON has them all).
 TEXT_ROWS = 50
+#: How many of a department's likely-to-go-overdue cases (riskiest first) the digest names.
+LIKELY_PER_DEPARTMENT = 3
+
+
+def likely_overdue_figures(wh: Warehouse, as_of: dt.datetime, warning_days: int, lang: str, names: dict) -> dict:
+    """可能超期 / likely to go overdue at ``as_of``: the open cases neither red nor yellow that the current
+    overdue-risk model scores at ``[models.risk] watch_threshold`` or more (:func:`models.risk.likely_overdue`),
+    counted per department (most first) with each department's :data:`LIKELY_PER_DEPARTMENT` riskiest cases
+    (risk, deadline, working days left, the factors in words). With no usable model: ``available`` false and
+    the reason (``message``), nothing else — the digest still goes out."""
+    from models import risk, store as model_store
+
+    threshold = risk.watch_threshold()
+    try:
+        model, manifest = model_store.load("risk", risk.FEATURE_VERSION, lang)
+    except (model_store.ModelMissing, model_store.ModelIncompatible) as exc:
+        return {"available": False, "message": str(exc), "threshold": threshold}
+    likely = risk.likely_overdue(risk.score(wh, as_of, model, warning_days=warning_days), threshold)
+    per_dept = likely.group_by("dept_code").agg(
+        n=pl.len(), top=pl.struct("case_id", "risk", "deadline", "working_days_left", "item_code", "factors")
+        .sort_by("risk", descending=True).head(LIKELY_PER_DEPARTMENT),
+    ).sort(["n", "dept_code"], descending=[True, False])
+    return {
+        "available": True, "threshold": threshold, "model_version": manifest["version"], "count": likely.height,
+        "by_department": [
+            {"dept_code": r["dept_code"], "dept_name": names.get(r["dept_code"], ""), "likely": int(r["n"]),
+             "top": [{"case_id": t["case_id"], "risk": t["risk"], "deadline": t["deadline"].isoformat(),
+                      "working_days_left": t["working_days_left"], "item_code": t["item_code"],
+                      "factors": risk.factor_words(t["factors"], lang)} for t in r["top"]]}
+            for r in per_dept.iter_rows(named=True)],
+    }
+
+
+def likely_overdue_lines(likely: dict | None, lang: str) -> list[str]:
+    """The digest's 可能超期 section: the count, then per department its count and its riskiest cases."""
+    if likely is None:  # a digest archived before the section existed
+        return []
+    title = tr(lang, "可能超期（超期风险模型预测，尚未红黄牌）", "Likely to go overdue (overdue-risk model, neither red nor yellow)")
+    if not likely["available"]:
+        return ["", title, tr(lang, f"未列出：{likely['message']}", f"Not listed: {likely['message']}")]
+    lines = ["", title,
+             tr(lang, f"风险 ≥ {likely['threshold']:.0%} 的 {fmt_int(likely['count'])} 件（模型 v{likely['model_version']}）。"
+                      "风险分是提示关注的线索，不是处罚依据。",
+                f"{fmt_int(likely['count'])} cases at risk ≥ {likely['threshold']:.0%} (model v{likely['model_version']}). "
+                "A risk score is a prompt to look, never a sanction.")]
+    if not likely["by_department"]:
+        return lines
+    rows = []
+    for d in likely["by_department"]:
+        rows.append([d["dept_code"], d["dept_name"], fmt_int(d["likely"]), "", "", "", ""])
+        rows += [["", "", "", t["case_id"], f"{t['risk']:.0%}", f"{t['deadline']} ({t['working_days_left']})", t["factors"]]
+                 for t in d["top"]]
+    lines.append(render([tr(lang, "部门", "department"), tr(lang, "名称", "name"), tr(lang, "件数", "cases"),
+                         tr(lang, "办件编号", "case"), tr(lang, "风险", "risk"),
+                         tr(lang, "期限（剩余工作日）", "deadline (days left)"), tr(lang, "主要因素", "main factors")],
+                        rows, right_align=[False, False, True, False, True, False, False]))
+    return lines
 
 
 def digest_figures(wh: Warehouse, as_of: dt.datetime, *, lang: str = "zh", settings: MetricsSettings | None = None,
@@ -46,6 +103,7 @@ def digest_figures(wh: Warehouse, as_of: dt.datetime, *, lang: str = "zh", setti
     return {
         "kind": "digest", "format": 1, "lang": lang, "as_of": as_of.isoformat(timespec="seconds"),
         "warning_days": settings.warning_days,
+        "likely": likely_overdue_figures(wh, as_of, settings.warning_days, lang, names),
         "red": sum(1 for f in flags if f["flag"] == "red"), "yellow": sum(1 for f in flags if f["flag"] == "yellow"),
         "by_department": [{"dept_code": r["dept_code"], "dept_name": names.get(r["dept_code"], ""),
                            "red": int(r["red"]), "yellow": int(r["yellow"])} for r in per_dept.iter_rows(named=True)],
@@ -97,6 +155,7 @@ def digest_text(figures: dict, watermark: str | None) -> str:
         lines.append(render([tr(lang, "部门", "department"), tr(lang, "名称", "name"), tr(lang, "督办未回应", "urges open")],
                             [[d["dept_code"], d["dept_name"], fmt_int(d["open"])] for d in urges["by_department"]],
                             right_align=[False, False, True]))
+    lines += likely_overdue_lines(figures.get("likely"), lang)
     return "\n".join(lines) + "\n"
 
 

@@ -319,5 +319,5 @@ def test_scoring_narrowed_to_a_department_scores_its_cases_as_the_whole_province
         dept = everything.filter(pl.col("basis") == "model")["dept_code"].mode().sort()[0]
         narrowed = risk.score(wh, instant, model, where="dept_code = {d:String}", parameters={"d": dept})
     assert narrowed.height > 0 and narrowed.equals(everything.filter(pl.col("dept_code") == dept))
-    likely = risk.likely_overdue(everything)
-    assert likely.filter(pl.col("flag").is_not_null() | (pl.col("risk") < risk.LIKELY_THRESHOLD)).is_empty()
+    likely = risk.likely_overdue(everything, risk.watch_threshold())
+    assert likely.filter(pl.col("flag").is_not_null() | (pl.col("risk") < risk.watch_threshold())).is_empty()

@@ -12,6 +12,8 @@ import streamlit as st
 from dashboard import charts, ui
 from dashboard import labels as L
 from metrics.api import InstantError, parse_instant
+from models.risk import watch_threshold
+from models.store import current_version
 from warehouse.client import SHANGHAI
 
 c = ui.ctx()
@@ -40,12 +42,17 @@ left.date_input(f"{c.t('as_of')}", key="w_asof_day", on_change=instant_changed)
 right.time_input(" ", key="w_asof_time", on_change=instant_changed, step=dt.timedelta(minutes=30))
 
 flags = ui.q("open_flags", c.scope, c.filters, as_of, ui.warning_days())
+# 可能超期: the overdue-risk model's third state (neither red nor yellow, risk ≥ [models.risk] watch_threshold).
+threshold = watch_threshold()
+watch = ui.q("likely_overdue", c.scope, c.filters, as_of, ui.warning_days(), threshold, current_version("risk"), c.lang)
+likely = watch["cases"]
 red = flags.filter(pl.col("flag") == "red").height
 tiles = st.columns(4)
 tiles[0].metric(f":red[{c.t('red')}]", f"{red:,}")
 tiles[1].metric(f":orange[{c.t('yellow')}]", f"{flags.height - red:,}")
+tiles[2].metric(f":violet[{c.t('likely')}]", f"{likely.height:,}" if watch["status"] == "ok" else "—")
 overdue_total = ui.q("count_cases", c.scope, c.filters, overdue_only=True)
-tiles[2].metric(c.t("overdue_completed_title"), f"{overdue_total:,}")
+tiles[3].metric(c.t("overdue_completed_title"), f"{overdue_total:,}")
 
 st.markdown(f"##### {c.t('open_flags_title')} · {c.t('as_of')} {as_of:%Y-%m-%d %H:%M}")
 if flags.height == 0:
@@ -53,7 +60,9 @@ if flags.height == 0:
 else:
     dept_names, item_names, region_names = ui.names("dept"), ui.names("item"), ui.names("region")
     if not c.scope.dept_code:
-        counts = flags.group_by("dept_code", "flag").len("n").with_columns(
+        states = pl.concat([flags.select("dept_code", "flag"),
+                            likely.select("dept_code", flag=pl.lit("likely")) if likely.height else flags.clear().select("dept_code", "flag")])
+        counts = states.group_by("dept_code", "flag").len("n").with_columns(
             name=pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")))
         worst = counts.group_by("dept_code").agg(pl.col("n").sum()).sort("n", descending=True).head(20)["dept_code"]
         event = st.plotly_chart(charts.flag_counts(counts.filter(pl.col("dept_code").is_in(worst.implode())), c.lang),
@@ -85,6 +94,37 @@ else:
     }, height=min(420, 38 + 35 * display.height), states=flags["flag"], export="flags")
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])
+
+st.markdown(f"##### {c.t('likely_title')} · {c.t('as_of')} {as_of:%Y-%m-%d %H:%M}")
+if watch["status"] != "ok":  # no model (yet), or one that cannot be used: one line, no error
+    st.caption(L.tr(c.lang, f"不显示“可能超期”：{watch['message']}", f"'Likely to go overdue' is not shown: {watch['message']}"))
+else:
+    st.caption(L.tr(c.lang, f"尚未红黄牌、超期风险模型（v{watch['model_version']}）预测超期概率 ≥ {threshold:.0%} 的在办件。"
+                            "风险分是提示关注的线索，不是处罚依据。",
+                    f"Open cases neither red nor yellow that the overdue-risk model (v{watch['model_version']}) gives a "
+                    f"probability of going overdue of {threshold:.0%} or more. A risk score is a prompt to look, never a sanction."))
+    if likely.height == 0:
+        st.success(c.t("none_likely"))
+    else:
+        dept_names, item_names, region_names = ui.names("dept"), ui.names("item"), ui.names("region")
+        display = likely.select(
+            "case_id",
+            (pl.col("risk") * 100).round(0).alias("risk"),
+            pl.col("working_days_left").alias("days_left"),
+            pl.col("deadline").dt.strftime("%Y-%m-%d"),
+            "factor_words",
+            pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+            pl.col("item_code").replace_strict(item_names, default=pl.col("item_code")).alias("item"),
+            pl.col("region_code").replace_strict(region_names, default=pl.col("region_code")).alias("region"),
+        )
+        selected = ui.table(display, f"likely_table_{c.scope}_{as_of}_{c.filters}", {
+            "case_id": c.t("case_id"), "risk": st.column_config.NumberColumn(c.t("risk"), format="%d%%"),
+            "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"), "deadline": c.t("deadline"),
+            "factor_words": c.t("main_factors"), "dept": c.t("dept"), "item": c.t("item"), "region": c.t("region"),
+        }, height=min(420, 38 + 35 * display.height), states=pl.Series(["likely"] * display.height),
+            export="likely-overdue")
+        if selected is not None:
+            ui.go("drill", case=display["case_id"][selected])
 
 st.markdown(f"##### {c.t('overdue_completed_title')}{L.paren(c.lang, ui.period_label(c.filters.period))}")
 done = ui.q("cases", c.scope, c.filters, overdue_only=True, limit=1000)
