@@ -179,10 +179,11 @@ def work_calendar(wh: Warehouse):
 # Reference data ------------------------------------------------------------------------------------------
 def data_version(wh: Warehouse) -> tuple:
     """Changes whenever anything the dashboard shows may have changed: the latest metrics run, and the
-    newest rating and follow-up (the loop page shows them before the next compute)."""
+    newest rating, follow-up and urge (the loop page shows them before the next compute)."""
     row = wh.query_rows(
         "SELECT (SELECT max(run_id) FROM metric_runs), (SELECT max(received_at) FROM ratings), "
-        "(SELECT max(received_at) FROM followups), (SELECT max(version) FROM case_facts)")[0]
+        "(SELECT max(received_at) FROM followups), (SELECT max(version) FROM case_facts), "
+        "(SELECT max(received_at) FROM urges)")[0]
     return tuple(str(v) for v in row)
 
 
@@ -763,6 +764,30 @@ def record_loop_action(wh: Warehouse, scope: Scope, role: str, rating_id: str, a
         raise NotPermitted(rating_id)
     return actions.record_action(wh, rating_id, action, actor, reason_category or None, note or None,
                                  source="dashboard")
+
+
+# 督办 (urges): supervision.urges ----------------------------------------------------------------------
+def urges(wh: Warehouse, scope: Scope, as_of: dt.datetime, *, case_id: str | None = None,
+          rating_id: str | None = None) -> pl.DataFrame:
+    """The scope's urges (by the urged target's own region and department, in SQL) made up to ``as_of``, with
+    what followed each (:func:`supervision.urges.urge_outcomes`); optionally of one case (its case urges and
+    the step urges of its ratings) or one rating."""
+    from supervision.urges import urge_outcomes
+
+    sql = _scope_on(_Sql(), scope)
+    return urge_outcomes(wh, (sql.where(), dict(sql.params)), as_of, case_id=case_id, rating_id=rating_id,
+                         calendar=work_calendar(wh))
+
+
+def record_urge(wh: Warehouse, scope: Scope, username: str, office_name: str, *, case_id: str | None = None,
+                rating_id: str | None = None, note: str | None = None, urge_id: str | None = None) -> tuple[str, bool]:
+    """Record an urge by the user of ``scope`` (:func:`supervision.urges.record_urge`: an office, inside its
+    region, on a red/yellow case or an overdue step, with a note); ``UrgeRefused`` otherwise. ``urge_id`` (the
+    form's) makes a double submit one urge."""
+    from supervision.urges import Urger, record_urge as record
+
+    urger = Urger(username, scope.role, scope.region_prefix if scope.role != "dept" else "", office_name)
+    return record(wh, urger, case_id=case_id, rating_id=rating_id, note=note, urge_id=urge_id, source="dashboard")
 
 
 __all__ = ["Scope", "Filters", "NotPermitted", "INDICATOR_KEYS"]

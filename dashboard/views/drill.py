@@ -11,7 +11,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, ui, urge_ui
 from dashboard import labels as L
 from dashboard.data import NotPermitted
 from warehouse.client import SHANGHAI
@@ -266,6 +266,9 @@ def case_level(case: str) -> None:
         tiles[2] = (c.t("days_left"), str(left))
     for column, (label, value) in zip(st.columns(len(tiles)), tiles):
         column.metric(label, value)
+    urge_ui.history(c, case_id=case)  # 督办记录: who urged whom, when, and what followed
+    if over is not None or (left is not None and left <= ui.warning_days()):  # a red or yellow case
+        urge_ui.form(c, case_id=case)
     result = f" · {L.tr(c.lang, '办理结果', 'result')}: {L.pair(c.lang, L.RESULTS, facts['result'])}" if facts["result"] else ""
     st.caption(f"{c.t('accepted_at')}: {ui.local_time(facts['accepted_at'])} · {c.t('completed_at')}: "
                f"{ui.local_time(facts['completed_at'])} · {c.t('promised')}: {facts['promised_limit_days'] if facts['promised_limit_days'] is not None else '—'}"

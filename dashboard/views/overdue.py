@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, ui, urge_ui
 from dashboard import labels as L
 from metrics.api import InstantError, parse_instant
 from models.risk import watch_threshold
@@ -80,6 +80,7 @@ else:
         pl.col("deadline").dt.strftime("%Y-%m-%d"),
         pl.when(pl.col("flag") == "red").then(pl.col("overdue_working_days")).alias("days_over"),
         pl.when(pl.col("flag") != "red").then(pl.col("working_days_left")).alias("days_left"),
+        pl.col("case_id").replace_strict(urge_ui.open_counts(c), default=None, return_dtype=pl.UInt32).alias("urged"),
         pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
         pl.col("item_code").replace_strict(item_names, default=pl.col("item_code")).alias("item"),
         pl.col("region_code").replace_strict(region_names, default=pl.col("region_code")).alias("region"),
@@ -90,6 +91,7 @@ else:
         "case_id": c.t("case_id"), "flag": L.tr(c.lang, "红黄牌", "Card"), "deadline": c.t("deadline"),
         "days_over": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
         "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"), "dept": c.t("dept"),
+        "urged": st.column_config.NumberColumn(L.tr(c.lang, "督办未回应", "Urges open"), format="%d"),
         "item": c.t("item"), "region": c.t("region"), "accepted_at": c.t("accepted_at"),
     }, height=min(420, 38 + 35 * display.height), states=flags["flag"], export="flags")
     if selected is not None:

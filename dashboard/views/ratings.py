@@ -10,7 +10,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import ui
+from dashboard import ui, urge_ui
 from dashboard import labels as L
 from dashboard.data import NotPermitted, actions_for
 from hcp.domain import REASON_CATEGORIES
@@ -26,6 +26,9 @@ st.caption(ui.scope_caption())
 # (rounded up to the next minute: it includes what was just recorded, and caches for a minute).
 as_of = (dt.datetime.now(SHANGHAI) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
 is_dept = c.base.role == "dept"
+# 督办 first: what an office urged and the department has not answered yet (supervision.urges).
+if urge_ui.open_panel(c, as_of):
+    st.divider()
 
 # The period's bad ratings against their rectification limit: hcp metrics's figures (bad_due, 逾期未整改 in
 # red, 整改中 neutral with the working days left), due-ness judged when they were computed.
@@ -66,6 +69,9 @@ if loop.height == 0:
 if view == "queue":
     rows = department_view(loop) if is_dept else office_view(loop, overdue_only=overdue_only)
     rows = rows.join(loop.select("rating_id", "reason_category", "comment"), on="rating_id", how="left")
+    # Urged steps first (in the queue's order among themselves), then the rest as the queue sorts them.
+    rows = (rows.join(urge_ui.open_on_ratings(c, as_of), on="rating_id", how="left")
+            .with_row_index("_pos").sort(pl.col("urges").is_null(), "_pos").drop("_pos"))
 else:
     rows = loop.sort("rated_at", "rating_id")
     if status is not None and status.height:
@@ -95,32 +101,44 @@ else:
     dept_names = ui.names("dept")
     state_label = {k: L.tr(c.lang, *v) for k, v in STATES.items()}
     step_label = {k: L.tr(c.lang, *v) for k, v in STEPS.items()}
-    display = rows.select(
-        "rating_id", "case_id",
-        pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
-        L.column("level", L.rating_level, c.lang),
-        L.column("channel", L.rating_channel, c.lang),
-        pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M"),
-        # The period's view: where each rating stands against its rectification limit, before the loop steps.
-        *([pl.col("rectify_status"), pl.col("rectify_due")] if "rectify_status" in rows.columns else []),
+    # Where each step stands first (days over / left as two sortable numbers, the state, the next step and its
+    # due date, an open urge), then which rating it is; the descriptive columns only on request, so the
+    # overdue column is never off-screen to the right.
+    all_columns = st.toggle(L.tr(c.lang, "显示全部列", "All columns"), key="loop_all_columns")
+    urged = "urges" in rows.columns
+    key_columns = [
+        pl.when(pl.col("overdue")).then(pl.col("overdue_working_days")).alias("days_over"),
+        pl.when(~pl.col("overdue")).then(pl.col("working_days_left")).alias("days_left"),
         pl.col("state").replace_strict(state_label, default=pl.col("state")),
         pl.col("next_step").replace_strict(step_label, default=pl.lit("—")),
         pl.col("due_date").dt.strftime("%Y-%m-%d"),
-        pl.when(pl.col("overdue")).then(pl.format("{} +{}", pl.lit(L.tr(c.lang, "超期", "overdue")), pl.col("overdue_working_days")))
-        .when(pl.col("working_days_left").is_not_null()).then(pl.format("{}", pl.col("working_days_left")))
-        .otherwise(pl.lit("")).alias("timing"),
+        *([pl.when(pl.col("urges") > 1).then(pl.format(L.tr(c.lang, "再次督办（{}）", "urged again ({})"), pl.col("urges")))
+           .when(pl.col("urges").is_not_null()).then(pl.lit(L.tr(c.lang, "督办", "urged"))).alias("urged")] if urged else []),
+        # The period's view: where each rating stands against its rectification limit.
+        *([pl.col("rectify_status"), pl.col("rectify_due")] if "rectify_status" in rows.columns else []),
+        "rating_id", "case_id",
+        pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+        L.column("level", L.rating_level, c.lang),
+    ]
+    more_columns = [
+        L.column("channel", L.rating_channel, c.lang),
+        pl.col("rated_at").dt.strftime("%Y-%m-%d %H:%M"),
         L.column("reason_category", L.reason, c.lang).fill_null(L.reason(c.lang, "")),
         pl.col("comment"),
-    )
+    ]
+    display = rows.select(*key_columns, *(more_columns if all_columns else []))
     st.caption(L.tr(c.lang, "点击一行查看处置记录并登记下一步", "Click a row to see its history and record the next step"))
-    selected = ui.table(display, f"loop_table_{view}_{overdue_only}_{c.scope}_{c.filters}", {
+    selected = ui.table(display, f"loop_table_{view}_{overdue_only}_{all_columns}_{c.scope}_{c.filters}", {
         "rating_id": L.tr(c.lang, "评价编号", "Rating"), "case_id": c.t("case_id"), "dept": c.t("dept"),
         "level": c.t("level"), "channel": L.tr(c.lang, "评价渠道", "Rating channel"), "rated_at": c.t("rated_at"),
         "state": c.t("loop_state"), "next_step": L.tr(c.lang, "下一步", "Next step"), "due_date": c.t("due"),
-        "timing": L.tr(c.lang, "超期(+)/剩余工作日", "Over (+) / left"), "reason_category": c.t("reason"),
+        "days_over": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
+        "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"),
+        "urged": L.tr(c.lang, "督办", "Urged"), "reason_category": c.t("reason"),
         "rectify_status": c.t("bad_status"), "rectify_due": c.t("rectify_due"),
         "comment": c.t("comment"),
-    }, height=min(460, 38 + 35 * display.height), export="bad-ratings")
+    }, height=min(460, 38 + 35 * display.height), export="bad-ratings",
+        states=rows["overdue"].fill_null(False).replace_strict({True: "red"}, default="", return_dtype=pl.String))
     if selected is not None and display["rating_id"][selected] != ui.get("rating"):
         ui.set_loc(rating=display["rating_id"][selected])
         st.rerun()
@@ -149,6 +167,9 @@ if rating_id:
     history = detail["history"]
     if history.height:
         ui.dataframe(history.select(ui.followup_columns(c)))
+    urge_ui.history(c, rating_id=rating_id)
+    if status.get("overdue") and status.get("next_owner") == "dept":  # an overdue step the department owes
+        urge_ui.form(c, rating_id=rating_id)
     allowed = [a for a in status.get("allowed_actions", []) if a in actions_for(c.base.role)]
     if allowed:
         # The form asks for exactly what the chosen action needs (supervision.actions.ACTION_NEEDS): the cause
