@@ -153,12 +153,13 @@ def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -
     depts, items, regions = (group_names(wh, g) for g in ("dept", "item", "region:city"))
     flags = {"red": tr(app.lang, "红牌", "red"), "yellow": tr(app.lang, "黄牌", "yellow"), None: ""}
     scored = frame.filter(frame["basis"] == "model")
-    high = int((scored["risk"] >= 0.5).sum())
+    threshold = risk.watch_threshold()
+    high = risk.likely_overdue(frame, threshold).height
     click.echo(tr(app.lang,
                   f"截至 {instant:%Y-%m-%d %H:%M}：在办 {frame.height:,} 件，其中红牌 {frame.height - scored.height:,} 件；"
-                  f"未超期的 {scored.height:,} 件中风险 ≥ 50% 的 {high:,} 件（模型 v{manifest['version']}）",
+                  f"可能超期（未红黄牌、风险 ≥ {threshold:.0%}）{high:,} 件（模型 v{manifest['version']}）",
                   f"as of {instant:%Y-%m-%d %H:%M}: {frame.height:,} open cases, {frame.height - scored.height:,} red; "
-                  f"of the {scored.height:,} not yet overdue, {high:,} at risk ≥ 50% (model v{manifest['version']})"))
+                  f"{high:,} likely to go overdue (neither red nor yellow, risk ≥ {threshold:.0%}; model v{manifest['version']})"))
     click.echo(tr(app.lang, "风险分是提示关注的线索，不是处罚依据。", "A risk score is a prompt to look, never a sanction."))
     shown = scored.head(top)
     headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("风险", "risk"), ("期限", "deadline"),
