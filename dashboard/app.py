@@ -9,6 +9,7 @@ filters, works out the user's scope and hands over to the page (``views/*.py`` (
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -19,9 +20,10 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from dashboard import auth, ui  # noqa: E402
+from dashboard import auth, sessions, ui  # noqa: E402
 from dashboard import labels as L  # noqa: E402
 from dashboard.data import Filters, NotPermitted  # noqa: E402
+from hcp.i18n import tr  # noqa: E402
 from metrics.indicators import Period  # noqa: E402
 
 st.set_page_config(page_title="政务服务“好差评”监督", page_icon=":material/monitoring:", layout="wide",
@@ -32,6 +34,7 @@ st.markdown(
     [data-testid="stMetricValue"] {{ font-size: 1.6rem; }}
     [data-testid="stMetricLabel"] p {{ font-size: 0.9rem; }}
     .block-container {{ padding-top: 3.2rem; }}
+    .st-key-hcp_cookie {{ display: none; }}
     </style>""",
     unsafe_allow_html=True,
 )
@@ -45,7 +48,7 @@ def _page_defs(lang: str) -> list:
              "ratings": ":material/rate_review:", "drill": ":material/account_tree:", "catalogue": ":material/list_alt:",
              "quality": ":material/fact_check:"}
     return [st.Page(path, title=L.t(lang, key), icon=icons[key], url_path=key, default=(key == "overview"))
-            for key, path in ui.PAGES.items()]
+            for key, path in ui.PAGES.items()] + [st.Page("views/anomalies.py", title=L.tr(lang, "异常评价", "Rating anomalies"), icon=":material/policy:", url_path="anomalies")]  # models.anomaly
 
 
 def _login(lang: str) -> None:
@@ -70,7 +73,16 @@ def _login(lang: str) -> None:
                 st.error(L.t(lang, "login_locked").format(minutes=minutes))
         else:
             st.session_state["username"] = user.username
+            settings = sessions.SessionSettings.load()
+            if settings.remember:  # a reload or a new tab stays logged in: the cookie is written next run
+                token, session = sessions.start(user.username, auth.password_hash(user.username) or "",
+                                                settings=settings)
+                st.session_state[_TOKEN], st.session_state[_SESSION] = token, session
+            st.session_state.pop("_session_ended", None)
             st.rerun()
+    if st.session_state.get("_session_ended"):
+        st.info(tr(lang, "会话已结束（已退出、超时或密码已更改），请重新登录。",
+                   "Your session has ended (logged out, timed out or password changed); please log in again."))
     st.toggle("English", key="w_lang_login", value=(lang == "en"), on_change=_lang_changed, args=("w_lang_login",))
     st.stop()
 
@@ -94,19 +106,82 @@ def _lang_changed(key: str) -> None:
     ui.set_loc(lang="en" if st.session_state.get(key) else "")
 
 
+#: This tab's session (dashboard.sessions.Session) and its token, when the login is remembered.
+_SESSION, _TOKEN = "_session", "_session_token"
+
+
+def _resume(settings: sessions.SessionSettings) -> None:
+    """A reload or a new tab: log in again from the session cookie of an earlier login, if it is still
+    valid (checked once per tab: the cookies are those the browser sent when the tab connected)."""
+    if "_cookie_browser" in st.session_state:
+        return
+    try:
+        cookie = st.context.cookies.get(settings.cookie_name)
+    except Exception:  # no browser connection (e.g. a headless AppTest run): nothing to resume
+        cookie = None
+    st.session_state["_cookie_browser"] = cookie or None
+    if not cookie or st.session_state.get("username"):
+        return
+    verdict = sessions.check(cookie, auth.password_hash, settings=settings)
+    if verdict.ok:
+        st.session_state["username"] = verdict.session.username
+        st.session_state[_TOKEN], st.session_state[_SESSION] = cookie, verdict.session
+    else:
+        st.session_state["_session_ended"] = verdict.reason  # the refused cookie is cleared by _sync_cookie
+
+
 def _current_user():
+    settings = sessions.SessionSettings.load()
+    if settings.remember:
+        _resume(settings)
     username = st.session_state.get("username")
     if not username:
         return None
+    session = st.session_state.get(_SESSION)
+    if session is not None:
+        # Every run: a logout elsewhere, `hcp users logout`, a new password or the timeout ends this tab too.
+        verdict = sessions.check(st.session_state[_TOKEN], auth.password_hash, settings=settings)
+        if not verdict.ok:
+            _drop_login()
+            st.session_state["_session_ended"] = verdict.reason
+            return None
+        fresh = sessions.renew(verdict.session, auth.password_hash(username) or "", settings=settings)
+        if fresh is not None:
+            st.session_state[_TOKEN], st.session_state[_SESSION] = fresh
     user = auth.get_user(username)  # re-read: a removed or changed user takes effect at once
     if user is None:
-        st.session_state.pop("username", None)
+        _drop_login()
     return user
 
 
-def _logout() -> None:
-    for key in ("username", "_ctx"):
+def _sync_cookie() -> None:
+    """Make the browser's session cookie this tab's token (or clear it after a logout or a refused
+    cookie): a script run in the page writes ``document.cookie`` — Path=/, SameSite=Strict, Secure over
+    https, living until the session's own end. Emitted only when the browser's cookie differs."""
+    settings = sessions.SessionSettings.load()
+    if not settings.remember or "_cookie_browser" not in st.session_state:
+        return
+    token, session = st.session_state.get(_TOKEN), st.session_state.get(_SESSION)
+    if token == st.session_state["_cookie_browser"]:
+        return
+    max_age = max(0, session.expires(settings) - int(dt.datetime.now(dt.timezone.utc).timestamp())) if token else 0
+    cookie = f"{settings.cookie_name}={token or ''}; Path=/; Max-Age={max_age}; SameSite=Strict"
+    with st.container(key="hcp_cookie"):
+        st.html(f"<script>document.cookie = {json.dumps(cookie)} + (location.protocol === 'https:' ? '; Secure' : '');"
+                "</script>", unsafe_allow_javascript=True)
+    st.session_state["_cookie_browser"] = token
+
+
+def _drop_login() -> None:
+    for key in ("username", "_ctx", _TOKEN, _SESSION):
         st.session_state.pop(key, None)
+
+
+def _logout() -> None:
+    session = st.session_state.get(_SESSION)
+    if session is not None:
+        sessions.end(session)  # server-side: the token, wherever it was copied, is refused from now on
+    _drop_login()
     st.session_state["loc"] = {k: v for k, v in ui.loc().items() if k == "lang"}
 
 
@@ -222,6 +297,7 @@ def _filters(user, lang: str, choice) -> tuple:
 user = _current_user()
 pages = _page_defs(lang)
 navigation = st.navigation(pages, position="top" if user else "hidden")
+_sync_cookie()
 if user is None:
     _login(lang)
 

@@ -161,6 +161,13 @@ def get_user(username: str, path: Path | None = None) -> User | None:
                 region=record.get("region", ""), dept=record.get("dept", ""))
 
 
+def password_hash(username: str, path: Path | None = None) -> str | None:
+    """The stored password hash of a user (None for no such user): what a session is bound to, so a new
+    password or a removed user ends the user's sessions (:mod:`dashboard.sessions`)."""
+    record = _read(path or users_path()).get(username)
+    return None if record is None else str(record.get("password", ""))
+
+
 #: Passwords nobody may choose (compared lower-case): the demo's shared password is for demo users only.
 _COMMON_PASSWORDS = {
     "demo-pass", "password", "password1", "password123", "12345678", "123456789", "1234567890", "qwertyuiop",

@@ -6,6 +6,8 @@
 * ``hcp users add NAME --role province|region|dept [--region CODE] [--dept CODE] [--name TEXT]
   [--password-stdin]``, ``hcp users list``, ``hcp users remove NAME``, ``hcp users demo`` (one user per
   role for a demo warehouse). ``hcp dashboard add-user`` is ``hcp users add``.
+* ``hcp users sessions`` (the live dashboard sessions), ``hcp users logout NAME`` (end all of a user's
+  sessions: every browser of the user must log in again).
 """
 
 from __future__ import annotations
@@ -197,6 +199,41 @@ def users_logins(app, show_all: bool, limit: int, fmt: str) -> None:
     if rows:
         click.echo(render([tr(app.lang, *h) for h in (("时间", "time"), ("用户名", "user"), ("来源", "client"),
                                                        ("结果", "outcome"))], rows))
+
+
+@users.command("sessions")
+@click.pass_obj
+def users_sessions(app) -> None:
+    """当前有效的看板会话 / the dashboard sessions still live (who, since when, last active)."""
+    import datetime as dt
+
+    from dashboard import sessions
+    from hcp.textable import render
+    from warehouse.client import SHANGHAI
+
+    settings = sessions.SessionSettings.load()
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    live = sessions.active_sessions(sessions.read_register(), now, settings)
+    when = lambda t: dt.datetime.fromtimestamp(t, SHANGHAI).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    click.echo(tr(app.lang, f"有效会话 {len(live)} 个", f"{len(live)} live session(s)"))
+    if live:
+        headers = [tr(app.lang, *h) for h in (("用户名", "user"), ("会话", "session"), ("登录时间", "logged in"),
+                                               ("最近活动", "last active"), ("最迟结束", "ends by"))]
+        click.echo(render(headers, [[s["user"], s["sid"], when(s["started"]), when(s["last_seen"]), when(s["ends_by"])]
+                                    for s in live]))
+
+
+@users.command("logout")
+@click.argument("username")
+@click.pass_obj
+def users_logout(app, username: str) -> None:
+    """结束某用户的全部会话 / end every dashboard session of a user (each of its browsers must log in again)."""
+    from dashboard import auth, sessions
+
+    if auth.get_user(username) is None and username not in sessions.read_register().users():
+        raise HcpError(tr(app.lang, f"用户 {username} 不存在", f"no user {username}"))
+    ended = sessions.end_all(username)
+    click.echo(tr(app.lang, f"已结束用户 {username} 的 {ended} 个会话", f"ended {ended} session(s) of {username}"))
 
 
 @users.command("demo")
