@@ -137,6 +137,13 @@ def test_factor_words_read_as_words():
     assert risk.factor_words([], "zh") == ""
 
 
+def test_hcp_models_risk_counts_the_same_cases_as_the_watch(demo):
+    with open_warehouse() as wh:
+        expected = risk.likely_overdue(scored_now(wh), risk.watch_threshold()).height
+    table = run_hcp("--lang", "en", "models", "risk", "--as-of", T.isoformat(), "--no-refresh", "--top", "3", check=True)
+    assert f"; {expected:,} likely to go overdue (neither red nor yellow, risk ≥ 30%;" in table.stdout.splitlines()[0]
+
+
 # The daily digest ----------------------------------------------------------------------------------------
 def test_the_digest_lists_them_per_department_in_both_languages(demo):
     from reports.digest import LIKELY_PER_DEPARTMENT, digest_figures, digest_text
