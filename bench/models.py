@@ -9,7 +9,12 @@ score every open case, against the red/yellow watch (``hcp flags``) on the same 
 3. in one process, at an instant in the middle of the test month: ``models.risk.score`` (read the open
    cases, build their features, predict, explain) and ``metrics.api.flags_as_of`` (the existing red/yellow
    computation over the same open cases), each the best of three; the ratio is printed;
-4. ``hcp models risk --format json`` end to end (wall time of the command).
+4. ``hcp models risk --format json`` end to end (wall time of the command);
+5. the rating-anomaly detector: ``hcp models train anomaly --no-refresh`` (wall time, peak RSS), scoring
+   the month's unit-days in one process (``models.anomaly.score_window``: read the ratings, features,
+   z-scores, rules, IsolationForest, evidence) against the existing rules of ``supervision.suspicious``
+   over the same month as the baseline (best of three each), and ``hcp models anomalies --period`` end to
+   end. ``--only risk|anomaly`` runs one model's steps.
 
 Aims (issue 14, 2-core machine): training ≤ 60 s, scoring ≤ 5 s.
 """
@@ -58,6 +63,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--month", default="2026-03")
     parser.add_argument("--home", type=Path, help="an HCP_HOME built by an earlier run (skips step 1)")
+    parser.add_argument("--only", choices=["risk", "anomaly"], help="one model's steps only")
     args = parser.parse_args()
 
     temporary = None
@@ -71,6 +77,42 @@ def main() -> None:
     if not (home / "warehouse").exists():
         build(home, args.cases, args.month, env)
 
+    if args.only != "anomaly":
+        bench_risk(home, env)
+    if args.only != "risk":
+        bench_anomaly(home, env, args.month)
+    if temporary is not None:
+        temporary.cleanup()
+
+
+def bench_anomaly(home: Path, env: dict, month: str) -> None:
+    train_seconds, train_peak, _ = hcp("models", "train", "anomaly", "--no-refresh", env=env)
+    os.environ.update(env)
+    from models import anomaly, store
+    from supervision.suspicious import suspicious_ratings
+    from warehouse import open_warehouse
+
+    model, manifest = store.load("anomaly", anomaly.FEATURE_VERSION)
+    start, end = anomaly.window_for(period=month)
+    wh = open_warehouse()
+    try:
+        score_seconds, scored = best_of(3, lambda: anomaly.score_window(wh, model, start, end))
+        rules_seconds, findings = best_of(3, lambda: suspicious_ratings(wh, month))
+    finally:
+        wh.close()
+    cli_seconds, _, out = hcp("models", "anomalies", "--period", month, "--format", "json", "--top", "50", env=env)
+    final = manifest["final"]
+    print(f"\nanomaly: {final['ratings']:,} ratings {final['ratings_from'][:10]} to {final['ratings_to'][:10]}, "
+          f"{final['unit_days']:,} unit-days {final['unit_days_by_kind']}")
+    print(f"hcp models train anomaly    {train_seconds:7.1f} s   peak {train_peak:,} MiB   (aim ≤ 60 s)")
+    print(f"score the month's unit-days {score_seconds:7.2f} s   {scored.height:,} unit-days of {month} (aim ≤ 5 s)")
+    print(f"baseline: suspicious rules  {rules_seconds:7.2f} s   {findings.height:,} findings")
+    print(f"anomaly scoring ÷ rules     {score_seconds / rules_seconds:7.2f} ×")
+    print(f"hcp models anomalies --period {month} --format json --top 50 (whole command) {cli_seconds:.1f} s, "
+          f"{len(json.loads(out)):,} records")
+
+
+def bench_risk(home: Path, env: dict) -> None:
     train_seconds, train_peak, _ = hcp("models", "train", "risk", "--no-refresh", env=env)
     manifest = json.loads((home / "models" / "risk" / f"v{json.loads((home / 'models' / 'risk' / 'current.json').read_text())['version']}" / "manifest.json").read_text())
     ev = manifest["evaluation"]
@@ -101,8 +143,6 @@ def main() -> None:
     print(f"baseline: flags_as_of       {flags_seconds:7.2f} s   {flagged.height:,} red/yellow")
     print(f"risk scoring ÷ flags        {score_seconds / flags_seconds:7.2f} ×")
     print(f"hcp models risk --format json (whole command) {cli_seconds:.1f} s, {len(json.loads(out)):,} records")
-    if temporary is not None:
-        temporary.cleanup()
 
 
 if __name__ == "__main__":

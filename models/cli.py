@@ -11,6 +11,12 @@
   ``factors`` (list of {``feature``, ``contribution``, ``value``}: contributions to the log-odds), plus
   ``flag`` (red/yellow/null, as ``hcp flags``) and ``basis`` (``model``, or ``rule`` for a red case, whose
   risk is 1 and has no factors).
+* ``hcp models anomalies --period YYYY-MM | --as-of ISO [--top K] [--by score|rules] [--format json|table]`` —
+  the most unusual unit-days of rating behaviour (:mod:`models.anomaly`). JSON (the contract): an array,
+  most unusual first, of ``unit_kind`` (staff/device/dept/rater), ``unit_id`` (masked: staff number
+  in part, rater by pseudonym), ``day``, ``score`` (IsolationForest, 0–1), ``rule_score``, ``ratings``,
+  ``dept_code``, ``rules`` (existing rules that fired) and ``evidence`` (list of {``feature``, ``z``,
+  ``text``}).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def _kinds(app, names: tuple[str, ...]) -> list[str]:
 
 @click.group()
 def models() -> None:
-    """模型 / models: overdue risk (超期风险) — train, evaluate, score."""
+    """模型 / models: overdue risk (超期风险), rating anomalies (异常评价) — train, evaluate, score."""
 
 
 @models.command("train")
@@ -184,3 +190,61 @@ def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -
     if scored.height > top:
         click.echo(tr(app.lang, f"…… 另有 {scored.height - top:,} 件（--top 调整，--format json 列出全部）",
                       f"… {scored.height - top:,} more (--top N; --format json lists every case)"))
+
+
+@models.command("anomalies")
+@click.option("--period", default=None, help="月份 YYYY-MM 或日期区间 / month YYYY-MM or YYYY-MM-DD..YYYY-MM-DD.")
+@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant: the 30 days up to it (default: now).")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="前 K 个 / the K most unusual.")
+@click.option("--by", type=click.Choice(["score", "rules"]), default="score", show_default=True,
+              help="排序 / rank by the IsolationForest score or the robust rules' score.")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@click.pass_obj
+def anomalies_command(app, period: str | None, as_of: str | None, top: int, by: str, fmt: str) -> None:
+    """异常评价 / the most unusual unit-days of rating behaviour, with the evidence.
+
+    \b
+    Units: staff (masked), hall device / channel, department, rater (pseudonym).
+    异常是提示关注的线索，不是处罚依据。
+    An anomaly is a prompt to look, never a sanction.
+    """
+    from metrics.api import InstantError, parse_instant
+    from models import anomaly, store
+    from warehouse.client import SHANGHAI
+
+    if period and as_of:
+        raise UsageError(tr(app.lang, "--period 与 --as-of 只能给一个", "give --period or --as-of, not both"))
+    try:
+        start, end = anomaly.window_for(period=period, as_of=None if period else (
+            parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)))
+    except InstantError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    model, manifest = store.load("anomaly", anomaly.FEATURE_VERSION, app.lang)
+    frame = anomaly.score_window(app.warehouse(), model, start, end, app.lang)
+    if by == "rules" and frame.height:
+        frame = frame.sort(["rule_score", "score", "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
+    frame = frame.head(top)
+    if fmt == "json":
+        import polars as pl
+
+        click.echo(frame.with_columns(day=pl.col("day").dt.strftime("%Y-%m-%d")).write_json())
+        return
+    from hcp.textable import render
+
+    window = f"{start:%Y-%m-%d} – {(end - dt.timedelta(seconds=1)):%Y-%m-%d}"
+    if frame.is_empty():
+        click.echo(tr(app.lang, f"{window}：没有评价数达 {anomaly.MIN_RATINGS} 条的单元日，无可评分对象",
+                      f"{window}: no unit-day with {anomaly.MIN_RATINGS}+ ratings, nothing to score"))
+        return
+    click.echo(tr(app.lang, f"{window} 最异常的 {frame.height} 个单元日（模型 v{manifest['version']}，按{'孤立森林' if by == 'score' else '稳健规则'}排序）",
+                  f"{window}: the {frame.height} most unusual unit-days (model v{manifest['version']}, by "
+                  f"{'IsolationForest' if by == 'score' else 'robust rules'})"))
+    click.echo(tr(app.lang, "异常是提示关注的线索，不是处罚依据。", "An anomaly is a prompt to look, never a sanction."))
+    headers = [tr(app.lang, *p) for p in (("对象类型", "unit"), ("对象", "id"), ("日期", "day"), ("异常分", "score"),
+                                           ("规则分", "rules"), ("评价数", "ratings"), ("证据", "evidence"))]
+    rows = [[tr(app.lang, *anomaly.UNIT_KINDS[r["unit_kind"]]), _clip(r["unit_id"], 22), r["day"].isoformat(),
+             f"{r['score']:.3f}", f"{r['rule_score']:.1f}", f"{r['ratings']:,}",
+             tr(app.lang, "；", "; ").join(e["text"] for e in r["evidence"])] for r in frame.iter_rows(named=True)]
+    click.echo(render(headers, rows, right_align=[False, False, False, True, True, True, False]))

@@ -32,6 +32,10 @@ TRUSTED_TYPES = (
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.linear_model._logistic.LogisticRegression",
+    # the rating-anomaly detector (models.anomaly)
+    "sklearn.ensemble._iforest.IsolationForest",
+    "sklearn.tree._classes.ExtraTreeRegressor",
+    "sklearn.tree._tree.Tree",
     "numpy.dtype",
     "numpy.ndarray",
     "numpy.float64",

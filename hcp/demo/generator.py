@@ -19,7 +19,9 @@ their true time, but they arrive an hour to four days after it (:data:`LATE_DELA
 are written into the next batch's file (the last batch's into its own) where that file reaches their
 arrival time, out of time order; cases whose item code is not in the catalogue (valid records); and
 one *inconsistent* case per ``inconsistent_every`` cases (rounded up; DOMAIN.md: a completion dated
-before the acceptance, see :func:`hcp.demo.cases.mistype_completions`), inside the demo month.
+before the acceptance, see :func:`hcp.demo.cases.mistype_completions`), inside the demo month; and
+labelled rating-manipulation episodes (:mod:`hcp.demo.manipulation`), whose labels go to
+``labels/manipulation.json``, never into an interchange file.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from hcp.demo.cases import (COMPLETED, REJECTED, WITHDRAWN, CaseNumbers, Window,
 from hcp.demo.catalogue import build_catalogue
 from hcp.demo.clock import DAY, NEVER, DemoCalendar, date_of, day_number, iso
 from hcp.demo.followups import followup_frame
+from hcp.demo import manipulation
 from hcp.demo.malformed import Malformer, stochastic_count
 from hcp.demo.ratings import draw as draw_ratings
 from hcp.demo.ratings import rating_frame
@@ -224,6 +227,7 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
     duplicates = {"case_event": 0, "rating": 0, "followup": 0}
     late_events = 0
     inconsistent_cases = 0
+    episodes: list[dict] = []
     unknown = {"cases": 0, "case_events": 0, "ratings": 0}
     cases_stats = {"generated": 0, "completed": 0, "completed_in_month": 0, "rejected": 0, "withdrawn": 0,
                    "open_at_as_of": 0}
@@ -250,6 +254,13 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
             draft.real_name[bad], cat.dept[batch.item[draft.src[bad]]], staff, cat, cal, as_of,
             _rng(seed, 4, k), next_id["followup"], seed,
         )
+        # Labelled manipulation episodes (hcp.demo.manipulation), after the follow-ups (draft rows unchanged).
+        ratings = manipulation.with_devices(ratings)
+        injected, found = manipulation.inject(batch, labels, cat, cal, (month_lo, month_hi), as_of,
+                                              draft.src[draft.has_case], ratings, next_id["rating"] + ratings.height,
+                                              seed, _rng(seed, 7, k))
+        episodes += found
+        ratings = pl.concat([ratings, injected]).sort("rated_at", maintain_order=True)
 
         # Bookkeeping for the manifest.
         terminal = np.zeros(n, bool)
@@ -334,12 +345,15 @@ def generate(params: DemoParams, progress: Callable[[int], None] | None = None) 
             "inconsistent_cases": inconsistent_cases,
             "unknown_item": unknown,
             "item_reissues": int((cat.reissue_day < NEVER).sum()),
+            "manipulation": {"episodes": len(episodes), "ratings": sum(e["ratings"] for e in episodes),
+                             "labels": f"{manipulation.LABELS_DIR}/{manipulation.LABELS_FILE}"},
         },
         "provisional_calendar_years": [
             y for y in work_calendar.provisional_years if first_submission.year <= y <= as_of_local.year
         ],
         "files": [f.as_dict() for f in writer.files],
     }
+    manipulation.write_labels(out, episodes, seed)
     writer.manifest(manifest)
     return manifest
 
