@@ -107,6 +107,9 @@ def login(driver, url: str, username: str, path: str = "") -> None:
     from selenium.webdriver.support import expected_conditions as EC
 
     driver.get(f"{url}/{path}")
+    if driver.get_cookie("hcp_session"):  # logged in by an earlier test's session: log in afresh as `username`
+        driver.delete_all_cookies()
+        driver.get(f"{url}/{path}")
     try:
         user_box = wait_for(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='用户名']")))
     except Exception:

@@ -159,8 +159,13 @@ if period.is_month:
 st.markdown(f"##### {c.t('trend')}")
 if trend.height:
     rate_keys = [k for k, (kind, _, _) in INDICATORS.items() if kind in ("rate", "compression")]
-    st.session_state.setdefault("trend_keys", ["on_time_rate", "online_rate", "zero_trip_rate", "good_rate"])
-    chosen = st.multiselect(c.t("indicator"), rate_keys, key="trend_keys", format_func=lambda k: L.indicator(c.lang, k))
+    # One widget per language: the browser keeps a multiselect's chips as the labels it was given, so a
+    # widget carried over from Chinese showed 好评率 … after the switch to English. The choice is carried over.
+    widget = f"trend_keys_{c.lang}"
+    st.session_state.setdefault(widget, st.session_state.get("_trend_keys",
+                                                             ["on_time_rate", "online_rate", "zero_trip_rate", "good_rate"]))
+    chosen = st.multiselect(c.t("indicator"), rate_keys, key=widget, format_func=lambda k: L.indicator(c.lang, k))
+    st.session_state["_trend_keys"] = chosen
     choice = c.choice
     current = choice.in_progress if choice else None
     event = st.plotly_chart(charts.trend(trend, chosen, c.lang, targets, current,
