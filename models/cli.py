@@ -248,3 +248,53 @@ def anomalies_command(app, period: str | None, as_of: str | None, top: int, by: 
              f"{r['score']:.3f}", f"{r['rule_score']:.1f}", f"{r['ratings']:,}",
              tr(app.lang, "；", "; ").join(e["text"] for e in r["evidence"])] for r in frame.iter_rows(named=True)]
     click.echo(render(headers, rows, right_align=[False, False, False, True, True, True, False]))
+
+
+@models.command("classify")
+@click.argument("source", metavar="FILE|-")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@click.pass_obj
+def classify_command(app, source: str, fmt: str) -> None:
+    """差评原因分类 / the likely cause of each bad-rating comment.
+
+    \b
+    输入 JSON Lines（文件或 - 表示标准输入），每行 {"id", "comment", "tags"（可选）}；
+    json 输出数组 [{"id", "cause", "confidence"}]。无训练模型时使用内置种子集临时训练的模型。
+    Input: JSON Lines (a file, or - for stdin), one {"id", "comment", optional "tags"} per line; json prints
+    [{"id", "cause", "confidence"}]. With no trained model, a model fitted on the built-in seed set is used.
+    预测原因是供核实参考的建议，不是处罚依据 / a predicted cause is a suggestion, never a sanction.
+    """
+    from models import cause
+
+    if source == "-":
+        lines = sys.stdin.buffer.read().splitlines()
+    else:
+        try:
+            with open(source, "rb") as handle:
+                lines = handle.read().splitlines()
+        except OSError as exc:
+            raise UsageError(tr(app.lang, f"无法读取 {source}：{exc.strerror}", f"cannot read {source}: {exc.strerror}")) from exc
+    frame = cause.parse_lines(lines, app.lang)
+    model, manifest = cause.load_or_seed(app.lang)
+    if manifest is None:
+        click.echo(tr(app.lang, "尚无已训练的差评原因模型：使用内置种子集临时训练的模型（hcp models train cause 训练并保存，可学习已核实原因）",
+                      "no trained complaint-cause model yet: using a model fitted on the built-in seed set "
+                      "(`hcp models train cause` trains one that also learns the verified causes)"), err=True)
+    predicted = cause.predict(model, frame)
+    if fmt == "json":
+        click.echo(json.dumps([{"id": json.loads(r["id_json"]), "cause": r["cause"], "confidence": r["confidence"]}
+                               for r in predicted.select("id_json", "cause", "confidence").iter_rows(named=True)],
+                              ensure_ascii=False, indent=2))
+        return
+    from hcp.domain import REASON_CATEGORIES
+    from hcp.textable import render
+
+    headers = [tr(app.lang, *p) for p in (("编号", "id"), ("原因", "cause"), ("置信度", "confidence"), ("依据", "basis"),
+                                           ("评价内容", "comment"))]
+    basis = {"model": tr(app.lang, "模型", "model"), "rule": tr(app.lang, "规则（无有效内容）", "rule (says nothing)")}
+    rows = [[_clip(r["id"], 16), tr(app.lang, REASON_CATEGORIES.get(r["cause"], r["cause"]), r["cause"]),
+             f"{r['confidence'] * 100:.0f}%", basis[r["basis"]], _clip(r["comment"] or "—", 40)]
+            for r in predicted.iter_rows(named=True)]
+    click.echo(render(headers, rows, right_align=[False, False, True, False, False]))
+    click.echo(tr(app.lang, "预测原因是供核实参考的建议，不是核实结论，不得作为处罚依据。",
+                  "A predicted cause is a suggestion for the verifying department, never a verified cause nor grounds for a sanction."))

@@ -15,6 +15,7 @@ from typing import Callable
 #: kind → "module:attribute" of its :class:`ModelKind`. Order is the order of ``hcp models train``.
 KINDS = {
     "risk": "models.risk:KIND",
+    "cause": "models.cause:KIND",
     "anomaly": "models.anomaly:KIND",
 }
 

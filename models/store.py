@@ -32,6 +32,9 @@ TRUSTED_TYPES = (
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.linear_model._logistic.LogisticRegression",
+    # the complaint-cause classifier (models.cause)
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
     # the rating-anomaly detector (models.anomaly)
     "sklearn.ensemble._iforest.IsolationForest",
     "sklearn.tree._classes.ExtraTreeRegressor",
