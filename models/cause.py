@@ -214,8 +214,7 @@ def _compare(model, train: pl.DataFrame, test: pl.DataFrame, extra: dict | None 
 def _settings() -> dict:
     from hcp.config import load_config
 
-    section = load_config().get("models", {}).get("cause", {})
-    use_seed = section.get("use_seed", True)
+    use_seed = load_config()["models"]["cause"]["use_seed"]
     if not isinstance(use_seed, bool):
         raise HcpError(f"配置项 [models.cause] use_seed 应为 true 或 false / [models.cause] use_seed must be "
                        f"true or false, not {use_seed!r}")
