@@ -1,0 +1,296 @@
+"""The dashboard as a person waits for it: seconds from a click to its content being shown, in the real
+browser (Debian chromium, headless), on a demo month.
+
+    .venv/bin/python bench/dashboard_browser.py --cases 1000000        # builds the demo home first
+    .venv/bin/python bench/dashboard_browser.py --home /path/to/home   # an HCP_HOME already computed
+
+1. Unless ``--home`` is given: `hcp init`, `hcp demo generate`, `hcp ingest`, `hcp compute` into a fresh
+   HCP_HOME (as ``bench/dashboard.py`` does), and one demo user per role.
+2. `hcp serve` owns the warehouse and hosts the dashboard, as in production.
+3. For each role (province, city, department): the login (submit → the first page drawn), then every page
+   by its link in the sidebar, a drill click (a bar of the drill-down chart) and a filter change (the sidebar's
+   办理渠道 select box), each **cold** (the first time: Streamlit's cache empty for that query) and **warm** (the same
+   click again after visiting another page).
+4. Baseline, in the same run: the bare render of a trivial page — the browser and Streamlit's own round
+   trip (a click on the 总览 link while on 总览: a rerun that fetches nothing new) — the floor no query can
+   go under.
+
+"Content shown" means: Streamlit reports no run in progress, no skeleton is left, and the page's main
+block has its content (the same condition the browser tests wait for, without their extra pause). Prints
+one line per (role, click) and the slowest warm click; the aim (issue 15) is every click ≤ 1.5 s warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+PASSWORD = "bench-pass-1"
+PAGES = {"overview": "总览", "ranking": "排名", "overdue": "超期监督", "ratings": "差评整改", "drill": "逐级钻取",
+         "catalogue": "事项目录", "quality": "数据质量"}
+
+
+def start_browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                     "--window-size=1440,1100", "--lang=zh-CN"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    return driver
+
+
+def wait(driver, condition, timeout: float = 300.0, poll: float = 0.05):
+    """WebDriverWait that retries when Streamlit replaces an element under the poll (a rerun redraws)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=poll,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
+def shown(driver, timeout: float = 300.0) -> None:
+    """Wait until Streamlit's run is over and the page's content is drawn (no status widget, no skeleton)."""
+    from selenium.webdriver.common.by import By
+
+    def done(d):
+        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"):
+            return False
+        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stSkeleton']"):
+            return False
+        main = d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain']")
+        return bool(main) and bool(main[0].text.strip())
+
+    wait(driver, done, timeout)
+
+
+#: Records, in the page, the time of the last change to the DOM (Streamlit marks elements stale during a run
+#: and redraws them after it, so even a rerun with nothing new changes the DOM when it ends). Installed again
+#: in a new document when a click navigates (its click time is then the navigation's start, 0).
+OBSERVE = """
+if (!window.__hcpObserver) {
+  window.__hcpLast = performance.now();
+  window.__hcpObserver = new MutationObserver(() => { window.__hcpLast = performance.now(); });
+  window.__hcpObserver.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}
+if (arguments[0]) { window.__hcpClick = performance.now(); }
+const click = window.__hcpClick === undefined ? 0 : window.__hcpClick;
+return window.__hcpLast > click ? performance.now() - window.__hcpLast : null;
+"""
+QUIET_MS = 500
+
+
+def timed(driver, action) -> float:
+    """Seconds from ``action()`` (a click) to the content being shown: the last change to the page after the
+    click, once the page has been still for QUIET_MS with no Streamlit run in progress (the still time and
+    the polling are not counted)."""
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script(OBSERVE, True)
+    start = time.perf_counter()
+    action()
+
+    def still(d):
+        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget'], [data-testid='stSkeleton']"):
+            return False
+        quiet_ms = d.execute_script(OBSERVE, False)
+        return (time.perf_counter(), quiet_ms) if quiet_ms is not None and quiet_ms > QUIET_MS else False
+
+    now, quiet_ms = wait(driver, still, 300, 0.05)
+    return max(0.0, now - quiet_ms / 1000.0 - start)
+
+
+def login(driver, url: str, username: str) -> float:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    driver.delete_all_cookies()
+    driver.get(f"{url}/")
+    box = wait(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='用户名']")), 120)
+    box.send_keys(username)
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='密码']").send_keys(PASSWORD)
+    button = driver.find_element(By.CSS_SELECTOR, "[data-testid='stFormSubmitButton'] button")
+    seconds = timed(driver, button.click)
+    wait(driver, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "退出登录"], 30)
+    return seconds
+
+
+def page_link(driver, key: str):
+    from selenium.webdriver.common.by import By
+
+    try:
+        links = wait(driver, lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, "a")
+                                        if PAGES[key] in a.text and a.is_displayed()], 20)
+    except Exception:
+        raise SystemExit(f"no link to {key} on the page {driver.current_url}") from None
+    return links[0]
+
+
+def open_page(driver, key: str) -> float:
+    return timed(driver, lambda: page_link(driver, key).click())
+
+
+def drill_click(driver) -> float | None:
+    """Click the first bar of the drill-down chart (as a person does: at the bar's place)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    try:
+        bars = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .bars .point path"), 20)
+    except Exception:
+        return None
+    # The biggest bar of the first chart (the sub-regions, or the items of a department): a small one can be
+    # a few pixels under Plotly's drag layer.
+    first_chart = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[0]
+    bars = first_chart.find_elements(By.CSS_SELECTOR, ".bars .point path") or bars
+    bar = max(bars, key=lambda e: e.size["width"] * e.size["height"])
+    # A zoomed axis clips the bars (the path runs far below the plot): aim, within the chart, just under the
+    # bar's top.
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", first_chart)
+    dx = bar.location["x"] + bar.size["width"] / 2 - (first_chart.location["x"] + first_chart.size["width"] / 2)
+    dy = bar.location["y"] + 12 - (first_chart.location["y"] + first_chart.size["height"] / 2)
+    return timed(driver, lambda: ActionChains(driver).move_to_element_with_offset(first_chart, int(dx), int(dy))
+                 .click().perform())
+
+
+def channel_filter(driver, option_index: int) -> float:
+    """Change the sidebar's 办理渠道 filter as a person does: open the select box, click an option (index 0
+    is 全部). Any channel but 全部 recomputes every indicator from case facts and ratings (the live path)."""
+    from selenium.webdriver.common.by import By
+
+    try:
+        box = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "input[aria-label='办理渠道']"), 20)
+    except Exception:
+        raise SystemExit("no 办理渠道 filter in the sidebar") from None
+    box.click()
+    options = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "[role='option']"), 10)
+    return timed(driver, lambda: options[option_index].click())
+
+
+def serve(home: Path, port: int) -> subprocess.Popen:
+    from dashboard import service
+
+    env = {**os.environ, "HCP_HOME": str(home), "HCP_DASHBOARD_PORT": str(port), "HCP_USERS": str(home / "bench-users.toml")}
+    env.pop("HCP_WAREHOUSE", None)
+    process = subprocess.Popen([sys.executable, "-m", "hcp.cli", "serve", "--port", "0"], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not service.wait_ready(f"http://127.0.0.1:{port}", timeout=180, process=process):
+        process.kill()
+        raise SystemExit(f"the dashboard did not start (see {home / 'logs' / 'dashboard.log'})")
+    return process
+
+
+def prepare(home: Path, cases: int, month: str, build: bool) -> list[str]:
+    """Build the demo home if asked, and create the demo users (in a private users file); their names."""
+    from bench.dashboard import build as build_home
+
+    os.environ["HCP_HOME"] = str(home)
+    os.environ.pop("HCP_WAREHOUSE", None)
+    os.environ["HCP_USERS"] = str(home / "bench-users.toml")
+    if build:
+        build_home(home, cases, month)
+    from dashboard import auth
+    from warehouse import open_warehouse
+
+    wh = open_warehouse()
+    try:
+        users = auth.create_demo_users(wh, password=PASSWORD)
+        cases_in_month = wh.query_value("SELECT count() FROM case_facts FINAL WHERE toYYYYMM(completed_at) = {m:UInt32}",
+                                        {"m": int(month.replace("-", ""))})
+        print(f"{cases_in_month:,} cases completed in {month}", flush=True)
+    finally:
+        wh.close()
+    return [u.username for u in users if u.username in ("province", "city", "dept")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, help="an HCP_HOME with computed metrics (default: build one)")
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--month", default="2025-10")
+    parser.add_argument("--repeat", type=int, default=2, help="warm repetitions of each click (median)")
+    args = parser.parse_args()
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        raise SystemExit("needs Debian chromium and chromium-driver (scripts/system-deps.sh installs them)")
+
+    from dashboard import service
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="hcp-bench-browser-"))
+    roles = prepare(home, args.cases, args.month, build=args.home is None)
+    port = service.free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = serve(home, port)
+    driver = start_browser()
+    rows: list[tuple[str, str, float, float]] = []
+
+    def record(role: str, click: str, cold: float | None, warm: list[float | None]) -> None:
+        warm_values = [w for w in warm if w is not None]
+        if cold is None or not warm_values:
+            print(f"{role:9s} {click:24s} (nothing to click)", flush=True)
+            return
+        median = statistics.median(warm_values)
+        rows.append((role, click, cold, median))
+        print(f"{role:9s} {click:24s} cold {cold:6.2f} s   warm {median:6.2f} s", flush=True)
+
+    try:
+        for role in roles:
+            record(role, "login", login(driver, url, role), [login(driver, url, role) for _ in range(args.repeat)])
+            floor = [timed(driver, lambda: page_link(driver, "overview").click()) for _ in range(args.repeat + 1)]
+            record(role, "floor (rerun, no query)", floor[0], floor[1:])
+            for key in PAGES:
+                if key == "overview":
+                    continue
+                cold = open_page(driver, key)
+                warm = []
+                for _ in range(args.repeat):
+                    open_page(driver, "overview")
+                    warm.append(open_page(driver, key))
+                record(role, f"page {key}", cold, warm)
+            open_page(driver, "drill")
+            drill_url = driver.current_url
+            cold = drill_click(driver)
+            warm = []
+            for _ in range(args.repeat):
+                driver.get(drill_url)
+                shown(driver)
+                warm.append(drill_click(driver))
+            record(role, "drill click", cold, warm)
+            open_page(driver, "overview")
+            cold = channel_filter(driver, 1)
+            warm = []
+            for _ in range(args.repeat):
+                channel_filter(driver, 0)
+                warm.append(channel_filter(driver, 1))
+            channel_filter(driver, 0)
+            record(role, "filter 办理渠道", cold, warm)
+    finally:
+        driver.quit()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if rows:
+        worst = max(rows, key=lambda r: r[3])
+        print(f"slowest warm click: {worst[1]} for {worst[0]}, {worst[3]:.2f} s; "
+              f"every click ≤ 1.5 s warm: {all(r[3] <= 1.5 for r in rows)}")
+
+
+if __name__ == "__main__":
+    main()
