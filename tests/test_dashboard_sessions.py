@@ -140,3 +140,67 @@ def test_cli_lists_sessions_and_logs_a_user_out_everywhere(hcp_home):
     assert "0 live session(s)" in run_hcp("--lang", "en", "users", "sessions", check=True).stdout
     unknown = run_hcp("--lang", "en", "users", "logout", "nobody")
     assert unknown.returncode != 0 and "no user nobody" in unknown.stderr + unknown.stdout
+
+
+# The app's use of them (AppTest on the scenario warehouse: the login form, a new password, the logout) ----
+@pytest.fixture(scope="module")
+def scenario_home(tmp_path_factory):
+    from dashboard import ui
+    from tests.dashboard_support import build_home, home_env
+
+    path = build_home(tmp_path_factory.mktemp("dash-sessions"))
+    with home_env(path):
+        yield path
+        ui.close_warehouse()  # the app opened the warehouse in this process
+
+
+def _log_in(username: str):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import PASSWORD
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60)
+    at.query_params.update({"period": "2025-10"})
+    at.run()
+    at.text_input(key="login_user").input(username)
+    at.text_input(key="login_password").input(PASSWORD)
+    next(b for b in at.button if b.label == "登录").click().run()
+    assert not at.exception and at.metric
+    return at
+
+
+def _cookie_scripts(at) -> list[str]:
+    return [h.proto.body for h in at.get("html") if "document.cookie" in h.proto.body]
+
+
+def test_the_app_registers_a_login_writes_the_cookie_and_ends_the_session_at_logout(scenario_home):
+    at = _log_in("qingdao")
+    session = at.session_state["_session"]
+    register = sessions.read_register()
+    assert register.is_live(session.sid, "qingdao")
+    [script] = _cookie_scripts(at)
+    token = at.session_state["_session_token"]
+    assert f"hcp_session={token}; Path=/;" in script and "SameSite=Strict" in script and "'; Secure'" in script
+    at.run()
+    assert not _cookie_scripts(at)  # written once: the browser has it
+    next(b for b in at.button if b.label == "退出登录").click().run()
+    assert not at.metric and at.text_input(key="login_user")
+    assert not sessions.read_register().is_live(session.sid, "qingdao")
+    [cleared] = _cookie_scripts(at)
+    assert "hcp_session=; Path=/; Max-Age=0;" in cleared
+    assert sessions.check(token, auth.password_hash).reason == "revoked"
+
+
+def test_a_new_password_ends_an_open_tab_at_its_next_run(scenario_home):
+    from tests.dashboard_support import PASSWORD, USERS
+
+    at = _log_in("jinan")
+    try:
+        auth.add_user(auth.User(username="jinan", **USERS["jinan"]), "Another-pass-2026", replace=True)
+        at.run()
+        assert not at.metric and at.text_input(key="login_user")
+        assert any("会话已结束" in i.value for i in at.info)
+    finally:
+        auth.add_user(auth.User(username="jinan", **USERS["jinan"]), PASSWORD, replace=True)
