@@ -85,6 +85,13 @@ class Job:
     on_done: list = field(default_factory=list)
     #: holds reference data: committed on its own (see the module docstring)
     alone: bool = False
+    #: an NDJSON body still to decode (with the writer's group), its token, batch id and line limit
+    body: bytes | None = None
+    token: tokens.Token | None = None
+    batch_id: str = ""
+    max_lines: int = 0
+    #: an answer other than the counts, decided by the writer (403 outside the grant, 413, 400, 503)
+    response: tuple[int, dict] | None = None
 
 
 def holds_reference_data(frame: pl.DataFrame) -> bool:
@@ -92,6 +99,53 @@ def holds_reference_data(frame: pl.DataFrame) -> bool:
     if "kind" not in frame.columns or frame.schema["kind"] != pl.String:
         return "kind" in frame.columns
     return bool(frame.select(pl.col("kind").str.strip_chars().is_in(list(REFERENCE_KINDS)).any()).item())
+
+
+def refused_answer(token: tokens.Token, refused: pl.DataFrame) -> dict:
+    """The 403 answer: records outside what ``token`` may write (the first :data:`REFUSED_LISTED`)."""
+    return {
+        "error": f"令牌 {token.name} 无权写入其中 {refused.height:,} 条记录，本次请求未入库 / "
+                 f"{refused.height:,} record(s) are outside what token {token.name} may write; "
+                 "nothing of this request was stored",
+        "token": token.name, "refused_count": refused.height,
+        "refused": [{"line": r["_line"], "kind": r["kind"], "record_id": r["record_id"], "reason": r["reason"],
+                     "detail": r["detail"]} for r in refused.head(REFUSED_LISTED).iter_rows(named=True)],
+    }
+
+
+def too_many_lines(height: int, max_lines: int) -> dict:
+    return {"error": f"the batch has {height:,} records; at most {max_lines:,} per batch"}
+
+
+def is_plain_ndjson(body: bytes, content_type: str) -> bool:
+    """A body :func:`body_to_frame` would decode as it is: NDJSON in UTF-8, no byte-order mark, not a
+    JSON array and not sent as ``application/json`` (those are decoded with their request)."""
+    charset = _charset(content_type)
+    if charset and charset.replace("_", "-") not in ("utf-8", "utf8"):
+        return False
+    if _is_json_type(content_type) or body.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        return False
+    stripped = body.lstrip(b" \t\r\n")
+    return bool(stripped) and not stripped.startswith(b"[")
+
+
+def decode_bodies(bodies: list[bytes]) -> list[pl.DataFrame]:
+    """NDJSON bodies decoded in one pass (:func:`ingest.readers.decode_jsonl`, line by line independent),
+    one frame per body with ``_line``/``_byte`` counted within its body."""
+    pieces = [b if b.endswith(b"\n") else b + b"\n" for b in bodies]
+    line_starts = np.concatenate([[1], 1 + np.cumsum([p.count(b"\n") for p in pieces])[:-1]]).astype(np.int64)
+    byte_starts = np.concatenate([[0], np.cumsum([len(p) for p in pieces])[:-1]]).astype(np.int64)
+    frame = decode_jsonl(b"".join(pieces))
+    if frame.height == 0:
+        return [frame] * len(bodies)
+    owner = np.searchsorted(line_starts, frame["_line"].to_numpy(), side="right") - 1
+    frame = frame.with_columns(
+        pl.Series("__body", owner),
+        pl.col("_line") - pl.Series(line_starts[owner]) + 1,
+        *([pl.col("_byte") - pl.Series(byte_starts[owner])] if "_byte" in frame.columns else []),
+    )
+    parts = frame.partition_by("__body", maintain_order=True, include_key=False, as_dict=True)
+    return [parts.get((i,), frame.clear().drop("__body")) for i in range(len(bodies))]
 
 
 def group_settings(config: dict | None = None) -> tuple[int, float]:
@@ -120,7 +174,8 @@ class IngestWriter:
         self.group_wait = group_wait
         self.pending_rows = 0
         self.committed_batches = 0
-        #: commits made (a group of requests is one)
+        #: commits made (a group of requests is one; a group that failed and was retried request by
+        #: request counts once more per request)
         self.commits = 0
         self.last_error: str | None = None
         self._rate = 50_000.0  # rows/s, refined as batches commit (for Retry-After)
@@ -140,14 +195,24 @@ class IngestWriter:
 
     def submit(self, frame, source: str, actor: str | None = None, on_done=None) -> Job:
         """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed)."""
-        rows = frame.height
+        return self._queue(Job(frame, source, frame.height, actor, on_done=[on_done] if on_done else [],
+                               alone=self.group_rows <= 1 or holds_reference_data(frame)))
+
+    def submit_body(self, body: bytes, source: str, token: tokens.Token, batch_id: str, max_lines: int,
+                    on_done=None) -> Job:
+        """Queue an NDJSON body as it came (:func:`is_plain_ndjson`): the writer decodes the bodies of a
+        group together, checks each against its token's grant (:func:`ingest.scope.violations`, one
+        look-up per token) and answers 403/413/400 for a request as the request path would."""
+        rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+        return self._queue(Job(None, source, rows, token.actor, on_done=[on_done] if on_done else [],
+                               body=body, token=token, batch_id=batch_id, max_lines=max_lines))
+
+    def _queue(self, job: Job) -> Job:
         with self._cond:
-            if self.pending_rows > 0 and self.pending_rows + rows > self.queue_rows:
+            if self.pending_rows > 0 and self.pending_rows + job.rows > self.queue_rows:
                 raise QueueFull(self.retry_after())
-            job = Job(frame, source, rows, actor, on_done=[on_done] if on_done else [],
-                      alone=self.group_rows <= 1 or holds_reference_data(frame))
             self._jobs.append(job)
-            self.pending_rows += rows
+            self.pending_rows += job.rows
             self._cond.notify()
         return job
 
@@ -182,10 +247,21 @@ class IngestWriter:
                     return
                 group = self._next_group()
             started = time.perf_counter()
-            if len(group) == 1:
-                self._commit_alone(group[0])
-            else:
-                self._commit_group(group)
+            try:
+                self._decode(group)
+            except Exception as exc:  # never the writer's end: the requests not yet decided say why
+                message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+                for job in group:
+                    if job.frame is None and job.response is None:
+                        job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {message}"})
+            ready = [job for job in group if job.response is None]
+            for job in [job for job in ready if job.alone]:
+                self._commit_alone(job)
+            rest = [job for job in ready if not job.alone]
+            if len(rest) == 1:
+                self._commit_alone(rest[0])
+            elif rest:
+                self._commit_group(rest)
             elapsed = time.perf_counter() - started
             rows = sum(job.rows for job in group)
             with self._cond:
@@ -193,7 +269,6 @@ class IngestWriter:
                     self._jobs.popleft()
                 self.pending_rows -= rows
                 self.committed_batches += len(group)
-                self.commits += 1
                 if elapsed > 0 and rows:
                     self._rate = 0.7 * self._rate + 0.3 * (rows / elapsed)
             for job in group:
@@ -202,7 +277,63 @@ class IngestWriter:
                 for callback in job.on_done:
                     callback()
 
+    def _decode(self, group: list[Job]) -> None:
+        """The queued bodies of ``group``: decoded together, limits checked, each request's records
+        checked against its token's grant (one look-up per token); a request refused is answered so
+        (nothing of it stored) and the others go on."""
+        raw = [job for job in group if job.body is not None]
+        if not raw:
+            return
+        try:
+            frames = decode_bodies([job.body for job in raw])
+        except Exception:  # no input stops ingest: each body on its own says what is wrong with it
+            frames = []
+            for job in raw:
+                try:
+                    frames.append(decode_bodies([job.body])[0])
+                except Exception as exc:
+                    frames.append(None)
+                    job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {exc}"})
+        checked: list[tuple[Job, pl.DataFrame]] = []
+        for job, frame in zip(raw, frames):
+            job.body = None
+            if frame is None:
+                continue
+            if frame.height > job.max_lines:
+                job.response = (413, too_many_lines(frame.height, job.max_lines))
+            elif frame.height == 0:
+                job.response = (400, {"error": "the body holds no records"})
+            else:
+                checked.append((job, frame))
+        by_token: dict[str, list[tuple[Job, pl.DataFrame]]] = {}
+        for job, frame in checked:
+            by_token.setdefault((job.token.name, job.token.kinds, job.token.region_code), []).append((job, frame))
+        for pairs in by_token.values():
+            token = pairs[0][0].token
+            # One check for the token's requests: lines numbered across them, then mapped back.
+            offsets = np.cumsum([0] + [frame.height for _, frame in pairs])
+            together = pl.concat([frame.select(*[c for c in frame.columns if c != "_line"]) for _, frame in pairs],
+                                 how="diagonal_relaxed").with_columns(
+                pl.int_range(1, int(offsets[-1]) + 1, dtype=pl.Int64).alias("_line"))
+            try:
+                refused = scope.violations(self.loader.wh, token, together)
+            except WarehouseError:
+                for job, _frame in pairs:
+                    job.response = (503, {"error": "the warehouse cannot check the records' scope now; retry later",
+                                          "retry_after": self.retry_after()})
+                continue
+            owner = np.searchsorted(offsets, refused["_line"].to_numpy() - 1, side="right") - 1 if refused.height else []
+            for index, (job, frame) in enumerate(pairs):
+                if refused.height and (owner == index).any():
+                    mine = refused.filter(pl.Series(owner == index))
+                    lines = frame["_line"].gather(pl.Series(mine["_line"].to_numpy() - 1 - offsets[index]))
+                    job.response = (403, refused_answer(token, mine.with_columns(lines.alias("_line"))))
+                    continue
+                job.frame = with_positions(frame, "batch", job.batch_id)
+                job.alone = self.group_rows <= 1 or holds_reference_data(job.frame)
+
     def _commit_alone(self, job: Job) -> None:
+        self.commits += 1
         try:
             job.summary = self.loader.load(job.frame, job.source, actor=job.actor)
             self.last_error = None
@@ -214,6 +345,7 @@ class IngestWriter:
         """One commit for the requests of ``group``, each getting its own summary; on any failure the
         requests are committed again one by one (idempotent: what the failed commit stored is found in
         the ledger, or stored again under the same ids), so each gets its own outcome."""
+        self.commits += 1
         try:
             frames = [job.frame.with_columns(pl.lit(index, dtype=pl.UInt32).alias(GROUP),
                                              pl.lit(job.source).alias("_source"))
@@ -401,6 +533,14 @@ def _claimed_source(request: Request) -> str:
     return claimed
 
 
+def _batch_and_source(request: Request, token: tokens.Token, body: bytes) -> tuple[str, str]:
+    """The batch id (``X-Batch-Id``, else a digest of the body) and the source ``http:<token>[/<name>]``."""
+    batch_id = request.headers.get("x-batch-id") or hashlib.blake2b(body, digest_size=8).hexdigest()
+    batch_id = "".join(ch for ch in batch_id if ch.isprintable())[:64]
+    claimed = _claimed_source(request)
+    return batch_id, f"http:{token.name}" + (f"/{claimed}" if claimed else "")
+
+
 def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                 max_inflight_bytes: int = DEFAULTS["max_inflight_bytes"], prefix: str = "/ingest") -> list[Route]:
     inflight = InFlight(max_inflight_bytes)
@@ -433,7 +573,12 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
     async def _push(request: Request, token: tokens.Token, held: list[int]) -> Response:
         try:
             body = await _read_body(request, max_body_bytes, inflight, held)
-            frame = await run_in_threadpool(body_to_frame, body, request.headers.get("content-type", ""))
+            content_type = request.headers.get("content-type", "")
+            waits = request.query_params.get("wait", "1") not in ("0", "false", "no")
+            if waits and writer.group_rows > 1 and is_plain_ndjson(body, content_type):
+                # Decoded and checked by the writer with the other requests of its group.
+                return await _queue_body(request, token, held, body)
+            frame = await run_in_threadpool(body_to_frame, body, content_type)
         except BadBody as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except Busy:
@@ -442,8 +587,7 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         except ClientDisconnect:
             return Response(status_code=499)
         if frame.height > max_lines:
-            return JSONResponse({"error": f"the batch has {frame.height:,} records; at most {max_lines:,} per batch"},
-                                status_code=413)
+            return JSONResponse(too_many_lines(frame.height, max_lines), status_code=413)
         if frame.height == 0:
             return JSONResponse({"error": "the body holds no records"}, status_code=400)
         try:
@@ -451,18 +595,8 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         except WarehouseError:
             return busy("the warehouse cannot check the records' scope now; retry later")
         if refused.height:
-            return JSONResponse({
-                "error": f"令牌 {token.name} 无权写入其中 {refused.height:,} 条记录，本次请求未入库 / "
-                         f"{refused.height:,} record(s) are outside what token {token.name} may write; "
-                         "nothing of this request was stored",
-                "token": token.name, "refused_count": refused.height,
-                "refused": [{"line": r["_line"], "kind": r["kind"], "record_id": r["record_id"], "reason": r["reason"],
-                             "detail": r["detail"]} for r in refused.head(REFUSED_LISTED).iter_rows(named=True)],
-            }, status_code=403)
-        batch_id = request.headers.get("x-batch-id") or hashlib.blake2b(body, digest_size=8).hexdigest()
-        batch_id = "".join(ch for ch in batch_id if ch.isprintable())[:64]
-        claimed = _claimed_source(request)
-        source = f"http:{token.name}" + (f"/{claimed}" if claimed else "")
+            return JSONResponse(refused_answer(token, refused), status_code=403)
+        batch_id, source = _batch_and_source(request, token, body)
         frame = with_positions(frame, "batch", batch_id)
         del body
         pending = held[0]
@@ -475,7 +609,27 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         held[0] = 0
         if request.query_params.get("wait", "1") in ("0", "false", "no"):
             return JSONResponse({"batch_id": batch_id, "queued": frame.height}, status_code=202)
+        return await _answer(job, batch_id)
+
+    async def _queue_body(request: Request, token: tokens.Token, held: list[int], body: bytes) -> Response:
+        batch_id, source = _batch_and_source(request, token, body)
+        pending = held[0]
+        try:  # once queued, the bytes are the writer's: given back when the batch is committed or refused
+            job = writer.submit_body(body, source, token, batch_id, max_lines, on_done=lambda: inflight.give(pending))
+        except QueueFull as exc:
+            return JSONResponse(
+                {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
+                status_code=503, headers={"Retry-After": str(exc.retry_after)})
+        held[0] = 0
+        del body
+        return await _answer(job, batch_id)
+
+    async def _answer(job: Job, batch_id: str) -> Response:
         await run_in_threadpool(job.done.wait)
+        if job.response is not None:
+            status, payload = job.response
+            headers = {"Retry-After": str(payload["retry_after"])} if status == 503 else None
+            return JSONResponse(payload, status_code=status, headers=headers)
         if job.error is not None:
             return JSONResponse({"batch_id": batch_id, "error": f"the batch was not stored: {job.error}"},
                                 status_code=500)

@@ -340,8 +340,45 @@ def _unreadable(line: bytes, line_no: int, offset: int, exc: BaseException) -> p
                EXTRA: pl.String})
 
 
+_BLANK_BYTES = np.zeros(256, dtype=bool)
+_BLANK_BYTES[[ord(c) for c in " \t\r\f\v"]] = True
+#: Lines sampled (spread over a chunk) for the fields it names (:func:`_sampled_schema`).
+SCHEMA_SAMPLE_LINES = 4000
+_KEY = r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:'
+
+
+def _sampled_schema(lines: pl.Series, data: bytes, full: dict) -> dict:
+    """The fields of ``full`` named in a sample of the chunk's lines (a typed decode costs per field of
+    the schema, and most records name a dozen of the forty fields).
+
+    Any line that names another field is caught after the decode — its keys outnumber its decoded
+    fields — and then the chunk is decoded again with every field (:func:`_names_fields`). A chunk with
+    a key written before a blank and a colon (``"tags" :``), which that count cannot see, is decoded with
+    every field from the start.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    colons = np.flatnonzero(buf[1:] == 58)  # the byte before each colon: buf[colons]
+    if _BLANK_BYTES[buf[colons]].any():
+        return full
+    sample = lines.gather_every(max(1, len(lines) // SCHEMA_SAMPLE_LINES))
+    named = set(sample.str.extract_all(_KEY).explode().drop_nulls().str.extract(_KEY, 1).unique().to_list())
+    subset = {name: dtype for name, dtype in full.items() if name in named}
+    return subset if subset else full
+
+
+def _names_fields(lines: pl.Series, fields: set[str]) -> bool:
+    """True when any of ``lines`` (JSON objects) has a top-level key among ``fields`` (or cannot be told)."""
+    try:
+        decoded = lines.str.json_decode(infer_schema_length=None)
+    except POLARS_ERRORS:
+        return True
+    if not isinstance(decoded.dtype, pl.Struct):
+        return True
+    return any(f.name in fields for f in decoded.dtype.fields)
+
+
 def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
-                  allow_pii_carrier: bool = False) -> pl.DataFrame:
+                  allow_pii_carrier: bool = False, every_field: bool = False) -> pl.DataFrame:
     if base_offset == 0 and data.startswith(_BOM):
         data = b"   " + data[len(_BOM):]  # a byte-order mark at the start of a file: blanks keep the offsets
     lines, starts, bad_utf8 = split_lines(data)
@@ -377,7 +414,8 @@ def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
         lines, line_no, byte_pos, stripped = lines.filter(mask), line_no.filter(mask), byte_pos.filter(mask), stripped.filter(mask)
         new_index = {int(old): new for new, old in enumerate(kept)}
         special = {new_index[i]: value for i, value in special.items()}
-    schema = READ_SCHEMA_WITH_PII_CARRIER if allow_pii_carrier else READ_SCHEMA
+    full = READ_SCHEMA_WITH_PII_CARRIER if allow_pii_carrier else READ_SCHEMA
+    schema = full if every_field else _sampled_schema(stripped, data, full)
     parts, failed = _decode_range(stripped, schema, whole=data if fast else None)
     failed_idx = {i for i, _ in failed}
     if failed:
@@ -389,10 +427,11 @@ def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
         decoded = decoded.with_columns(pl.lit(None, dtype=READ_SCHEMA_WITH_PII_CARRIER[PII_CARRIER]).alias(PII_CARRIER))
     good_lines = stripped.filter(pl.Series(good_mask)) if failed else stripped
     # Unknown keys: a line whose count of `":` differs from its known non-null keys may carry some.
-    counted = [pl.col(c).is_not_null().cast(pl.Int32) for c in KNOWN_FIELDS if c not in PII_OBJECTS]
+    counted = [pl.col(c).is_not_null().cast(pl.Int32) for c in KNOWN_FIELDS if c not in PII_OBJECTS and c in schema]
     for obj, subfields in PII_OBJECTS.items():
-        counted.append(pl.col(obj).is_not_null().cast(pl.Int32))
-        counted += [pl.col(obj).struct.field(s).is_not_null().cast(pl.Int32) for s in subfields]
+        if obj in schema:
+            counted.append(pl.col(obj).is_not_null().cast(pl.Int32))
+            counted += [pl.col(obj).struct.field(s).is_not_null().cast(pl.Int32) for s in subfields]
     counted.append(pl.col(PII_CARRIER).is_not_null().cast(pl.Int32) * 3)
     expected = decoded.select(pl.sum_horizontal(counted)).to_series()
     # Keys written with an explicit null carry nothing: they are neither known nor kept.
@@ -401,6 +440,10 @@ def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
     extra = pl.Series(EXTRA, [""] * len(good_lines), dtype=pl.String)
     if suspects.any():
         idx = np.flatnonzero(suspects.to_numpy())
+        if len(schema) < len(full) and _names_fields(good_lines.gather(idx), set(full) - set(schema)):
+            # The sample missed a field some lines name: decode the chunk again with every field.
+            return _decode_jsonl(data, first_line=first_line, base_offset=base_offset,
+                                 allow_pii_carrier=allow_pii_carrier, every_field=True)
         found = _extra_from_objects(good_lines.gather(idx), allow_pii_carrier)
         extra = extra.scatter(idx, found)
     good = decoded.with_columns(
