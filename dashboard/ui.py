@@ -391,6 +391,9 @@ def export_bytes(frame: pl.DataFrame) -> tuple[bytes, bytes]:
     import io
 
     data = frame.to_pandas()
+    for name, dtype in frame.schema.items():  # a whole-number column with gaps stays whole (4, not 4.0)
+        if dtype.is_integer():
+            data[name] = data[name].astype("Int64")
     csv = data.to_csv(index=False, na_rep=EMPTY).encode("utf-8-sig")
     buffer = io.BytesIO()
     data.to_excel(buffer, index=False, na_rep=EMPTY, engine="openpyxl")
