@@ -105,15 +105,18 @@ def followup_history(app, rating_id: str, fmt: str) -> None:
     from supervision.actions import history, loop_status
     from supervision.loop import STATES, STEPS
 
+    from supervision.urges import urge_outcomes
+
     wh = app.warehouse()
     frame = history(wh, rating_id)
     status = loop_status(wh, rating_id)
+    urged = urge_outcomes(wh, ("1", {}), rating_id=rating_id).drop("office_code")  # 督办 of this rating
     if fmt == "json":
         summary = {k: status[k] for k in ("rating_id", "level", "state", "next_step", "next_owner", "due_date",
                                           "overdue", "verify_due", "rectify_due", "feedback_due", "revisit_due",
                                           "appeal_due", "allowed_actions")}
-        click.echo(json.dumps({**records(pl.DataFrame([summary]))[0], "history": records(frame)},
-                              ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**records(pl.DataFrame([summary]))[0], "history": records(frame),
+                               "urges": records(urged)}, ensure_ascii=False, indent=2))
         return
     state = tr(app.lang, *STATES[status["state"]])
     head = tr(app.lang, f"评价 {rating_id}（{status['level']} 星）：{state}", f"rating {rating_id} (level {status['level']}): {state}")
@@ -129,8 +132,17 @@ def followup_history(app, rating_id: str, fmt: str) -> None:
     shown = frame.drop("rating_id")
     if shown.height == 0:
         click.echo(tr(app.lang, "（尚无闭环记录）", "(no follow-ups yet)"))
-        return
-    _output(app, shown, "table", None, labels, "history")
+    else:
+        _output(app, shown, "table", None, labels, "history")
+    if urged.height:
+        from supervision.urges import CASE_ENDS, DEPT_ACTIONS, LABELS as URGE_LABELS, response_label
+
+        click.echo(tr(app.lang, "督办记录：", "urges:"))
+        answers = {a: response_label(app.lang, a) for a in (*DEPT_ACTIONS, *CASE_ENDS)}
+        emit(urged.select("urged_at", "urged_by_office", "urged_by", "note", "times", "open",
+                          pl.col("response").replace_strict(answers, default=pl.col("response")), "response_at",
+                          "response_working_days"), "table", None, lang=app.lang, labels=URGE_LABELS, sheet="urges",
+             echo=click.echo)
 
 
 # hcp loop -------------------------------------------------------------------------------------------------

@@ -267,6 +267,13 @@ def test_hcp_loop_urge_urges_and_the_queue_shows_them_on_top(cli_home):
     assert "1 urged and not answered" in english and "urged again (2 times)" in english
     assert "督办" not in run_hcp("loop", "queue", "--dept", "D2", "--as-of", "2025-10-30", check=True).stdout
 
+    # A rating's history keeps its urges (who, when, what followed).
+    run_hcp("loop", "urge", "--rating", "r8", "--note", "请核实", "--as", "qingdao", "--at", "2025-10-29T10:00", check=True)
+    history = run_hcp("followup", "history", "--rating", "r8", check=True).stdout
+    assert history.index("督办记录") > history.index("申诉驳回") and "请核实" in history
+    urges = json.loads(run_hcp("followup", "history", "--rating", "r8", "--format", "json", check=True).stdout)["urges"]
+    assert [(u["urged_by"], u["step"], u["open"]) for u in urges] == [("qingdao", "verify", True)]
+
 
 # The digest and the bulletin ----------------------------------------------------------------------------------
 
