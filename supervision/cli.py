@@ -393,6 +393,8 @@ def loop_urges(app, dept, office, open_only, as_of, fmt, out) -> None:
         again = frame.filter(pl.col("times") > 1).height
         click.echo(tr(app.lang, f"督办 {frame.height} 件（其中再次督办 {again} 件），未回应 {open_n} 件",
                       f"{frame.height} urges ({again} repeated), {open_n} not answered"))
+        if frame.height == 0:
+            return
         frame = frame.select("urged_at", "target", pl.when(pl.col("target") == "step").then(pl.col("rating_id"))
                              .otherwise(pl.col("case_id")).alias("case_id"), "dept_code", "urged_by_office", "urged_by",
                              "note", "times", "open", "response", "response_at", "response_working_days")
