@@ -736,6 +736,29 @@ def loop_rows(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime,
     return loop.join(extra, on="rating_id", how="left")
 
 
+def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], model_version: int | None,
+                      lang: str = "zh") -> pl.DataFrame:
+    """The complaint-cause model's suggestion (:mod:`models.cause`) for the scope's given ratings: ``rating_id``,
+    ``predicted_cause``, ``predicted_confidence`` (0–1), ``predicted_basis`` (``model``, or ``rule`` when the
+    text says nothing). Only a trained, compatible model is used (none: an empty frame, and the queue shows no
+    suggestion); ``model_version`` (:func:`models.store.current_version`) keeps a retrained model out of the cache."""
+    from models import cause, cause_data, store as model_store
+
+    empty = pl.DataFrame(schema={"rating_id": pl.String, "predicted_cause": pl.String,
+                                 "predicted_confidence": pl.Float64, "predicted_basis": pl.String})
+    if model_version is None or not rating_ids:
+        return empty
+    try:
+        model, _ = model_store.load("cause", cause.FEATURE_VERSION, lang)
+    except (model_store.ModelMissing, model_store.ModelIncompatible):
+        return empty
+    sql = _scope_on(_Sql(), scope).add("rating_id IN {ids:Array(String)}", ids=list(rating_ids))
+    in_scope = wh.query_df(f"SELECT rating_id FROM ratings FINAL WHERE {sql.where()}", sql.params)["rating_id"].to_list()
+    predicted = cause.predict(model, cause_data.load_texts(wh, in_scope))
+    return predicted.select("rating_id", predicted_cause="cause", predicted_confidence="confidence",
+                            predicted_basis="basis")
+
+
 def rating_in_scope(wh: Warehouse, scope: Scope, rating_id: str) -> bool:
     sql = _scope_on(_Sql(), scope).add("rating_id = {r:String}", r=rating_id)
     return bool(wh.query_value(f"SELECT count() FROM ratings FINAL WHERE {sql.where()}", sql.params))

@@ -226,3 +226,74 @@ def test_trained_model_is_stored_loaded_safely_and_used_by_classify(hcp_home, wa
     assert evaluated["time_split"]["test_month"] == "2026-10" and evaluated["independent"]["status"] == "ok"
     result = run_hcp("models", "classify", "-", input=json.dumps(LINES[0], ensure_ascii=False), check=True)
     assert json.loads(result.stdout)[0]["cause"] == "efficiency" and "种子集" not in result.stderr
+
+
+# The bad-rating queue: the suggestion shown and pre-filled, confirmed or corrected ----------------------------
+@pytest.fixture(scope="module")
+def dashboard_home(tmp_path_factory):
+    from dashboard import ui
+    from tests.dashboard_support import build_home, home_env
+    from warehouse import open_warehouse
+
+    path = build_home(tmp_path_factory.mktemp("cause-dash"))
+    with home_env(path):
+        wh = open_warehouse()
+        texts = [("c1", "窗口的大姐特别凶，问一句就吼", []), ("c2", "为了这个证跑了四趟，每次都说差东西", []),
+                 ("c3", "差评", [])]
+        rows = [{**_bad_rating(rid, f"2025-10-30 1{k}:00", comment, tags), "case_id": "B", "item_code": "ITEM3"}
+                for k, (rid, comment, tags) in enumerate(texts)]
+        _load(wh, rows, [])
+        model_store.save("cause", cause.seed_model(), {"feature_version": cause.FEATURE_VERSION})
+        wh.close()
+        yield path
+        ui.close_warehouse()
+
+
+def test_the_queue_shows_and_prefills_the_suggested_cause(dashboard_home):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import home_env
+    from warehouse import open_warehouse
+
+    app = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+
+    def page(rating_id: str) -> AppTest:
+        at = AppTest.from_file(app, default_timeout=90)
+        at.session_state["username"] = "d1"
+        at.query_params.update({"period": "2025-10", "rating": rating_id})
+        at.run()
+        at.switch_page("views/ratings.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    with home_env(dashboard_home):
+        at = page("c1")
+        queue = next(d.value for d in at.dataframe if "predicted" in d.value.columns)
+        shown = dict(zip(queue["rating_id"], queue["predicted"]))
+        assert shown["c1"].startswith("服务态度 ") and shown["c1"].endswith("%")
+        assert shown["c3"] == "（无有效内容）"
+        # 核实 on c1: pre-filled with the suggestion; the department confirms it.
+        at.selectbox(key="loop_action").set_value("verified").run()
+        assert at.selectbox(key="loop_reason").value == "attitude"
+        assert any(c.value.startswith("模型建议：服务态度") for c in at.caption)
+        at.button(key="loop_submit").click().run()
+        assert not at.error, [e.value for e in at.error]
+        # c2: suggested trips, corrected to materials by the department.
+        at = page("c2")
+        at.selectbox(key="loop_action").set_value("verified").run()
+        assert at.selectbox(key="loop_reason").value == "trips"
+        at.selectbox(key="loop_reason").set_value("materials").run()
+        at.button(key="loop_submit").click().run()
+        assert not at.error, [e.value for e in at.error]
+        # c3 says nothing: no pre-fill, a line saying why.
+        at = page("c3")
+        at.selectbox(key="loop_action").set_value("verified").run()
+        assert at.selectbox(key="loop_reason").value is None
+        assert any("模型不作建议" in c.value for c in at.caption)
+        from dashboard import ui
+
+        ui.close_warehouse()
+        with open_warehouse() as wh:  # what the department chose is a verified cause: training data
+            verified = dict(cause_data.load_verified(wh).select("rating_id", "cause").rows())
+        assert verified["c1"] == "attitude" and verified["c2"] == "materials" and "c3" not in verified

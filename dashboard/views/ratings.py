@@ -14,6 +14,7 @@ from dashboard import ui, urge_ui
 from dashboard import labels as L
 from dashboard.data import NotPermitted, actions_for
 from hcp.domain import REASON_CATEGORIES
+from models.store import current_version
 from supervision.actions import ACTION_NEEDS
 from supervision.loop import STATES, STEPS, ActionRefused
 from supervision.queues import department_view, office_view
@@ -87,6 +88,18 @@ else:
         )
         rows = rows.join(words, on="rating_id", how="left")
 
+# The complaint-cause model's suggestion (models.cause; a trained model only) for every listed rating not yet
+# verified: shown in the queue and pre-filled in the 核实 form, where the department confirms or corrects it.
+cause_model = current_version("cause")
+rows = rows.join(ui.q("cause_suggestions", c.scope, tuple(rows["rating_id"].to_list()), cause_model, c.lang),
+                 on="rating_id", how="left")
+unverified = pl.col("reason_category").fill_null("") == ""
+suggestion_text = (
+    pl.when(unverified & (pl.col("predicted_basis") == "model"))
+    .then(pl.format("{} {}%", L.column("predicted_cause", L.reason, c.lang),
+                    (pl.col("predicted_confidence") * 100).round(0).cast(pl.Int64)))
+    .when(unverified & (pl.col("predicted_basis") == "rule")).then(pl.lit(L.tr(c.lang, "（无有效内容）", "(says nothing)"))))
+
 open_steps = loop.filter(pl.col("next_step").is_not_null())
 tiles = st.columns(4)
 tiles[0].metric(L.tr(c.lang, "未闭环", "open loops"), f"{open_steps.height:,}")
@@ -119,6 +132,7 @@ else:
         "rating_id", "case_id",
         pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
         L.column("level", L.rating_level, c.lang),
+        *([suggestion_text.alias("predicted")] if cause_model is not None else []),
     ]
     more_columns = [
         L.column("channel", L.rating_channel, c.lang),
@@ -136,7 +150,7 @@ else:
         "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"),
         "urged": L.tr(c.lang, "督办", "Urged"), "reason_category": c.t("reason"),
         "rectify_status": c.t("bad_status"), "rectify_due": c.t("rectify_due"),
-        "comment": c.t("comment"),
+        "comment": c.t("comment"), "predicted": L.tr(c.lang, "模型建议原因", "Suggested cause"),
     }, height=min(460, 38 + 35 * display.height), export="bad-ratings",
         states=rows["overdue"].fill_null(False).replace_strict({True: "red"}, default="", return_dtype=pl.String))
     if selected is not None and display["rating_id"][selected] != ui.get("rating"):
@@ -182,9 +196,23 @@ if rating_id:
         need = ACTION_NEEDS.get(action, (None,))[0] if action else None
         reason = None
         if action == "verified":
+            # Pre-filled with the model's suggestion (not when the text says nothing): the department confirms or
+            # corrects it, and what it records is the verified cause — training data for the next model.
+            hint = ui.q("cause_suggestions", c.scope, (rating_id,), cause_model, c.lang)
+            hint = hint.row(0, named=True) if hint.height else None
+            prefill = hint is not None and hint["predicted_basis"] == "model"
             reason = st.selectbox(c.t("reason") + L.tr(c.lang, "（必填）", " (required)"), list(REASON_CATEGORIES),
-                                  index=None, placeholder=L.tr(c.lang, "请选择…", "Choose…"),
+                                  index=list(REASON_CATEGORIES).index(hint["predicted_cause"]) if prefill else None,
+                                  placeholder=L.tr(c.lang, "请选择…", "Choose…"),
                                   format_func=lambda r: L.reason(c.lang, r), key="loop_reason")
+            if prefill:
+                st.caption(L.tr(c.lang, f"模型建议：{L.reason(c.lang, hint['predicted_cause'])}（置信度 {hint['predicted_confidence']:.0%}），"
+                                        "请确认或改选；您选择的原因即为核实结论",
+                                f"Suggested by the model: {L.reason(c.lang, hint['predicted_cause'])} (confidence "
+                                f"{hint['predicted_confidence']:.0%}); confirm or correct it — what you choose is the verified cause"))
+            elif hint is not None:
+                st.caption(L.tr(c.lang, "评价内容无有效信息，模型不作建议，请按核实情况选择",
+                                "The rating's text says nothing: no suggestion, choose what verification found"))
         note = ""
         if action:
             note_label = c.t("note") + (L.tr(c.lang, "（必填）", " (required)") if need == "note"
