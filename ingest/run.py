@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,6 +37,44 @@ def with_positions(frame: pl.DataFrame, style: str = "line", prefix: str = "") -
     return frame.with_columns(pos.alias("_pos"))
 
 
+def prefetched(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
+    """``chunks`` read and decoded ahead in a thread of their own (at most ``depth`` waiting), so reading
+    and decoding the next chunk overlaps validating and committing this one. An exception of the reader
+    is raised here, where the chunk would have come."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        handoff.put((chunk, None), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            handoff.put((done, exc))
+
+    thread = threading.Thread(target=read, name="hcp-ingest-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            chunk, exc = handoff.get()
+            if chunk is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield chunk
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def source_name(path: str) -> str:
     return "stdin" if path == "-" else os.path.abspath(path)
 
@@ -54,15 +94,17 @@ def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows
         chunk_bytes = max(1 << 16, min(chunk_bytes, batch_rows * 512))
 
     def batches():
-        for chunk in read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream,
-                                 encoding=encoding):
+        chunks = read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream,
+                             encoding=encoding)
+        for chunk in prefetched(chunks) if fmt == "jsonl" else chunks:
             frame = with_positions(chunk.frame)
             pieces = max(1, -(-frame.height // batch_rows))
             for index in range(pieces):
                 part = chunk if pieces == 1 else Chunk(chunk.frame, chunk.bytes_read // pieces, chunk.encoding)
                 yield part, loader.prepare(frame.slice(index * batch_rows, batch_rows), source)
 
-    # Pipelined: the next batch is read, validated and converted while this one commits.
+    # Pipelined: the next chunk is read and decoded (JSON Lines: its own thread), the next batch validated
+    # and converted, while this one commits.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hcp-ingest-prepare") as pool:
         it = batches()
         pending = pool.submit(next, it, None)
