@@ -14,7 +14,12 @@ score every open case, against the red/yellow watch (``hcp flags``) on the same 
    the month's unit-days in one process (``models.anomaly.score_window``: read the ratings, features,
    z-scores, rules, IsolationForest, evidence) against the existing rules of ``supervision.suspicious``
    over the same month as the baseline (best of three each), and ``hcp models anomalies --period`` end to
-   end. ``--only risk|anomaly`` runs one model's steps.
+   end;
+6. the complaint-cause classifier: ``hcp models train cause --no-refresh`` (wall time, peak RSS: reads the
+   verified causes, time split, independent set, the model in use), and, in one process, classifying the
+   month's bad ratings (``models.cause.predict`` on their texts, best of three) and a batch of 10,000 texts,
+   against the keyword baseline (``models.cause.keyword_cause``) on the same 10,000; ``hcp models classify``
+   end to end on the 10,000. ``--only risk|anomaly|cause`` runs one model's steps.
 
 Aims (issue 14, 2-core machine): training ≤ 60 s, scoring ≤ 5 s.
 """
@@ -63,7 +68,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--month", default="2026-03")
     parser.add_argument("--home", type=Path, help="an HCP_HOME built by an earlier run (skips step 1)")
-    parser.add_argument("--only", choices=["risk", "anomaly"], help="one model's steps only")
+    parser.add_argument("--only", choices=["risk", "anomaly", "cause"], help="one model's steps only")
     args = parser.parse_args()
 
     temporary = None
@@ -77,12 +82,48 @@ def main() -> None:
     if not (home / "warehouse").exists():
         build(home, args.cases, args.month, env)
 
-    if args.only != "anomaly":
+    if args.only in (None, "risk"):
         bench_risk(home, env)
-    if args.only != "risk":
+    if args.only in (None, "anomaly"):
         bench_anomaly(home, env, args.month)
+    if args.only in (None, "cause"):
+        bench_cause(home, env)
     if temporary is not None:
         temporary.cleanup()
+
+
+def bench_cause(home: Path, env: dict) -> None:
+    import polars as pl
+
+    train_seconds, train_peak, _ = hcp("models", "train", "cause", "--no-refresh", env=env)
+    os.environ.update(env)
+    from models import cause, cause_data, store
+    from warehouse import open_warehouse
+
+    model, manifest = store.load("cause", cause.FEATURE_VERSION)
+    wh = open_warehouse()
+    try:
+        ids = wh.query_df("SELECT rating_id FROM ratings FINAL WHERE level <= 2 AND NOT default_rating")["rating_id"].to_list()
+        read_seconds, texts = best_of(3, lambda: cause_data.load_texts(wh, ids))
+    finally:
+        wh.close()
+    month_seconds, _ = best_of(3, lambda: cause.predict(model, texts))
+    pool = pl.concat([cause_data.load_seed().select("comment", "tags"), texts.select("comment", "tags")])
+    batch = pool.sample(10_000, with_replacement=True, seed=0)
+    batch_seconds, _ = best_of(3, lambda: cause.predict(model, batch))
+    keyword_seconds, _ = best_of(3, lambda: batch.select(cause.keyword_cause(cause.document(pl.col("comment"), pl.col("tags")))))
+    path = home / "bench-classify.jsonl"
+    batch.with_row_index("id").select(pl.col("id").cast(pl.String), "comment", "tags").write_ndjson(path)
+    cli_seconds, _, out = hcp("models", "classify", str(path), env=env)
+    final = manifest["final"]
+    print(f"\ncause: {final['seed_examples']:,} seed + {final['verified_examples']:,} verified examples, "
+          f"vocabulary {manifest['model']['vocabulary']:,} n-grams")
+    print(f"hcp models train cause      {train_seconds:7.1f} s   peak {train_peak:,} MiB   (aim ≤ 60 s)")
+    print(f"read the bad ratings' texts {read_seconds:7.2f} s   {texts.height:,} bad ratings")
+    print(f"classify them               {month_seconds:7.2f} s   (aim ≤ 5 s)")
+    print(f"classify 10,000 texts       {batch_seconds:7.2f} s")
+    print(f"baseline: keyword rule      {keyword_seconds:7.2f} s   on the same 10,000")
+    print(f"hcp models classify (10,000 lines, whole command) {cli_seconds:.1f} s, {len(json.loads(out)):,} records")
 
 
 def bench_anomaly(home: Path, env: dict, month: str) -> None:

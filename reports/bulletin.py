@@ -549,7 +549,35 @@ def _rectification(figures: dict, lang: str) -> str:
              f"{escape(more.format(n=fmt_int(len(waiting)), k=min(len(waiting), WORST_ROWS)) if len(waiting) > WORST_ROWS else '')}</h3>")
     html += (table(waiting, left=True) if waiting else
              _none(lang, tr(lang, "无整改中的差评。", "No bad rating is in progress.")))
-    return html
+    return html + _causes(figures, lang)
+
+
+def _causes(figures: dict, lang: str) -> str:
+    """Bad ratings by cause: the causes departments verified, and — apart, for those not verified yet — the
+    complaint-cause model's suggestions (figures ``bad_causes``; a bulletin of an older format has none)."""
+    from hcp.domain import REASON_CATEGORIES
+
+    causes = figures.get("bad_causes")
+    if not causes or not figures["bad_ratings"]:
+        return ""
+    predicted = causes["predicted"]
+    html = f"<h3>{escape(tr(lang, '差评原因', 'Bad ratings by cause'))}</h3>"
+    note = (tr(lang, f"“核实”为部门核实的原因；“模型预测”为尚未核实的 {fmt_int(causes['unverified'])} 件差评由差评原因模型"
+                     f"（v{causes['model_version']}）给出的建议，仅供参考，不是核实结论，不计入任何考核。",
+               f"“Verified”: the cause the department verified. “Predicted”: for the {fmt_int(causes['unverified'])} bad "
+               f"ratings not verified yet, the complaint-cause model's suggestion (v{causes['model_version']}) — a "
+               "suggestion, not a verified cause, and in no score.")
+            if predicted is not None else
+            tr(lang, f"为部门核实的原因；尚未核实 {fmt_int(causes['unverified'])} 件（无已训练的差评原因模型，未作预测）。",
+               f"The causes departments verified; {fmt_int(causes['unverified'])} not verified yet (no trained "
+               "complaint-cause model, no prediction)."))
+    columns = [(tr(lang, "原因", "cause"), None), (tr(lang, "核实", "verified"), W_NUM)]
+    if predicted is not None:
+        columns.append((tr(lang, "模型预测（未核实）", "predicted (not verified)"), W_NUM))
+    rows = [[(tr(lang, REASON_CATEGORIES[c], c), "name"), (fmt_int(causes["verified"][c]), "num")]
+            + ([(fmt_int(predicted[c]), "num")] if predicted is not None else [])
+            for c in causes["causes"] if causes["verified"][c] or (predicted or {}).get(c)]
+    return html + _p(note, "note") + _table(columns, rows, css="list")
 
 
 def _urges(figures: dict, lang: str) -> str:

@@ -49,7 +49,7 @@ from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
-FIGURES_FORMAT = 4  # 4: urges (督办)
+FIGURES_FORMAT = 5  # 4: urges (督办); 5: bad_causes (verified and predicted apart)
 
 #: Raw tables whose newest ``received_at`` is the data watermark.
 RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups", "urges")
@@ -333,6 +333,29 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
     return rows
 
 
+def _bad_causes(wh: Warehouse, bad: list[dict]) -> dict:
+    """The month's bad ratings by cause, **verified and predicted apart**: ``verified`` counts the causes
+    departments verified; ``predicted`` counts, for the bad ratings not verified yet, the cause the current
+    complaint-cause model suggests (:mod:`models.cause`; a text that says nothing is ``other`` by its rule),
+    with ``model_version`` — or no ``predicted`` counts (``model_version`` null) when no trained, compatible
+    model is current. A predicted cause is a suggestion, never a verified cause."""
+    from models import cause, cause_data, store as model_store
+
+    causes = cause.CAUSES
+    verified = {c: sum(1 for r in bad if r["reason"] == c) for c in causes}
+    pending = [r["rating_id"] for r in bad if not r["reason"]]
+    out = {"causes": list(causes), "verified": verified, "unverified": len(pending), "model_version": None,
+           "predicted": None}
+    try:
+        model, manifest = model_store.load("cause", cause.FEATURE_VERSION)
+    except (model_store.ModelMissing, model_store.ModelIncompatible):
+        return out
+    counts = (dict(cause.predict(model, cause_data.load_texts(wh, pending)).group_by("cause").len().rows())
+              if pending else {})
+    out.update(model_version=manifest["version"], predicted={c: int(counts.get(c, 0)) for c in causes})
+    return out
+
+
 def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     """The inconsistent cases of the month in scope (:func:`metrics.quality.inconsistent_cases`: any
     milestone in the month) for correction, and how many each department has."""
@@ -497,6 +520,7 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
         "quality": _quality(wh, period, scope, names),
         "urges": _urges(wh, period, scope, as_of, names),
     }
+    figures["bad_causes"] = _bad_causes(wh, figures["bad_ratings"])
     return figures, version
 
 

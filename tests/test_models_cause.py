@@ -249,6 +249,26 @@ def dashboard_home(tmp_path_factory):
         ui.close_warehouse()
 
 
+def test_the_bulletin_counts_causes_verified_and_predicted_apart(dashboard_home):
+    from reports.bulletin import sections
+    from reports.figures import gather
+    from tests.dashboard_support import home_env
+    from warehouse import open_warehouse
+
+    with home_env(dashboard_home), open_warehouse() as wh:
+        figures, _ = gather(wh, "2025-10", refresh=False)
+    causes, bad = figures["bad_causes"], figures["bad_ratings"]
+    verified = [r for r in bad if r["reason"]]
+    assert causes["model_version"] == 1 and causes["unverified"] == len(bad) - len(verified) >= 3
+    assert sum(causes["verified"].values()) == len(verified)
+    assert sum(causes["predicted"].values()) == causes["unverified"]
+    assert causes["predicted"]["attitude"] >= 1 and causes["predicted"]["other"] >= 1  # c1, and c3 by the rule
+    html = dict(sections(figures, "zh"))["差评整改"]
+    assert "差评原因" in html and "模型预测（未核实）" in html and "不是核实结论" in html
+    english = dict(sections(figures, "en"))["Bad-rating rectification"]
+    assert "Bad ratings by cause" in english and "predicted (not verified)" in english
+
+
 def test_the_queue_shows_and_prefills_the_suggested_cause(dashboard_home):
     from streamlit.testing.v1 import AppTest
 
