@@ -112,8 +112,14 @@ def verify(wh, token: str | None) -> Token | None:
     """The grant of a presented token, or None (unknown, revoked, or not a token at all)."""
     if not token or not token.startswith(PREFIX) or len(token) > 200:
         return None
-    found = _rows(wh, "token_hash = {h:String}", {"h": digest(token)})
-    return found[0] if found and found[0].status == "active" else None
+    # One small query per request, read as plain rows (no frame: this runs for every push).
+    found = wh.query_rows(
+        "SELECT name, kinds, toString(region_code), toString(status), issued_at, revoked_at, note FROM "
+        "(SELECT * FROM ingest_tokens FINAL) WHERE token_hash = {h:String} LIMIT 1", {"h": digest(token)})
+    if not found or found[0][3] != "active":
+        return None
+    name, kinds, region_code, status, issued_at, revoked_at, note = found[0]
+    return Token(name, tuple(kinds or ()), region_code, status, issued_at, revoked_at, note)
 
 
 def _insert(wh, row: dict) -> None:
