@@ -19,7 +19,7 @@ feature            meaning                                                      
 ``gap_cv``         coefficient of variation of the gaps between consecutive ratings          low
 ``device_share``   share of the ratings on the unit's most used device                        high
 ``max_per_rater``  most cases one rater rated within the unit that day                        high
-``spike``          the day's ratings ÷ the unit's own median per active day in the window    high
+``spike``          the day's ratings ÷ the unit's own median per day of the window (≥ 1)       high
 =================  ========================================================================  =========
 
 **Two detectors side by side**, both fitted on nothing but the ratings (labels are never seen):
@@ -164,7 +164,14 @@ def unit_days(ratings: pl.DataFrame, *, min_ratings: int = MIN_RATINGS) -> pl.Da
              .group_by(*key, "rater_key").agg(_cases=pl.col("case_id").n_unique())
              .group_by(key).agg(max_per_rater=pl.col("_cases").max()))
     days = days.join(peak, on=key, how="left").join(runs, on=key, how="left").join(device, on=key, how="left").join(rater, on=key, how="left")
-    own = days.group_by("unit_kind", "unit_id").agg(own_median=pl.col("ratings").median())
+    # The unit's own median ratings per calendar day of the window, days without a rating counted as 0
+    # (floored at 1): the lower median of W values of which W − k are zeros.
+    span = (days["day"].max() - days["day"].min()).days + 1 if days.height else 1
+    own = days.group_by("unit_kind", "unit_id").agg(_counts=pl.col("ratings").sort(), _k=pl.len()).with_columns(
+        _at=(span - 1) // 2 - (span - pl.col("_k")))
+    own = own.select("unit_kind", "unit_id", own_median=pl.when(pl.col("_at") >= 0).then(
+        pl.col("_counts").list.get(pl.col("_at").clip(lower_bound=0), null_on_oob=True)).otherwise(0)
+        .clip(lower_bound=1).cast(pl.Float64))
     month_last = pl.col("day").dt.month_end()
     days = days.join(own, on=["unit_kind", "unit_id"]).with_columns(
         fast_share=pl.when(pl.col("with_completion") > 0).then(pl.col("fast_n") / pl.col("with_completion")).otherwise(0.0),
@@ -324,28 +331,33 @@ FAMILIES = {"ratings": "volume", "spike": "volume", "peak_hour": "timing", "gap_
             "median_secs": "speed", "fast_share": "speed"}
 
 
-def _family_sentence(family: str, members: list[str], row: dict, lang: str) -> str:
+def _family_sentence(family: str, members: list[str], row: dict, lang: str) -> tuple[str, str]:
+    """(the feature told, its sentence) for one family of tellable features."""
     if family == "volume":
-        return evidence_sentence("spike" if "spike" in members else "ratings", row, lang)
-    if family == "timing":
-        return evidence_sentence("gap_cv" if row["run_n"] >= 5 else "peak_hour", row, lang)
-    return evidence_sentence(members[0], row, lang)
+        told = "spike" if "spike" in members else "ratings"
+    elif family == "timing":
+        told = "gap_cv" if row["run_n"] >= 5 else "peak_hour"
+    else:
+        told = members[0]
+    return told, evidence_sentence(told, row, lang)
 
 
 def evidence(row: dict, lang: str) -> list[dict]:
     """The :data:`TOP_EVIDENCE` features furthest from normal (z ≥ :data:`EVIDENCE_Z`, and a value worth
     telling, :data:`EVIDENCE_MIN`), each ``{feature, z, text}``; features of one :data:`FAMILIES` are told
-    in one sentence (the longest run "42 条评价在 11 分钟内，平均间隔 15 秒" when there is one of 5 or more).
-    Then the existing rules of :mod:`supervision.suspicious` that fired."""
+    in one sentence (the longest run "42 条评价在 11 分钟内，平均间隔 15 秒" when there is one of 5 or more),
+    ``feature`` naming the one told and ``z`` the family's largest. Then the existing rules of
+    :mod:`supervision.suspicious` that fired (``z`` null)."""
     from supervision.suspicious import PATTERNS
 
     groups: dict[str, list[str]] = {}
     for feature in sorted(FEATURE_NAMES, key=lambda f: (-row[f"z_{f}"], FEATURE_NAMES.index(f))):
         if _tellable(feature, row):
             groups.setdefault(FAMILIES.get(feature, feature), []).append(feature)
-    out = [{"feature": members[0], "z": round(float(row[f"z_{members[0]}"]), 2),
-            "text": _family_sentence(family, members, row, lang)}
-           for family, members in list(groups.items())[:TOP_EVIDENCE]]
+    out = []
+    for family, members in list(groups.items())[:TOP_EVIDENCE]:
+        told, text = _family_sentence(family, members, row, lang)
+        out.append({"feature": told, "z": round(float(row[f"z_{members[0]}"]), 2), "text": text})
     for rule in row.get("rules") or []:
         out.append({"feature": rule, "z": None, "text": tr(lang, *PATTERNS[rule])})
     return out

@@ -346,6 +346,9 @@ def test_dashboard_lists_the_top_anomalies_for_offices_not_departments(demo_home
         dept, region = wh.query_rows("SELECT dept_code, any(region_code) FROM ratings "
                                      "WHERE substring(region_code, 3, 2) != '00' GROUP BY dept_code "
                                      "ORDER BY count() DESC, dept_code LIMIT 1")[0]
+        names = dict(wh.query_rows("SELECT dept_code, any(dept_name) FROM departments GROUP BY dept_code"))
+        inside = {names.get(d, d) for d, r in wh.query_rows(
+            "SELECT dept_code, any(region_code) FROM ratings GROUP BY dept_code") if r.startswith(region[:4])}
     auth.add_user(auth.User(username="office", role="province", name="省政务服务管理办公室", region="370000000000"),
                   "password-1", replace=True)
     auth.add_user(auth.User(username="dept", role="dept", name="部门", dept=dept), "password-1", replace=True)
@@ -377,10 +380,6 @@ def test_dashboard_lists_the_top_anomalies_for_offices_not_departments(demo_home
         city_page = page("city")
         if city_page.dataframe:
             depts = set(city_page.dataframe[0].value["dept"])
-            with open_warehouse() as wh:
-                names = dict(wh.query_rows("SELECT dept_code, any(dept_name) FROM departments GROUP BY dept_code"))
-                inside = {names.get(d, d) for d, r in wh.query_rows(
-                    "SELECT dept_code, any(region_code) FROM ratings GROUP BY dept_code") if r.startswith(region[:4])}
             assert depts <= inside
         department = page("dept")
         assert not department.dataframe and "仅供监督机构查看" in "\n".join(i.value for i in department.info)
