@@ -112,7 +112,7 @@ def _two_months(wh) -> None:
     cores = [(c, t) for c in cause.CAUSES for t in demo_texts.BAD_COMMENTS[c][:8]]
     for k in range(56):
         c, text = cores[(k * 5) % len(cores)]
-        month, day = ("09", 1 + k) if k < 21 else ("10", k - 20 if k - 20 <= 28 else 28)
+        month, day = ("09", 1 + k) if k < 21 else ("10", min(k - 20, 28))
         rid = f"r{k:03d}"
         ratings.append(_bad_rating(rid, f"2026-{month}-{day:02d} 10:00", text.replace("{days}", "9").replace("{n}", "3")))
         verified_on = f"2026-{month}-{day:02d} 16:00" if k != 20 else "2026-10-02 09:00"
@@ -220,7 +220,7 @@ def test_trained_model_is_stored_loaded_safely_and_used_by_classify(hcp_home, wa
     warehouse.close()
     trained = run_hcp("models", "train", "cause", "--no-refresh", check=True)
     assert "macro-F1" in trained.stdout
-    model, manifest = model_store.load("cause", cause.FEATURE_VERSION)
+    _, manifest = model_store.load("cause", cause.FEATURE_VERSION)
     assert manifest["final"]["verified_examples"] == 56
     evaluated = json.loads(run_hcp("models", "evaluate", "cause", "--format", "json", check=True).stdout)["cause"]
     assert evaluated["time_split"]["test_month"] == "2026-10" and evaluated["independent"]["status"] == "ok"

@@ -271,7 +271,7 @@ def bad_comment_plan(rng: np.random.Generator, cause: np.ndarray) -> dict[str, n
     replacement, typo and hall, as indices (-1 = none). Rows with ``cause`` < 0 get a plan too (unused)."""
     n = len(cause)
     c = np.maximum(cause, 0)
-    mix_texts, mix_off, mix_size = flat(MIX_TAILS, CAUSES)
+    _, mix_off, mix_size = flat(MIX_TAILS, CAUSES)
     other = (c + 1 + rng.integers(0, len(CAUSES) - 1, n)) % len(CAUSES)
     mix = np.array(mix_off)[other] + (rng.random(n) * np.array(mix_size)[other]).astype(np.int64)
     return {
