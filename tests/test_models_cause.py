@@ -317,3 +317,33 @@ def test_the_queue_shows_and_prefills_the_suggested_cause(dashboard_home):
         with open_warehouse() as wh:  # what the department chose is a verified cause: training data
             verified = dict(cause_data.load_verified(wh).select("rating_id", "cause").rows())
         assert verified["c1"] == "attitude" and verified["c2"] == "materials" and "c3" not in verified
+
+
+# The demo generator's comments --------------------------------------------------------------------------------
+def _bad_comments(out) -> list[tuple[str, list[str]]]:
+    rows = []
+    for path in sorted(out.glob("ratings-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r["level"] <= 2 and not r["default_rating"]:
+                rows.append((r.get("comment"), r.get("tags") or []))
+    return rows
+
+
+def test_demo_comments_are_varied_and_deterministic_by_seed(tmp_path):
+    from hcp.demo.generator import DemoParams, generate
+
+    params = dict(month="2025-09", cases=8_000, malformed_share=0.0)
+    generate(DemoParams(out=tmp_path / "a", seed=5, **params))
+    generate(DemoParams(out=tmp_path / "b", seed=5, **params))
+    a, b = _bad_comments(tmp_path / "a"), _bad_comments(tmp_path / "b")
+    assert a == b and len(a) >= 60
+    comments = [c for c, _ in a if c]
+    assert len(set(comments)) >= 0.8 * len(comments)  # hardly two alike
+    items = {r["item_name"] for r in map(json.loads, (tmp_path / "a" / "items.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert any(name in c for c in comments for name in items)  # comments that name the item
+    assert any(hall in c for c in comments for hall in demo_texts.HALLS)  # or the hall
+    assert any(c in demo_texts.GENERIC_COMMENTS for c in comments)  # and some that say nothing
+    assert any(not tags for _, tags in a) and any(tags for _, tags in a)
+    lengths = sorted(len(c) for c in comments)
+    assert lengths[0] <= 4 and lengths[-1] >= 30
