@@ -55,9 +55,14 @@ def _events(prefix: str, n: int) -> list[dict]:
     return [event(f"{prefix}{k:04d}", event_type="accepted") for k in range(n)]
 
 
-def _send_together(url: str, token: str, bodies: list[bytes]) -> list[tuple[int, dict]]:
+def _send_together(url: str, token: str, bodies: list[bytes], *, first_queued=None) -> list[tuple[int, dict]]:
+    """Send ``bodies`` concurrently; with ``first_queued`` (the writer), the first body is sent alone
+    until it is queued, so it is the first of the group in arrival order."""
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        futures = [pool.submit(post, f"{url}/ingest", body, token=token) for body in bodies]
+        futures = [pool.submit(post, f"{url}/ingest", bodies[0], token=token)]
+        while first_queued is not None and first_queued.pending_rows == 0 and not futures[0].done():
+            time.sleep(0.01)
+        futures += [pool.submit(post, f"{url}/ingest", body, token=token) for body in bodies[1:]]
         return [(f.result()[0], f.result()[2]) for f in futures]
 
 
@@ -98,7 +103,8 @@ def test_a_bad_record_is_quarantined_for_its_own_request_only(warehouse):
     bad = _ndjson([*_events("BAD-", 28), "not json", rating("RX", level=9)])
     conflict = _ndjson([event("OK0-0000", event_type="accepted", staff_id="other"), *_events("C-", 29)])
     with grouped_endpoint(warehouse, group_rows=5 * 30) as (url, writer, token):
-        answers = _send_together(url, token, [good[0], bad, good[1], conflict, good[2]])
+        # good0 is queued first, so its version of OK0-0000 is the one kept.
+        answers = _send_together(url, token, [good[0], bad, good[1], conflict, good[2]], first_queued=writer)
         assert [status for status, _ in answers] == [200] * 5
         assert writer.commits == 1
         by_body = dict(zip(["good0", "bad", "good1", "conflict", "good2"], (a for _, a in answers)))
