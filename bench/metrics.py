@@ -3,10 +3,15 @@
     .venv/bin/python bench/metrics.py --cases 1000000
 
 1. `hcp demo generate` a month (Parquet), hold back 1% of its events as late arrivals, `hcp ingest` the rest;
-2. `hcp compute --full` (time, peak memory of the process);
-3. `hcp ingest` the late 1%, `hcp compute` (incremental; time);
-4. the pandas baseline (bench/pandas_reference.py) on the same data read from the warehouse, checked to
-   give the same indicators (all and by department) as the engine, and timed: the ratio is printed.
+2. `hcp compute --full --profile` (time, peak memory of the process, where the time went);
+3. the floor, in the same run: a bare read of the same events into Arrow (the job's buckets, the job's
+   query) and a bare write of the same number of fact rows (into a scratch copy of `case_facts`);
+4. a read command right after the full run (`hcp metrics --period M --by dept --format json`: it must
+   find nothing to redo);
+5. `hcp ingest` the late 1%, `hcp compute --profile` (incremental; time);
+6. the pandas baseline (bench/pandas_reference.py) on the same data read from the warehouse, checked to
+   give the same indicators (all and by department) as the engine, and timed: the ratio is printed
+   (skipped with `--no-pandas`, and by default above 2 M cases).
 """
 
 from __future__ import annotations
@@ -100,47 +105,107 @@ def compare(reference: pd.DataFrame, engine: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(diffs)
 
 
+def floor(env: dict) -> dict:
+    """The physical floor of a full run, measured on the bench warehouse: read every event once into Arrow
+    (in the job's hash buckets, with the job's query) and write as many fact rows once."""
+    os.environ.update(env)
+    from metrics import store
+    from metrics.facts import EVENT_COLUMNS
+    from metrics.jobs import EVENTS_PER_BUCKET
+    from warehouse import open_warehouse
+
+    wh = open_warehouse()
+    try:
+        total = int(wh.query_value("SELECT count() FROM case_events") or 0)
+        buckets = max(1, -(-total // EVENTS_PER_BUCKET))
+        read_s, events = 0.0, 0
+        for k in range(buckets):
+            t0 = time.perf_counter()
+            table = wh.query_arrow(f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_events FINAL "
+                                   f"WHERE cityHash64(case_id) % {buckets} = {k}")
+            read_s += time.perf_counter() - t0
+            events += table.num_rows
+            del table
+        wh.command("DROP TABLE IF EXISTS bench_floor_facts")
+        wh.command("CREATE TABLE bench_floor_facts AS case_facts")
+        write_s, rows = 0.0, 0
+        for k in range(buckets):
+            facts = store.load_case_facts(wh, f"cityHash64(case_id) % {buckets} = {k}")
+            t0 = time.perf_counter()
+            rows += store.write_case_facts_to(wh, "bench_floor_facts", facts, 1)
+            write_s += time.perf_counter() - t0
+            del facts
+        wh.command("DROP TABLE bench_floor_facts")
+    finally:
+        wh.close()
+    return {"floor_read_seconds": round(read_s, 1), "floor_events": events,
+            "floor_write_seconds": round(write_s, 1), "floor_fact_rows": rows,
+            "floor_seconds": round(read_s + write_s, 1)}
+
+
+def profile_table(output: str) -> str:
+    """The `step | calls | seconds` lines of `hcp compute --profile`."""
+    return "\n".join(line for line in output.splitlines() if line.count(" | ") == 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--month", default="2025-10")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--pandas", action=argparse.BooleanOptionalAction, default=None,
+                        help="run the pandas baseline (default: up to 2 M cases)")
     args = parser.parse_args()
+    run_pandas = args.pandas if args.pandas is not None else args.cases <= 2_000_000
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hcp-bench-metrics-"))
-    # Strictly sequential (nothing writes while a compute runs), so the incremental watermark needs no margin.
+    # The default safety margin (120 s): the read command right after the full run must find nothing to redo.
     config = work / "bench-config.toml"
     work.mkdir(parents=True, exist_ok=True)
-    config.write_text("[metrics]\nwatermark_margin_seconds = 0\n")
+    config.write_text("[metrics]\n")
     env = {**os.environ, "HCP_HOME": str(work / "home"), "HCP_WAIT": "60", "HCP_CONFIG": str(config)}
     env.pop("HCP_WAREHOUSE", None)
     data = work / "demo"
 
     print(f"workdir {work}")
-    t, _, _ = hcp("demo", "generate", "--month", args.month, "--cases", str(args.cases), "--seed", str(args.seed),
-                  "--out", str(data), "--format", "parquet", "--malformed-share", "0", env=env)
-    print(f"generate {args.cases:,} cases: {t:.1f} s")
+    gen_s, gen_peak, _ = hcp("demo", "generate", "--month", args.month, "--cases", str(args.cases),
+                             "--seed", str(args.seed), "--out", str(data), "--format", "parquet",
+                             "--malformed-share", "0", env=env)
+    print(f"generate {args.cases:,} cases: {gen_s:.1f} s (peak {gen_peak:,} MiB)", flush=True)
     late_rows = hold_back_events(data, 0.01, work / "late")
-    t, _, _ = hcp("init", env=env)
+    hcp("init", env=env)
     files = sorted(str(p) for p in data.glob("*.parquet"))
-    t, peak, _ = hcp("ingest", *files, env=env)
-    print(f"ingest: {t:.1f} s (peak {peak:,} MiB)")
+    ingest_s, ingest_peak, _ = hcp("ingest", *files, env=env)
+    print(f"ingest: {ingest_s:.1f} s (peak {ingest_peak:,} MiB)", flush=True)
 
-    full_s, full_peak, _ = hcp("compute", "--full", env=env)
+    full_s, full_peak, full_out = hcp("compute", "--full", "--profile", env=env)
+    print(f"compute --full: {full_s:.1f} s (peak {full_peak:,} MiB)\n{profile_table(full_out)}", flush=True)
+    floor_figures = floor(env)
+    print(f"floor: {floor_figures}", flush=True)
+    read_s, read_peak, _ = hcp("metrics", "--period", args.month, "--by", "dept", "--format", "json", env=env)
+    print(f"hcp metrics right after the full run: {read_s:.1f} s (peak {read_peak:,} MiB)", flush=True)
     hcp("ingest", str(work / "late" / "late_case_events.parquet"), env=env)
-    incr_s, incr_peak, incr_out = hcp("compute", env=env)
-    pandas_s, diff_all, diff_dept = pandas_baseline(env, args.month)
+    incr_s, incr_peak, incr_out = hcp("compute", "--profile", env=env)
+    print(f"compute (incremental): {incr_s:.1f} s (peak {incr_peak:,} MiB)\n{profile_table(incr_out)}", flush=True)
 
     result = {
         "cases": args.cases, "late_events": late_rows,
+        "generate_seconds": round(gen_s, 1), "generate_peak_mib": gen_peak,
+        "ingest_seconds": round(ingest_s, 1), "ingest_peak_mib": ingest_peak,
         "full_seconds": round(full_s, 1), "full_peak_mib": full_peak,
+        **floor_figures,
+        "full_over_floor": round(full_s / max(floor_figures["floor_seconds"], 0.1), 1),
+        "read_after_full_seconds": round(read_s, 1), "read_after_full_peak_mib": read_peak,
         "incremental_seconds": round(incr_s, 1), "incremental_peak_mib": incr_peak,
-        "pandas_seconds": round(pandas_s, 1),
-        "pandas_over_full": round(pandas_s / full_s, 1),
-        "equal_results": bool(diff_all.empty and diff_dept.empty),
+        "incremental_over_full": round(incr_s / full_s, 2),
     }
+    diff_all = diff_dept = pd.DataFrame()
+    if run_pandas:
+        pandas_s, diff_all, diff_dept = pandas_baseline(env, args.month)
+        result.update(pandas_seconds=round(pandas_s, 1), pandas_over_full=round(pandas_s / full_s, 1),
+                      equal_results=bool(diff_all.empty and diff_dept.empty))
     print(json.dumps(result, indent=2))
-    if not result["equal_results"]:
+    if not result.get("equal_results", True):
         print("differences (all):\n", diff_all.head(20), "\ndifferences (dept):\n", diff_dept.head(20))
         raise SystemExit(1)
 

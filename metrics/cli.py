@@ -39,19 +39,35 @@ def _progress(app):
 
 
 def refresh(app, *, full: bool = False, quiet: bool = True):
-    """Bring the derived tables up to date with the raw data (incremental unless ``full``)."""
+    """Bring the derived tables up to date with the raw data (incremental unless ``full``). A read command
+    (``quiet``) computes only within ``[metrics] read_refresh_budget``: with more waiting, or a full run due,
+    it reads the figures of the last computation and says so on stderr."""
+    from metrics import store
     from metrics.jobs import MetricsJob
 
     job = MetricsJob(app.warehouse(), progress=None if quiet else _progress(app))
-    return job, job.run(full=full)
+    report = job.run(full=full, budget=job.settings.read_refresh_budget if quiet else None)
+    if report.mode == "deferred":
+        started = store.get_state(job.wh, "run_started")
+        when = dt.datetime.fromisoformat(started).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if started else "—"
+        waiting = (tr(app.lang, "需要全量重算", "a full run is due") if report.pending is None else
+                   tr(app.lang, f"{fmt_int(report.pending)} 条新数据待计算", f"{fmt_int(report.pending)} new records wait"))
+        click.echo(tr(app.lang, f"注意：指标截至上次计算（{when}）；{waiting}，请运行 hcp compute",
+                      f"note: figures as of the last computation ({when}); {waiting}: run hcp compute"), err=True)
+    return job, report
 
 
 @click.command()
 @click.option("--full", is_flag=True, help="全量重算 / recompute everything instead of only what changed.")
+@click.option("--profile", is_flag=True, help="打印各步骤用时 / print where the time went, step by step.")
 @click.pass_obj
-def compute(app, full: bool) -> None:
+def compute(app, full: bool, profile: bool) -> None:
     """计算办件事实与指标 / compute case facts, indicators, scores and ranks (incremental by default)."""
     _, report = refresh(app, full=full, quiet=False)
+    if profile:
+        click.echo(tr(app.lang, "步骤 | 次数 | 秒", "step | calls | seconds"))
+        for name, calls, seconds in report.profile.rows():
+            click.echo(f"{name} | {calls} | {seconds:.2f}")
     mode = {"full": tr(app.lang, "全量", "full"), "incremental": tr(app.lang, "增量", "incremental"),
             "unchanged": tr(app.lang, "无新数据", "nothing new")}[report.mode]
     click.echo(tr(app.lang,

@@ -85,12 +85,21 @@ def _first_time(event_type: str) -> pl.Expr:
     return pl.col("event_time").filter(pl.col("event_type") == event_type).min()
 
 
-def milestones(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Per case: when each milestone first happened, its codes, channel, trips and end state.
+#: The events that stop and restart the clock (all :func:`clock_stops` needs besides the milestones).
+STOP_EVENT_TYPES = ("suspended", "resumed", "supplement_requested", "supplement_received")
+#: The columns of :func:`first_events` (one row per case).
+FIRST_EVENT_COLUMNS = ("case_id", "submitted_at", "accepted_at", "completed_at_raw", "rejected_at", "withdrawn_at",
+                       "channel", "result", "item_code", "dept_code", "region_code", "trips")
+
+
+def first_events(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Per case: the first time of each milestone event, the channel of the first submission, the result
+    of the first completion, the codes of the earliest event and the number of on-site events (trips).
 
     ``events`` must be sorted by (event_time, event_id): "first" means earliest, ties broken by id.
+    ``metrics.store.load_first_events`` is the same aggregate done in ClickHouse (tested to agree).
     """
-    per_case = events.group_by("case_id").agg(
+    return events.group_by("case_id").agg(
         submitted_at=_first_time("submitted"),
         accepted_at=_first_time("accepted"),
         completed_at_raw=_first_time("completed"),
@@ -103,6 +112,18 @@ def milestones(events: pl.LazyFrame) -> pl.LazyFrame:
         region_code=pl.col("region_code").first(),
         trips=pl.col("onsite").cast(pl.UInt32).sum(),
     )
+
+
+def milestones(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Per case: when each milestone first happened, its codes, channel, trips and end state.
+
+    ``events`` must be sorted by (event_time, event_id): "first" means earliest, ties broken by id.
+    """
+    return milestones_of(first_events(events))
+
+
+def milestones_of(per_case: pl.LazyFrame) -> pl.LazyFrame:
+    """The end state (the first terminal event decides), completion and online flag from the first events."""
     terminal_at = pl.min_horizontal("completed_at_raw", "rejected_at", "withdrawn_at")
     state = (
         pl.when(terminal_at.is_null())
@@ -181,8 +202,23 @@ def case_facts(
     # The events and the per-case frame feed several joins below: materialise each once (a lazy frame
     # used in several branches would be recomputed in each).
     ev = ev.filter(pl.col("event_id").is_first_distinct()).sort("event_time", "event_id").collect().lazy()
+    return case_facts_from(first_events(ev), ev.filter(pl.col("event_type").is_in(STOP_EVENT_TYPES)), items,
+                           calendar, as_of=as_of)
 
-    cases = item_limits(milestones(ev), items.lazy())
+
+def case_facts_from(
+    first: pl.DataFrame | pl.LazyFrame,
+    stop_events: pl.DataFrame | pl.LazyFrame,
+    items: pl.DataFrame | pl.LazyFrame,
+    calendar: WorkCalendar,
+    *,
+    as_of: dt.datetime | None = None,
+) -> pl.DataFrame:
+    """:func:`case_facts` from each case's :func:`first_events` and its distinct clock-stop events
+    (``case_id``, ``event_type``, ``event_time``; :data:`STOP_EVENT_TYPES`), e.g. both aggregated and
+    filtered in the warehouse (``metrics.store.load_first_events``, ``load_stop_events``)."""
+    ev = stop_events.lazy().select("case_id", "event_type", "event_time").collect().lazy()
+    cases = item_limits(milestones_of(first.lazy()), items.lazy())
     cases = cases.with_columns(
         _slot=calendar.locality_expr("region_code"),
         completion_date=pl.col("completed_at").dt.date(),

@@ -177,35 +177,53 @@ def _grouped(frame: pl.DataFrame, by: str) -> pl.DataFrame:
     return frame.with_columns(group=group_expr(by)).filter(pl.col("group").is_not_null())
 
 
-def case_counts(facts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
-    """Counts behind the case indicators, per group, for cases completed in the period."""
-    completed = _grouped(facts.filter((pl.col("state") == "completed") & period.contains("completed_at")), by)
-    inconsistent = completed.group_by("group").agg(inconsistent_cases=pl.col("inconsistent").sum())
-    done = completed.filter(~pl.col("inconsistent"))
-    return done.group_by("group").agg(
-        cases_completed=pl.len(),
-        on_time_n=(pl.col("on_time") == True).sum(),  # noqa: E712 - null (no deadline) is not on time
-        overdue_completed=(pl.col("on_time") == False).sum(),  # noqa: E712
-        net_days_sum=pl.col("net_working_days").sum(),
-        net_days_n=pl.col("net_working_days").count(),
-        same_day_n=pl.col("same_day").fill_null(False).sum(),
-        zero_trip_n=(pl.col("trips") == 0).sum(),
-        max_one_trip_n=(pl.col("trips") <= 1).sum(),
-        online_n=pl.col("online").sum(),
-        rated_n=(pl.col("rating_count") > 0).sum(),
-    ).join(inconsistent, on="group", how="full", coalesce=True)
+#: The finest grouping: every grouping's group is a function of a row's (region, department, item) codes,
+#: so counts per cell (and month) roll up exactly to every grouping — one pass over the facts for all.
+CELL_KEYS = ("region_code", "dept_code", "item_code")
+CASE_COUNT_COLUMNS = ("cases_completed", "on_time_n", "overdue_completed", "net_days_sum", "net_days_n",
+                      "same_day_n", "zero_trip_n", "max_one_trip_n", "online_n", "rated_n", "inconsistent_cases")
+RATING_COUNT_COLUMNS = ("ratings", "good_n", "bad_count", "bad_rectified_n", "bad_rectified_on_time_n",
+                        "real_name_bad_n", "real_name_bad_revisited_n", "bad_due", "bad_overdue_unrectified",
+                        "bad_in_progress", "bad_assessed_n", "real_name_bad_assessed_n")
 
 
-def rating_counts(rfacts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
-    """Counts behind the rating indicators, per group, for counted ratings given in the period.
+def _month_key(column: str) -> pl.Expr:
+    return pl.col(column).dt.date().dt.truncate("1mo").alias("month")
 
-    ``rfacts`` are :func:`metrics.ratings.rating_facts` (their ``due`` is as of the moment they were made).
-    """
-    given = _grouped(rfacts.filter(pl.col("counted") & period.contains("rated_at")), by)
+
+def case_cells(facts: pl.DataFrame, period: Period | None = None) -> pl.DataFrame:
+    """Counts behind the case indicators per month of completion and cell (region, department, item) of the
+    completed cases (those completed in ``period`` if given). An inconsistent case counts only in
+    ``inconsistent_cases``; every other count is over the consistent ones (null on time = no deadline, not
+    on time)."""
+    completed = pl.col("state") == "completed"
+    rows = facts.filter(completed & period.contains("completed_at") if period is not None else completed)
+    ok = ~pl.col("inconsistent")
+    return rows.group_by(_month_key("completed_at"), *CELL_KEYS).agg(
+        cases_completed=ok.sum(),
+        on_time_n=(ok & (pl.col("on_time") == True)).sum(),  # noqa: E712 - null (no deadline) is not on time
+        overdue_completed=(ok & (pl.col("on_time") == False)).sum(),  # noqa: E712
+        net_days_sum=pl.col("net_working_days").filter(ok).sum(),
+        net_days_n=pl.col("net_working_days").filter(ok).count(),
+        same_day_n=(ok & pl.col("same_day").fill_null(False)).sum(),
+        zero_trip_n=(ok & (pl.col("trips") == 0)).sum(),
+        max_one_trip_n=(ok & (pl.col("trips") <= 1)).sum(),
+        online_n=(ok & pl.col("online")).sum(),
+        rated_n=(ok & (pl.col("rating_count") > 0)).sum(),
+        inconsistent_cases=pl.col("inconsistent").sum(),
+    ).with_columns([pl.col(c).cast(pl.Int64) for c in CASE_COUNT_COLUMNS])
+
+
+def rating_cells(rfacts: pl.DataFrame, period: Period | None = None) -> pl.DataFrame:
+    """Counts behind the rating indicators per month and cell (the rating's own region, department, item) of
+    the counted ratings (given in ``period`` if given). ``rfacts`` are :func:`metrics.ratings.rating_facts`
+    (their ``due`` is as of the moment they were made)."""
+    counted = pl.col("counted")
+    given = rfacts.filter(counted & period.contains("rated_at") if period is not None else counted)
     bad = pl.col("bad")
     real_bad = bad & pl.col("real_name")
     overdue_unrectified = bad & pl.col("due") & ~pl.col("rectified")
-    return given.group_by("group").agg(
+    return given.group_by(_month_key("rated_at"), *CELL_KEYS).agg(
         ratings=pl.len(),
         good_n=pl.col("good").sum(),
         bad_count=bad.sum(),
@@ -218,7 +236,52 @@ def rating_counts(rfacts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame
         bad_in_progress=(bad & ~pl.col("due") & ~pl.col("rectified")).sum(),
         bad_assessed_n=(bad & (pl.col("due") | pl.col("rectified"))).sum(),
         real_name_bad_assessed_n=(real_bad & (pl.col("due") | pl.col("revisited"))).sum(),
-    )
+    ).with_columns([pl.col(c).cast(pl.Int64) for c in RATING_COUNT_COLUMNS])
+
+
+def sum_cells(*parts: pl.DataFrame) -> pl.DataFrame:
+    """Cells computed piecewise (a bucket of cases at a time) added up: counts are additive."""
+    frames = [p for p in parts if p.height]
+    if not frames:
+        return parts[0].clear() if parts else pl.DataFrame()
+    stacked = pl.concat(frames)
+    counts = [c for c in stacked.columns if c not in ("month", *CELL_KEYS)]
+    return stacked.group_by("month", *CELL_KEYS).agg([pl.col(c).sum() for c in counts])
+
+
+def negated(cells: pl.DataFrame) -> pl.DataFrame:
+    """Cells with every count negated: added to other cells, they take these rows' contribution away (an
+    incremental run takes the old facts of the cases it recomputes away and adds their new facts)."""
+    return cells.with_columns([-pl.col(c) for c in cells.columns if c not in ("month", *CELL_KEYS)])
+
+
+def present_case_groups(counts: pl.DataFrame) -> pl.DataFrame:
+    """The groups that have a completed case (consistent or not): those a case roll-up has a row for."""
+    return counts.filter((pl.col("cases_completed") + pl.col("inconsistent_cases")) > 0)
+
+
+def present_rating_groups(counts: pl.DataFrame) -> pl.DataFrame:
+    """The groups that have a counted rating: those a rating roll-up has a row for."""
+    return counts.filter(pl.col("ratings") > 0)
+
+
+def roll_up(cells: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Counts per group of grouping ``by`` from counts per cell (cells outside every group dropped)."""
+    counts = [c for c in cells.columns if c not in ("month", *CELL_KEYS)]
+    return _grouped(cells, by).group_by("group").agg([pl.col(c).sum() for c in counts])
+
+
+def case_counts(facts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """Counts behind the case indicators, per group, for cases completed in the period."""
+    return roll_up(case_cells(facts, period), by)
+
+
+def rating_counts(rfacts: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """Counts behind the rating indicators, per group, for counted ratings given in the period.
+
+    ``rfacts`` are :func:`metrics.ratings.rating_facts` (their ``due`` is as of the moment they were made).
+    """
+    return roll_up(rating_cells(rfacts, period), by)
 
 
 def items_in_force(items: pl.DataFrame, on: dt.date) -> pl.DataFrame:
@@ -275,11 +338,22 @@ def compute_indicators(
 
     ``facts`` are case facts with a ``rating_count`` column (counted ratings of the case).
     """
-    parts = [
-        case_counts(facts, period, by),
-        rating_counts(rfacts, period, by),
-        catalogue_counts(items, departments, period, by),
-    ]
+    return indicators_from_cells(case_cells(facts, period), rating_cells(rfacts, period), items, departments,
+                                 period, by)
+
+
+def indicators_from_cells(cases: pl.DataFrame, ratings: pl.DataFrame, items: pl.DataFrame,
+                          departments: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """:func:`compute_indicators` from the period's case and rating cells (:func:`case_cells`,
+    :func:`rating_cells`): the same rows, whichever way the cells were added up."""
+    return indicators_from_counts(roll_up(cases, by), roll_up(ratings, by), items, departments, period, by)
+
+
+def indicators_from_counts(cases: pl.DataFrame, ratings: pl.DataFrame, items: pl.DataFrame,
+                           departments: pl.DataFrame, period: Period, by: str) -> pl.DataFrame:
+    """:func:`compute_indicators` from the period's case and rating counts per group of ``by`` (a row per
+    group that has a completed case, resp. a counted rating)."""
+    parts = [cases, ratings, catalogue_counts(items, departments, period, by)]
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.join(part, on="group", how="full", coalesce=True)

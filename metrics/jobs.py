@@ -13,7 +13,13 @@ calendar overrides, the departments or the scoring configuration (detected by co
 the run a full one.
 
 The watermark is the run's start minus a safety margin, so a row inserted while a run reads is picked up
-by the next run; re-processing a case is harmless (results are replaced, never added).
+by the next run; re-processing a case is harmless (results are replaced, never added). The next run reads
+from the run's start instead when nothing of that margin became visible since (a digest of its rows):
+a run leaves nothing to redo.
+
+Memory is bounded by a bucket of cases (full and incremental alike). Indicators are rolled up for every
+grouping from additive counts per month and cell (region, department, item); an incremental run adds the
+change of its recomputed cases to a stored month's counts, so its work is in proportion to the change.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 import math
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,8 +38,10 @@ import polars as pl
 from hcp.config import load_config
 from hcp.locks import job_lock
 from metrics import store
-from metrics.facts import case_facts
-from metrics.indicators import GROUPINGS, Period, compute_indicators, items_in_force
+from metrics.facts import case_facts_from
+from metrics.indicators import (CASE_COUNT_COLUMNS, GROUPINGS, RATING_COUNT_COLUMNS, Period, case_cells,
+                                compute_indicators, indicators_from_counts, items_in_force, negated,
+                                present_case_groups, present_rating_groups, rating_cells, roll_up, sum_cells)
 from metrics.ratings import rated_cases, rating_facts
 from metrics.score import (RankingConfig, ScoringConfig, composite_scores, mark_bottom_two, rank_status,
                            rank_within_peers)
@@ -41,8 +50,34 @@ from warehouse.client import SHANGHAI, Warehouse
 WATERMARK_MARGIN = dt.timedelta(seconds=120)
 #: Cases are processed in hash buckets of about this many events (memory ≈ 1 GB per million events).
 EVENTS_PER_BUCKET = 1_500_000
+#: Stored facts (or ratings) are counted into cells this many rows at a time.
+FACTS_PER_BUCKET = 2_000_000
+#: The fact columns the case cells need.
+CELL_FACT_COLUMNS = ("case_id", "region_code", "dept_code", "item_code", "state", "completed_at", "inconsistent",
+                     "on_time", "net_working_days", "same_day", "trips", "online", "rating_count")
 
 Progress = Callable[[str], None]
+
+
+@dataclass
+class Profile:
+    """Where a run's time went: wall seconds per step (read, facts, write, indicators …), summed over the
+    buckets and months it ran for (``hcp compute --profile`` prints it)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+    def rows(self) -> list[tuple[str, int, float]]:
+        return [(name, self.calls[name], seconds) for name, seconds in self.seconds.items()]
 
 
 @dataclass
@@ -52,6 +87,9 @@ class RunReport:
     periods: list[str] = field(default_factory=list)
     seconds: float = 0.0
     watermark: dt.datetime | None = None
+    profile: Profile = field(default_factory=Profile)
+    #: A deferred run: how many events and ratings wait for `hcp compute` (None: a full run is needed).
+    pending: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +100,8 @@ class MetricsSettings:
     rectify_days_by_locality: dict[str, int]
     warning_days: int
     watermark_margin: dt.timedelta = WATERMARK_MARGIN
+    #: What a read command may compute before showing figures ([metrics] read_refresh_budget).
+    read_refresh_budget: int = 1_500_000
 
     @classmethod
     def load(cls, config: dict | None = None) -> "MetricsSettings":
@@ -77,6 +117,7 @@ class MetricsSettings:
             warning_days=int(config.get("timeliness", {}).get("warning_working_days", 2)),
             watermark_margin=dt.timedelta(seconds=float(config.get("metrics", {}).get(
                 "watermark_margin_seconds", WATERMARK_MARGIN.total_seconds()))),
+            read_refresh_budget=int(config.get("metrics", {}).get("read_refresh_budget", cls.read_refresh_budget)),
         )
 
     def fingerprint(self) -> str:
@@ -84,6 +125,11 @@ class MetricsSettings:
         text = json.dumps([self.scoring.__dict__, self.ranking.__dict__, self.rectify_days,
                            self.rectify_days_by_locality], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """A Shanghai instant as the DateTime64(3) text the state table keeps."""
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def has_data(facts: pl.DataFrame, rfacts: pl.DataFrame) -> bool:
@@ -164,31 +210,65 @@ class MetricsJob:
         #: The moment rectification due-ness is judged at (default: now; a replay or a test sets it). The
         #: watermark always follows the real clock, which stamps the arrivals.
         self.clock = clock or (lambda: dt.datetime.now(SHANGHAI))
+        self.profile = Profile()
 
     # Public -------------------------------------------------------------------------------
-    def run(self, *, full: bool = False) -> RunReport:
-        """Bring the derived tables up to date. Runs on one machine never overlap (a job lock)."""
-        with job_lock("metrics"):
-            return self._run(full=full)
+    def run(self, *, full: bool = False, budget: int | None = None) -> RunReport:
+        """Bring the derived tables up to date. Runs on one machine never overlap (a job lock).
 
-    def _run(self, *, full: bool) -> RunReport:
+        With a ``budget`` (events of touched cases plus touched ratings — all of them for a full run: what a
+        read command may spend), a run that would need more is not started: the report's mode is
+        ``deferred`` and ``pending`` says how much waits (None: a full run is due)."""
+        with job_lock("metrics"):
+            return self._run(full=full, budget=budget)
+
+    def _run(self, *, full: bool, budget: int | None = None) -> RunReport:
         started = time.monotonic()
+        self.profile = Profile()
         now = dt.datetime.now(SHANGHAI)  # arrivals are stamped by the real clock: so is the watermark
         watermark = now - self.margin
         previous = store.get_state(self.wh, "watermark")
         judged = store.get_state(self.wh, "due_judged_on")
         fingerprint = f"{self.settings.fingerprint()}/{self._reference_fingerprint()}"
-        if full or previous is None or store.get_state(self.wh, "fingerprint") != fingerprint:
+        # A run that stopped half-way (its facts written, its months not) leaves the stored counts behind the
+        # facts: only a full run can be trusted after it.
+        unfinished = bool(store.get_state(self.wh, "writing"))
+        needs_full = (full or previous is None or unfinished
+                      or store.get_state(self.wh, "fingerprint") != fingerprint)
+        if needs_full and budget is not None:
+            total = int(self.wh.query_value("SELECT (SELECT count() FROM case_events) + (SELECT count() FROM ratings)"))
+            if total > budget:
+                return RunReport(mode="deferred", pending=None)
+        # What arrived in the safety margin before this run started, as it stands now: the next run re-reads
+        # that interval only if something in it became visible after this moment.
+        margin_digest = store.arrivals_digest(self.wh, _stamp(watermark), _stamp(now))
+        if needs_full:
             report = self._full()
         else:
-            report = self._incremental(previous, dt.date.fromisoformat(judged) if judged else None)
-        store.set_state(self.wh, "watermark", watermark.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+            report = self._incremental(self._since(previous), dt.date.fromisoformat(judged) if judged else None,
+                                       budget)
+            if report.mode == "deferred":
+                return report
+        store.set_state(self.wh, "watermark", _stamp(watermark))
+        store.set_state(self.wh, "margin_digest", f"{_stamp(now)}|{margin_digest}")
         store.set_state(self.wh, "run_started", now.isoformat())
         store.set_state(self.wh, "due_judged_on", self.clock().astimezone(SHANGHAI).date().isoformat())
         store.set_state(self.wh, "fingerprint", fingerprint)
+        store.set_state(self.wh, "writing", "")
         report.seconds = time.monotonic() - started
         report.watermark = watermark
+        report.profile = self.profile
         return report
+
+    def _since(self, watermark: str) -> str:
+        """Where this incremental run starts reading arrivals: the previous run's watermark (its start minus
+        the safety margin) — or its start, when nothing that arrived in the margin before it became
+        visible since (the previous run then saw all of it: a full run leaves nothing to redo)."""
+        recorded = store.get_state(self.wh, "margin_digest")
+        if not recorded or "|" not in recorded:
+            return watermark
+        upto, digest = recorded.split("|", 1)
+        return upto if store.arrivals_digest(self.wh, watermark, upto) == digest else watermark
 
     def compute_range(self, period: Period, grouping: str) -> pl.DataFrame:
         """Metrics of any period (e.g. a date range) from the stored facts, without storing them."""
@@ -222,28 +302,54 @@ class MetricsJob:
 
     def _full(self) -> RunReport:
         """Every case's facts, a bucket of cases at a time (facts are per case, so memory stays bounded by
-        the bucket, not the warehouse), then every month from the stored facts."""
+        the bucket, not the warehouse); each bucket's facts and ratings are counted per month and cell as
+        they are made, and every month's indicators of every grouping are rolled up from those counts."""
         run_id = time.time_ns()
-        calendar = store.load_calendar(self.wh)
-        items, departments = store.load_items(self.wh), store.load_departments(self.wh)
-        rfacts = self._rating_facts(store.load_ratings(self.wh), store.load_followups(self.wh), calendar)
+        step = self.profile.step
+        with step("reference (calendar, items, departments)"):
+            calendar = store.load_calendar(self.wh)
+            items, departments = store.load_items(self.wh), store.load_departments(self.wh)
         total = int(self.wh.query_value("SELECT count() FROM case_events") or 0)
         buckets = max(1, math.ceil(total / EVENTS_PER_BUCKET))
-        cases, completion_days = 0, []
+        cases, case_parts, rating_parts = 0, [], []
+        store.set_state(self.wh, "writing", str(run_id))
         for bucket in range(buckets):
-            events = store.load_events(self.wh, where="cityHash64(case_id) % {n:UInt32} = {k:UInt32}",
-                                       parameters={"n": buckets, "k": bucket})
-            self.progress(f"计算办件事实 / case facts, part {bucket + 1} of {buckets} ({events.height:,} events)")
-            facts = self._with_rating_counts(case_facts(events, items, calendar), rfacts)
-            del events
-            store.write_case_facts(self.wh, facts, run_id)
+            facts, rfacts = self._bucket_facts(store.in_bucket("case_id", buckets, bucket), {}, items, calendar,
+                                               f"part {bucket + 1} of {buckets}", run_id)
+            with step("bucket: cells"):
+                case_parts.append(case_cells(facts))
+                rating_parts.append(rating_cells(rfacts))
             cases += facts.height
-            completion_days.append(facts.filter(~pl.col("inconsistent"))["completion_date"])
-        months = self._months(*completion_days, rfacts.filter(pl.col("counted"))["rated_at"].dt.date())
+            del facts, rfacts
+        case_counts, rating_counts = sum_cells(*case_parts), sum_cells(*rating_parts)
+        months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
         stale = sorted(set(store.stored_periods(self.wh)) - {p.label for p in months})
-        done = self._store_periods(months, rfacts, items, departments, run_id)
+        done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
         store.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
         return RunReport(mode="full", cases=cases, periods=done)
+
+    def _bucket_facts(self, where: str, params: dict, items: pl.DataFrame, calendar, label: str,
+                      run_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Facts of the cases whose events an SQL condition selects (with their ratings' counts), written as
+        ``run_id``; and the rating facts of those cases' ratings."""
+        step = self.profile.step
+        # The first events of each case are aggregated in the warehouse; only clock stops come out as events.
+        with step("bucket: read events"):
+            first = store.load_first_events(self.wh, where, params)
+            stop_events = store.load_stop_events(self.wh, where, params)
+        self.progress(f"计算办件事实 / case facts, {label} ({first.height:,} cases)")
+        with step("bucket: read ratings"):
+            ratings = store.load_ratings(self.wh, where, params)
+            followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", params)
+        with step("bucket: rating facts"):
+            rfacts = self._rating_facts(ratings, followups, calendar)
+        del ratings, followups
+        with step("bucket: case facts"):
+            facts = self._with_rating_counts(case_facts_from(first, stop_events, items, calendar), rfacts)
+        del first, stop_events
+        with step("bucket: write facts"):
+            store.write_case_facts(self.wh, facts, run_id)
+        return facts, rfacts
 
     def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
         """First days of the months with a bad rating whose rectification limit passed between the day the
@@ -264,7 +370,7 @@ class MetricsJob:
         changed = facts.filter((pl.col("due_date") >= last_day) & (pl.col("due_date") < today))
         return changed["rated_at"].dt.date().dt.truncate("1mo").unique().to_list()
 
-    def _incremental(self, since: str, last_day: dt.date | None = None) -> RunReport:
+    def _incremental(self, since: str, last_day: dt.date | None = None, budget: int | None = None) -> RunReport:
         params = {"w": since}
         w = "{w:DateTime64(3, 'Asia/Shanghai')}"
         touched_ratings = (f"SELECT rating_id FROM ratings WHERE received_at > {w} "
@@ -275,32 +381,49 @@ class MetricsJob:
             f"UNION DISTINCT SELECT case_id FROM case_facts WHERE item_code IN "
             f"(SELECT item_code FROM items WHERE received_at > {w})"
         )
-        rating_months = [r[0] for r in self.wh.query_rows(
-            f"SELECT DISTINCT toStartOfMonth(rated_at) FROM ratings FINAL WHERE rating_id IN ({touched_ratings})", params)]
-        calendar = store.load_calendar(self.wh)
-        rating_months += self._due_changed_months(last_day, calendar)
-        events = store.load_events(self.wh, touched_cases, params)
-        if events.height == 0 and not rating_months:
+        step = self.profile.step
+        with step("incremental: find touched"):
+            n_events, n_ratings = self.wh.query_rows(
+                f"SELECT (SELECT count() FROM case_events WHERE case_id IN ({touched_cases})), "
+                f"(SELECT count() FROM ratings WHERE rating_id IN ({touched_ratings}))", params)[0]
+            if budget is not None and n_events + n_ratings > budget:
+                return RunReport(mode="deferred", pending=int(n_events + n_ratings))
+            rating_months = [r[0] for r in self.wh.query_rows(
+                f"SELECT DISTINCT toStartOfMonth(rated_at) FROM ratings FINAL WHERE rating_id IN ({touched_ratings})",
+                params)] if n_ratings else []
+            calendar = store.load_calendar(self.wh)
+            rating_months += self._due_changed_months(last_day, calendar)
+        if n_events == 0 and not rating_months:
             return RunReport(mode="unchanged")
         run_id = time.time_ns()
         items, departments = store.load_items(self.wh), store.load_departments(self.wh)
-        self.progress(f"增量计算办件事实 / case facts for {events['case_id'].n_unique():,} touched cases")
-        facts = case_facts(events, items, calendar)
-        old = store.load_case_facts(self.wh, f"case_id IN ({touched_cases})", params)
-        ratings = store.load_ratings(self.wh, f"case_id IN ({touched_cases})", params)
-        followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE case_id IN ({touched_cases})", params)
-        facts = self._with_rating_counts(facts, self._rating_facts(ratings, followups, calendar))
-        store.write_case_facts(self.wh, facts, run_id)
-        months = self._months(
-            pl.concat([facts.filter(~pl.col("inconsistent"))["completion_date"], old["completion_date"]]),
-            pl.Series(rating_months, dtype=pl.Date),
-        )
+        # Bucketed like a full run, whatever the size of the change.
+        buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
+        self.progress(f"增量计算办件事实 / case facts of the touched cases ({n_events:,} events, {buckets} part(s))")
+        cases, completed, delta = 0, [], []
+        store.set_state(self.wh, "writing", str(run_id))
+        for bucket in range(buckets):
+            where = f"case_id IN ({touched_cases}) AND {store.in_bucket('case_id', buckets, bucket)}"
+            with step("bucket: read old facts"):
+                old = case_cells(store.load_case_facts(self.wh, where, params, CELL_FACT_COLUMNS))
+            facts, _ = self._bucket_facts(where, params, items, calendar, f"part {bucket + 1} of {buckets}", run_id)
+            with step("bucket: cells"):
+                new = case_cells(facts)
+                # Every month a touched case was completed in, before this run or now, is recomputed (one
+                # only inconsistent cases fall in is not stored unless it already was: see _store_periods).
+                completed.append(pl.concat([new["month"], old["month"]]).unique())
+                delta.append(sum_cells(new, negated(old)))
+            cases += facts.height
+            del facts, old, new
+        case_delta = sum_cells(*delta)
+        months = self._months(*completed, pl.Series(rating_months, dtype=pl.Date))
         # The month after a recomputed one is re-scored for its bottom-two-running mark.
         stored = set(store.stored_periods(self.wh))
         following = {month_of(p.end) for p in months} - set(months)
         months = sorted(set(months) | {p for p in following if p.label in stored}, key=lambda p: p.start)
-        done = self._store_periods(months, None, items, departments, run_id, calendar)
-        return RunReport(mode="incremental", cases=facts.height, periods=done)
+        done = self._store_periods(months, None, items, departments, run_id, calendar,
+                                   changes=(case_delta, {m for m in rating_months}))
+        return RunReport(mode="incremental", cases=cases, periods=done)
 
     @staticmethod
     def _with_rating_counts(facts: pl.DataFrame, rfacts: pl.DataFrame) -> pl.DataFrame:
@@ -314,29 +437,113 @@ class MetricsJob:
         firsts = days.dt.truncate("1mo").unique().sort().to_list()
         return [Period.month(d.year, d.month) for d in firsts]
 
-    def _store_periods(self, months: list[Period], rfacts: pl.DataFrame | None, items: pl.DataFrame,
-                       departments: pl.DataFrame, run_id: int, calendar=None) -> list[str]:
-        """Recompute and store each month from the stored facts (and the given or the month's ratings);
-        the labels of the months stored."""
+    def _stored_case_cells(self, months: list[Period]) -> pl.DataFrame:
+        """Case cells of the given months from the stored facts, read a bucket at a time (memory bounded by
+        the bucket, whatever the size of the months)."""
+        if not months:
+            return pl.DataFrame()
+        firsts = {"m": [p.start for p in months]}
+        completed = "state = 'completed' AND has({m:Array(Date)}, toStartOfMonth(completed_at))"
+        n_facts = int(self.wh.query_value(f"SELECT count() FROM case_facts WHERE {completed}", firsts) or 0)
+        parts, buckets = [], max(1, math.ceil(n_facts / FACTS_PER_BUCKET))
+        for bucket in range(buckets):
+            with self.profile.step("month: read facts"):
+                facts = store.load_case_facts(self.wh, f"{completed} AND {store.in_bucket('case_id', buckets, bucket)}",
+                                              firsts, CELL_FACT_COLUMNS)
+            with self.profile.step("month: case cells"):
+                parts.append(case_cells(facts))
+            del facts
+        return sum_cells(*parts)
+
+    def _stored_rating_cells(self, months: list[Period], calendar) -> pl.DataFrame:
+        """Rating cells of the given months from the ratings and their follow-ups, a bucket at a time."""
+        if not months:
+            return pl.DataFrame()
+        firsts = {"m": [p.start for p in months]}
+        rated = "has({m:Array(Date)}, toStartOfMonth(rated_at))"
+        n_ratings = int(self.wh.query_value(f"SELECT count() FROM ratings WHERE {rated}", firsts) or 0)
+        parts, buckets = [], max(1, math.ceil(n_ratings / FACTS_PER_BUCKET))
+        for bucket in range(buckets):
+            where = f"{rated} AND {store.in_bucket('rating_id', buckets, bucket)}"
+            with self.profile.step("month: read ratings"):
+                ratings = store.load_ratings(self.wh, where, firsts)
+                followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", firsts)
+            with self.profile.step("month: rating facts and cells"):
+                parts.append(rating_cells(self._rating_facts(ratings, followups, calendar)))
+            del ratings, followups
+        return sum_cells(*parts)
+
+    def _store_periods(self, months: list[Period], cells: tuple[pl.DataFrame, pl.DataFrame] | None,
+                       items: pl.DataFrame, departments: pl.DataFrame, run_id: int, calendar,
+                       changes: tuple[pl.DataFrame, set] | None = None) -> list[str]:
+        """Recompute and store each month; the labels of the months stored.
+
+        A full run gives every month's case and rating cells. An incremental run gives ``changes``: the
+        change of the case cells (the recomputed cases' new facts minus their old ones) and the months whose
+        ratings changed (or whose due-ness moved). A stored month then takes its stored counts plus the
+        change of its cases (counts are additive and the stored ones are the sum of the stored facts), and
+        its stored rating counts unless its ratings changed; a month not stored yet is counted afresh."""
+        if not months:
+            return []
         stored, done = set(store.stored_periods(self.wh)), []
+        if cells is None:
+            case_delta, rating_months = changes
+            fresh = [p for p in months if p.label not in stored]
+            case_cells_ = self._stored_case_cells(fresh)
+            rating_cells_ = self._stored_rating_cells([p for p in months if p.label not in stored
+                                                       or p.start in rating_months], calendar)
+        else:
+            case_cells_, rating_cells_ = cells
         for period in months:
             self.progress(f"计算指标 / indicators {period.label}")
-            where, params = store.completed_in(period)
-            month_facts = store.load_case_facts(self.wh, where, params)
-            month_ratings = (rfacts.filter(period.contains("rated_at")) if rfacts is not None
-                             else self._rating_facts_in(period, calendar))
-            if period.label not in stored and not has_data(month_facts, month_ratings):
-                continue  # a month of inconsistent cases only never becomes a period of its own
-            self._store_period(period, month_facts, month_ratings, items, departments, run_id)
+            of_month = lambda frame: frame.filter(pl.col("month") == period.start) if frame.height else frame  # noqa: E731
+            if cells is not None or period.label not in stored:
+                month_cases, month_ratings = of_month(case_cells_), of_month(rating_cells_)
+                has_data = (month_cases.height and month_cases["cases_completed"].sum() > 0) or month_ratings.height > 0
+                if period.label not in stored and not has_data:
+                    continue  # a month of inconsistent cases only never becomes a period of its own
+                counts = lambda grouping, c=month_cases, r=month_ratings: (roll_up(c, grouping), roll_up(r, grouping))  # noqa: E731
+            else:
+                counts = self._changed_counts(period, of_month(case_delta),
+                                              of_month(rating_cells_) if period.start in rating_months else None)
+            self._store_period(period, counts, items, departments, run_id)
             done.append(period.label)
         return done
 
-    def _store_period(self, period: Period, facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame,
-                      departments: pl.DataFrame, run_id: int) -> None:
+    def _changed_counts(self, period: Period, case_delta: pl.DataFrame, rating_cells_: pl.DataFrame | None):
+        """Per grouping: the stored case counts of a month plus the change of its cases, and its stored
+        rating counts (or those of ``rating_cells_`` when its ratings were counted afresh)."""
+        def counts(grouping: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+            with self.profile.step("month × grouping: read stored counts"):
+                stored = store.read_group_metrics(self.wh, period.label, grouping).rename({"group_code": "group"})
+            if stored.height == 0:  # nothing stored for this grouping (no group of its kind has data)
+                stored = pl.DataFrame(schema={"group": pl.String, **{c: pl.Int64 for c in
+                                                                     (*CASE_COUNT_COLUMNS, *RATING_COUNT_COLUMNS)}})
+            cases = stored.select(pl.col("group").cast(pl.String), *[pl.col(c).cast(pl.Int64) for c in CASE_COUNT_COLUMNS])
+            if case_delta.height:
+                cases = pl.concat([cases, roll_up(case_delta, grouping)], how="vertical_relaxed").group_by("group").agg(
+                    [pl.col(c).sum() for c in CASE_COUNT_COLUMNS])
+            ratings = (roll_up(rating_cells_, grouping) if rating_cells_ is not None else
+                       present_rating_groups(stored.select(pl.col("group").cast(pl.String), *[pl.col(c).cast(pl.Int64)
+                                                                      for c in RATING_COUNT_COLUMNS])))
+            return present_case_groups(cases), ratings
+        return counts
+
+    def _store_period(self, period: Period, counts, items: pl.DataFrame, departments: pl.DataFrame,
+                      run_id: int) -> None:
+        """Score and store every grouping of a month from ``counts(grouping)`` (its case and rating counts)."""
         watermark = dt.datetime.now(SHANGHAI)
+        step = self.profile.step
         for grouping in GROUPINGS:
-            previous = store.read_group_metrics(self.wh, period.previous_month().label, grouping)
-            scored = compute_period(facts, rfacts, items, departments, period, grouping, self.settings,
-                                    previous.rename({"group_code": "group"}) if previous.height else None)
-            store.write_group_metrics(self.wh, period, grouping, scored, run_id,
-                                      list(self.settings.scoring.weights), watermark)
+            with step("month × grouping: read previous month"):
+                previous = store.read_group_metrics(self.wh, period.previous_month().label, grouping)
+            with step("month × grouping: indicators"):
+                cases, ratings = counts(grouping)
+                values = indicators_from_counts(cases, ratings, items, departments, period, grouping)
+            with step("month × grouping: score and rank"):
+                scored = score_period(values, grouping, self.settings,
+                                      previous.rename({"group_code": "group"}) if previous.height else None,
+                                      items, departments, period)
+            with step("month × grouping: write"):
+                store.write_group_metrics(self.wh, period, grouping, scored, run_id,
+                                          list(self.settings.scoring.weights), watermark)

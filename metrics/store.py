@@ -11,7 +11,7 @@ import datetime as dt
 import polars as pl
 
 from hcp.workdays import WorkCalendar
-from metrics.facts import EVENT_COLUMNS, FACT_SCHEMA
+from metrics.facts import EVENT_COLUMNS, FACT_SCHEMA, STOP_EVENT_TYPES
 from metrics.indicators import COUNT_COLUMNS, INDICATOR_KEYS, Period
 from warehouse.client import Warehouse
 
@@ -32,6 +32,29 @@ def load_events(wh: Warehouse, case_filter: str | None = None, parameters: dict 
     conditions = ([f"case_id IN ({case_filter})"] if case_filter else []) + ([where] if where else [])
     clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     return wh.query_df(f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_events FINAL {clause}", parameters)
+
+
+def load_first_events(wh: Warehouse, where: str, parameters: dict | None = None) -> pl.DataFrame:
+    """:func:`metrics.facts.first_events` computed in ClickHouse, for the cases whose distinct events an SQL
+    condition selects: "first" is the earliest by (event time, event id), as there."""
+    order = "(event_time, event_id)"
+    first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
+    return wh.query_df(
+        f"SELECT case_id, {first('submitted')} AS submitted_at, {first('accepted')} AS accepted_at, "
+        f"{first('completed')} AS completed_at_raw, {first('rejected')} AS rejected_at, "
+        f"{first('withdrawn')} AS withdrawn_at, "
+        f"argMinIfOrNull(toString(channel), {order}, event_type = 'submitted') AS channel, "
+        f"argMinIfOrNull(toString(result), {order}, event_type = 'completed') AS result, "
+        f"toString(argMin(item_code, {order})) AS item_code, toString(argMin(dept_code, {order})) AS dept_code, "
+        f"toString(argMin(region_code, {order})) AS region_code, toUInt32(countIf(onsite)) AS trips "
+        f"FROM case_events FINAL WHERE {where} GROUP BY case_id", parameters)
+
+
+def load_stop_events(wh: Warehouse, where: str, parameters: dict | None = None) -> pl.DataFrame:
+    """The distinct clock-stop events (:data:`metrics.facts.STOP_EVENT_TYPES`) of the selected cases."""
+    kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
+    return wh.query_df(f"SELECT case_id, toString(event_type) AS event_type, event_time FROM case_events FINAL "
+                       f"WHERE event_type IN ({kinds}) AND ({where})", parameters)
 
 
 def load_items(wh: Warehouse) -> pl.DataFrame:
@@ -55,10 +78,35 @@ def load_followups(wh: Warehouse, rating_filter: str | None = None, parameters: 
     return wh.query_df(f"SELECT {', '.join(FOLLOWUP_COLUMNS)} FROM followups FINAL {where}", parameters)
 
 
-def load_case_facts(wh: Warehouse, where: str = "", parameters: dict | None = None) -> pl.DataFrame:
+def load_case_facts(wh: Warehouse, where: str = "", parameters: dict | None = None,
+                    columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Stored case facts (every column, or only ``columns``) of the cases an SQL condition selects."""
     clause = f"WHERE {where}" if where else ""
-    columns = ", ".join([*FACT_SCHEMA, "rating_count"])
-    return wh.query_df(f"SELECT {columns} FROM case_facts FINAL {clause}", parameters)
+    names = ", ".join(columns or [*FACT_SCHEMA, "rating_count"])
+    return wh.query_df(f"SELECT {names} FROM case_facts FINAL {clause}", parameters)
+
+
+def in_bucket(column: str, buckets: int, bucket: int) -> str:
+    """SQL condition: the row's ``column`` hashes into bucket ``bucket`` of ``buckets`` (a fixed split of
+    the cases, or ratings, into parts of bounded size)."""
+    return f"cityHash64({column}) % {int(buckets)} = {int(bucket)}" if buckets > 1 else "1"
+
+
+#: The raw tables an incremental run looks for arrivals in, with the key that identifies a row.
+ARRIVAL_KEYS = {"case_events": "event_id", "ratings": "rating_id", "followups": "followup_id",
+                "items": "item_code, valid_from"}
+
+
+def arrivals_digest(wh: Warehouse, after: str, upto: str) -> str:
+    """A digest of every stored row (every physical copy) that arrived in (``after``, ``upto``]: equal
+    digests taken at two moments mean no row of that interval became visible in between."""
+    interval = ("received_at > {a:DateTime64(3, 'Asia/Shanghai')} "
+                "AND received_at <= {b:DateTime64(3, 'Asia/Shanghai')}")
+    parts = " UNION ALL ".join(
+        f"SELECT '{table}' AS t, count() AS n, groupBitXor(cityHash64({key}, received_at)) AS h "
+        f"FROM {table} WHERE {interval}" for table, key in ARRIVAL_KEYS.items())
+    rows = sorted(wh.query_rows(parts, {"a": after, "b": upto}))
+    return ";".join(f"{t}:{n}:{h}" for t, n, h in rows)
 
 
 def completed_in(period: Period) -> tuple[str, dict]:
@@ -78,12 +126,18 @@ def rated_in(period: Period) -> tuple[str, dict]:
 
 
 def write_case_facts(wh: Warehouse, facts: pl.DataFrame, version: int) -> int:
+    return write_case_facts_to(wh, "case_facts", facts, version)
+
+
+def write_case_facts_to(wh: Warehouse, table: str, facts: pl.DataFrame, version: int) -> int:
+    """Insert case facts (with ``rating_count``) as rows of ``version`` into ``table`` (``case_facts``, or a
+    copy of it: the benchmark's floor writes the same rows into a scratch table)."""
     frame = facts.select([*FACT_SCHEMA, "rating_count"]).with_columns(
         version=pl.lit(version, dtype=pl.UInt64),
         result=pl.col("result").fill_null(""),
         channel=pl.col("channel").fill_null(""),
     )
-    return wh.insert_df("case_facts", frame)
+    return wh.insert_df(table, frame)
 
 
 GROUP_METRIC_COLUMNS = ("group_code", "peer_group", *COUNT_COLUMNS, *[k for k in INDICATOR_KEYS if k not in COUNT_COLUMNS],
