@@ -132,17 +132,22 @@ def unit_days(ratings: pl.DataFrame, *, min_ratings: int = MIN_RATINGS) -> pl.Da
     """The behaviour features of every unit-day (see the module doc) with ``min_ratings`` or more
     ratings, plus the figures the evidence quotes (``span_minutes``, ``mean_gap``, ``fast_n``,
     ``own_median``, ``month_end``) and the ``rating_ids``. Sorted by kind, unit, day."""
-    u = unit_ratings(ratings)
+    u = unit_ratings(ratings)  # sorted by kind, unit, time: a unit-day's ratings are consecutive rows
     key = ["unit_kind", "unit_id", "day"]
     secs = (pl.col("rated_at") - pl.col("completed_at")).dt.total_seconds()
-    gap = pl.col("rated_at").diff().dt.total_seconds().over(key)
-    u = u.with_columns(_secs=pl.when(secs >= 0).then(secs), _gap=gap, _hour=pl.col("rated_at").dt.hour())
-    u = u.with_columns(_run=(pl.col("_gap").is_null() | (pl.col("_gap") > RUN_GAP_SECONDS)).cum_sum().over(key))
-    runs = u.group_by(*key, "_run").agg(
+    new = pl.any_horizontal([pl.col(k) != pl.col(k).shift(1) for k in key]).fill_null(True)
+    u = u.with_columns(_new=new).with_columns(
+        _g=pl.col("_new").cum_sum(),  # one integer per unit-day (no string keys in the group-bys below)
+        _secs=pl.when(secs >= 0).then(secs),
+        _gap=pl.when(~pl.col("_new")).then(pl.col("rated_at").diff().dt.total_seconds()),
+        _hour=pl.col("rated_at").dt.hour(),
+    ).with_columns(_run=(pl.col("_new") | (pl.col("_gap") > RUN_GAP_SECONDS)).cum_sum())
+    runs = u.group_by("_g", "_run").agg(
         _run_n=pl.len(), _run_seconds=(pl.col("rated_at").max() - pl.col("rated_at").min()).dt.total_seconds(),
-    ).sort(*key, "_run_n", "_run", descending=[False, False, False, True, False]).group_by(key, maintain_order=True).agg(
+    ).sort("_g", "_run_n", "_run", descending=[False, True, False]).group_by("_g", maintain_order=True).agg(
         run_n=pl.col("_run_n").first(), run_seconds=pl.col("_run_seconds").first())
-    days = u.group_by(key).agg(
+    days = u.group_by("_g").agg(
+        *[pl.col(k).first() for k in key],
         ratings=pl.len(),
         top_n=(pl.col("level") == 5).sum(),
         top_share=(pl.col("level") == 5).mean(),
@@ -152,18 +157,19 @@ def unit_days(ratings: pl.DataFrame, *, min_ratings: int = MIN_RATINGS) -> pl.Da
         gap_mean=pl.col("_gap").mean(),
         gap_std=pl.col("_gap").std(),
         span_minutes=(pl.col("rated_at").max() - pl.col("rated_at").min()).dt.total_seconds() / 60,
-        dept_code=pl.col("dept_code").mode().sort().first(),
-        region_code=pl.col("region_code").mode().sort().first(),
+        dept_code=pl.col("dept_code").first(),  # of the unit-day's first rating
+        region_code=pl.col("region_code").first(),
         rater_phone=pl.col("rater_phone_masked").first(),
         rating_ids=pl.col("rating_id"),
     )
-    peak = u.group_by(*key, "_hour").len().group_by(key).agg(peak_hour=pl.col("len").max())
-    device = (u.filter(pl.col("device_id").fill_null("") != "").group_by(*key, "device_id").len()
-              .group_by(key).agg(_top_device=pl.col("len").max()))
+    peak = u.group_by("_g", "_hour").len().group_by("_g").agg(peak_hour=pl.col("len").max())
+    device = (u.filter(pl.col("device_id").fill_null("") != "").group_by("_g", "device_id").len()
+              .group_by("_g").agg(_top_device=pl.col("len").max()))
     rater = (u.filter((pl.col("rater_key").fill_null("") != "") & (pl.col("case_id").fill_null("") != ""))
-             .group_by(*key, "rater_key").agg(_cases=pl.col("case_id").n_unique())
-             .group_by(key).agg(max_per_rater=pl.col("_cases").max()))
-    days = days.join(peak, on=key, how="left").join(runs, on=key, how="left").join(device, on=key, how="left").join(rater, on=key, how="left")
+             .group_by("_g", "rater_key").agg(_cases=pl.col("case_id").n_unique())
+             .group_by("_g").agg(max_per_rater=pl.col("_cases").max()))
+    days = (days.join(peak, on="_g", how="left").join(runs, on="_g", how="left").join(device, on="_g", how="left")
+            .join(rater, on="_g", how="left").drop("_g"))
     # The unit's own median ratings per calendar day of the window, days without a rating counted as 0
     # (floored at 1): the lower median of W values of which W − k are zeros.
     span = (days["day"].max() - days["day"].min()).days + 1 if days.height else 1
@@ -363,16 +369,6 @@ def evidence(row: dict, lang: str) -> list[dict]:
     return out
 
 
-def mask_unit(kind: str, unit_id: str, phone_masked: str | None = None) -> str:
-    """A unit as shown: a staff number masked in its middle (``W371****4001``), a rater by the start of
-    the pseudonym with the masked phone when known; departments and devices as they are."""
-    if kind == "staff":
-        return unit_id[:4] + "****" + unit_id[-4:] if len(unit_id) > 8 else unit_id[:1] + "****"
-    if kind == "rater":
-        return f"{unit_id[:8]}…" + (f" {phone_masked}" if phone_masked else "")
-    return unit_id
-
-
 # Detector -----------------------------------------------------------------------------------------
 def _forest(seed: int):
     from sklearn.ensemble import IsolationForest
@@ -385,31 +381,42 @@ def forest_scores(model, frame: pl.DataFrame) -> np.ndarray:
     return -model.score_samples(z_matrix(frame)) if frame.height else np.zeros(0)
 
 
+EVIDENCE_SCHEMA = pl.List(pl.Struct({"feature": pl.String, "z": pl.Float64, "text": pl.String}))
+
+
+def _masked_expr() -> pl.Expr:
+    """A unit as shown: a staff number masked in its middle (``W371****4001``; a short one but its first
+    character), a rater by the first 8 characters of its pseudonym and the masked phone when known;
+    departments and devices as they are."""
+    uid = pl.col("unit_id")
+    staff = pl.when(uid.str.len_chars() > 8).then(uid.str.slice(0, 4) + "****" + uid.str.slice(-4)).otherwise(
+        uid.str.slice(0, 1) + "****")
+    phone = pl.when(pl.col("rater_phone").fill_null("") != "").then(" " + pl.col("rater_phone")).otherwise(pl.lit(""))
+    rater = uid.str.slice(0, 8) + "…" + phone
+    return pl.when(pl.col("unit_kind") == "staff").then(staff).when(pl.col("unit_kind") == "rater").then(rater).otherwise(uid)
+
+
 def anomalies(frame: pl.DataFrame, model, lang: str = "zh", *, top: int | None = None,
-              by: str = "score") -> pl.DataFrame:
-    """The scored unit-days (:func:`prepare`) ranked by the IsolationForest ``score`` (or by
-    ``rule_score``), with masked unit ids and evidence: columns :data:`ANOMALY_COLUMNS`."""
+              by: str = "score", evidence_top: int | None = None) -> pl.DataFrame:
+    """The scored unit-days (:func:`prepare`) ranked by the IsolationForest ``score`` (``by="score"``) or
+    by ``rule_score`` (``by="rules"``), with masked unit ids and evidence: columns :data:`ANOMALY_COLUMNS`. ``top`` keeps the
+    first rows; the evidence (words, built per row) is given for the first ``evidence_top`` rows (default:
+    every row kept), the others have an empty list."""
     if frame.is_empty():
         return pl.DataFrame(schema={"unit_kind": pl.String, "unit_id": pl.String, "day": pl.Date, "score": pl.Float64,
                                     "rule_score": pl.Float64, "ratings": pl.Int64, "dept_code": pl.String,
-                                    "region_code": pl.String,
-                                    "rules": pl.List(pl.String), "evidence": pl.List(pl.Struct(
-                                        {"feature": pl.String, "z": pl.Float64, "text": pl.String}))})
+                                    "region_code": pl.String, "rules": pl.List(pl.String), "evidence": EVIDENCE_SCHEMA})
     ranked = frame.with_columns(score=pl.Series(np.round(forest_scores(model, frame), 4)))
-    other = "rule_score" if by == "score" else "score"
-    ranked = ranked.sort([by, other, "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
+    first, second = ("score", "rule_score") if by == "score" else ("rule_score", "score")
+    ranked = ranked.sort([first, second, "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
     if top is not None:
         ranked = ranked.head(top)
-    rows = ranked.to_dicts()
-    return pl.DataFrame({
-        "unit_kind": [r["unit_kind"] for r in rows],
-        "unit_id": [mask_unit(r["unit_kind"], r["unit_id"], r.get("rater_phone")) for r in rows],
-        "day": [r["day"] for r in rows], "score": [r["score"] for r in rows],
-        "rule_score": [float(r["rule_score"]) for r in rows], "ratings": [r["ratings"] for r in rows],
-        "dept_code": [r["dept_code"] for r in rows], "region_code": [r["region_code"] for r in rows],
-        "rules": [r["rules"] for r in rows],
-        "evidence": [evidence(r, lang) for r in rows],
-    }, schema_overrides={"day": pl.Date, "rules": pl.List(pl.String)})
+    told = ranked.height if evidence_top is None else min(evidence_top, ranked.height)
+    words = [evidence(r, lang) for r in ranked.head(told).to_dicts()] + [[] for _ in range(ranked.height - told)]
+    return ranked.select(
+        "unit_kind", _masked_expr().alias("unit_id"), "day", "score", pl.col("rule_score").cast(pl.Float64),
+        "ratings", "dept_code", "region_code", "rules",
+    ).with_columns(evidence=pl.Series(words, dtype=EVIDENCE_SCHEMA))
 
 
 def window_for(period: str | None = None, as_of: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
@@ -426,17 +433,19 @@ def window_for(period: str | None = None, as_of: dt.datetime | None = None) -> t
 
 
 def score_window(wh, model, start: dt.datetime, end: dt.datetime, lang: str = "zh", *, top: int | None = None,
-                 region_prefix: str = "", dept_code: str | None = None) -> pl.DataFrame:
-    """The anomalies of the ratings given in [start, end), most unusual first. Peers are every unit of
-    the window (the whole province), so a unit scores the same in every scope; ``region_prefix`` and
-    ``dept_code`` then keep the unit-days of a region subtree or one department (a user's scope)."""
+                 by: str = "score", evidence_top: int | None = None, region_prefix: str = "",
+                 dept_code: str | None = None) -> pl.DataFrame:
+    """The anomalies of the ratings given in [start, end), most unusual first (:func:`anomalies`). Peers
+    are every unit of the window (the whole province), so a unit scores the same in every scope;
+    ``region_prefix`` and ``dept_code`` then keep the unit-days of a region subtree or one department
+    (a user's scope)."""
     ratings = q.ratings_between(wh, start, end)
     frame = prepare(ratings)
     if frame.height and region_prefix:
         frame = frame.filter(pl.col("region_code").str.starts_with(region_prefix))
     if frame.height and dept_code:
         frame = frame.filter(pl.col("dept_code") == dept_code)
-    return anomalies(frame, model, lang, top=top)
+    return anomalies(frame, model, lang, top=top, by=by, evidence_top=evidence_top)
 
 
 # Evaluation ---------------------------------------------------------------------------------------

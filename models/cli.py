@@ -222,10 +222,7 @@ def anomalies_command(app, period: str | None, as_of: str | None, top: int, by: 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
     model, manifest = store.load("anomaly", anomaly.FEATURE_VERSION, app.lang)
-    frame = anomaly.score_window(app.warehouse(), model, start, end, app.lang)
-    if by == "rules" and frame.height:
-        frame = frame.sort(["rule_score", "score", "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
-    frame = frame.head(top)
+    frame = anomaly.score_window(app.warehouse(), model, start, end, app.lang, top=top, by=by)
     if fmt == "json":
         import polars as pl
 

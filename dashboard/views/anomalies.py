@@ -17,6 +17,9 @@ from dashboard import labels as L
 from models import anomaly
 from models import store as model_store
 
+#: Unit-days listed (with their evidence).
+SHOWN = 30
+
 c = ui.ctx()
 st.subheader(L.tr(c.lang, "异常评价", "Rating anomalies"))
 st.caption(ui.scope_caption())
@@ -35,11 +38,8 @@ except (model_store.ModelMissing, model_store.ModelIncompatible) as exc:
 def _anomalies(_dsn: str, _version: tuple, period: str, model_version: int, lang: str, region_prefix: str,
                dept_code: str | None, by: str) -> pl.DataFrame:
     start, end = anomaly.window_for(period=period)
-    frame = anomaly.score_window(ui.warehouse(), model, start, end, lang, region_prefix=region_prefix,
-                                 dept_code=dept_code)
-    if by == "rules" and frame.height:
-        frame = frame.sort(["rule_score", "score", "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
-    return frame
+    return anomaly.score_window(ui.warehouse(), model, start, end, lang, by=by, evidence_top=SHOWN,
+                                region_prefix=region_prefix, dept_code=dept_code)
 
 
 st.caption(L.tr(c.lang, "异常是提示关注的线索，不是处罚依据：繁忙的大厅、截止日前的集中办理同样“异常”。",
@@ -62,7 +62,7 @@ if frame.height == 0:
     st.success(L.tr(c.lang, f"本期没有评价数达 {anomaly.MIN_RATINGS} 条的单元日。",
                     f"No unit-day with {anomaly.MIN_RATINGS}+ ratings in this period."))
     st.stop()
-top = frame.head(30)
+top = frame.head(SHOWN)
 kinds = {k: L.tr(c.lang, *v) for k, v in anomaly.UNIT_KINDS.items()}
 dept_names = ui.names("dept")
 display = top.select(
