@@ -223,7 +223,8 @@ def run(tmp_path_factory) -> Run:
 
 # --- Determinism ----------------------------------------------------------------------------------
 def _bytes(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    """Every file the run wrote, by path (the manipulation labels are in ``labels/``)."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def test_same_seed_same_bytes_different_seed_different(tmp_path):
@@ -245,8 +246,9 @@ def test_rerun_into_same_directory_replaces_old_chunks(tmp_path):
     generate(DemoParams(month="2025-09", out=tmp_path, cases=900, chunk_cases=300))
     generate(DemoParams(month="2025-09", out=tmp_path, cases=400, chunk_cases=300))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    expected = [f["name"] for f in manifest["files"]] + ["manifest.json"]
+    expected = [f["name"] for f in manifest["files"]] + ["manifest.json", "labels"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
+    assert manifest["injected"]["manipulation"]["labels"] == "labels/manipulation.json"
 
 
 # --- Interchange validity and injected records ----------------------------------------------------
