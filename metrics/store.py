@@ -39,15 +39,18 @@ def load_first_events(wh: Warehouse, where: str, parameters: dict | None = None)
     condition selects: "first" is the earliest by (event time, event id), as there."""
     order = "(event_time, event_id)"
     first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
+    # The earliest event's three codes from one argMin (one comparison of the order per event, not three).
     return wh.query_df(
+        "SELECT * EXCEPT (codes), tupleElement(codes, 1) AS item_code, tupleElement(codes, 2) AS dept_code, "
+        "tupleElement(codes, 3) AS region_code FROM ("
         f"SELECT case_id, {first('submitted')} AS submitted_at, {first('accepted')} AS accepted_at, "
         f"{first('completed')} AS completed_at_raw, {first('rejected')} AS rejected_at, "
         f"{first('withdrawn')} AS withdrawn_at, "
         f"argMinIfOrNull(toString(channel), {order}, event_type = 'submitted') AS channel, "
         f"argMinIfOrNull(toString(result), {order}, event_type = 'completed') AS result, "
-        f"toString(argMin(item_code, {order})) AS item_code, toString(argMin(dept_code, {order})) AS dept_code, "
-        f"toString(argMin(region_code, {order})) AS region_code, toUInt32(countIf(onsite)) AS trips "
-        f"FROM case_events FINAL WHERE {where} GROUP BY case_id", parameters)
+        f"argMin((toString(item_code), toString(dept_code), toString(region_code)), {order}) AS codes, "
+        f"toUInt32(countIf(onsite)) AS trips "
+        f"FROM case_events FINAL WHERE {where} GROUP BY case_id)", parameters)
 
 
 def load_stop_events(wh: Warehouse, where: str, parameters: dict | None = None) -> pl.DataFrame:
