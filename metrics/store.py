@@ -140,7 +140,9 @@ def write_case_facts_to(wh: Warehouse, table: str, facts: pl.DataFrame, version:
         result=pl.col("result").fill_null(""),
         channel=pl.col("channel").fill_null(""),
     )
-    return wh.insert_df(table, frame)
+    # In the table's order (ORDER BY case_id): ClickHouse sorts an unsorted block itself, at about twice
+    # the cost of the whole insert.
+    return wh.insert_df(table, frame.sort("case_id"))
 
 
 GROUP_METRIC_COLUMNS = ("group_code", "peer_group", *COUNT_COLUMNS, *[k for k in INDICATOR_KEYS if k not in COUNT_COLUMNS],
