@@ -24,7 +24,7 @@ Progress = Callable[[str], None]
 
 @dataclass
 class TrainResult:
-    """A fitted estimator (stored with skops; its types must be in :data:`models.store.TRUSTED_TYPES`) and
+    """A fitted estimator (stored with skops; its types must be in its kind's :data:`models.store.TRUSTED_TYPES`) and
     its manifest: training window, data watermark, evaluation against the baselines, anything the kind
     needs at use (feature names, …). The store adds versions, libraries and the checksum."""
 

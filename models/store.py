@@ -7,8 +7,8 @@ Layout under ``$HCP_HOME/models/`` (every directory 0700, :func:`hcp.settings.pr
     models/<kind>/current.json          {"version": N} — written last, atomically: a half-written model
                                         is never current
 
-**Loading is safe.** skops reads only the object types it is told to trust; :data:`TRUSTED_TYPES` lists
-the scikit-learn and numpy types our models are made of, and a file that needs anything else is refused
+**Loading is safe.** skops reads only the object types it is told to trust; :data:`TRUSTED_TYPES` lists,
+per kind, the scikit-learn and numpy types its model is made of, and a file that needs anything else is refused
 (a raw pickle could run any code it carries). The file's SHA-256 must match the manifest's checksum.
 
 **Versions.** A model is only used with the library versions it was trained with (scikit-learn, numpy,
@@ -27,24 +27,20 @@ from pathlib import Path
 from hcp.errors import HcpError
 from hcp.settings import hcp_home, private_dir
 
-#: The only object types a model file may contain (skops refuses anything else on load).
-TRUSTED_TYPES = (
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    # the complaint-cause classifier (models.cause)
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    # the rating-anomaly detector (models.anomaly)
-    "sklearn.ensemble._iforest.IsolationForest",
-    "sklearn.tree._classes.ExtraTreeRegressor",
-    "sklearn.tree._tree.Tree",
-    "numpy.dtype",
-    "numpy.ndarray",
-    "numpy.float64",
-    "numpy.int64",
-    "builtins.slice",
-)
+#: The plain types every model file is made of besides its estimators.
+_COMMON_TYPES = ("numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.int64", "builtins.slice")
+#: kind → the only object types its model file may contain (skops refuses anything else on load): a file
+#: of one kind holding another kind's estimator (a tree in the risk model's place) is refused too.
+TRUSTED_TYPES: dict[str, tuple[str, ...]] = {
+    "risk": ("sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
+             "sklearn.linear_model._logistic.LogisticRegression", *_COMMON_TYPES),
+    "cause": ("sklearn.pipeline.Pipeline", "sklearn.feature_extraction.text.TfidfVectorizer",
+              "sklearn.feature_extraction.text.TfidfTransformer",
+              "sklearn.linear_model._logistic.LogisticRegression", *_COMMON_TYPES),
+    "anomaly": ("sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
+                "sklearn.ensemble._iforest.IsolationForest", "sklearn.tree._classes.ExtraTreeRegressor",
+                "sklearn.tree._tree.Tree", *_COMMON_TYPES),
+}
 #: Libraries whose versions must match between training and use.
 PINNED_LIBRARIES = ("sklearn", "numpy", "scipy", "skops")
 
@@ -158,8 +154,9 @@ def load(kind: str, feature_version: int, lang: str = "zh"):
         raise ModelIncompatible(tr(lang, f"{kind} 模型文件缺失或已损坏（校验和不符）：请运行 hcp models train {kind}",
                                    f"the {kind} model file is missing or damaged (checksum mismatch): "
                                    f"run `hcp models train {kind}`"))
-    untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    trusted = TRUSTED_TYPES.get(kind, ())
+    untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in trusted]
     if untrusted:
         raise ModelIncompatible(tr(lang, f"{kind} 模型文件含有不受信任的类型 {untrusted}，拒绝加载",
                                    f"the {kind} model file holds untrusted types {untrusted}; refused"))
-    return skops.io.load(path, trusted=list(TRUSTED_TYPES)), manifest
+    return skops.io.load(path, trusted=list(trusted)), manifest

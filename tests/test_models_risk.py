@@ -296,7 +296,7 @@ def test_too_little_data_gives_a_clear_message_and_no_model(warehouse, hcp_home)
     assert model_store.current_version("risk") is None
     with open_warehouse() as wh, pytest.raises(model_store.TooLittleData, match="too little data"):
         risk.train(wh, lang="en")
-    evaluate = run_hcp("models", "evaluate")
+    evaluate = run_hcp("models", "evaluate", "risk")
     assert evaluate.returncode == 1 and "hcp models train" in evaluate.stderr
 
 
