@@ -1,7 +1,7 @@
 """``hcp demo``: the demo province.
 
 * ``hcp demo generate …`` writes one month of interchange files (see :mod:`hcp.demo.generator`).
-* ``hcp demo`` alone runs :func:`run_demo`: generate → ingest → metrics → monthly bulletin → demo users →
+* ``hcp demo`` alone runs :func:`run_demo`: generate → ingest → metrics → models → monthly bulletin → demo users →
   a demo push token → dashboard, on the configured warehouse.
 """
 
@@ -79,7 +79,7 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     """The main job, end to end, on the configured warehouse (the embedded one by default):
 
     generate the demo month → ``hcp init`` → ingest every file (bad records to quarantine) → compute case
-    facts and metrics → publish the month's bulletin → create one demo user per role → issue the demo
+    facts and metrics → train the models → publish the month's bulletin → create one demo user per role → issue the demo
     push token (printed once, with how to use it) → serve the dashboard (``hcp serve``, until Ctrl-C; ``--no-serve`` stops after the bulletin).
     """
     from hcp.demo.generator import DemoParams
@@ -124,6 +124,15 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
                       f"  {month}: {fmt_int(h['cases_completed'])} completed, on time {fmt_rate(h['on_time_rate'])}, "
                       f"online {fmt_rate(h['online_rate'])}, good {fmt_rate(h['good_rate'])}, {fmt_int(h['bad_count'])} bad"))
 
+    # Before the bulletin, so that the demo's first bulletin already carries the predicted causes of its bad
+    # ratings (the scheduler retrains after each month's bulletin, for the next one).
+    step("▶ 训练模型", "▶ training the models")
+    from models import lifecycle
+
+    trained = lifecycle.train(wh, lang=lang, progress=lambda m: click.echo(f"  … {m}", err=True))
+    for t in trained:
+        click.echo(f"  {t.kind}: {t.directory}" if t.directory else f"  {t.kind}: {t.message}")
+
     step("▶ 生成月度通报", "▶ publishing the monthly bulletin")
     from hcp.config import load_config
     from reports.archive import Archive, default_root
@@ -133,13 +142,6 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     published = publish_monthly(wh, Archive(default_root(config)), month, None, lang=lang, trigger="demo", config=config)
     for path in published.files:
         click.echo(f"  {path}")
-
-    step("▶ 训练模型", "▶ training the models")
-    from models import lifecycle
-
-    trained = lifecycle.train(wh, lang=lang, progress=lambda m: click.echo(f"  … {m}", err=True))
-    for t in trained:
-        click.echo(f"  {t.kind}: {t.directory}" if t.directory else f"  {t.kind}: {t.message}")
 
     step("▶ 看板用户", "▶ dashboard users")
     from dashboard.auth import create_demo_users
