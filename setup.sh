@@ -1,7 +1,7 @@
 #!/bin/sh
 # One-command set-up. Creates .venv with Python 3.11, installs hcp from this checkout, then:
 #   ./setup.sh demo [hcp demo options]   — the main job on the embedded warehouse
-#   ./setup.sh test [pytest options]     — the test suite (also installs the system packages tests need)
+#   ./setup.sh test [pytest options]     — the linter, then the test suite (also installs the system packages tests need)
 set -eu
 cd "$(dirname "$0")"
 
@@ -36,6 +36,7 @@ case "$task" in
     test)
         ensure_venv ".[test]"
         sh scripts/system-deps.sh test
+        .venv/bin/ruff check --no-cache .   # lint first: a syntax error or an undefined name fails at once
         status=0
         .venv/bin/python -m pytest "$@" || status=$?
         if [ "$status" -eq 5 ]; then

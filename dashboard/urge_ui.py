@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import ui
 from dashboard import labels as L
 from supervision.loop import STEPS
-from supervision.urges import CASE_ENDS, DEPT_ACTIONS, TARGETS, UrgeRefused, new_urge_id, open_by_target, response_label
+from supervision.urges import CASE_ENDS, DEPT_ACTIONS, UrgeRefused, new_urge_id, open_by_target, response_label
 from warehouse.client import SHANGHAI
 
 
@@ -45,7 +45,7 @@ def open_panel(c, as_of: dt.datetime | None = None) -> int:
     if opened.height == 0:
         return 0
     dept_names = ui.names("dept")
-    st.markdown(f"##### :red[:material/campaign:] " + L.tr(c.lang, f"督办事项（未回应 {opened.height:,} 件）",
+    st.markdown("##### :red[:material/campaign:] " + L.tr(c.lang, f"督办事项（未回应 {opened.height:,} 件）",
                                                           f"Urged by the office ({opened.height:,} not answered)"))
     # What and the note first (a department reads what it is asked to do), then when, who, how often.
     display = opened.select(

@@ -89,7 +89,7 @@ def train_command(app, names: tuple[str, ...], seed: int, no_refresh: bool) -> N
 @click.pass_obj
 def evaluate_command(app, names: tuple[str, ...], fmt: str) -> None:
     """模型评估 / every figure of the last training, beside the baselines."""
-    from models import lifecycle, registry, store
+    from models import registry, store
 
     kinds = _kinds(app, names)
     manifests = {name: store.load_manifest(name, app.lang) for name in kinds if store.current_version(name) is not None}

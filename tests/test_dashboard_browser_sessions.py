@@ -11,7 +11,6 @@ import contextlib
 import re
 import time
 
-import pytest
 
 from tests.dashboard_support import USERS
 from tests.test_dashboard_browser import (CHROMEDRIVER, CHROMIUM, browser, login, no_error, pytestmark,  # noqa: F401

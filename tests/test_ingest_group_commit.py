@@ -5,7 +5,6 @@ crash a real `hcp serve-ingest` process killed with SIGKILL."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket

@@ -21,7 +21,6 @@ Dec 20, whatever the day.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -38,7 +37,7 @@ from reports.bulletin import render_html
 from reports.figures import as_of_day, figures_checksum, gather
 from reports.monthly import publish_monthly
 from reports.pdf import html_to_pdf
-from tests.builders import event, events_frame, followup, followups_frame, items_frame, lifecycle, rating, ratings_frame
+from tests.builders import event, events_frame, followup, followups_frame, items_frame, rating, ratings_frame
 from warehouse.client import SHANGHAI
 
 PROVINCE = "370000000000"
@@ -134,6 +133,7 @@ def test_a_bulletin_computed_on_december_1_separates_overdue_from_in_progress(lo
     overdue = flat[flat.index("逾期未整改" + "评价编号"):flat.index("整改中（未到整改期限）")]
     waiting = flat[flat.index("整改中（未到整改期限）"):flat.index("数据质量")]
     assert "late" in overdue and "today" not in overdue and "new" not in overdue
+    assert "today" in waiting and "new" in waiting and "late" not in waiting
     rows = {line.split()[0]: line.split() for line in pdf_text(pdf, tmp_path, layout=True).splitlines()
             if line.split() and line.split()[0] in ("late", "today", "new")}
     assert rows["late"][-2:] == ["2025-11-24", "逾期未整改"]
