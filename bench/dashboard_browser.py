@@ -35,25 +35,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from tests.dashboard_support import CHROMEDRIVER, CHROMIUM  # noqa: E402
 PASSWORD = "bench-pass-1"
 PAGES = {"overview": "总览", "ranking": "排名", "overdue": "超期监督", "ratings": "差评整改", "drill": "逐级钻取",
          "catalogue": "事项目录", "quality": "数据质量", "anomalies": "异常评价"}
 
 
 def start_browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from tests.dashboard_support import chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                     "--window-size=1440,1100", "--lang=zh-CN"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(120)
-    return driver
+    return chromium(page_load_timeout=120)
 
 
 def wait(driver, condition, timeout: float = 300.0, poll: float = 0.05):

@@ -320,6 +320,8 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inf
     signal.signal(signal.SIGTERM, stop)
     click.echo(tr(app.lang, f"hcp serve-ingest 已启动：http://{host}:{actual}/ingest",
                   f"hcp serve-ingest listening on http://{host}:{actual}/ingest"))
+    from ingest.tokens import token_hint
+
     click.echo(token_hint(app.lang))
     sys.stdout.flush()
     try:
@@ -327,14 +329,6 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inf
     finally:
         writer.stop()
         sock.close()
-
-
-def token_hint(lang: str) -> str:
-    """How a platform gets a token (printed by `hcp serve` and `hcp serve-ingest`)."""
-    return tr(lang, "  推送需令牌：hcp tokens issue 平台名 --kinds case_event,rating --region 区划代码"
-                    "（请求头 Authorization: Bearer <令牌>）",
-              "  pushes need a token: hcp tokens issue PLATFORM --kinds case_event,rating --region CODE "
-              "(header Authorization: Bearer <token>)")
 
 
 # hcp ingest history ------------------------------------------------------------------------------------

@@ -671,10 +671,8 @@ def routes(ctx) -> list[Route]:
     ctx.cleanups.append(writer.stop)
     import click
 
-    from ingest.cli import token_hint
-
     click.echo(tr(ctx.lang, f"HTTP 推送接口：POST http://{ctx.host}:{ctx.port}/ingest",
                   f"HTTP push endpoint: POST http://{ctx.host}:{ctx.port}/ingest"))
-    click.echo(token_hint(ctx.lang))
+    click.echo(tokens.token_hint(ctx.lang))
     return make_routes(writer, max_body_bytes=_option(options, "max_body_bytes"),
                        max_lines=_option(options, "max_lines"), max_inflight_bytes=_option(options, "max_inflight_bytes"))

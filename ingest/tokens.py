@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hcp.domain import RECORD_KINDS
+from hcp.i18n import tr
 from hcp.settings import TIMEZONE
 from hcp.workdays import region_prefix
 from ingest.fields import FACT_KINDS, REFERENCE_KINDS
@@ -178,3 +179,11 @@ def revoke(wh, name: str) -> Token:
 
 def writes_reference(token: Token) -> bool:
     return any(k in REFERENCE_KINDS for k in token.kinds)
+
+
+def token_hint(lang: str) -> str:
+    """How a platform gets a token (printed by `hcp serve` and `hcp serve-ingest`)."""
+    return tr(lang, "  推送需令牌：hcp tokens issue 平台名 --kinds case_event,rating --region 区划代码"
+                    "（请求头 Authorization: Bearer <令牌>）",
+              "  pushes need a token: hcp tokens issue PLATFORM --kinds case_event,rating --region CODE "
+              "(header Authorization: Bearer <token>)")

@@ -50,6 +50,7 @@ import polars as pl
 
 from hcp.i18n import tr
 from models import anomaly_queries as q
+from models.anomaly_labels import LABELS_DIR, LABELS_FILE, read_labels
 from models.registry import ModelKind, TrainResult
 from models.store import TooLittleData
 from warehouse.client import SHANGHAI
@@ -450,8 +451,7 @@ def score_window(wh, model, start: dt.datetime, end: dt.datetime, lang: str = "z
 
 # Evaluation ---------------------------------------------------------------------------------------
 def label_files() -> list[Path]:
-    """The demo's manipulation labels under ``$HCP_HOME/demo/*/labels/`` (see :mod:`hcp.demo.manipulation`)."""
-    from hcp.demo.manipulation import LABELS_DIR, LABELS_FILE
+    """The demo's manipulation labels under ``$HCP_HOME/demo/*/labels/`` (:mod:`models.anomaly_labels`)."""
     from hcp.settings import hcp_home
 
     return sorted((hcp_home() / "demo").glob(f"*/{LABELS_DIR}/{LABELS_FILE}"))
@@ -459,8 +459,6 @@ def label_files() -> list[Path]:
 
 def load_episodes(wh, paths: list[Path] | None = None) -> list[dict]:
     """Labelled episodes whose ratings the warehouse holds (at least half of them)."""
-    from hcp.demo.manipulation import read_labels
-
     episodes = [e for path in (label_files() if paths is None else paths) for e in read_labels(path)]
     present = q.existing_ratings(wh, [r for e in episodes for r in e["rating_ids"]])
     return [{**e, "rating_ids": [r for r in e["rating_ids"] if r in present]} for e in episodes

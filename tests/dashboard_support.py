@@ -14,6 +14,7 @@ from pathlib import Path
 from tests import scenario_oct2025 as scenario
 
 PASSWORD = "password-1"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 USERS = {
     "province": dict(role="province", name="山东省政务服务管理办公室", region="370000000000"),
     "qingdao": dict(role="region", name="青岛市政务服务管理办公室", region="370200000000"),
@@ -58,3 +59,20 @@ def home_env(path: Path):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def chromium(page_load_timeout: float = 60):
+    """Headless Debian chromium through its system chromedriver (never a downloaded browser), a 1440×1100
+    window in Chinese: the browser of the dashboard's browser tests and of bench/dashboard_browser.py."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                     "--window-size=1440,1100", "--lang=zh-CN"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(page_load_timeout)
+    return driver

@@ -19,11 +19,10 @@ from pathlib import Path
 import pytest
 
 from dashboard import service
-from tests.dashboard_support import PASSWORD, build_home
+from tests.dashboard_support import CHROMEDRIVER, CHROMIUM, PASSWORD, build_home, chromium
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PAGES = {"overview": "总览", "ranking": "排名", "overdue": "超期监督", "ratings": "差评整改", "drill": "逐级钻取",
          "catalogue": "事项目录", "quality": "数据质量"}
 
@@ -65,17 +64,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                     "--window-size=1440,1100", "--lang=zh-CN"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = chromium()
     yield driver
     driver.quit()
 

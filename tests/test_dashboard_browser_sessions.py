@@ -23,16 +23,9 @@ CJK = re.compile(r"[\u2e80-\u2fff\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\
 @contextlib.contextmanager
 def fresh_browser():
     """Another chromium with a profile of its own (no cookie of the module's browser), as another person's."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from tests.dashboard_support import chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                     "--window-size=1440,1100", "--lang=zh-CN"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = chromium()  # a new chromium starts with an empty profile of its own
     try:
         yield driver
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -15,39 +14,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import HCP, REPO, run_hcp
 from tests.ingest_records import event, item, rating
-from tests.test_ingest_http import _ndjson, issue_token, post
+from tests.test_ingest_http import _ndjson, issue_token, post, serving
 
 
 @contextlib.contextmanager
 def grouped_endpoint(warehouse, *, group_rows: int, group_wait: float = 60.0):
     """The endpoint (uvicorn in this process) with a writer that waits for ``group_rows`` queued rows
     (or ``group_wait`` seconds) before it commits — so requests sent together are committed together."""
-    import uvicorn
-    from starlette.applications import Starlette
-
     from hcp.pii import ensure_key
-    from ingest.http import IngestWriter, make_routes
+    from ingest.http import IngestWriter
     from ingest.tokens import issue, parse_kinds
 
     ensure_key()
     token, _grant = issue(warehouse, "test-platform", kinds=parse_kinds("all"))
     writer = IngestWriter(warehouse, queue_rows=100_000, group_rows=group_rows, group_wait=group_wait)
-    app = Starlette(routes=make_routes(writer, max_body_bytes=10 << 20, max_lines=10_000))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", writer, token
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        writer.stop()
-        sock.close()
+    with serving(writer, max_body_bytes=10 << 20, max_lines=10_000) as url:
+        yield url, writer, token
 
 
 def _events(prefix: str, n: int) -> list[dict]:

@@ -3,6 +3,7 @@ tests/test_ingest_auth.py for what a token may and may not write)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,15 +36,16 @@ def post(url: str, body: bytes, *, content_type: str = "application/x-ndjson", h
         return exc.code, exc.headers, json.loads(exc.read() or b"{}")
 
 
-def serve_in_thread(warehouse, **limits):
-    """POST /ingest served by uvicorn in this process: yields (url, writer); stops it after."""
+@contextlib.contextmanager
+def serving(writer, **limits):
+    """POST /ingest of ``writer`` served by uvicorn in a thread of this process: yields its URL; stops the
+    server and the writer after."""
     import uvicorn
     from starlette.applications import Starlette
 
-    from ingest.http import IngestWriter, make_routes
+    from ingest.http import make_routes
 
-    writer = IngestWriter(warehouse, queue_rows=limits.pop("queue_rows", 15))
-    app = Starlette(routes=make_routes(writer, **{"max_body_bytes": 20_000, "max_lines": 60, **limits}))
+    app = Starlette(routes=make_routes(writer, **limits))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -53,12 +55,21 @@ def serve_in_thread(warehouse, **limits):
     while not server.started:
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", writer
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(30)
         writer.stop()
         sock.close()
+
+
+def serve_in_thread(warehouse, **limits):
+    """POST /ingest served by uvicorn in this process: yields (url, writer); stops it after."""
+    from ingest.http import IngestWriter
+
+    writer = IngestWriter(warehouse, queue_rows=limits.pop("queue_rows", 15))
+    with serving(writer, **{"max_body_bytes": 20_000, "max_lines": 60, **limits}) as url:
+        yield url, writer
 
 
 @pytest.fixture

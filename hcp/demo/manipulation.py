@@ -43,12 +43,11 @@ from hcp.demo.catalogue import Catalogue
 from hcp.demo.clock import DAY, NEVER, DemoCalendar, iso_expr
 from hcp.demo.people import mobiles, person_names
 from hcp.settings import private_dir
+from models.anomaly_labels import LABELS_DIR, LABELS_FILE, read_labels  # the format the evaluation reads
 
 KINDS = ("device_press", "one_phone", "fast_five", "month_end")
 #: One episode of each kind per this many cases of a batch (rounded, at least one).
 EPISODES_PER_CASES = 7_000
-LABELS_DIR = "labels"
-LABELS_FILE = "manipulation.json"
 #: Office hours in which the episodes happen (seconds after midnight).
 OPEN, CLOSE = 9 * 3600, 17 * 3600
 
@@ -261,11 +260,6 @@ def write_labels(out: Path, episodes: list[dict], seed: int) -> Path:
         json.dump(body, handle, ensure_ascii=False, indent=1)
     os.replace(tmp, path)
     return path
-
-
-def read_labels(path: Path) -> list[dict]:
-    """The episodes of a labels file (see :func:`write_labels`)."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))["episodes"]
 
 
 __all__ = ["KINDS", "device_id_expr", "with_devices", "inject", "write_labels", "read_labels", "NEVER"]
