@@ -138,7 +138,7 @@ def indicators(facts: pd.DataFrame, rfacts: pd.DataFrame, start: dt.date, end: d
     done["rated"] = done["case_id"].isin(rated)
     cases = done.groupby("group").apply(lambda g: pd.Series({
         "cases_completed": len(g),
-        "on_time_rate": (g["on_time"] == True).sum() / len(g),  # noqa: E712
+        "on_time_rate": (g["on_time"] == True).sum() / g["on_time"].notna().sum() if g["on_time"].notna().any() else np.nan,  # noqa: E712
         "avg_net_working_days": g["net_working_days"].dropna().mean() if g["net_working_days"].notna().any() else np.nan,
         "same_day_rate": (g["same_day"] == True).sum() / len(g),  # noqa: E712
         "zero_trip_rate": (g["trips"] == 0).sum() / len(g),

@@ -376,6 +376,7 @@ def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: st
     ok = "NOT inconsistent"
     return wh.query_df(
         f"SELECT {group} AS group, toUInt32(countIf({ok})) AS cases_completed, "
+        f"toUInt32(countIf({ok} AND on_time IS NOT NULL)) AS timed_n, "
         f"toUInt32(countIf({ok} AND on_time = true)) AS on_time_n, "
         f"toUInt32(countIf({ok} AND on_time = false)) AS overdue_completed, "
         f"toInt64(sumIf(ifNull(net_working_days, 0), {ok})) AS net_days_sum, "
@@ -681,6 +682,15 @@ def inconsistent_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.Data
     """The scope's inconsistent cases of the period (:func:`metrics.quality.inconsistent_cases`: any milestone
     in the period), for correction: an office sees its subtree, a department its own cases."""
     from metrics.quality import inconsistent_cases as listed
+
+    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
+    return listed(wh, filters.parsed, where=sql.where() if sql.conditions else "", parameters=sql.params)
+
+
+def untimed_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:
+    """The scope's cases completed in the period under an item the catalogue does not hold (no deadline:
+    :func:`metrics.quality.untimed_cases`), for the catalogue to be completed."""
+    from metrics.quality import untimed_cases as listed
 
     sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
     return listed(wh, filters.parsed, where=sql.where() if sql.conditions else "", parameters=sql.params)

@@ -212,12 +212,14 @@ def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
 @click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
 @click.pass_obj
 def quality(app, period: str | None, dept: str | None, fmt: str, no_refresh: bool) -> None:
-    """数据质量 / inconsistent cases (events that contradict each other), per department, for correction.
+    """数据质量 / inconsistent cases (events that contradict each other), per department, for correction,
+    and the cases that cannot be timed (their item is not in the catalogue).
 
-    Such a case is left out of every case indicator and counted in ``inconsistent_cases``; a case is listed
-    for a period when its submission, acceptance or completion falls in it.
+    An inconsistent case is left out of every case indicator and counted in ``inconsistent_cases``; it is
+    listed for a period when its submission, acceptance or completion falls in it. An untimed case counts
+    as completed but not in the base of the on-time rate (table form: listed after the inconsistent ones).
     """
-    from metrics.quality import PROBLEMS, inconsistent_cases, per_department
+    from metrics.quality import PROBLEMS, inconsistent_cases, per_department, untimed_cases
 
     try:
         parsed = Period.parse(period) if period else None
@@ -248,16 +250,36 @@ def quality(app, period: str | None, dept: str | None, fmt: str, no_refresh: boo
     scope = parsed.label if parsed else tr(app.lang, "全部期间", "all periods")
     click.echo(tr(app.lang, f"{scope}：数据矛盾办件 {len(records):,} 件（不计入办件指标，请部门更正）",
                   f"{scope}: {len(records):,} inconsistent cases (left out of the case indicators; to be corrected)"))
+    stamp = lambda v: v.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if v else "—"  # noqa: E731
+    untimed = untimed_cases(wh, parsed, where="dept_code = {dept:String}" if dept else "",
+                            parameters={"dept": dept} if dept else None)
     if not records:
+        _print_untimed(app, untimed, names, stamp)
         return
     summary = per_department(cases)
     click.echo(render([tr(app.lang, "部门", "department"), tr(app.lang, "件数", "cases")],
                       [[f"{names.get(r['dept_code'], '')} {r['dept_code']}", f"{r['cases']:,}"] for r in summary.to_dicts()],
                       right_align=[False, True]))
     click.echo("")
-    stamp = lambda v: v.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if v else "—"  # noqa: E731
     headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("问题", "problem"), ("部门", "department"),
                                            ("申报", "submitted"), ("受理", "accepted"), ("办结", "completed"))]
     rows = [[r["case_id"], tr(app.lang, *PROBLEMS[r["problem"]]), names.get(r["dept_code"], r["dept_code"]),
              stamp(r["submitted_at"]), stamp(r["accepted_at"]), stamp(r["completed_at"])] for r in cases.to_dicts()]
     click.echo(render(headers, rows))
+    _print_untimed(app, untimed, names, stamp)
+
+
+def _print_untimed(app, untimed: pl.DataFrame, names: dict, stamp) -> None:
+    """The table form's second part: completed cases whose item is not in the catalogue (no deadline)."""
+    from hcp.textable import render
+
+    click.echo("")
+    click.echo(tr(app.lang, f"无法计时办件 {untimed.height:,} 件（事项不在目录中：计入办结量，不计入按时办结率；请补录事项目录）",
+                  f"{untimed.height:,} untimed cases (item not in the catalogue: counted as completed, not in the "
+                  "on-time rate's base; add the item to the catalogue)"))
+    if untimed.height == 0:
+        return
+    headers = [tr(app.lang, *p) for p in (("办件编号", "case"), ("事项编码", "item"), ("部门", "department"),
+                                           ("受理", "accepted"), ("办结", "completed"))]
+    click.echo(render(headers, [[r["case_id"], r["item_code"], names.get(r["dept_code"], r["dept_code"]),
+                                 stamp(r["accepted_at"]), stamp(r["completed_at"])] for r in untimed.to_dicts()]))

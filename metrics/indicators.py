@@ -46,7 +46,7 @@ OWN_LEVELS = ("province", "city")
 #: key -> (kind, numerator column, denominator column). kind: rate | count | mean.
 INDICATORS: dict[str, tuple[str, str | None, str | None]] = {
     "cases_completed": ("count", "cases_completed", None),
-    "on_time_rate": ("rate", "on_time_n", "cases_completed"),
+    "on_time_rate": ("rate", "on_time_n", "timed_n"),
     "overdue_completed": ("count", "overdue_completed", None),
     "avg_net_working_days": ("mean", "net_days_sum", "net_days_n"),
     "same_day_rate": ("rate", "same_day_n", "cases_completed"),
@@ -180,7 +180,7 @@ def _grouped(frame: pl.DataFrame, by: str) -> pl.DataFrame:
 #: The finest grouping: every grouping's group is a function of a row's (region, department, item) codes,
 #: so counts per cell (and month) roll up exactly to every grouping — one pass over the facts for all.
 CELL_KEYS = ("region_code", "dept_code", "item_code")
-CASE_COUNT_COLUMNS = ("cases_completed", "on_time_n", "overdue_completed", "net_days_sum", "net_days_n",
+CASE_COUNT_COLUMNS = ("cases_completed", "timed_n", "on_time_n", "overdue_completed", "net_days_sum", "net_days_n",
                       "same_day_n", "zero_trip_n", "max_one_trip_n", "online_n", "rated_n", "inconsistent_cases")
 RATING_COUNT_COLUMNS = ("ratings", "good_n", "bad_count", "bad_rectified_n", "bad_rectified_on_time_n",
                         "real_name_bad_n", "real_name_bad_revisited_n", "bad_due", "bad_overdue_unrectified",
@@ -194,14 +194,18 @@ def _month_key(column: str) -> pl.Expr:
 def case_cells(facts: pl.DataFrame, period: Period | None = None) -> pl.DataFrame:
     """Counts behind the case indicators per month of completion and cell (region, department, item) of the
     completed cases (those completed in ``period`` if given). An inconsistent case counts only in
-    ``inconsistent_cases``; every other count is over the consistent ones (null on time = no deadline, not
-    on time)."""
+    ``inconsistent_cases``; every other count is over the consistent ones. A case with no deadline (its item
+    is not in the catalogue: null ``on_time``) cannot be timed: it counts in ``cases_completed`` and every
+    count but the timeliness ones, and ``timed_n`` (the base of ``on_time_rate``) leaves it out — it is
+    neither on time nor overdue, so it neither lowers a department's on-time rate nor disappears
+    (``cases_completed − timed_n``, listed by ``hcp quality``)."""
     completed = pl.col("state") == "completed"
     rows = facts.filter(completed & period.contains("completed_at") if period is not None else completed)
     ok = ~pl.col("inconsistent")
     return rows.group_by(_month_key("completed_at"), *CELL_KEYS).agg(
         cases_completed=ok.sum(),
-        on_time_n=(ok & (pl.col("on_time") == True)).sum(),  # noqa: E712 - null (no deadline) is not on time
+        timed_n=(ok & pl.col("on_time").is_not_null()).sum(),
+        on_time_n=(ok & (pl.col("on_time") == True)).sum(),  # noqa: E712
         overdue_completed=(ok & (pl.col("on_time") == False)).sum(),  # noqa: E712
         net_days_sum=pl.col("net_working_days").filter(ok).sum(),
         net_days_n=pl.col("net_working_days").filter(ok).count(),

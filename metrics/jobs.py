@@ -59,6 +59,12 @@ CELL_FACT_COLUMNS = ("case_id", "region_code", "dept_code", "item_code", "state"
 Progress = Callable[[str], None]
 
 
+#: Bumped whenever a rule changes what is stored (the counts, a rate's base, the score): the next run after an
+#: upgrade is then a full one, never stored counts of the old rule plus changes counted by the new one.
+#: 2: ``on_time_rate`` over the cases that can be timed (``timed_n``).
+RULES_VERSION = 2
+
+
 @dataclass
 class Profile:
     """Where a run's time went: wall seconds per step (read, facts, write, indicators …), summed over the
@@ -121,8 +127,8 @@ class MetricsSettings:
         )
 
     def fingerprint(self) -> str:
-        """Changes whenever a setting that affects stored results changes."""
-        text = json.dumps([self.scoring.__dict__, self.ranking.__dict__, self.rectify_days,
+        """Changes whenever a setting, or a rule (:data:`RULES_VERSION`), that affects stored results changes."""
+        text = json.dumps([RULES_VERSION, self.scoring.__dict__, self.ranking.__dict__, self.rectify_days,
                            self.rectify_days_by_locality], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -1,4 +1,5 @@
-"""Data-quality exceptions for correction: the inconsistent cases of DOMAIN.md.
+"""Data-quality exceptions for correction: the inconsistent cases of DOMAIN.md, and the cases that cannot be
+timed because their item is not in the catalogue.
 
 An **inconsistent case** is one whose own events contradict each other: its completion or its acceptance
 falls before its submission, or its completion before its acceptance (``case_facts.inconsistent``). It is
@@ -8,6 +9,11 @@ its department, and listed here so that the department can correct it (so bad da
 A case is listed for a period when any of its milestones (submission, acceptance, completion) falls in
 it, so a completion typed a year too early still reaches the bulletin of the month the case was really
 handled in.
+
+An **untimed case** was completed under an item code the catalogue does not hold (INTERCHANGE.md accepts
+and flags such codes, since catalogues lag): it has no deadline, so it is neither on time nor overdue. It
+counts in ``cases_completed`` and every other case figure but stays out of the base of ``on_time_rate``
+(``timed_n``), and it is listed here, by its completion in the period, until the catalogue holds its item.
 """
 
 from __future__ import annotations
@@ -63,3 +69,22 @@ def per_department(cases: pl.DataFrame) -> pl.DataFrame:
     """How many inconsistent cases each department has to correct, most first."""
     return (cases.group_by("dept_code").agg(cases=pl.len())
             .sort(["cases", "dept_code"], descending=[True, False]))
+
+
+UNTIMED_COLUMNS = ("case_id", "dept_code", "item_code", "region_code", "accepted_at", "completed_at")
+
+
+def untimed_cases(wh: Warehouse, period: Period | None = None, *, where: str = "",
+                  parameters: dict | None = None) -> pl.DataFrame:
+    """The completed cases with no deadline (item not in the catalogue; see the module docstring) completed
+    in the period, narrowed by an SQL condition on ``case_facts`` columns, ordered by department, then case."""
+    conditions = ["state = 'completed'", "NOT inconsistent", "on_time IS NULL"]
+    params = dict(parameters or {})
+    if period is not None:
+        params.update(q_start=dt.datetime.combine(period.start, dt.time()), q_end=dt.datetime.combine(period.end, dt.time()))
+        conditions.append(f"completed_at >= {{q_start:{_T}}} AND completed_at < {{q_end:{_T}}}")
+    if where:
+        conditions.append(where)
+    clause = " AND ".join(f"({c})" for c in conditions)
+    return wh.query_df(f"SELECT {', '.join(UNTIMED_COLUMNS)} FROM case_facts FINAL WHERE {clause} "
+                       "ORDER BY dept_code, case_id", params)

@@ -367,7 +367,8 @@ def test_hcp_quality_lists_inconsistent_cases_for_the_months_of_their_milestones
                                                   "region_code": ["370202000000"]}))
         wh.insert_df("case_events", events_frame(lifecycle("ok", "2025-10-09", completed="2025-10-10 10:00") + [
             event("yr", "submitted", "2026-10-09 09:00"), event("yr", "accepted", "2026-10-09 09:30"),
-            event("yr", "completed", "2025-09-20 10:00")]))
+            event("yr", "completed", "2025-09-20 10:00")]
+            + lifecycle("nocat", "2025-10-09", completed="2025-10-13 10:00", item="NOPE")))
 
     with home_with(tmp_path, load) as home:
         env = {"HCP_HOME": str(home)}
@@ -381,6 +382,38 @@ def test_hcp_quality_lists_inconsistent_cases_for_the_months_of_their_milestones
         assert listed("2025-10") == []
         table = run_hcp("--lang", "en", "quality", "--period", "2026-10", env=env, check=True).stdout
         assert "1 inconsistent cases" in table and "completed before it was submitted" in table
-        assert "市南区市场监管局" in table
+        assert "市南区市场监管局" in table and "0 untimed cases" in table
+        # The case of an item the catalogue does not hold: listed by its completion month, not as a contradiction.
+        october = run_hcp("quality", "--period", "2025-10", env=env, check=True).stdout
+        assert "数据矛盾办件 0 件" in october and "无法计时办件 1 件" in october
+        assert "nocat" in october and "NOPE" in october and "2025-10-13 10:00" in october
+        figures = json.loads(run_hcp("metrics", "--period", "2025-10", "--format", "json", env=env, check=True).stdout)
+        assert (figures[0]["cases_completed"], figures[0]["on_time_rate"]) == (2, 1.0)  # ok on time; nocat untimed
         unknown = run_hcp("quality", "--dept", "NOPE", env=env)
         assert unknown.returncode == 2 and "NOPE" in unknown.stderr
+
+
+# A case that cannot be timed -------------------------------------------------------------------------
+
+def test_a_case_whose_item_is_not_in_the_catalogue_neither_lowers_the_on_time_rate_nor_disappears():
+    """L1 completes three October cases: one on time, one late and one of an item the catalogue does not
+    hold (no deadline: neither on time nor overdue); J1 one on time and one without a deadline. ITEM5 has a
+    limit of 5 working days: accepted Thu Oct 9, the counted days are Oct 10, Sat Oct 11 (make-up), 13, 14
+    and 15, so the deadline is Wed Oct 15."""
+    rows = (lifecycle("ON", "2025-10-09", completed="2025-10-15 16:00", dept="L1", region=LIXIA)
+            + lifecycle("LATE", "2025-10-09", completed="2025-10-16 09:00", dept="L1", region=LIXIA)
+            + lifecycle("NOCAT", "2025-10-09", completed="2025-10-20 09:00", dept="L1", region=LIXIA, item="NOPE")
+            + lifecycle("J-ON", "2025-10-09", completed="2025-10-10 10:00", dept="J1", region=JINAN)
+            + lifecycle("J-NOCAT", "2025-10-09", completed="2025-10-10 10:00", dept="J1", region=JINAN, item="NOPE"))
+    facts = facts_with_coverage(rows)
+    assert facts.filter(pl.col("case_id") == "LATE")["on_time"].item() is False  # Oct 16 > Oct 15
+    depts = by_group(compute_indicators(facts, NO_RATINGS, ITEMS, DEPTS, OCT, "dept"))
+    # L1: 3 completed, 2 of them timed (1 on time, 1 overdue): 1/2, not 1/3.
+    assert (depts["L1"]["cases_completed"], depts["L1"]["timed_n"], depts["L1"]["on_time_n"],
+            depts["L1"]["overdue_completed"]) == (3, 2, 1, 1)
+    assert depts["L1"]["on_time_rate"] == pytest.approx(1 / 2)
+    # J1: no overdue case, so 100% on time (the case without a deadline is not held against it).
+    assert (depts["J1"]["cases_completed"], depts["J1"]["timed_n"], depts["J1"]["on_time_rate"]) == (2, 1, 1.0)
+    # They stay in every other case figure: both of J1's cases count in its same-day base (neither was done
+    # on its acceptance day).
+    assert depts["J1"]["same_day_rate"] == 0.0 and depts["J1"]["cases_completed"] == 2

@@ -351,6 +351,13 @@ MIGRATIONS.append(Migration(6, "supervision urges (督办): an office urges a de
     )),
 )))
 
+MIGRATIONS.append(Migration(7, "the base of the on-time rate: completed cases that can be timed", (
+    AddColumns("group_metrics", (
+        C("timed_n", "Int64", "0",
+          "completed cases with a deadline (their item in the catalogue): the base of on_time_rate"),
+    ), after="cases_completed"),
+)))
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 

@@ -38,6 +38,28 @@ def department_moves() -> None:
         "source": c.t("change_source")}, height=min(300, 38 + 35 * shown.height), export="department-moves")
 
 
+def untimed() -> None:
+    """Cases that cannot be timed: completed under an item the catalogue does not hold (no deadline)."""
+    listed = ui.q("untimed_cases", c.scope, c.filters)
+    st.markdown("##### " + L.tr(c.lang, f"无法计时的办件（{listed.height:,} 件）", f"Untimed cases ({listed.height:,})"))
+    st.caption(L.tr(c.lang, "事项不在目录中，没有办理时限：计入办结量，不计入按时办结率（既非按时也非超期）；补录事项目录后即可计时。",
+                    "Their item is not in the catalogue, so they have no deadline: counted as completed, left out of "
+                    "the on-time rate (neither on time nor overdue); they are timed once the catalogue holds the item."))
+    if listed.height == 0:
+        return
+    dept_names = ui.names("dept")
+    shown = listed.select(
+        "case_id", "item_code",
+        pl.col("dept_code").replace_strict(dept_names, default=pl.col("dept_code")).alias("dept"),
+        *[pl.col(k).dt.strftime("%Y-%m-%d %H:%M") for k in ("accepted_at", "completed_at")])
+    selected = ui.table(shown, f"quality_untimed_{c.scope}_{c.filters}", {
+        "case_id": c.t("case_id"), "item_code": c.t("item"), "dept": c.t("dept"),
+        "accepted_at": c.t("accepted_at"), "completed_at": c.t("completed_at"),
+    }, height=min(300, 38 + 35 * shown.height), export="quality-untimed")
+    if selected is not None:
+        ui.go("drill", case=shown["case_id"][selected])
+
+
 ui.timed_page("quality")
 st.caption(ui.scope_caption())
 st.caption(c.t("quality_scope"))
@@ -50,6 +72,7 @@ tiles[0].metric(f":red[{L.indicator(c.lang, 'inconsistent_cases')}]" if cases.he
 tiles[1].metric(c.t("depts_to_correct"), f"{counts.height:,}")
 if cases.height == 0:
     st.success(c.t("no_inconsistent"))
+    untimed()
     department_moves()
     st.stop()
 st.info(c.t("quality_note"), icon=":material/fact_check:")
@@ -93,4 +116,5 @@ selected = ui.table(display, f"quality_cases_{c.scope}_{c.filters}", {
 if selected is not None:
     ui.go("drill", case=display["case_id"][selected])
 
+untimed()
 department_moves()
