@@ -182,7 +182,7 @@ def contributions(frame: pl.DataFrame, keys: list[str], lang: str, *, code_col: 
         ))
     scores = frame["composite_score"].to_list()
     fig.add_trace(go.Scatter(
-        y=labels, x=[s or 0 for s in scores], mode="text", text=[("—" if s is None else f"{s:.1f}") for s in scores],
+        y=labels, x=[s or 0 for s in scores], mode="text", text=[("—" if s is None else f"{s:.2f}") for s in scores],
         textposition="middle right", showlegend=False, customdata=codes, hoverinfo="skip",
     ))
     fig.update_layout(barmode="stack")

@@ -156,14 +156,22 @@ def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFram
     )
 
 
-def rank_within_peers(scored: pl.DataFrame, peer_column: str = "peer_group") -> pl.DataFrame:
-    """Add ``rank`` (1 = best, ties share), ``peers`` (ranked units in the group) and ``bottom_two``.
+#: Scores are published with two decimals; units whose published scores are equal share a rank.
+SCORE_DECIMALS = 2
 
-    Only units with a score and (when the column is present) ``rank_status`` ``ranked`` take part."""
+
+def rank_within_peers(scored: pl.DataFrame, peer_column: str = "peer_group") -> pl.DataFrame:
+    """Add ``rank`` (1 = best), ``peers`` (ranked units in the group) and ``bottom_two``.
+
+    Units are ranked on their score as published (:data:`SCORE_DECIMALS`): two units shown with the same
+    score share a rank (91.8033 and 91.7989 are both 91.80 in a bulletin, so both are 1st, the next 3rd) —
+    a rank an office cannot explain from the published figures would not hold. Only units with a score and
+    (when the column is present) ``rank_status`` ``ranked`` take part."""
     has_score = pl.col("composite_score").is_not_null()
     if "rank_status" in scored.columns:
         has_score = has_score & (pl.col("rank_status") == RANKED)
-    score = pl.when(has_score).then(pl.col("composite_score"))  # null ranks nothing and is not counted
+    # null ranks nothing and is not counted
+    score = pl.when(has_score).then(pl.col("composite_score").round(SCORE_DECIMALS))
     ranked = scored.with_columns(
         peers=has_score.sum().over(peer_column).cast(pl.Int32),
         rank=pl.when(has_score).then(score.rank(method="min", descending=True).over(peer_column)).cast(pl.Int32),

@@ -47,6 +47,14 @@ def test_ties_share_the_better_rank_and_bottom_two_counts_strictly_lower_peers()
     assert [rows[g]["bottom_two"] for g in "ABCDE"] == [False, False, True, True, True]
 
 
+def test_scores_equal_as_published_share_a_rank():
+    """60·on_time + 40·min(good/0.8, 1): A 60·0.91803 + 40 = 95.0818 and B 60·0.91799 + 40 = 95.0794 are both
+    published as 95.08, so they share 1st (an office could not tell them apart); C 94.00 is 3rd."""
+    rows = by_group(month({"A": (0.91803, 0.8), "B": (0.91799, 0.8), "C": (0.9, 0.8)}))
+    assert rows["A"]["composite_score"] == pytest.approx(95.0818) and rows["B"]["composite_score"] == pytest.approx(95.0794)
+    assert [rows[g]["rank"] for g in "ABC"] == [1, 1, 3]
+
+
 def test_bottom_two_in_two_consecutive_months_is_marked_for_a_talk():
     september = mark_bottom_two(month({"A": (1.0, 0.8), "B": (0.9, 0.8), "C": (0.5, 0.8), "D": (0.4, 0.8)}), None, 3)
     october = month({"A": (1.0, 0.8), "B": (0.3, 0.8), "C": (0.6, 0.8), "D": (0.9, 0.8)})
