@@ -223,10 +223,9 @@ TEXT = {
                      "no score, no rank"),
     "rank_status": ("排名状态", "Rank status"),
     "small_sample_rank": ("样本不足，不排名", "sample too small, not ranked"),
-    "reference_score": ("参考得分", "Reference score"),
-    "small_sample_note": ("办结量少于 {cases} 件且评价量少于 {ratings} 条：列出各项指标与参考得分，不排名、不标末位",
-                          "Fewer than {cases} completed cases and fewer than {ratings} ratings: figures and a "
-                          "reference score, no rank, no bottom-two mark"),
+    "small_sample_note": ("办结量少于 {cases} 件且评价量少于 {ratings} 条：列出各项指标，不计分、不排名、不标末位",
+                          "Fewer than {cases} completed cases and fewer than {ratings} ratings: their figures, no "
+                          "score, no rank, no bottom-two mark"),
     "no_data_units": ("另有 {n} 个单位本期无办结、无评价（无数据，不计得分）", "{n} more units have no completed case and no "
                       "rating this period (no data, no score)"),
     "ranked_tab": ("参与排名", "Ranked"),

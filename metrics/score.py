@@ -127,7 +127,9 @@ def contribution_column(key: str) -> str:
 def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     """Add ``contrib_<key>`` for each weighted indicator and ``composite_score`` (their sum).
 
-    A unit whose ``rank_status`` is ``no_data`` gets neither (when the column is present)."""
+    DOMAIN: "a unit is scored and ranked only when its figures mean something": a unit whose
+    ``rank_status`` is not ``ranked`` (样本不足 or no data) gets neither (when the column is present) — its
+    figures are shown, but a score on two cases would read like one that means something."""
     attainment = {}
     for key, target in config.targets.items():
         if key not in config.weights:
@@ -143,7 +145,7 @@ def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFram
         [pl.when(pl.col(k).is_not_null()).then(pl.lit(w)).otherwise(0.0) for k, w in config.weights.items()]
     )
     if "rank_status" in values.columns:
-        present_weight = pl.when(pl.col("rank_status") != NO_DATA).then(present_weight).otherwise(0.0)
+        present_weight = pl.when(pl.col("rank_status") == RANKED).then(present_weight).otherwise(0.0)
     contributions = [
         pl.when((present_weight > 0) & pl.col(k).is_not_null())
         .then(100.0 * config.weights[k] * attainment[k] / present_weight)

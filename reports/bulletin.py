@@ -142,9 +142,9 @@ def _rank_phrase(figures: dict, lang: str) -> str:
         return ""
     unit = grouping_label(f"region:{level}", lang)
     if h["rank_status"] == "small_sample":
-        return tr(lang, f"本月样本不足（{_ranking_text(figures['ranking'], lang)}），得分仅供参考，不参与排名。",
-                  f" The sample is too small this month ({_ranking_text(figures['ranking'], lang)}): the score is "
-                  "for reference only, not ranked.")
+        return tr(lang, f"本月样本不足（{_ranking_text(figures['ranking'], lang)}），不计分、不参与排名。",
+                  f" The sample is too small this month ({_ranking_text(figures['ranking'], lang)}): not scored, "
+                  "not ranked.")
     if h["rank"] is None:
         return ""
     peer = h.get("peer_name") or ""
@@ -207,12 +207,14 @@ def _empty(figures: dict, lang: str) -> str:
               "no talk list.")
     html = f'<div class="empty">{escape(text)}</div>'
     if prev and prev.get("rank_status") != "no_data":
+        score = prev.get("composite_score")  # none below the minimum volume (样本不足: not scored)
         html += _p(tr(lang, f"上月（{figures['previous_month']}）办结 {fmt_value('cases_completed', prev['cases_completed'])} 件，"
-                            f"计入评价 {fmt_value('ratings', prev['ratings'])} 次，综合得分 "
-                            f"{fmt_value('composite_score', prev['composite_score'])}。",
+                            f"计入评价 {fmt_value('ratings', prev['ratings'])} 次，"
+                            + (f"综合得分 {fmt_value('composite_score', score)}。" if score is not None else "样本不足，未计分。"),
                       f"Last month ({figures['previous_month']}): {fmt_value('cases_completed', prev['cases_completed'])} "
-                      f"cases completed, {fmt_value('ratings', prev['ratings'])} ratings counted, composite score "
-                      f"{fmt_value('composite_score', prev['composite_score'])}."))
+                      f"cases completed, {fmt_value('ratings', prev['ratings'])} ratings counted, "
+                      + (f"composite score {fmt_value('composite_score', score)}." if score is not None
+                         else "too small a sample to be scored.")))
     return html
 
 
@@ -313,9 +315,9 @@ def _score_chart(records: list[dict], title: str, name=None) -> str:
 def _small_note(figures: dict, lang: str) -> str:
     r = figures["ranking"]
     margin = f"{r['bottom_margin_points']:g}"
-    return tr(lang, f"样本不足：{_ranking_text(r, lang)}，得分（灰色）仅供参考，不参与排名。"
+    return tr(lang, f"样本不足：{_ranking_text(r, lang)}，只列指标，不计分、不参与排名。"
                     f"末两位标记仅用于参与排名单位不少于 {r['bottom_min_peers']} 个的组，且得分须低于本组中位数 {margin} 分及以上。",
-              f"Sample too small: {_ranking_text(r, lang)}; their score (grey) is for reference only, not ranked. "
+              f"Sample too small: {_ranking_text(r, lang)}; their figures are listed, not scored, not ranked. "
               f"The bottom-two mark applies only in groups of at least {r['bottom_min_peers']} ranked units, and only "
               f"to a score at least {margin} points below the group's median.")
 

@@ -197,10 +197,10 @@ def test_the_ranking_shows_ranked_small_sample_and_talk_list_apart(home):
     assert ranked["mark"].tolist() == ["", "", "末位", "约谈"]  # L2 bottom two in October only; L3 both months
     assert ranked["composite_score"].tolist() == [pytest.approx(58.33), pytest.approx(58.33), pytest.approx(47.22),
                                                   pytest.approx(25.0)]
-    # 样本不足: L4 with its figures and a reference score, no rank; L5 (no data) counted apart.
+    # 样本不足: L4 with its figures, no score and no rank; L5 (no data) counted apart.
     small = at.dataframe[1].value
     assert small["group_code"].tolist() == ["L4"] and small["cases_completed"].tolist() == [1]
-    assert small["reference_score"].tolist() == [pytest.approx(58.33)] and "rank" not in small.columns
+    assert "rank" not in small.columns and "composite_score" not in small.columns
     assert any("另有 1 个单位" in e.label for e in at.expander)
     talk = at.dataframe[2].value
     assert talk["group_code"].tolist() == ["L3"] and talk["rank_of"].tolist() == ["4 / 4"]

@@ -113,10 +113,10 @@ def test_small_units_are_listed_not_ranked_and_units_without_data_have_no_score(
     assert [rows[d]["rank_status"] for d in "ABC"] == ["ranked"] * 3
     assert [rows[d]["rank"] for d in "ABC"] == [1, 2, 3] and rows["A"]["peers"] == 3
     assert [rows[d]["bottom_two"] for d in "ABC"] == [False, False, True]
-    # S: one case (on time, score 100) — 样本不足: its figures and score are kept, it is not ranked and does
-    # not push A down.
+    # S: one case (on time) — 样本不足: its figures are kept, it is neither scored (DOMAIN: "scored and
+    # ranked only when its figures mean something") nor ranked, and does not push A down.
     assert rows["S"]["rank_status"] == "small_sample" and rows["S"]["rank"] is None
-    assert rows["S"]["composite_score"] == pytest.approx(100) and rows["S"]["on_time_rate"] == 1.0
+    assert rows["S"]["composite_score"] is None and rows["S"]["on_time_rate"] == 1.0
     assert not rows["S"]["bottom_two"]
     # E: nothing completed, nothing rated, but an item of its own in the catalogue (depth 4): its catalogue
     # figure is there, yet no score and no rank.

@@ -104,7 +104,7 @@ else:
     score_cols = st.columns(4)
     status = row.get("rank_status")
     score_text, score_color, score_arrow = delta("composite_score")
-    score_cols[0].metric(c.t("score") if status != "small_sample" else c.t("reference_score"),
+    score_cols[0].metric(c.t("score"),
                          L.fmt_value("composite_score", row.get("composite_score")), delta=score_text,
                          delta_color=score_color, delta_arrow=score_arrow)
     alone = (c.scope.unit() or ("all",))[0] in ("all", "region:province")  # a province is ranked against no one

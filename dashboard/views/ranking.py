@@ -91,7 +91,6 @@ COLUMNS = {
     "rank_of": c.t("rank"),
     "name": c.t("name"), "group_code": c.t("code"), "peer": c.t("peer_group"),
     "composite_score": st.column_config.NumberColumn(c.t("score"), format="%.2f"),
-    "reference_score": st.column_config.NumberColumn(c.t("reference_score"), format="%.2f"),
     "mark": "",
     **{f"c_{k}": st.column_config.NumberColumn(L.indicator(c.lang, k) + L.paren(c.lang, c.t("points")), format="%.2f")
        for k in keys},
@@ -148,7 +147,7 @@ def small_section() -> None:
     else:
         display = small.select(
             "name", "group_code", "peer", "cases_completed", "ratings",
-            pl.col("composite_score").round(2).alias("reference_score"), *rate_columns(),
+            *rate_columns(),
         )
         selected = ui.table(display, f"rank_small_{level}_{c.filters.period}_{c.scope}", COLUMNS, export="ranking-small-sample")
         if selected is not None:
