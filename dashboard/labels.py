@@ -22,11 +22,7 @@ EVENT_TYPES_EN = {
     "suspended": "suspended", "resumed": "resumed", "completed": "completed", "delivered": "delivered",
     "withdrawn": "withdrawn",
 }
-CASE_CHANNELS_EN = {"online": "online", "mobile": "mobile", "hall": "service hall", "self_service": "self-service",
-                    "mail": "mail", "agent": "agent"}
-RATING_CHANNELS_EN = {"pc": "PC web", "mobile_app": "mobile app", "mini_program": "mini program", "sms": "SMS",
-                      "hall_device": "hall device", "qr_code": "QR code", "hotline": "hotline",
-                      "self_service": "self-service"}
+CASE_CHANNELS_EN, RATING_CHANNELS_EN = domain.CASE_CHANNELS_EN, domain.RATING_CHANNELS_EN
 ACTIONS_EN = {"verified": "verified", "rectified": "rectified", "explained": "explained", "feedback": "feedback",
               "revisited": "revisited", "appealed": "appealed", "appeal_upheld": "appeal upheld",
               "appeal_rejected": "appeal rejected"}

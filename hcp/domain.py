@@ -36,12 +36,18 @@ CASE_CHANNELS = {
     "mail": "邮寄",
     "agent": "代办",
 }
+#: English names of the channels (the CLI, the dashboard and the bulletin in English).
+CASE_CHANNELS_EN = {"online": "online", "mobile": "mobile", "hall": "service hall", "self_service": "self-service",
+                    "mail": "mail", "agent": "agent"}
 #: Channels that count as online submission for `online_rate` (网办率).
 ONLINE_CHANNELS = ("online", "mobile")
 
 COMPLETION_RESULTS = {"approved": "准予", "denied": "不予"}
 APPLICANT_TYPES = {"person": "自然人", "org": "法人"}
 
+RATING_CHANNELS_EN = {"pc": "PC web", "mobile_app": "mobile app", "mini_program": "mini program", "sms": "SMS",
+                      "hall_device": "hall device", "qr_code": "QR code", "hotline": "hotline",
+                      "self_service": "self-service"}
 RATING_CHANNELS = {
     "pc": "PC端",
     "mobile_app": "移动端",

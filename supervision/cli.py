@@ -12,7 +12,8 @@ import json
 import click
 import polars as pl
 
-from hcp.domain import CASE_CHANNELS, FOLLOWUP_ACTIONS, RATING_CHANNELS, REASON_CATEGORIES
+from hcp.domain import (CASE_CHANNELS, CASE_CHANNELS_EN, FOLLOWUP_ACTIONS, RATING_CHANNELS, RATING_CHANNELS_EN,
+                        REASON_CATEGORIES)
 from hcp.errors import UsageError
 from hcp.i18n import tr
 from supervision.export import FORMATS, emit, records
@@ -40,7 +41,8 @@ def _humanize(frame: pl.DataFrame, lang: str) -> pl.DataFrame:
 
     words = {"state": STATES, "next_step": STEPS, "next_owner": OWNERS, "pattern": PATTERNS,
              "action": {a: (zh, a) for a, zh in FOLLOWUP_ACTIONS.items()},
-             "channel": {c: (zh, c.replace("_", " ")) for c, zh in {**CASE_CHANNELS, **RATING_CHANNELS}.items()},
+             "channel": {c: (zh, {**CASE_CHANNELS_EN, **RATING_CHANNELS_EN}.get(c, c))
+                         for c, zh in {**CASE_CHANNELS, **RATING_CHANNELS}.items()},
              "reason_category": {c: (zh, c) for c, zh in REASON_CATEGORIES.items()}}
     exprs = [pl.col(c).replace_strict({k: tr(lang, *v) for k, v in table.items()}, default=pl.col(c), return_dtype=pl.String)
              for c, table in words.items() if c in frame.columns]

@@ -176,3 +176,14 @@ def test_click_usage_errors_are_bilingual(home):
     assert "缺少必需的选项" in missing.stderr and "Missing option '--period'" in missing.stderr
     assert "帮助 / help: hcp metrics --help" in missing.stderr
     assert "没有这个命令" in run_hcp("nope").stderr
+
+
+def test_queue_tables_name_channels_in_the_chosen_language():
+    """The CLI's tables and Excel name the vocabulary: a rating's channel in English is 'PC web', not 'pc'."""
+    import polars as pl
+
+    from supervision.cli import _humanize
+
+    frame = pl.DataFrame({"channel": ["pc", "hall_device", "hall", "sms"]})
+    assert _humanize(frame, "en")["channel"].to_list() == ["PC web", "hall device", "service hall", "SMS"]
+    assert _humanize(frame, "zh")["channel"].to_list() == ["PC端", "评价器", "窗口", "短信"]
