@@ -179,7 +179,8 @@ def _summary(figures: dict, lang: str) -> str:
                    f"{v('bad_due')} are past their rectification limit ({v('bad_overdue_unrectified')} of them "
                    f"overdue and not rectified); {v('bad_in_progress')} are still within their limit "
                    f"(in progress, not counted as failures). Counted over the {fmt_int(counts['bad_assessed_n'])} "
-                   f"that are done or past their limit, the rectification rate is {v('bad_rectified_due_rate')}.")
+                   f"that are done or past their limit ({v('bad_due')} past it + {_done_early(counts)} done within it), "
+                   f"the rectification rate is {v('bad_rectified_due_rate')}.")
         score = f"Composite score {v('composite_score')}{ctx('composite_score')}." + _rank_phrase(figures, lang)
     else:
         cases = (f"本月{name}共办结 {v('cases_completed')} 件，按时办结率 {v('on_time_rate')}{ctx('on_time_rate')}，"
@@ -187,7 +188,8 @@ def _summary(figures: dict, lang: str) -> str:
         ratings = (f"计入评价 {v('ratings')} 次，好评率 {v('good_rate')}{ctx('good_rate')}；差评 {v('bad_count')} 件。"
                    f"截至 {as_of}，已整改或解释说明 {fmt_int(counts['bad_rectified_n'])} 件；整改期限已过的到期差评 "
                    f"{v('bad_due')} 件，其中逾期未整改 {v('bad_overdue_unrectified')} 件；尚在整改期限内的整改中差评 "
-                   f"{v('bad_in_progress')} 件，不计为未整改。按已整改或整改期限已过的 {fmt_int(counts['bad_assessed_n'])} 件计，"
+                   f"{v('bad_in_progress')} 件，不计为未整改。按已整改或整改期限已过的 {fmt_int(counts['bad_assessed_n'])} 件计"
+                   f"（到期 {v('bad_due')} 件 + 期限内已整改 {_done_early(counts)} 件），"
                    f"到期差评整改率 {v('bad_rectified_due_rate')}。")
         score = f"综合得分 {v('composite_score')}{ctx('composite_score')}。" + _rank_phrase(figures, lang)
     html = _p(cases, "lead") + _p(ratings, "lead") + _p(score, "lead")
@@ -241,6 +243,12 @@ def _headline(figures: dict, lang: str) -> str:
                 tr(lang, "上月", "last month"), tr(lang, "目标", "target")),
     )
     return _table(columns, rows) + chart
+
+
+def _done_early(counts: dict) -> str:
+    """Bad ratings rectified or explained while still within their limit: with the due ones (``bad_due``)
+    they make up the base of the due rates (``bad_assessed_n``), so a reader sees the base add up."""
+    return fmt_int((counts.get("bad_assessed_n") or 0) - (counts.get("bad_due") or 0))
 
 
 # Rankings ----------------------------------------------------------------------------------------
@@ -514,7 +522,8 @@ def _rectification(figures: dict, lang: str) -> str:
                f"整改期限已过的到期差评 {fmt_value('bad_due', h.get('bad_due'))} 件，其中逾期未整改 "
                f"{fmt_value('bad_overdue_unrectified', h.get('bad_overdue_unrectified'))} 件；尚在整改期限内的整改中 "
                f"{fmt_value('bad_in_progress', h.get('bad_in_progress'))} 件，不计为未整改，不影响本月得分。"
-               f"按已整改或整改期限已过的 {fmt_int(counts.get('bad_assessed_n'))} 件计，到期差评整改率 "
+               f"按已整改或整改期限已过的 {fmt_int(counts.get('bad_assessed_n'))} 件计（到期 "
+               f"{fmt_value('bad_due', h.get('bad_due'))} 件 + 期限内已整改 {_done_early(counts)} 件），到期差评整改率 "
                f"{fmt_value('bad_rectified_due_rate', h.get('bad_rectified_due_rate'))}，按期整改率 "
                f"{fmt_value('bad_rectified_on_time_due_rate', h.get('bad_rectified_on_time_due_rate'))}。",
                f"A bad rating is to be rectified within {figures['rectify_days']} working days after it was made, "
@@ -524,7 +533,8 @@ def _rectification(figures: dict, lang: str) -> str:
                f"{fmt_value('bad_overdue_unrectified', h.get('bad_overdue_unrectified'))} overdue and not rectified; "
                f"{fmt_value('bad_in_progress', h.get('bad_in_progress'))} still within their limit (in progress): "
                f"not failures, and not in this month's score. Counted over the {fmt_int(counts.get('bad_assessed_n'))} "
-               f"that are done or past their limit, {fmt_value('bad_rectified_due_rate', h.get('bad_rectified_due_rate'))} "
+               f"that are done or past their limit ({fmt_value('bad_due', h.get('bad_due'))} past it + "
+               f"{_done_early(counts)} done within it), {fmt_value('bad_rectified_due_rate', h.get('bad_rectified_due_rate'))} "
                f"were rectified, {fmt_value('bad_rectified_on_time_due_rate', h.get('bad_rectified_on_time_due_rate'))} "
                "on time.")
     html = _p(intro)
