@@ -50,7 +50,7 @@ import polars as pl
 
 from hcp.i18n import tr
 from models import anomaly_queries as q
-from models.anomaly_labels import LABELS_DIR, LABELS_FILE, read_labels
+from models.anomaly_labels import EPISODE_KINDS, LABELS_DIR, LABELS_FILE, read_labels
 from models.registry import ModelKind, TrainResult
 from models.store import TooLittleData
 from warehouse.client import SHANGHAI
@@ -597,12 +597,17 @@ def evaluation_lines(manifest: dict, lang: str) -> list[str]:
         lines.append(tr(lang, "无标注的操纵样本（仅演示数据带标注），不计算 precision@k。",
                         "no labelled manipulation episodes (only the demo has labels): no precision@k."))
         return lines
-    lines.append(tr(lang, f"演示注入的操纵事件 {ev['episodes']} 起（{ev['episodes_by_kind']}），正例单元日 {ev['positive_unit_days']} 个",
-                    f"{ev['episodes']} injected episodes ({ev['episodes_by_kind']}), {ev['positive_unit_days']} positive unit-days"))
+    kinds = "、".join(f"{tr(lang, *EPISODE_KINDS.get(k, (k, k)))} {n}" for k, n in ev["episodes_by_kind"].items())
+    kinds_en = ", ".join(f"{tr(lang, *EPISODE_KINDS.get(k, (k, k)))} {n}" for k, n in ev["episodes_by_kind"].items())
+    lines.append(tr(lang, f"演示注入的操纵事件 {ev['episodes']} 起（{kinds}），正例单元日 {ev['positive_unit_days']} 个；"
+                          "召回率 R@k 按事件计（前 k 名中至少命中一个单元日的事件占比），精确率 P@k 按单元日计",
+                    f"{ev['episodes']} injected episodes ({kinds_en}), {ev['positive_unit_days']} positive unit-days; "
+                    "recall R@k counts episodes (found in at least one of the top k unit-days), precision P@k unit-days"))
     headers = [tr(lang, "评分", "scorer")] + [f"P@{k}" for k in KS] + [f"R@{k}" for k in KS] + [
         tr(lang, f"R@{max(KS)} 按类型", f"R@{max(KS)} by kind")]
     rows = [[tr(lang, *SCORERS[name])] + [f"{r[f'precision@{k}']:.2f}" for k in KS] + [f"{r[f'recall@{k}']:.2f}" for k in KS]
-            + [", ".join(f"{k} {v}" for k, v in r[f"recall@{max(KS)}_by_kind"].items())]
+            + [tr(lang, "、", ", ").join(f"{tr(lang, *EPISODE_KINDS.get(k, (k, k)))} {v}"
+                                         for k, v in r[f"recall@{max(KS)}_by_kind"].items())]
             for name, r in ev["scorers"].items()]
     lines.append(render(headers, rows, right_align=[False] + [True] * (2 * len(KS)) + [False]))
     lines.append(tr(lang, "异常是提示关注的线索，不是处罚依据。", "An anomaly is a prompt to look, never a sanction."))

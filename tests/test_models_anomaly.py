@@ -331,6 +331,7 @@ def test_demo_labels_stay_out_of_the_warehouse_and_evaluate_shows_the_figures(de
     assert forest["precision@10"] >= 0.7 and forest["recall@50"] >= 0.75
     table = run_hcp("--lang", "en", "models", "evaluate", "anomaly", check=True).stdout
     assert "IsolationForest" in table and "P@10" in table and "baseline" in table
+    assert "a window pressing its device" in table and "{" not in table  # kinds in words, no raw dict
 
 
 def test_dashboard_lists_the_top_anomalies_for_offices_not_departments(demo_home):
