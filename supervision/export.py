@@ -106,7 +106,8 @@ def emit(frame: pl.DataFrame, fmt: str, out: str | None, *, lang: str, labels: d
         from hcp.textable import render
 
         rows = [["—" if v is None else _cell(v, lang) for v in row] for row in _flat(frame, excel=True).iter_rows()]
-        text = render(headers, rows) + "\n"
+        # No rows: a word, not a header over nothing.
+        text = (render(headers, rows) if rows else tr(lang, "（无）", "(none)")) + "\n"
     else:  # pragma: no cover - click restricts the choice
         raise HcpError(f"unknown format {fmt!r}")
     if out:

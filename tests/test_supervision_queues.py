@@ -187,3 +187,17 @@ def test_queue_tables_name_channels_in_the_chosen_language():
     frame = pl.DataFrame({"channel": ["pc", "hall_device", "hall", "sms"]})
     assert _humanize(frame, "en")["channel"].to_list() == ["PC web", "hall device", "service hall", "SMS"]
     assert _humanize(frame, "zh")["channel"].to_list() == ["PC端", "评价器", "窗口", "短信"]
+
+
+def test_an_empty_table_says_none_instead_of_a_header_over_nothing():
+    import polars as pl
+
+    from supervision.export import emit
+
+    printed = []
+    emit(pl.DataFrame({"rating_id": []}, schema={"rating_id": pl.String}), "table", None, lang="en",
+         labels={"rating_id": ("评价编号", "rating")}, sheet="queue", echo=printed.append)
+    assert printed == ["(none)"]
+    emit(pl.DataFrame({"rating_id": ["r1"]}), "table", None, lang="zh", labels={"rating_id": ("评价编号", "rating")},
+         sheet="queue", echo=printed.append)
+    assert "评价编号" in printed[-1] and "r1" in printed[-1]
