@@ -57,6 +57,25 @@ def home_with(path: Path, load):
             os.environ["HCP_HOME"] = saved
 
 
+def demo_month_loader(out: Path, month: str, cases: int, seed: int):
+    """``load(wh)`` for :func:`home_with`: a demo month (no malformed records) generated into ``out``,
+    ingested and computed — the province the model tests and the risk watch judge the models on."""
+    def load(wh):
+        from hcp.demo.generator import DemoParams, generate
+        from hcp.pii import ensure_key
+        from ingest.loader import Loader
+        from ingest.run import ingest_path
+        from metrics.jobs import MetricsJob
+
+        ensure_key()
+        manifest = generate(DemoParams(month=month, out=out, cases=cases, seed=seed, malformed_share=0.0))
+        loader = Loader(wh)
+        for f in manifest["files"]:
+            ingest_path(loader, str(out / f["name"]))
+        MetricsJob(wh).run()
+    return load
+
+
 def run_hcp(*args: str, env: dict | None = None, timeout: float = 300, check: bool = False, **kwargs):
     """Run the real `hcp` CLI in a subprocess (the environment, incl. HCP_HOME, is inherited)."""
     result = subprocess.run(

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from metrics.jobs import MetricsJob, MetricsSettings
+from metrics.jobs import MetricsSettings
 from models import risk
 from models import store as model_store
-from tests.conftest import home_with, run_hcp
+from tests.conftest import demo_month_loader, home_with, run_hcp
 from tests.dashboard_support import PASSWORD, home_env
 from warehouse import open_warehouse
 from warehouse.client import SHANGHAI
@@ -30,23 +30,9 @@ T = dt.datetime(2026, 3, 18, 10, 5, tzinfo=SHANGHAI)
 def demo(tmp_path_factory):
     """The demo month, its risk model trained, and a province user for the dashboard."""
     from dashboard import auth, ui
-    from hcp.demo.generator import DemoParams, generate
-    from hcp.pii import ensure_key
-    from ingest.loader import Loader
-    from ingest.run import ingest_path
 
     home = tmp_path_factory.mktemp("risk-watch")
-    out = home / "demo-data"
-
-    def load(wh):
-        ensure_key()
-        manifest = generate(DemoParams(month=MONTH, out=out, cases=12_000, seed=11, malformed_share=0.0))
-        loader = Loader(wh)
-        for f in manifest["files"]:
-            ingest_path(loader, str(out / f["name"]))
-        MetricsJob(wh).run()
-
-    with home_with(home, load) as path:
+    with home_with(home, demo_month_loader(home / "demo-data", MONTH, 12_000, 11)) as path:
         run_hcp("models", "train", "risk", "--no-refresh", check=True)
         with home_env(home):
             auth.add_user(auth.User(username="province", role="province", name="山东省政务服务管理办公室",

@@ -16,7 +16,7 @@ from metrics.jobs import MetricsJob
 from models import risk, risk_features as rf
 from models import store as model_store
 from tests.builders import at, event, events_frame, items_frame
-from tests.conftest import home_with, run_hcp
+from tests.conftest import demo_month_loader, home_with, run_hcp
 from warehouse import open_warehouse
 
 DEMO_MONTH = "2026-03"
@@ -119,23 +119,8 @@ def test_no_leakage_features_at_t_are_unchanged_by_later_events(warehouse):
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory):
     """A 12,000-case demo month (2026-03, seed 11) ingested and computed, and its risk model trained."""
-    from hcp.demo.generator import DemoParams, generate
-    from hcp.pii import ensure_key
-    from ingest.loader import Loader
-    from ingest.run import ingest_path
-
     home = tmp_path_factory.mktemp("risk-demo")
-    out = home / "demo-data"
-
-    def load(wh):
-        ensure_key()
-        manifest = generate(DemoParams(month=DEMO_MONTH, out=out, cases=12_000, seed=11, malformed_share=0.0))
-        loader = Loader(wh)
-        for f in manifest["files"]:
-            ingest_path(loader, str(out / f["name"]))
-        MetricsJob(wh).run()
-
-    with home_with(home, load):
+    with home_with(home, demo_month_loader(home / "demo-data", DEMO_MONTH, 12_000, 11)):
         trained = run_hcp("models", "train", "risk", check=True)
         yield home, trained
 
