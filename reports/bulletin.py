@@ -618,7 +618,7 @@ def _quality(figures: dict, lang: str) -> str:
                "them (sheet “Data quality”).")
     html = _p(intro)
     if not cases:
-        return _none(lang, tr(lang, "本月无数据矛盾办件。", "No inconsistent case this month."))
+        return _none(lang, tr(lang, "本月无数据矛盾办件。", "No inconsistent case this month.")) + _untimed(figures, lang)
     problems = {}
     for c in cases:
         problems.setdefault(c["dept_code"], {}).setdefault(c["problem"], 0)
@@ -632,7 +632,22 @@ def _quality(figures: dict, lang: str) -> str:
     if len(by_dept) > QUALITY_ROWS:
         html += _p(tr(lang, f"另有 {len(by_dept) - QUALITY_ROWS} 个部门，见工作簿。",
                       f"{len(by_dept) - QUALITY_ROWS} more departments in the workbook."), "note")
-    return html
+    return html + _untimed(figures, lang)
+
+
+def _untimed(figures: dict, lang: str) -> str:
+    """One sentence on the cases that cannot be timed (item not in the catalogue), with their departments."""
+    untimed = figures["quality"].get("untimed") or {"cases": 0, "per_department": []}
+    if not untimed["cases"]:
+        return ""
+    depts = untimed["per_department"]
+    named = _join([f"{d['dept_name'] or d['dept_code']} {fmt_int(d['cases'])}" for d in depts[:QUALITY_ROWS]], lang)
+    more = len(depts) - QUALITY_ROWS
+    return _p(tr(lang, f"另有无法计时办件 {fmt_int(untimed['cases'])} 件（事项不在目录中，没有办理时限）：计入办结量，"
+                       f"不计入按时办结率。请补录事项目录：{named}" + (f"等 {len(depts)} 个部门" if more > 0 else "") + "。",
+                 f"{fmt_int(untimed['cases'])} more cases cannot be timed (their item is not in the catalogue, so they "
+                 f"have no deadline): counted as completed, not in the on-time rate. Catalogue to complete: {named}"
+                 + (f" ({len(depts)} departments in all)" if more > 0 else "") + "."))
 
 
 # The page ----------------------------------------------------------------------------------------

@@ -44,12 +44,12 @@ from metrics import store
 from metrics.api import flags_as_of, group_names, metrics_records
 from metrics.indicators import Period
 from metrics.jobs import MetricsJob, MetricsSettings
-from metrics.quality import inconsistent_cases, per_department
+from metrics.quality import inconsistent_cases, per_department, untimed_cases
 from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
-FIGURES_FORMAT = 5  # 4: urges (督办); 5: bad_causes (verified and predicted apart)
+FIGURES_FORMAT = 6  # 4: urges (督办); 5: bad_causes (verified and predicted apart); 6: quality.untimed
 
 #: Raw tables whose newest ``received_at`` is the data watermark.
 RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups", "urges")
@@ -358,7 +358,9 @@ def _bad_causes(wh: Warehouse, bad: list[dict]) -> dict:
 
 def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     """The inconsistent cases of the month in scope (:func:`metrics.quality.inconsistent_cases`: any
-    milestone in the month) for correction, and how many each department has."""
+    milestone in the month) for correction, and how many each department has; and the cases completed in
+    the month that cannot be timed (:func:`metrics.quality.untimed_cases`: item not in the catalogue), per
+    department."""
     cases = inconsistent_cases(wh, period, where="startsWith(region_code, {prefix:String})",
                                parameters={"prefix": scope.prefix})
     listed = [
@@ -371,7 +373,12 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     ]
     by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""), "cases": int(r["cases"])}
                for r in per_department(cases).iter_rows(named=True)] if cases.height else []
-    return {"cases": listed, "per_department": by_dept}
+    untimed = untimed_cases(wh, period, where="startsWith(region_code, {prefix:String})",
+                            parameters={"prefix": scope.prefix})
+    untimed_by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
+                        "cases": int(r["cases"])} for r in per_department(untimed).iter_rows(named=True)]
+    return {"cases": listed, "per_department": by_dept,
+            "untimed": {"cases": untimed.height, "per_department": untimed_by_dept}}
 
 
 def _urges(wh: Warehouse, period: Period, scope: Scope, as_of: dt.date, names: dict) -> dict:

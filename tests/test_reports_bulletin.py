@@ -383,3 +383,13 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
     assert "市南区市场监督管理局" not in talks  # D1 ranked first
     assert "约谈" in flat[flat.index("二、本级部门排名"):flat.index("三、约谈名单")]
     assert "市南区本级部门" in talks
+
+
+def test_the_quality_section_names_the_cases_that_cannot_be_timed():
+    from reports.bulletin import _untimed
+
+    figures = {"quality": {"cases": [], "per_department": [], "untimed": {"cases": 3, "per_department": [
+        {"dept_code": "D1", "dept_name": "市南区市场监管局", "cases": 2}, {"dept_code": "D2", "dept_name": "", "cases": 1}]}}}
+    text = re.sub(r"<[^>]+>", "", _untimed(figures, "zh"))
+    assert "无法计时办件 3 件" in text and "不计入按时办结率" in text and "市南区市场监管局 2" in text and "D2 1" in text
+    assert _untimed({"quality": {"cases": [], "per_department": []}}, "zh") == ""  # figures of format 5
