@@ -40,7 +40,9 @@ else:
     if width >= 6:
         levels.remove("region:county")
 level_names = {"dept": c.t("departments"), "item": c.t("items"), "region:own": c.t("own_levels"),
-               "region:city": L.pair(c.lang, L.LEVELS, "city"), "region:county": L.pair(c.lang, L.LEVELS, "county")}
+               # a choice heads its line: "City" beside "Departments" (the vocabulary's word is lower-case)
+               "region:city": L.pair(c.lang, L.LEVELS, "city").capitalize(),
+               "region:county": L.pair(c.lang, L.LEVELS, "county").capitalize()}
 level = ui.get("level", levels[0])
 if level not in levels:
     level = levels[0]
