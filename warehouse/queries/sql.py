@@ -1,0 +1,59 @@
+"""The query layer's conventions, stated once: the timestamp type, ``FINAL``, the scope condition, and a
+small builder of ``WHERE`` clauses with server-side bound parameters (``{name:Type}``).
+
+>>> where = Where().add("level <= {lv:UInt8}", lv=2)
+>>> scope_condition(Scope.of_region("370200000000"), where)
+<Where: level <= {lv:UInt8} AND startsWith(region_code, {scope_region:String})>
+>>> where.params
+{'lv': 2, 'scope_region': '3702'}
+>>> ts_param("as_of")
+"{as_of:DateTime64(3, 'Asia/Shanghai')}"
+"""
+
+from __future__ import annotations
+
+from hcp.scope import Scope
+
+#: The ClickHouse type of every instant in the warehouse (millisecond precision, Shanghai time).
+TS = "DateTime64(3, 'Asia/Shanghai')"
+
+
+def ts_param(name: str) -> str:
+    """A bound instant parameter, e.g. ``{as_of:DateTime64(3, 'Asia/Shanghai')}``."""
+    return "{" + name + ":" + TS + "}"
+
+
+def final(table: str) -> str:
+    """A raw table read deduplicated: ``table FINAL`` (every read of a ReplacingMergeTree table)."""
+    return f"{table} FINAL"
+
+
+class Where:
+    """Accumulates ``WHERE`` conditions and their bound parameters."""
+
+    def __init__(self, condition: str | None = None, params: dict | None = None) -> None:
+        self.conditions: list[str] = [condition] if condition else []
+        self.params: dict = dict(params or {})
+
+    def add(self, condition: str, params: dict | None = None, /, **named) -> "Where":
+        self.conditions.append(condition)
+        self.params.update(params or {}, **named)
+        return self
+
+    def sql(self) -> str:
+        """The conditions joined with AND (``1`` when there is none)."""
+        return " AND ".join(f"({c})" if " OR " in c.upper() else c for c in self.conditions) or "1"
+
+    def __repr__(self) -> str:
+        return f"<Where: {self.sql()}>"
+
+
+def scope_condition(scope: Scope, where: Where | None = None, *, region_col: str = "region_code",
+                    dept_col: str = "dept_code") -> Where:
+    """Rows of the scope, judged by the row's own region and department codes (added to ``where``)."""
+    where = where if where is not None else Where()
+    if scope.region_prefix:
+        where.add(f"startsWith({region_col}, {{scope_region:String}})", scope_region=scope.region_prefix)
+    if scope.dept_code:
+        where.add(f"{dept_col} = {{scope_dept:String}}", scope_dept=scope.dept_code)
+    return where
