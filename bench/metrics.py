@@ -56,19 +56,22 @@ def hold_back_events(data: Path, share: float, late_dir: Path) -> int:
 
 def pandas_baseline(env: dict, month: str) -> tuple[float, pd.DataFrame, pd.DataFrame]:
     os.environ.update(env)
-    from metrics import store
-    from metrics.indicators import Period
+    from warehouse.queries.events import load_events
+    from warehouse.queries.group_metrics import read_group_metrics
+    from warehouse.queries.ratings import load_followups, load_ratings
+    from warehouse.queries.reference import load_calendar, load_items
+    from hcp.periods import Period
     from warehouse import open_warehouse
 
     wh = open_warehouse()
     try:
-        events = store.load_events(wh).to_pandas()
-        items = store.load_items(wh).to_pandas()
-        ratings = store.load_ratings(wh).to_pandas()
-        followups = store.load_followups(wh).to_pandas()
-        calendar = store.load_calendar(wh)
-        engine_all = store.read_group_metrics(wh, month, "all").to_pandas().set_index("group_code")
-        engine_dept = store.read_group_metrics(wh, month, "dept").to_pandas().set_index("group_code")
+        events = load_events(wh).to_pandas()
+        items = load_items(wh).to_pandas()
+        ratings = load_ratings(wh).to_pandas()
+        followups = load_followups(wh).to_pandas()
+        calendar = load_calendar(wh)
+        engine_all = read_group_metrics(wh, month, "all").to_pandas().set_index("group_code")
+        engine_dept = read_group_metrics(wh, month, "dept").to_pandas().set_index("group_code")
     finally:
         wh.close()
     working = set(calendar.days.filter(pl.col("is_working") & (pl.col("locality") == ""))["day"].to_list())
@@ -109,8 +112,8 @@ def floor(env: dict) -> dict:
     """The physical floor of a full run, measured on the bench warehouse: read every event once into Arrow
     (in the job's hash buckets, with the job's query) and write as many fact rows once."""
     os.environ.update(env)
-    from metrics import store
-    from metrics.facts import EVENT_COLUMNS
+    from warehouse.queries.facts import load_case_facts, write_case_facts_to
+    from warehouse.queries.events import EVENT_COLUMNS
     from metrics.jobs import EVENTS_PER_BUCKET
     from warehouse import open_warehouse
 
@@ -130,9 +133,9 @@ def floor(env: dict) -> dict:
         wh.command("CREATE TABLE bench_floor_facts AS case_facts")
         write_s, rows = 0.0, 0
         for k in range(buckets):
-            facts = store.load_case_facts(wh, f"cityHash64(case_id) % {buckets} = {k}")
+            facts = load_case_facts(wh, f"cityHash64(case_id) % {buckets} = {k}")
             t0 = time.perf_counter()
-            rows += store.write_case_facts_to(wh, "bench_floor_facts", facts, 1)
+            rows += write_case_facts_to(wh, "bench_floor_facts", facts, 1)
             write_s += time.perf_counter() - t0
             del facts
         wh.command("DROP TABLE bench_floor_facts")

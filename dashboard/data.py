@@ -14,7 +14,7 @@ Figures are the engine's own:
   :func:`metrics.jobs.score_period`) from SQL-filtered inputs; the case counts are the SQL aggregate of
   :func:`metrics.indicators.case_counts` over ``case_facts``. Without filters, live equals stored (tested).
 
-Red and yellow cards are :func:`metrics.api.flags_as_of` with the scope applied in SQL (see :func:`open_flags`).
+Red and yellow cards are :func:`metrics.flags.flags_as_of` with the scope applied in SQL (see :func:`open_flags`).
 
 Personal data: only the masked columns (``*_masked``) are ever selected; pseudonyms (``applicant_key``,
 ``rater_key``) never leave the warehouse through this module.
@@ -28,69 +28,30 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from hcp.domain import REGION_PREFIX
-from hcp.workdays import region_prefix
-from metrics import store
+from hcp.periods import Period
+from hcp.scope import NotPermitted, Scope
+from ingest.history import department_region_changes
 from metrics.facts import clock_stops
-from metrics.api import flags_as_of
-from metrics.indicators import (COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, Period, catalogue_counts, indicator_values,
+from metrics.flags import flags_as_of
+from metrics.indicators import (COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, catalogue_counts, indicator_values,
                                 items_in_force, rating_counts)
-from metrics.ratings import UPHELD_RATINGS_SQL
+from metrics.jobs import MetricsJob, MetricsSettings, score_period
+from metrics.quality import inconsistent_cases as listed_inconsistent, untimed_cases as listed_untimed
+from models import cause, cause_data, risk, store as model_store
+from supervision import actions
+from supervision.settings import SupervisionSettings
+from supervision.store import load_loop
+from supervision.urges import Urger, record_urge as record_an_urge, urge_outcomes
 from warehouse.client import SHANGHAI, Warehouse
+from warehouse.queries import events, facts, group_metrics, ratings, reference
+from warehouse.queries.sql import Where, scope_condition
+from warehouse.queries.state import data_stamp, due_judged_on
 
-DT = "DateTime64(3, 'Asia/Shanghai')"
 #: Columns never selected into the dashboard (pseudonyms of people).
 FORBIDDEN_COLUMNS = ("applicant_key", "rater_key")
 
 
-class NotPermitted(Exception):
-    """The requested unit or record lies outside the user's scope."""
-
-
-# Scope and filters ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Scope:
-    """What a user may read: a region subtree (code prefix; '' = everywhere) and optionally one department.
-
-    ``role`` is the user's role (province | region | dept); narrowing by the filters keeps it.
-    """
-
-    role: str = "province"
-    region_prefix: str = ""
-    dept_code: str | None = None
-
-    @property
-    def unrestricted(self) -> bool:
-        return not self.region_prefix and not self.dept_code
-
-    def narrow(self, region: str | None = None, dept: str | None = None) -> "Scope":
-        """This scope limited to a region subtree and/or a department; :class:`NotPermitted` if that lies
-        outside it. A region above the user's own leaves the scope as it is."""
-        scope = self
-        if region:
-            prefix = region_prefix(region)
-            if prefix.startswith(scope.region_prefix):
-                scope = replace(scope, region_prefix=prefix)
-            elif not scope.region_prefix.startswith(prefix):
-                raise NotPermitted(region)
-        if dept:
-            if scope.dept_code and scope.dept_code != dept:
-                raise NotPermitted(dept)
-            scope = replace(scope, dept_code=dept)
-        return scope
-
-    def unit(self) -> tuple[str, str] | None:
-        """The (grouping, group code) of ``group_metrics`` that is exactly this scope, if there is one."""
-        if self.dept_code:
-            return "dept", self.dept_code
-        width = len(self.region_prefix)
-        if width == 0:
-            return "all", "all"
-        for level in ("province", "city", "county"):
-            if REGION_PREFIX[level] == width:
-                return f"region:{level}", self.region_prefix.ljust(12, "0")
-        return None
-
-
+# Filters ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Filters:
     """Period (``YYYY-MM`` or ``YYYY-MM-DD..YYYY-MM-DD``), item type and case channel ('' = all)."""
@@ -109,56 +70,18 @@ class Filters:
         return bool(self.item_type or self.channel) or not self.parsed.is_month
 
 
-class _Sql:
-    """Accumulates WHERE conditions and their bound parameters."""
-
-    def __init__(self) -> None:
-        self.conditions: list[str] = []
-        self.params: dict = {}
-
-    def add(self, condition: str, params: dict | None = None, /, **named) -> "_Sql":
-        self.conditions.append(condition)
-        self.params.update(params or {}, **named)
-        return self
-
-    def where(self) -> str:
-        return " AND ".join(self.conditions) if self.conditions else "1"
+#: The prefix widths of the levels whose governments' own work is a ``region:own`` group (本级).
+OWN_WIDTHS = tuple(REGION_PREFIX[level] for level in OWN_LEVELS)
 
 
-def _scope_on(sql: _Sql, scope: Scope, region_col: str = "region_code", dept_col: str = "dept_code") -> _Sql:
-    """Rows of the scope, judged by the row's own region and department codes."""
-    if scope.region_prefix:
-        sql.add(f"startsWith({region_col}, {{scope_region:String}})", scope_region=scope.region_prefix)
-    if scope.dept_code:
-        sql.add(f"{dept_col} = {{scope_dept:String}}", scope_dept=scope.dept_code)
-    return sql
+def _cases(scope: Scope, filters: Filters) -> Where:
+    """The scope's cases (by the case's own region and department) of the filters' item type and channel."""
+    return facts.case_filter(scope_condition(scope), item_type=filters.item_type, channel=filters.channel)
 
 
-def _scoped_departments(scope: Scope) -> tuple[str, dict]:
-    """Sub-query: the department codes of the scope (a department belongs to its government's region)."""
-    sql = _scope_on(_Sql(), scope)
-    return f"SELECT dept_code FROM departments FINAL WHERE {sql.where()}", sql.params
-
-
-def _filters_on_cases(sql: _Sql, filters: Filters, alias: str = "") -> _Sql:
-    p = f"{alias}." if alias else ""
-    if filters.item_type:
-        sql.add(f"{p}item_code IN (SELECT item_code FROM items FINAL WHERE item_type = {{f_type:String}})",
-                f_type=filters.item_type)
-    if filters.channel:
-        sql.add(f"{p}channel = {{f_channel:String}}", f_channel=filters.channel)
-    return sql
-
-
-def _filters_on_ratings(sql: _Sql, filters: Filters) -> _Sql:
-    """Item type by the rating's own item; channel by the submission channel of the rated case."""
-    if filters.item_type:
-        sql.add("item_code IN (SELECT item_code FROM items FINAL WHERE item_type = {f_type:String})",
-                f_type=filters.item_type)
-    if filters.channel:
-        sql.add("case_id IN (SELECT case_id FROM case_facts FINAL WHERE channel = {f_channel:String})",
-                f_channel=filters.channel)
-    return sql
+def _ratings(scope: Scope, filters: Filters) -> Where:
+    """The scope's ratings (by the rating's own region and department) of the filters' item type and channel."""
+    return ratings.rating_filter(scope_condition(scope), item_type=filters.item_type, channel=filters.channel)
 
 
 _calendars: dict[tuple, object] = {}
@@ -166,31 +89,25 @@ _calendars: dict[tuple, object] = {}
 
 def work_calendar(wh: Warehouse):
     """The working-day calendar with the stored overrides (memoised on their content)."""
-    stamp = tuple(wh.query_rows(
-        "SELECT groupBitXor(cityHash64(locality_code, day, is_working)), count() FROM calendar_overrides FINAL")[0])
-    key = (wh.display_dsn, stamp)
+    key = (wh.display_dsn, reference.calendar_stamp(wh))
     if key not in _calendars:
         if len(_calendars) > 8:
             _calendars.clear()
-        _calendars[key] = store.load_calendar(wh)
+        _calendars[key] = reference.load_calendar(wh)
     return _calendars[key]
 
 
 # Reference data ------------------------------------------------------------------------------------------
-def data_version(wh: Warehouse) -> tuple:
-    """Changes whenever anything the dashboard shows may have changed: the latest metrics run, and the
-    newest rating, follow-up and urge (the loop page shows them before the next compute)."""
-    row = wh.query_rows(
-        "SELECT (SELECT max(run_id) FROM metric_runs), (SELECT max(received_at) FROM ratings), "
-        "(SELECT max(received_at) FROM followups), (SELECT max(version) FROM case_facts), "
-        "(SELECT max(received_at) FROM urges)")[0]
-    return tuple(str(v) for v in row)
+#: The pages' cache is keyed on :func:`warehouse.queries.state.data_stamp` (``data_stamp`` here): it changes
+#: whenever anything the dashboard shows may have changed — a raw record arrived (a rating, a follow-up, an
+#: urge: the loop page shows them before the next compute), a metrics run, new case facts.
+__all__ = ["Filters", "data_stamp"]
 
 
 def periods(wh: Warehouse) -> list[str]:
     """Months with data (a consistent completed case or a counted rating in the current stored result),
-    newest first: :func:`metrics.store.stored_periods`, so an empty or phantom month never shows."""
-    return list(reversed(store.stored_periods(wh)))
+    newest first: :func:`warehouse.queries.group_metrics.stored_periods`, so an empty or phantom month never shows."""
+    return list(reversed(group_metrics.stored_periods(wh)))
 
 
 #: A warehouse whose newest event is older than this holds past (or demo) data: "now" is that event.
@@ -235,38 +152,28 @@ def regions_in_scope(wh: Warehouse, scope: Scope) -> pl.DataFrame:
     """Province, city and county regions the scope may select (a department selects none)."""
     if scope.dept_code and scope.role == "dept":
         return pl.DataFrame(schema={"region_code": pl.String, "region_name": pl.String, "level": pl.UInt8})
-    sql = _scope_on(_Sql(), replace(scope, dept_code=None))
-    return wh.query_df(
-        f"SELECT region_code, region_name, level FROM regions FINAL WHERE level <= 3 AND {sql.where()} "
-        "ORDER BY region_code", sql.params)
+    return reference.regions_of(wh, scope)
 
 
 def departments_in_scope(wh: Warehouse, scope: Scope) -> pl.DataFrame:
-    sql = _scope_on(_Sql(), scope)
-    return wh.query_df(
-        f"SELECT dept_code, dept_name, region_code FROM departments FINAL WHERE {sql.where()} ORDER BY dept_code",
-        sql.params)
+    return reference.departments_of(wh, scope)
 
 
 def region_names(wh: Warehouse, scope: Scope) -> dict[str, str]:
     """Names of the regions of the scope's subtree (region names are public reference data)."""
-    sql = _scope_on(_Sql(), replace(scope, dept_code=None))
-    return dict(wh.query_rows(f"SELECT region_code, region_name FROM regions FINAL WHERE {sql.where()}", sql.params))
+    return reference.region_names_in(wh, scope)
 
 
 def item_names(wh: Warehouse, scope: Scope) -> dict[str, str]:
-    depts, params = _scoped_departments(scope)
-    where = "1" if scope.unrestricted else f"dept_code IN ({depts})"
-    return dict(wh.query_rows(
-        f"SELECT item_code, argMax(item_name, valid_from) FROM items FINAL WHERE {where} GROUP BY item_code", params))
+    return reference.item_names_in(wh, scope)
 
 
 def item_types(wh: Warehouse) -> list[str]:
-    return [r[0] for r in wh.query_rows("SELECT DISTINCT item_type FROM items FINAL ORDER BY item_type")]
+    return reference.item_types(wh)
 
 
 def case_channels(wh: Warehouse) -> list[str]:
-    return [r[0] for r in wh.query_rows("SELECT DISTINCT channel FROM case_facts FINAL WHERE channel != '' ORDER BY channel")]
+    return facts.case_channels(wh)
 
 
 def check_region(wh: Warehouse, scope: Scope, region: str) -> Scope:
@@ -274,8 +181,7 @@ def check_region(wh: Warehouse, scope: Scope, region: str) -> Scope:
     narrowed = scope.narrow(region=region)
     if scope.role == "dept":
         raise NotPermitted(region)
-    found = wh.query_value("SELECT count() FROM regions FINAL WHERE region_code = {r:String}", {"r": region})
-    if not found:
+    if not reference.region_exists(wh, region):
         raise NotPermitted(region)
     return narrowed
 
@@ -283,114 +189,32 @@ def check_region(wh: Warehouse, scope: Scope, region: str) -> Scope:
 def check_dept(wh: Warehouse, scope: Scope, dept: str) -> Scope:
     """The scope narrowed to a department of it (NotPermitted for another one or an unknown code)."""
     narrowed = scope.narrow(dept=dept)
-    sql = _scope_on(_Sql(), narrowed)
-    if not wh.query_value(f"SELECT count() FROM departments FINAL WHERE {sql.where()}", sql.params):
+    if not reference.department_count(wh, narrowed):
         raise NotPermitted(dept)
     return narrowed
 
 
 def check_item(wh: Warehouse, scope: Scope, item: str) -> str:
     """The department of an item of the scope (NotPermitted otherwise)."""
-    depts, params = _scoped_departments(scope)
-    where = "1" if scope.unrestricted else f"dept_code IN ({depts})"
-    dept = wh.query_value(
-        f"SELECT argMax(dept_code, valid_from) FROM items FINAL WHERE item_code = {{i:String}} AND {where} "
-        "GROUP BY item_code", {**params, "i": item})
+    dept = reference.item_department(wh, scope, item)
     if dept is None:
         raise NotPermitted(item)
     return dept
 
 
 # Group metrics: stored and live -------------------------------------------------------------------------
-def _group_scope(scope: Scope, grouping: str, column: str = "group_code") -> tuple[str, dict] | None:
-    """Condition on ``column`` (a group code) selecting the scope's groups; None when the scope sees no
-    group of this grouping."""
-    if scope.unrestricted:
-        return "1", {}
-    if grouping == "all":
-        return None
-    if grouping.startswith("region:"):
-        if scope.dept_code:
-            return None  # a region's figures include other departments
-        return f"startsWith({column}, {{scope_region:String}})", {"scope_region": scope.region_prefix}
-    depts, params = _scoped_departments(scope)
-    if grouping == "dept":
-        return f"{column} IN ({depts})", params
-    return f"{column} IN (SELECT item_code FROM items FINAL WHERE dept_code IN ({depts}))", params
-
-
 def stored_groups(wh: Warehouse, scope: Scope, period: str, grouping: str, codes: list[str] | None = None) -> pl.DataFrame:
     """The current stored rows of one month and grouping that lie in the scope (optionally some codes)."""
-    return _stored_rows(wh, scope, [period], grouping, codes)
-
-
-def _stored_rows(wh: Warehouse, scope: Scope, periods: list[str], grouping: str,
-                 codes: list[str] | None = None) -> pl.DataFrame:
-    """The current stored rows (each month's latest run, as :func:`metrics.store.read_group_metrics`) of some
-    months and one grouping that lie in the scope, optionally of some codes only; by month, then code."""
-    cond = _group_scope(scope, grouping, "m.group_code")
-    if cond is None or not periods:
-        return pl.DataFrame()
-    where, params = cond
-    extra = " AND m.group_code IN {codes:Array(String)}" if codes is not None else ""
-    return wh.query_df(
-        "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
-        "INNER JOIN (SELECT period, grouping, run_id FROM metric_runs FINAL "
-        "            WHERE period IN {periods:Array(String)} AND grouping = {g:String}) AS r "
-        "ON m.period = r.period AND m.grouping = r.grouping AND m.run_id = r.run_id "
-        f"WHERE m.period IN {{periods:Array(String)}} AND m.grouping = {{g:String}} AND ({where}){extra} "
-        "ORDER BY m.period, m.group_code",
-        {**params, "periods": periods, "g": grouping, **({"codes": codes} if codes is not None else {})},
-    )
-
-
-#: The prefix width of a region code's own level (as :func:`metrics.indicators.region_level_width`), in SQL.
-_LEVEL_WIDTH_SQL = ("multiIf(substring(region_code, 3) = '0000000000', 2, substring(region_code, 5) = '00000000', 4, "
-                    "substring(region_code, 7) = '000000', 6, substring(region_code, 10) = '000', 9, 12)")
-
-
-def _group_sql(grouping: str) -> tuple[str, str]:
-    """The group code of a row under a grouping, in SQL, and the condition for the row to be in a group at all
-    (as :func:`metrics.indicators.group_expr`: a grouping at a level holds only regions of that level — a
-    higher government's own work is in no lower group; ``region:own`` is the 本级 of provinces and cities)."""
-    if grouping == "all":
-        return "'all'", "1"
-    if grouping == "dept":
-        return "dept_code", "1"
-    if grouping == "item":
-        return "item_code", "1"
-    level = grouping.split(":")[1]
-    if level == "own":
-        widths = ", ".join(str(REGION_PREFIX[lv]) for lv in OWN_LEVELS)
-        return "region_code", f"{_LEVEL_WIDTH_SQL} IN ({widths})"
-    width = REGION_PREFIX[level]
-    return f"rightPad(substring(region_code, 1, {width}), 12, '0')", f"{_LEVEL_WIDTH_SQL} >= {width}"
+    return group_metrics.stored_rows_in_scope(wh, scope, [period], grouping, codes)
 
 
 def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
     """:func:`metrics.indicators.case_counts` as one SQL aggregate over the scope's completed case facts:
     inconsistent cases are left out of every case indicator and counted in ``inconsistent_cases``."""
-    period = filters.parsed
-    group, in_group = _group_sql(grouping)
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters).add(*store.completed_in(period)).add(in_group)
-    ok = "NOT inconsistent"
-    return wh.query_df(
-        f"SELECT {group} AS group, toUInt32(countIf({ok})) AS cases_completed, "
-        f"toUInt32(countIf({ok} AND on_time IS NOT NULL)) AS timed_n, "
-        f"toUInt32(countIf({ok} AND on_time = true)) AS on_time_n, "
-        f"toUInt32(countIf({ok} AND on_time = false)) AS overdue_completed, "
-        f"toInt64(sumIf(ifNull(net_working_days, 0), {ok})) AS net_days_sum, "
-        f"toUInt32(countIf({ok} AND net_working_days IS NOT NULL)) AS net_days_n, "
-        f"toUInt32(countIf({ok} AND ifNull(same_day, false))) AS same_day_n, "
-        f"toUInt32(countIf({ok} AND trips = 0)) AS zero_trip_n, "
-        f"toUInt32(countIf({ok} AND trips <= 1)) AS max_one_trip_n, toUInt32(countIf({ok} AND online)) AS online_n, "
-        f"toUInt32(countIf({ok} AND rating_count > 0)) AS rated_n, toUInt32(countIf(inconsistent)) AS inconsistent_cases "
-        f"FROM case_facts FINAL WHERE {sql.where()} GROUP BY group ORDER BY group", sql.params)
+    return facts.case_counts(wh, _cases(scope, filters).add(*facts.completed_in(filters.parsed)), grouping, OWN_WIDTHS)
 
 
 def _settings():
-    from metrics.jobs import MetricsSettings
-
     return MetricsSettings.load()
 
 
@@ -399,12 +223,8 @@ def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: 
     are counted in SQL; the bad ratings — few — go through :func:`metrics.ratings.rating_facts` for the
     follow-up figures (rectified, on time, revisited)."""
     period = filters.parsed
-    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(period))
-    counted = f"NOT default_rating AND rating_id NOT IN ({UPHELD_RATINGS_SQL})"
-    group, in_group = _group_sql(grouping)
-    totals = wh.query_df(
-        f"SELECT {group} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
-        f"FROM ratings FINAL WHERE {sql.where()} AND {counted} AND {in_group} GROUP BY group", sql.params)
+    group, in_group = facts.group_sql(grouping, OWN_WIDTHS)
+    totals = ratings.rating_totals(wh, _ratings(scope, filters).add(*ratings.rated_in(period)), group, in_group)
     bad = rating_counts(live_rating_facts(wh, scope, filters, calendar, bad_only=True), period, grouping)
     # Every count of the bad ratings (bad_count, rectified, due, overdue unrectified, in progress, …).
     columns = [c for c in bad.columns if c not in ("group", "ratings", "good_n")]
@@ -416,13 +236,11 @@ def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=No
                       as_of: dt.datetime | None = None) -> pl.DataFrame:
     """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered), or of
     its bad ratings (level 1–2) only; due-ness as of ``as_of`` (default: now, as the metrics job)."""
-    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters).add(*store.rated_in(filters.parsed))
+    where = _ratings(scope, filters).add(*ratings.rated_in(filters.parsed))
     if bad_only:
-        sql.add("level <= 2")
-    from metrics.jobs import MetricsJob
-
+        ratings.bad_only(where)
     job = MetricsJob(wh, _settings(), clock=(lambda: as_of) if as_of is not None else None)
-    return job.rating_facts_where(sql.where(), sql.params, calendar or work_calendar(wh))
+    return job.rating_facts_where(where, calendar=calendar or work_calendar(wh))
 
 
 def due_day(wh: Warehouse, filters: Filters) -> dt.date:
@@ -431,7 +249,7 @@ def due_day(wh: Warehouse, filters: Filters) -> dt.date:
     every month whose due-ness moved since the one before, so every stored ``bad_due`` /
     ``bad_overdue_unrectified`` / ``bad_in_progress`` is as of that day), so that a list agrees with them;
     for figures computed live, today (as they are)."""
-    judged = None if filters.live else store.due_judged_on(wh)
+    judged = None if filters.live else due_judged_on(wh)
     return judged or dt.datetime.now(SHANGHAI).date()
 
 
@@ -460,8 +278,8 @@ def bad_rectification(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataF
 
 
 def _catalogue_inputs(wh: Warehouse, scope: Scope, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
-    items = store.load_items(wh)
-    departments = store.load_departments(wh)
+    items = reference.load_items(wh)
+    departments = reference.load_departments(wh)
     if not scope.unrestricted:
         visible = departments_in_scope(wh, scope)["dept_code"]
         items = items.filter(pl.col("dept_code").is_in(visible.implode()))
@@ -474,9 +292,7 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
     """Every indicator, score and rank of a grouping, computed now for the scope and filters.
 
     Ranks compare the units of the scope only (peers outside it are not read)."""
-    from metrics.jobs import score_period
-
-    if _group_scope(scope, grouping) is None:
+    if group_metrics.group_scope(scope, grouping) is None:
         return pl.DataFrame()
     period = filters.parsed
     cases = live_case_counts(wh, scope, filters, grouping)
@@ -490,7 +306,7 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
     values = indicator_values(merged).sort("group")
     if grouping.startswith("region:") and scope.region_prefix:
         values = values.filter(pl.col("group").str.starts_with(scope.region_prefix))
-    all_items = items if scope.unrestricted and not filters.item_type else store.load_items(wh)
+    all_items = items if scope.unrestricted and not filters.item_type else reference.load_items(wh)
     scored = score_period(values, grouping, _settings(), None, all_items, departments, period)
     contribution_keys = [c for c in scored.columns if c.startswith("contrib_")]
     contributions = (pl.struct([pl.col(c).alias(c[len("contrib_"):]) for c in contribution_keys]).struct.json_encode()
@@ -502,7 +318,7 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
 
 def _with_rank_status(frame: pl.DataFrame) -> pl.DataFrame:
     """``rank_status`` as stored; for a row stored before it existed, ranked if it has a rank, else no_data
-    (as :func:`metrics.api.metrics_records`)."""
+    (as :func:`metrics.records.metrics_records`)."""
     if frame.height == 0:
         return frame
     fallback = pl.when(pl.col("rank").is_not_null()).then(pl.lit("ranked")).otherwise(pl.lit("no_data"))
@@ -566,7 +382,7 @@ def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) 
         frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
     else:
         grouping, code = unit
-        frame = _stored_rows(wh, scope, labels, grouping, [code])
+        frame = group_metrics.stored_rows_in_scope(wh, scope, labels, grouping, [code])
     if frame.height == 0:
         return frame
     return frame.filter((pl.col("cases_completed").fill_null(0) > 0) | (pl.col("ratings").fill_null(0) > 0))
@@ -580,39 +396,26 @@ CASE_LIST_COLUMNS = ("case_id", "item_code", "dept_code", "region_code", "channe
 def cases(wh: Warehouse, scope: Scope, filters: Filters, *, item: str | None = None, overdue_only: bool = False,
           limit: int = 1000) -> pl.DataFrame:
     """Cases of the scope completed in the period, plus those still open that were accepted by its end."""
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    done, bounds = store.completed_in(filters.parsed)
-    if overdue_only:
-        sql.add(f"{done} AND on_time = false", bounds)
-    else:  # {end:…} is the period's end, bound by completed_in
-        sql.add(f"(({done}) OR (state = 'accepted' AND accepted_at < {{end:{DT}}}))", bounds)
-    if item:
-        sql.add("item_code = {item:String}", item=item)
-    order = "overdue_days DESC, completed_at" if overdue_only else "state = 'completed', accepted_at DESC"
-    return wh.query_df(
-        f"SELECT {', '.join(CASE_LIST_COLUMNS)} FROM case_facts FINAL WHERE {sql.where()} "
-        f"ORDER BY {order}, case_id LIMIT {{lim:UInt32}}", {**sql.params, "lim": limit})
+    return facts.listed_cases(wh, _cases(scope, filters), filters.parsed, CASE_LIST_COLUMNS, item=item,
+                              overdue_only=overdue_only, limit=limit)
 
 
 def count_cases(wh: Warehouse, scope: Scope, filters: Filters, *, overdue_only: bool = False) -> int:
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters).add(*store.completed_in(filters.parsed))
-    if overdue_only:
-        sql.add("on_time = false")
-    return int(wh.query_value(f"SELECT count() FROM case_facts FINAL WHERE {sql.where()}", sql.params) or 0)
+    return facts.completed_count(wh, _cases(scope, filters), filters.parsed, overdue_only=overdue_only)
 
 
 def latest_instant(wh: Warehouse) -> dt.datetime | None:
     """The newest event time in the warehouse (what "now" means for a warehouse of past data)."""
-    value = wh.query_value("SELECT max(event_time) FROM case_events")
+    value = events.latest_event_time(wh)
     return value.astimezone(SHANGHAI) if value is not None else None
 
 
 def open_flags(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime, warning_days: int,
                calendar=None) -> pl.DataFrame:
-    """Red and yellow open cases of the scope as of an instant: :func:`metrics.api.flags_as_of` with the
+    """Red and yellow open cases of the scope as of an instant: :func:`metrics.flags.flags_as_of` with the
     scope and the filters applied to the candidate cases in SQL."""
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    return flags_as_of(wh, as_of, warning_days, where=sql.where(), parameters=sql.params,
+    where = _cases(scope, filters)
+    return flags_as_of(wh, as_of, warning_days, where=where.sql(), parameters=where.params,
                        calendar=calendar or work_calendar(wh))
 
 
@@ -627,23 +430,19 @@ def likely_overdue(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.date
 
     Returns ``{"status": "ok" | "missing" | "incompatible", "message": str, "cases": DataFrame}``: with no
     usable model the message says why (one line) and the frame is empty."""
-    from models import risk, store as model_store
-
     try:
         model, manifest = model_store.load("risk", risk.FEATURE_VERSION, lang)
     except model_store.ModelMissing as exc:
         return {"status": "missing", "message": str(exc), "cases": pl.DataFrame()}
     except model_store.ModelIncompatible as exc:
         return {"status": "incompatible", "message": str(exc), "cases": pl.DataFrame()}
-    sql = _scope_on(_Sql(), scope)
-    scored = risk.score(wh, as_of, model, warning_days=warning_days, where=" AND ".join(sql.conditions),
-                        parameters=sql.params)
+    where = scope_condition(scope)
+    scored = risk.score(wh, as_of, model, warning_days=warning_days, where=" AND ".join(where.conditions),
+                        parameters=where.params)
     likely = risk.likely_overdue(scored, threshold)
     if (filters.item_type or filters.channel) and likely.height:
-        kept = _filters_on_cases(_Sql(), filters)
-        ids = wh.query_df(f"SELECT case_id FROM case_facts FINAL WHERE {kept.where()} AND case_id IN {{ids:Array(String)}}",
-                          {**kept.params, "ids": likely["case_id"].to_list()})
-        likely = likely.join(ids, on="case_id", how="semi")
+        kept = facts.case_filter(Where(), item_type=filters.item_type, channel=filters.channel)
+        likely = likely.join(facts.case_ids_among(wh, kept, likely["case_id"].to_list()), on="case_id", how="semi")
     words = [risk.factor_words(f, lang) for f in likely["factors"].to_list()]
     return {"status": "ok", "message": "", "model_version": manifest["version"],
             "cases": likely.drop("factors").with_columns(factor_words=pl.Series(words, dtype=pl.String))}
@@ -652,56 +451,40 @@ def likely_overdue(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.date
 def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:
     """Everything about one case of the scope — facts, events, clock stops, ratings and their follow-ups —
     or None when the case is not in the scope (or does not exist)."""
-    sql = _scope_on(_Sql(), scope).add("case_id = {case:String}", case=case_id)
-    facts = store.load_case_facts(wh, sql.where(), sql.params)
-    if facts.height == 0:
+    where = facts.of_case(scope_condition(scope), case_id)
+    found = facts.load_case_facts(wh, where)
+    if found.height == 0:
         return None
-    in_scope = f"SELECT case_id FROM case_facts FINAL WHERE {sql.where()}"
-    events = wh.query_df(
-        "SELECT event_id, event_type, event_time, channel, onsite, result, staff_id, applicant_type, "
-        "applicant_name_masked, applicant_id_masked, applicant_phone_masked FROM case_events FINAL "
-        f"WHERE case_id = {{case:String}} AND case_id IN ({in_scope}) ORDER BY event_time, event_id", sql.params)
+    history = events.case_history(wh, case_id, facts.cases_of(where), where.params)
     stops = clock_stops(
-        events.select("event_type", "event_time").with_columns(case_id=pl.lit(case_id)).lazy(),
-        facts.select("case_id", "accepted_at").lazy(),
+        history.select("event_type", "event_time").with_columns(case_id=pl.lit(case_id)).lazy(),
+        found.select("case_id", "accepted_at").lazy(),
     ).collect().sort("start")
-    rsql = _scope_on(_Sql(), scope).add("case_id = {case:String}", case=case_id)
-    ratings = wh.query_df(
-        "SELECT rating_id, level, channel, stage, comment, tags, rated_at, real_name, default_rating, "
-        f"rater_name_masked FROM ratings FINAL WHERE {rsql.where()} ORDER BY rated_at, rating_id", rsql.params)
-    followups = wh.query_df(
-        "SELECT rating_id, action, action_time, actor, reason_category, note FROM followups FINAL "
-        f"WHERE rating_id IN (SELECT rating_id FROM ratings FINAL WHERE {rsql.where()}) "
-        "ORDER BY action_time, followup_id", rsql.params)
-    return {"facts": facts.row(0, named=True), "events": events, "stops": stops, "ratings": ratings,
-            "followups": followups}
+    own = facts.of_case(scope_condition(scope), case_id)  # the case's ratings by their own region and department
+    return {"facts": found.row(0, named=True), "events": history, "stops": stops,
+            "ratings": ratings.case_ratings(wh, own), "followups": ratings.followups_shown(wh, own)}
 
 
 # Data quality ------------------------------------------------------------------------------------------
 def inconsistent_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:
     """The scope's inconsistent cases of the period (:func:`metrics.quality.inconsistent_cases`: any milestone
     in the period), for correction: an office sees its subtree, a department its own cases."""
-    from metrics.quality import inconsistent_cases as listed
-
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    return listed(wh, filters.parsed, where=sql.where() if sql.conditions else "", parameters=sql.params)
+    where = _cases(scope, filters)
+    return listed_inconsistent(wh, filters.parsed, where=where.sql() if where.conditions else "",
+                               parameters=where.params)
 
 
 def untimed_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:
     """The scope's cases completed in the period under an item the catalogue does not hold (no deadline:
     :func:`metrics.quality.untimed_cases`), for the catalogue to be completed."""
-    from metrics.quality import untimed_cases as listed
-
-    sql = _filters_on_cases(_scope_on(_Sql(), scope), filters)
-    return listed(wh, filters.parsed, where=sql.where() if sql.conditions else "", parameters=sql.params)
+    where = _cases(scope, filters)
+    return listed_untimed(wh, filters.parsed, where=where.sql() if where.conditions else "", parameters=where.params)
 
 
 def department_moves(wh: Warehouse, scope: Scope) -> pl.DataFrame:
     """Who put a department in another region, and when (:func:`ingest.history.department_region_changes`:
     the reference-data history ingest keeps): a department sees its own moves, an office the moves into or
     out of its subtree (a move changes who sees a department's figures)."""
-    from ingest.history import department_region_changes
-
     if scope.dept_code:
         return department_region_changes(wh, dept_code=scope.dept_code)
     return department_region_changes(wh, region_prefix=scope.region_prefix or None)
@@ -730,20 +513,13 @@ def loop_rows(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime,
     """The bad-rating loop (:func:`supervision.store.load_loop`) of the scope's ratings as of an instant:
     every bad rating given by then (the queue), or only those given in the period; with the comment, the
     stage and the masked rater."""
-    from supervision import store as loop_store
-    from supervision.settings import SupervisionSettings
-
-    sql = _filters_on_ratings(_scope_on(_Sql(), scope), filters)
+    where = _ratings(scope, filters)
     if period_only:
-        sql.add(*store.rated_in(filters.parsed))
-    loop = loop_store.load_loop(wh, (sql.where(), dict(sql.params)), as_of, SupervisionSettings.load(),
-                                work_calendar(wh))
+        where.add(*ratings.rated_in(filters.parsed))
+    loop = load_loop(wh, scope, as_of, SupervisionSettings.load(), work_calendar(wh), where=where)
     if loop.height == 0:
         return loop
-    extra = wh.query_df(
-        "SELECT rating_id, comment, stage, rater_name_masked FROM ratings FINAL "
-        f"WHERE {sql.where()} AND rating_id IN {{ids:Array(String)}}", {**sql.params, "ids": loop["rating_id"].to_list()})
-    return loop.join(extra, on="rating_id", how="left")
+    return loop.join(ratings.rating_remarks(wh, where, loop["rating_id"].to_list()), on="rating_id", how="left")
 
 
 def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], model_version: int | None,
@@ -752,8 +528,6 @@ def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], 
     ``predicted_cause``, ``predicted_confidence`` (0–1), ``predicted_basis`` (``model``, or ``rule`` when the
     text says nothing). Only a trained, compatible model is used (none: an empty frame, and the queue shows no
     suggestion); ``model_version`` (:func:`models.store.current_version`) keeps a retrained model out of the cache."""
-    from models import cause, cause_data, store as model_store
-
     empty = pl.DataFrame(schema={"rating_id": pl.String, "predicted_cause": pl.String,
                                  "predicted_confidence": pl.Float64, "predicted_basis": pl.String})
     if model_version is None or not rating_ids:
@@ -762,23 +536,19 @@ def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], 
         model, _ = model_store.load("cause", cause.FEATURE_VERSION, lang)
     except (model_store.ModelMissing, model_store.ModelIncompatible):
         return empty
-    sql = _scope_on(_Sql(), scope).add("rating_id IN {ids:Array(String)}", ids=list(rating_ids))
-    in_scope = wh.query_df(f"SELECT rating_id FROM ratings FINAL WHERE {sql.where()}", sql.params)["rating_id"].to_list()
+    in_scope = ratings.rating_ids(wh, ratings.among_ratings(scope_condition(scope), list(rating_ids)))
     predicted = cause.predict(model, cause_data.load_texts(wh, in_scope))
     return predicted.select("rating_id", predicted_cause="cause", predicted_confidence="confidence",
                             predicted_basis="basis")
 
 
 def rating_in_scope(wh: Warehouse, scope: Scope, rating_id: str) -> bool:
-    sql = _scope_on(_Sql(), scope).add("rating_id = {r:String}", r=rating_id)
-    return bool(wh.query_value(f"SELECT count() FROM ratings FINAL WHERE {sql.where()}", sql.params))
+    return ratings.rating_count(wh, ratings.of_rating(scope_condition(scope), rating_id)) > 0
 
 
 def loop_detail(wh: Warehouse, scope: Scope, rating_id: str, as_of: dt.datetime | None = None) -> dict:
     """Where one rating's loop stands (:func:`supervision.actions.loop_status`) and its history, for a rating
     of the scope (NotPermitted otherwise)."""
-    from supervision import actions
-
     if not rating_in_scope(wh, scope, rating_id):
         raise NotPermitted(rating_id)
     status = actions.loop_status(wh, rating_id, as_of)
@@ -791,8 +561,6 @@ def record_loop_action(wh: Warehouse, scope: Scope, role: str, rating_id: str, a
     """Record an action of the loop through :func:`supervision.actions.record_action` (which checks it
     against the state machine), after checking here that the rating is in the user's scope and that the
     user's role may take this action. Raises NotPermitted or ``ActionRefused``; returns the follow-up id."""
-    from supervision import actions
-
     if action not in actions_for(role) or not rating_in_scope(wh, scope, rating_id):
         raise NotPermitted(rating_id)
     return actions.record_action(wh, rating_id, action, actor, reason_category or None, note or None,
@@ -805,10 +573,7 @@ def urges(wh: Warehouse, scope: Scope, as_of: dt.datetime, *, case_id: str | Non
     """The scope's urges (by the urged target's own region and department, in SQL) made up to ``as_of``, with
     what followed each (:func:`supervision.urges.urge_outcomes`); optionally of one case (its case urges and
     the step urges of its ratings) or one rating."""
-    from supervision.urges import urge_outcomes
-
-    sql = _scope_on(_Sql(), scope)
-    return urge_outcomes(wh, (sql.where(), dict(sql.params)), as_of, case_id=case_id, rating_id=rating_id,
+    return urge_outcomes(wh, scope, as_of, case_id=case_id, rating_id=rating_id,
                          calendar=work_calendar(wh))
 
 
@@ -817,10 +582,8 @@ def record_urge(wh: Warehouse, scope: Scope, username: str, office_name: str, *,
     """Record an urge by the user of ``scope`` (:func:`supervision.urges.record_urge`: an office, inside its
     region, on a red/yellow case or an overdue step, with a note); ``UrgeRefused`` otherwise. ``urge_id`` (the
     form's) makes a double submit one urge."""
-    from supervision.urges import Urger, record_urge as record
-
     urger = Urger(username, scope.role, scope.region_prefix if scope.role != "dept" else "", office_name)
-    return record(wh, urger, case_id=case_id, rating_id=rating_id, note=note, urge_id=urge_id, source="dashboard")
+    return record_an_urge(wh, urger, case_id=case_id, rating_id=rating_id, note=note, urge_id=urge_id, source="dashboard")
 
 
-__all__ = ["Scope", "Filters", "NotPermitted", "INDICATOR_KEYS"]
+__all__ += ["Scope", "NotPermitted", "INDICATOR_KEYS"]

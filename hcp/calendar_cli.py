@@ -59,7 +59,7 @@ def import_overrides(app, path: Path) -> None:
 def show(app, month: str, region: str) -> None:
     """显示某月工作日 / show a month's working days (调休 make-up days and holidays marked)."""
     from metrics.indicators import Period
-    from metrics.store import load_calendar
+    from warehouse.queries.reference import load_calendar
 
     try:
         period = Period.parse(month)

@@ -6,6 +6,8 @@ validation, the demo generator, the metrics and the user interface cannot drift 
 
 from __future__ import annotations
 
+from hcp.indicators import INDICATORS
+
 RECORD_KINDS = ("case_event", "rating", "followup", "item", "department", "region")
 #: The field that identifies a record of each kind (INTERCHANGE: the idempotency key; an item's key is its
 #: code together with ``valid_from``).
@@ -27,6 +29,8 @@ EVENT_TYPES = {
 }
 #: Events that end a case's handling.
 TERMINAL_EVENTS = ("completed", "rejected", "withdrawn")
+#: Events that stop or restart a case's clock (特别程序 and 补正: the days between do not count).
+STOP_EVENT_TYPES = ("suspended", "resumed", "supplement_requested", "supplement_received")
 
 CASE_CHANNELS = {
     "online": "网上办理",
@@ -88,35 +92,10 @@ REGION_LEVELS = {1: "省", 2: "市", 3: "县（区）", 4: "乡镇（街道）",
 #: Length of the code prefix that identifies a region at each level.
 REGION_PREFIX = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
 
-#: Indicator keys of DOMAIN.md with their (Chinese, English) labels, in display order.
+#: Indicator keys with their (Chinese, English) labels, in display order: the registry's (:mod:`hcp.indicators`),
+#: then the composite score and the rank.
 INDICATOR_LABELS = {
-    "cases_completed": ("办结量", "cases completed"),
-    "on_time_rate": ("按时办结率", "on-time rate"),
-    "overdue_completed": ("超期办结量", "overdue completed"),
-    "avg_net_working_days": ("平均净用时（工作日）", "avg net working days"),
-    "same_day_rate": ("当日办结率", "same-day rate"),
-    "zero_trip_rate": ("零跑腿率", "zero-trip rate"),
-    "max_one_trip_rate": ("最多跑一次率", "max-one-trip rate"),
-    "online_rate": ("网办率", "online rate"),
-    "ratings": ("评价量", "ratings"),
-    "good_rate": ("好评率", "good rate"),
-    "bad_count": ("差评量", "bad ratings"),
-    "bad_rate": ("差评率", "bad rate"),
-    "rating_coverage": ("主动评价率", "rating coverage"),
-    "bad_rectified_rate": ("差评整改率", "bad rectified rate"),
-    "bad_rectified_on_time_rate": ("差评按期整改率", "bad rectified on time"),
-    "revisit_rate": ("回访率", "revisit rate"),
-    "bad_due": ("到期差评", "bad ratings due"),
-    "bad_overdue_unrectified": ("逾期未整改", "overdue unrectified"),
-    "bad_in_progress": ("整改中", "rectification in progress"),
-    "bad_rectified_due_rate": ("到期差评整改率", "bad rectified (due)"),
-    "bad_rectified_on_time_due_rate": ("到期差评按期整改率", "bad rectified on time (due)"),
-    "revisit_due_rate": ("到期回访率", "revisit rate (due)"),
-    "inconsistent_cases": ("数据矛盾办件", "inconsistent cases"),
-    "depth3plus_item_rate": ("三级及以上网办深度事项占比", "depth ≥ 3 items"),
-    "immediate_item_rate": ("即办件占比", "immediate items"),
-    "zero_trip_item_rate": ("零跑腿事项占比", "zero-trip items"),
-    "limit_compression": ("承诺时限压缩率", "time-limit compression"),
+    **{key: (row.zh, row.en) for key, row in INDICATORS.items()},
     "composite_score": ("综合得分", "composite score"),
     "rank": ("排名", "rank"),
 }

@@ -25,11 +25,16 @@ import polars as pl
 
 from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS
 from hcp.i18n import fmt_int, fmt_rate, tr
-from metrics.api import InstantError, flags_as_of, group_names, metrics_records, parse_instant
-from metrics.indicators import GROUPINGS, INDICATORS, INDICATOR_KEYS, Period
-from warehouse.client import SHANGHAI
+from hcp.options import format_option, instant_option, period_option, scope_option
+from hcp.periods import SHANGHAI, Period, now
+from hcp.scope import Scope
+from metrics.flags import flags_as_of
+from metrics.indicators import GROUPINGS, INDICATORS, INDICATOR_KEYS
+from metrics.records import metrics_records
+from warehouse.queries.reference import group_names, require_department
 
-FORMATS = click.Choice(["json", "csv", "table"])
+# The heavy modules (the metrics job, the quality lists, the table renderer) are imported inside the
+# commands, to keep `hcp --help` fast: it imports every command's module.
 
 
 def _progress(app):
@@ -42,13 +47,13 @@ def refresh(app, *, full: bool = False, quiet: bool = True):
     """Bring the derived tables up to date with the raw data (incremental unless ``full``). A read command
     (``quiet``) computes only within ``[metrics] read_refresh_budget``: with more waiting, or a full run due,
     it reads the figures of the last computation and says so on stderr."""
-    from metrics import store
+    from warehouse.queries.state import get_state
     from metrics.jobs import MetricsJob
 
     job = MetricsJob(app.warehouse(), progress=None if quiet else _progress(app))
     report = job.run(full=full, budget=job.settings.read_refresh_budget if quiet else None)
     if report.mode == "deferred":
-        started = store.get_state(job.wh, "run_started")
+        started = get_state(job.wh, "run_started")
         when = dt.datetime.fromisoformat(started).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if started else "—"
         waiting = (tr(app.lang, "需要全量重算", "a full run is due") if report.pending is None else
                    tr(app.lang, f"{fmt_int(report.pending)} 条新数据待计算", f"{fmt_int(report.pending)} new records wait"))
@@ -113,27 +118,24 @@ def _rank_text(record: dict) -> str:
 
 
 @click.command()
-@click.option("--period", required=True, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (Asia/Shanghai).")
+@period_option(required=True)
 @click.option("--by", "grouping", type=click.Choice(GROUPINGS), default="all", show_default=True,
               help="分组 / grouping.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option("json", "csv", "table")
 @click.option("--columns", default=None,
               help="表格列 / table columns: 'all' or indicator keys separated by commas (default: the key figures).")
 @click.option("--no-refresh", is_flag=True, help="不先做增量计算 / read stored results without refreshing first.")
 @click.pass_obj
-def metrics(app, period: str, grouping: str, fmt: str, columns: str | None, no_refresh: bool) -> None:
+def metrics(app, period: Period, grouping: str, fmt: str, columns: str | None, no_refresh: bool) -> None:
     """指标 / every DOMAIN indicator, composite score and rank for a period and grouping."""
-    from metrics import store
+    from warehouse.queries.group_metrics import read_group_metrics
     from metrics.jobs import MetricsJob
 
-    try:
-        parsed = Period.parse(period)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    parsed = period
     keys = table_columns(columns)
     wh = app.warehouse()
     job = refresh(app)[0] if not no_refresh else MetricsJob(wh)
-    frame = store.read_group_metrics(wh, parsed.label, grouping) if parsed.is_month else pl.DataFrame()
+    frame = read_group_metrics(wh, parsed.label, grouping) if parsed.is_month else pl.DataFrame()
     if frame.height == 0:
         frame = job.compute_range(parsed, grouping)
     records = metrics_records(frame, group_names(wh, grouping))
@@ -161,18 +163,15 @@ def metrics(app, period: str, grouping: str, fmt: str, columns: str | None, no_r
 
 
 @click.command()
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@instant_option()
+@format_option("json", "table")
 @click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
 @click.pass_obj
-def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
+def flags(app, as_of: dt.datetime | None, fmt: str, no_refresh: bool) -> None:
     """红黄牌 / open cases that are red (overdue) or yellow (due soon) as of an instant."""
     from metrics.jobs import MetricsSettings
 
-    try:
-        instant = parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)
-    except InstantError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    instant = as_of or now()
     if not no_refresh:
         refresh(app)
     frame = flags_as_of(app.warehouse(), instant, MetricsSettings.load().warning_days)
@@ -206,12 +205,12 @@ def flags(app, as_of: str | None, fmt: str, no_refresh: bool) -> None:
 
 
 @click.command()
-@click.option("--period", default=None, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: every period).")
-@click.option("--dept", default=None, help="部门编码 / only this department.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="table", show_default=True)
+@period_option(help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: every period).")
+@scope_option(region=None, dept_help="部门编码 / only this department.")
+@format_option("json", "csv", "table")
 @click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
 @click.pass_obj
-def quality(app, period: str | None, dept: str | None, fmt: str, no_refresh: bool) -> None:
+def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool) -> None:
     """数据质量 / inconsistent cases (events that contradict each other), per department, for correction,
     and the cases that cannot be timed (their item is not in the catalogue).
 
@@ -221,14 +220,9 @@ def quality(app, period: str | None, dept: str | None, fmt: str, no_refresh: boo
     """
     from metrics.quality import PROBLEMS, inconsistent_cases, per_department, untimed_cases
 
-    try:
-        parsed = Period.parse(period) if period else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    parsed, dept = period, scope.dept_code
     wh = app.warehouse()
     if dept is not None:
-        from warehouse.reference import require_department
-
         require_department(wh, dept)
     if not no_refresh:
         refresh(app)

@@ -34,14 +34,10 @@ import datetime as dt
 
 import polars as pl
 
-from hcp.domain import ONLINE_CHANNELS
+from hcp.domain import ONLINE_CHANNELS, STOP_EVENT_TYPES
 from hcp.workdays import WorkCalendar
+from warehouse.queries.events import EVENT_COLUMNS  # the event columns this module needs
 
-#: Columns of the events frame this module needs.
-EVENT_COLUMNS = (
-    "event_id", "case_id", "event_type", "event_time", "item_code", "dept_code", "region_code",
-    "channel", "onsite", "result",
-)
 #: An index far beyond any calendar: an open stop without an as-of never ends.
 _NEVER = 10_000_000
 
@@ -85,8 +81,6 @@ def _first_time(event_type: str) -> pl.Expr:
     return pl.col("event_time").filter(pl.col("event_type") == event_type).min()
 
 
-#: The events that stop and restart the clock (all :func:`clock_stops` needs besides the milestones).
-STOP_EVENT_TYPES = ("suspended", "resumed", "supplement_requested", "supplement_received")
 #: The columns of :func:`first_events` (one row per case).
 FIRST_EVENT_COLUMNS = ("case_id", "submitted_at", "accepted_at", "completed_at_raw", "rejected_at", "withdrawn_at",
                        "channel", "result", "item_code", "dept_code", "region_code", "trips")
@@ -97,7 +91,7 @@ def first_events(events: pl.LazyFrame) -> pl.LazyFrame:
     of the first completion, the codes of the earliest event and the number of on-site events (trips).
 
     ``events`` must be sorted by (event_time, event_id): "first" means earliest, ties broken by id.
-    ``metrics.store.load_first_events`` is the same aggregate done in ClickHouse (tested to agree).
+    ``warehouse.queries.events.load_first_events`` is the same aggregate done in ClickHouse (tested to agree).
     """
     return events.group_by("case_id").agg(
         submitted_at=_first_time("submitted"),
@@ -216,7 +210,7 @@ def case_facts_from(
 ) -> pl.DataFrame:
     """:func:`case_facts` from each case's :func:`first_events` and its distinct clock-stop events
     (``case_id``, ``event_type``, ``event_time``; :data:`STOP_EVENT_TYPES`), e.g. both aggregated and
-    filtered in the warehouse (``metrics.store.load_first_events``, ``load_stop_events``)."""
+    filtered in the warehouse (``warehouse.queries.events.load_first_events``, ``load_stop_events``)."""
     ev = stop_events.lazy().select("case_id", "event_type", "event_time").collect().lazy()
     cases = item_limits(milestones_of(first.lazy()), items.lazy())
     cases = cases.with_columns(

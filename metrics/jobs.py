@@ -35,19 +35,20 @@ from typing import Callable
 
 import polars as pl
 
-from hcp.config import load_config
+from hcp.config import Config, RankingConfig, ScoringConfig, get_config
 from hcp.locks import job_lock
-from metrics import store
 from metrics.facts import case_facts_from
-from metrics.indicators import (CASE_COUNT_COLUMNS, GROUPINGS, RATING_COUNT_COLUMNS, Period, case_cells,
-                                compute_indicators, indicators_from_counts, items_in_force, negated,
+from hcp.periods import Period
+from metrics.indicators import (CASE_COUNT_COLUMNS, GROUPINGS, RATING_COUNT_COLUMNS, case_cells,
+                                compute_indicators, group_expr, indicators_from_counts, items_in_force, negated,
                                 present_case_groups, present_rating_groups, rating_cells, roll_up, sum_cells)
 from metrics.ratings import rated_cases, rating_facts
-from metrics.score import (RankingConfig, ScoringConfig, composite_scores, mark_bottom_two, rank_status,
-                           rank_within_peers)
+from metrics.score import composite_scores, mark_bottom_two, rank_status, rank_within_peers
 from warehouse.client import SHANGHAI, Warehouse
+from warehouse.queries import events, facts as facts_q, group_metrics, ratings as ratings_q, reference, state
+from warehouse.queries.sql import Where, as_where, in_bucket
+from warehouse.queries.shards import city_condition, count_city_events
 
-WATERMARK_MARGIN = dt.timedelta(seconds=120)
 #: Cases are processed in hash buckets of about this many events (memory ≈ 1 GB per million events).
 EVENTS_PER_BUCKET = 1_500_000
 #: Stored facts (or ratings) are counted into cells this many rows at a time.
@@ -96,34 +97,37 @@ class RunReport:
     profile: Profile = field(default_factory=Profile)
     #: A deferred run: how many events and ratings wait for `hcp compute` (None: a full run is needed).
     pending: int | None = None
+    #: A partial run (the cities of a shard): its counts per month, grouping and group (:func:`group_counts`).
+    counts: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
 class MetricsSettings:
+    """What the metrics engine reads of the configuration (:class:`hcp.config.Config`): ``[scoring]``,
+    ``[ranking]``, ``[loop] rectify_days`` (the one the supervision loop uses too), ``[timeliness]`` and
+    ``[metrics]``."""
+
     scoring: ScoringConfig
     ranking: RankingConfig
     rectify_days: int
     rectify_days_by_locality: dict[str, int]
     warning_days: int
-    watermark_margin: dt.timedelta = WATERMARK_MARGIN
+    watermark_margin: dt.timedelta
     #: What a read command may compute before showing figures ([metrics] read_refresh_budget).
-    read_refresh_budget: int = 1_500_000
+    read_refresh_budget: int
 
     @classmethod
-    def load(cls, config: dict | None = None) -> "MetricsSettings":
-        config = config or load_config()
-        loop = config.get("loop", {})
-        by_locality = {code: int(values["rectify_days"]) for code, values in loop.get("locality", {}).items()
-                       if "rectify_days" in values}
+    def load(cls, config: Config | None = None) -> "MetricsSettings":
+        """The view over ``config`` (default: the process's configuration, :func:`hcp.config.get_config`)."""
+        config = config or get_config()
         return cls(
-            scoring=ScoringConfig.from_config(config),
-            ranking=RankingConfig.from_config(config),
-            rectify_days=int(loop.get("rectify_days", 15)),
-            rectify_days_by_locality=by_locality,
-            warning_days=int(config.get("timeliness", {}).get("warning_working_days", 2)),
-            watermark_margin=dt.timedelta(seconds=float(config.get("metrics", {}).get(
-                "watermark_margin_seconds", WATERMARK_MARGIN.total_seconds()))),
-            read_refresh_budget=int(config.get("metrics", {}).get("read_refresh_budget", cls.read_refresh_budget)),
+            scoring=config.scoring,
+            ranking=config.ranking,
+            rectify_days=config.loop.rectify_days,
+            rectify_days_by_locality=config.loop.by_locality("rectify_days"),
+            warning_days=config.timeliness.warning_working_days,
+            watermark_margin=dt.timedelta(seconds=config.metrics.watermark_margin_seconds),
+            read_refresh_budget=config.metrics.read_refresh_budget,
         )
 
     def fingerprint(self) -> str:
@@ -162,7 +166,7 @@ def peer_groups(values: pl.DataFrame, grouping: str, items: pl.DataFrame, depart
       ``county_peers = "city"``; a city's own level (市本级): the other cities' own levels;
     * the province and the whole warehouse: peers of their own.
     """
-    ranking = ranking or RankingConfig()
+    ranking = ranking or get_config().ranking
     group = pl.col("group")
     if grouping == "dept":
         mapping = departments.select(group="dept_code", peer_group="region_code").unique("group")
@@ -204,12 +208,40 @@ def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFram
     return score_period(values, grouping, settings, previous, items, departments, period)
 
 
+def group_counts(case_cells_: pl.DataFrame, rating_cells_: pl.DataFrame) -> pl.DataFrame:
+    """The counts behind every case and rating indicator per month, grouping and group, from case and rating
+    cells — the result of a partial run, added up with other shards' by :mod:`metrics.merge`. A group has a
+    row when it has a completed case or a counted rating; a count it has none of is 0. Months are kept even
+    when this shard's cases there are all inconsistent (with another shard's data the month is a period)."""
+    keys = ("month", "grouping", "group")
+    empty = pl.DataFrame(schema={"month": pl.Date, "grouping": pl.String, "group": pl.String,
+                                 **{c: pl.Int64 for c in (*CASE_COUNT_COLUMNS, *RATING_COUNT_COLUMNS)}})
+
+    def rolled(cells: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+        if cells.height == 0:
+            return empty.select(*keys, *columns)
+        return pl.concat([
+            cells.with_columns(grouping=pl.lit(grouping), group=group_expr(grouping))
+            .filter(pl.col("group").is_not_null())
+            .group_by(*keys).agg([pl.col(c).sum().cast(pl.Int64) for c in columns])
+            for grouping in GROUPINGS])
+
+    counts = rolled(case_cells_, CASE_COUNT_COLUMNS).join(rolled(rating_cells_, RATING_COUNT_COLUMNS), on=keys,
+                                                          how="full", coalesce=True)
+    return counts.with_columns([pl.col(c).fill_null(0) for c in (*CASE_COUNT_COLUMNS, *RATING_COUNT_COLUMNS)]
+                               ).select(empty.columns).sort(keys)
+
+
 class MetricsJob:
     """Runs the metrics pipeline against one warehouse."""
 
     def __init__(self, wh: Warehouse, settings: MetricsSettings | None = None, progress: Progress | None = None,
-                 *, margin: dt.timedelta | None = None, clock: Callable[[], dt.datetime] | None = None):
+                 *, margin: dt.timedelta | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 cities: list[str] | tuple[str, ...] | None = None):
         self.wh = wh
+        #: A partial run's cities (city prefixes ``3701``, ``3700``…: a shard of a cluster, docs/cluster.md):
+        #: only their cases and ratings are computed, and their counts returned for merging, not stored.
+        self.cities = tuple(cities) if cities is not None else None
         self.settings = settings or MetricsSettings.load()
         self.margin = self.settings.watermark_margin if margin is None else margin
         self.progress = progress or (lambda message: None)
@@ -224,30 +256,32 @@ class MetricsJob:
 
         With a ``budget`` (events of touched cases plus touched ratings — all of them for a full run: what a
         read command may spend), a run that would need more is not started: the report's mode is
-        ``deferred`` and ``pending`` says how much waits (None: a full run is due)."""
+        ``deferred`` and ``pending`` says how much waits (None: a full run is due).
+
+        A partial run (``cities`` given) is always a full pass over those cities (see :meth:`_partial`)."""
         with job_lock("metrics"):
-            return self._run(full=full, budget=budget)
+            return self._partial() if self.cities is not None else self._run(full=full, budget=budget)
 
     def _run(self, *, full: bool, budget: int | None = None) -> RunReport:
         started = time.monotonic()
         self.profile = Profile()
         now = dt.datetime.now(SHANGHAI)  # arrivals are stamped by the real clock: so is the watermark
         watermark = now - self.margin
-        previous = store.get_state(self.wh, "watermark")
-        judged = store.get_state(self.wh, "due_judged_on")
+        previous = state.get_state(self.wh, "watermark")
+        judged = state.get_state(self.wh, "due_judged_on")
         fingerprint = f"{self.settings.fingerprint()}/{self._reference_fingerprint()}"
         # A run that stopped half-way (its facts written, its months not) leaves the stored counts behind the
         # facts: only a full run can be trusted after it.
-        unfinished = bool(store.get_state(self.wh, "writing"))
+        unfinished = bool(state.get_state(self.wh, "writing"))
         needs_full = (full or previous is None or unfinished
-                      or store.get_state(self.wh, "fingerprint") != fingerprint)
+                      or state.get_state(self.wh, "fingerprint") != fingerprint)
         if needs_full and budget is not None:
-            total = int(self.wh.query_value("SELECT (SELECT count() FROM case_events) + (SELECT count() FROM ratings)"))
+            total = events.count_events_and_ratings(self.wh)
             if total > budget:
                 return RunReport(mode="deferred", pending=None)
         # What arrived in the safety margin before this run started, as it stands now: the next run re-reads
         # that interval only if something in it became visible after this moment.
-        margin_digest = store.arrivals_digest(self.wh, _stamp(watermark), _stamp(now))
+        margin_digest = state.arrivals_digest(self.wh, _stamp(watermark), _stamp(now))
         if needs_full:
             report = self._full()
         else:
@@ -255,12 +289,12 @@ class MetricsJob:
                                        budget)
             if report.mode == "deferred":
                 return report
-        store.set_state(self.wh, "watermark", _stamp(watermark))
-        store.set_state(self.wh, "margin_digest", f"{_stamp(now)}|{margin_digest}")
-        store.set_state(self.wh, "run_started", now.isoformat())
-        store.set_state(self.wh, "due_judged_on", self.clock().astimezone(SHANGHAI).date().isoformat())
-        store.set_state(self.wh, "fingerprint", fingerprint)
-        store.set_state(self.wh, "writing", "")
+        state.set_state(self.wh, "watermark", _stamp(watermark))
+        state.set_state(self.wh, "margin_digest", f"{_stamp(now)}|{margin_digest}")
+        state.set_state(self.wh, "run_started", now.isoformat())
+        state.set_state(self.wh, "due_judged_on", self.clock().astimezone(SHANGHAI).date().isoformat())
+        state.set_state(self.wh, "fingerprint", fingerprint)
+        state.set_state(self.wh, "writing", "")
         report.seconds = time.monotonic() - started
         report.watermark = watermark
         report.profile = self.profile
@@ -270,41 +304,37 @@ class MetricsJob:
         """Where this incremental run starts reading arrivals: the previous run's watermark (its start minus
         the safety margin) — or its start, when nothing that arrived in the margin before it became
         visible since (the previous run then saw all of it: a full run leaves nothing to redo)."""
-        recorded = store.get_state(self.wh, "margin_digest")
+        recorded = state.get_state(self.wh, "margin_digest")
         if not recorded or "|" not in recorded:
             return watermark
         upto, digest = recorded.split("|", 1)
-        return upto if store.arrivals_digest(self.wh, watermark, upto) == digest else watermark
+        return upto if state.arrivals_digest(self.wh, watermark, upto) == digest else watermark
 
     def compute_range(self, period: Period, grouping: str) -> pl.DataFrame:
         """Metrics of any period (e.g. a date range) from the stored facts, without storing them."""
-        where, params = store.completed_in(period)
-        facts = store.load_case_facts(self.wh, where, params)
+        facts = facts_q.load_case_facts(self.wh, *facts_q.completed_in(period))
         rfacts = self._rating_facts_in(period)
-        items, departments = store.load_items(self.wh), store.load_departments(self.wh)
+        items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
         return compute_period(facts, rfacts, items, departments, period, grouping, self.settings)
 
     # Internals ----------------------------------------------------------------------------
     def _reference_fingerprint(self) -> str:
         """Content hash of the calendar overrides and the departments: when it changes, everything may move."""
-        row = self.wh.query_rows(
-            "SELECT (SELECT groupBitXor(cityHash64(locality_code, day, is_working)) FROM calendar_overrides FINAL),"
-            "       (SELECT groupBitXor(cityHash64(dept_code, dept_name, region_code)) FROM departments FINAL)"
-        )[0]
-        return f"{row[0]}:{row[1]}"
+        return reference.reference_fingerprint(self.wh)
 
     def _rating_facts(self, ratings: pl.DataFrame, followups: pl.DataFrame, calendar) -> pl.DataFrame:
         return rating_facts(ratings, followups, calendar, rectify_days=self.settings.rectify_days,
                             rectify_days_by_locality=self.settings.rectify_days_by_locality, as_of=self.clock())
 
-    def rating_facts_where(self, where: str, parameters: dict, calendar=None) -> pl.DataFrame:
-        """Rating facts of the ratings an SQL condition selects (e.g. given in a period, in a scope)."""
-        ratings = store.load_ratings(self.wh, where, parameters)
-        followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", parameters)
-        return self._rating_facts(ratings, followups, calendar or store.load_calendar(self.wh))
+    def rating_facts_where(self, where: Where | str, parameters: dict | None = None, calendar=None) -> pl.DataFrame:
+        """Rating facts of the ratings a condition selects (e.g. given in a period, in a scope)."""
+        selection = as_where(where, parameters)
+        ratings = ratings_q.load_ratings(self.wh, selection)
+        followups = ratings_q.load_followups(self.wh, selection, select_final=False)
+        return self._rating_facts(ratings, followups, calendar or reference.load_calendar(self.wh))
 
     def _rating_facts_in(self, period: Period, calendar=None) -> pl.DataFrame:
-        return self.rating_facts_where(*store.rated_in(period), calendar)
+        return self.rating_facts_where(*ratings_q.rated_in(period), calendar=calendar)
 
     def _full(self) -> RunReport:
         """Every case's facts, a bucket of cases at a time (facts are per case, so memory stays bounded by
@@ -313,14 +343,14 @@ class MetricsJob:
         run_id = time.time_ns()
         step = self.profile.step
         with step("reference (calendar, items, departments)"):
-            calendar = store.load_calendar(self.wh)
-            items, departments = store.load_items(self.wh), store.load_departments(self.wh)
-        total = int(self.wh.query_value("SELECT count() FROM case_events") or 0)
+            calendar = reference.load_calendar(self.wh)
+            items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
+        total = events.count_events(self.wh)
         buckets = max(1, math.ceil(total / EVENTS_PER_BUCKET))
         cases, case_parts, rating_parts = 0, [], []
-        store.set_state(self.wh, "writing", str(run_id))
+        state.set_state(self.wh, "writing", str(run_id))
         for bucket in range(buckets):
-            facts, rfacts = self._bucket_facts(store.in_bucket("case_id", buckets, bucket), {}, items, calendar,
+            facts, rfacts = self._bucket_facts(events.cases_in_bucket(buckets, bucket), items, calendar,
                                                f"part {bucket + 1} of {buckets}", run_id)
             with step("bucket: cells"):
                 case_parts.append(case_cells(facts))
@@ -329,24 +359,52 @@ class MetricsJob:
             del facts, rfacts
         case_counts, rating_counts = sum_cells(*case_parts), sum_cells(*rating_parts)
         months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
-        stale = sorted(set(store.stored_periods(self.wh)) - {p.label for p in months})
+        stale = sorted(set(group_metrics.stored_periods(self.wh)) - {p.label for p in months})
         done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
-        store.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
+        group_metrics.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
         return RunReport(mode="full", cases=cases, periods=done)
 
-    def _bucket_facts(self, where: str, params: dict, items: pl.DataFrame, calendar, label: str,
+    def _partial(self) -> RunReport:
+        """The facts of every case of the cities (written, a bucket at a time, as a full run writes them), and
+        the counts of their cases and ratings per month, grouping and group (the report's ``counts``). Nothing
+        else is stored: group results, the watermark and ranks come from the merge of every shard's counts
+        (:mod:`metrics.merge`), computed once. The ``writing`` mark stays set until that merge stores them
+        (the stored counts are behind the facts meanwhile)."""
+        run_id = time.time_ns()
+        step = self.profile.step
+        started = time.monotonic()
+        with step("reference (calendar, items)"):
+            calendar, items = reference.load_calendar(self.wh), reference.load_items(self.wh)
+        cities = city_condition(self.cities)
+        buckets = max(1, math.ceil(count_city_events(self.wh, cities) / EVENTS_PER_BUCKET))
+        cases, case_parts, rating_parts = 0, [], []
+        state.set_state(self.wh, "writing", str(run_id))
+        for bucket in range(buckets):
+            facts, rfacts = self._bucket_facts(events.cases_in_bucket(buckets, bucket, within=cities), items, calendar,
+                                               f"part {bucket + 1} of {buckets}", run_id)
+            with step("bucket: cells"):
+                case_parts.append(case_cells(facts))
+                rating_parts.append(rating_cells(rfacts))
+            cases += facts.height
+            del facts, rfacts
+        counts = group_counts(sum_cells(*case_parts), sum_cells(*rating_parts))
+        months = sorted({m.strftime("%Y-%m") for m in counts["month"].unique().to_list()})
+        return RunReport(mode="partial", cases=cases, periods=months, seconds=time.monotonic() - started,
+                         profile=self.profile, counts=counts)
+
+    def _bucket_facts(self, cases: Where, items: pl.DataFrame, calendar, label: str,
                       run_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Facts of the cases whose events an SQL condition selects (with their ratings' counts), written as
+        """Facts of the selected cases (with their ratings' counts), written as
         ``run_id``; and the rating facts of those cases' ratings."""
         step = self.profile.step
         # The first events of each case are aggregated in the warehouse; only clock stops come out as events.
         with step("bucket: read events"):
-            first = store.load_first_events(self.wh, where, params)
-            stop_events = store.load_stop_events(self.wh, where, params)
+            first = events.load_first_events(self.wh, cases)
+            stop_events = events.load_stop_events(self.wh, cases)
         self.progress(f"计算办件事实 / case facts, {label} ({first.height:,} cases)")
         with step("bucket: read ratings"):
-            ratings = store.load_ratings(self.wh, where, params)
-            followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", params)
+            ratings = ratings_q.load_ratings(self.wh, cases)
+            followups = ratings_q.load_followups(self.wh, cases, select_final=False)
         with step("bucket: rating facts"):
             rfacts = self._rating_facts(ratings, followups, calendar)
         del ratings, followups
@@ -354,7 +412,7 @@ class MetricsJob:
             facts = self._with_rating_counts(case_facts_from(first, stop_events, items, calendar), rfacts)
         del first, stop_events
         with step("bucket: write facts"):
-            store.write_case_facts(self.wh, facts, run_id)
+            facts_q.write_case_facts(self.wh, facts, run_id)
         return facts, rfacts
 
     def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
@@ -367,52 +425,37 @@ class MetricsJob:
         last_day, today = min(last_day, today), max(last_day, today)
         longest = max([self.settings.rectify_days, *self.settings.rectify_days_by_locality.values()])
         earliest = dt.datetime.combine(last_day - dt.timedelta(days=3 * longest + 60), dt.time())
-        bad = store.load_ratings(self.wh, "level <= 2 AND NOT default_rating AND rated_at >= "
-                                 "{e:DateTime64(3, 'Asia/Shanghai')}", {"e": earliest})
+        bad = ratings_q.bad_ratings_since(self.wh, earliest)
         if bad.height == 0:
             return []
-        no_followups = store.load_followups(self.wh, "SELECT ''")  # the due date needs none
-        facts = self._rating_facts(bad, no_followups, calendar)
+        facts = self._rating_facts(bad, ratings_q.no_followups(self.wh), calendar)  # the due date needs none
         changed = facts.filter((pl.col("due_date") >= last_day) & (pl.col("due_date") < today))
         return changed["rated_at"].dt.date().dt.truncate("1mo").unique().to_list()
 
     def _incremental(self, since: str, last_day: dt.date | None = None, budget: int | None = None) -> RunReport:
-        params = {"w": since}
-        w = "{w:DateTime64(3, 'Asia/Shanghai')}"
-        touched_ratings = (f"SELECT rating_id FROM ratings WHERE received_at > {w} "
-                           f"UNION DISTINCT SELECT rating_id FROM followups WHERE received_at > {w}")
-        touched_cases = (
-            f"SELECT case_id FROM case_events WHERE received_at > {w} "
-            f"UNION DISTINCT SELECT case_id FROM ratings WHERE case_id != '' AND rating_id IN ({touched_ratings}) "
-            f"UNION DISTINCT SELECT case_id FROM case_facts WHERE item_code IN "
-            f"(SELECT item_code FROM items WHERE received_at > {w})"
-        )
+        touched = events.touched_cases(since)
         step = self.profile.step
         with step("incremental: find touched"):
-            n_events, n_ratings = self.wh.query_rows(
-                f"SELECT (SELECT count() FROM case_events WHERE case_id IN ({touched_cases})), "
-                f"(SELECT count() FROM ratings WHERE rating_id IN ({touched_ratings}))", params)[0]
+            n_events, n_ratings = events.touched_sizes(self.wh, since)
             if budget is not None and n_events + n_ratings > budget:
                 return RunReport(mode="deferred", pending=int(n_events + n_ratings))
-            rating_months = [r[0] for r in self.wh.query_rows(
-                f"SELECT DISTINCT toStartOfMonth(rated_at) FROM ratings FINAL WHERE rating_id IN ({touched_ratings})",
-                params)] if n_ratings else []
-            calendar = store.load_calendar(self.wh)
+            rating_months = ratings_q.touched_rating_months(self.wh, since) if n_ratings else []
+            calendar = reference.load_calendar(self.wh)
             rating_months += self._due_changed_months(last_day, calendar)
         if n_events == 0 and not rating_months:
             return RunReport(mode="unchanged")
         run_id = time.time_ns()
-        items, departments = store.load_items(self.wh), store.load_departments(self.wh)
+        items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
         # Bucketed like a full run, whatever the size of the change.
         buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
         self.progress(f"增量计算办件事实 / case facts of the touched cases ({n_events:,} events, {buckets} part(s))")
         cases, completed, delta = 0, [], []
-        store.set_state(self.wh, "writing", str(run_id))
+        state.set_state(self.wh, "writing", str(run_id))
         for bucket in range(buckets):
-            where = f"case_id IN ({touched_cases}) AND {store.in_bucket('case_id', buckets, bucket)}"
+            cases_ = events.cases_in_bucket(buckets, bucket, within=touched)
             with step("bucket: read old facts"):
-                old = case_cells(store.load_case_facts(self.wh, where, params, CELL_FACT_COLUMNS))
-            facts, _ = self._bucket_facts(where, params, items, calendar, f"part {bucket + 1} of {buckets}", run_id)
+                old = case_cells(facts_q.load_case_facts(self.wh, cases_, columns=CELL_FACT_COLUMNS))
+            facts, _ = self._bucket_facts(cases_, items, calendar, f"part {bucket + 1} of {buckets}", run_id)
             with step("bucket: cells"):
                 new = case_cells(facts)
                 # Every month a touched case was completed in, before this run or now, is recomputed (one
@@ -424,7 +467,7 @@ class MetricsJob:
         case_delta = sum_cells(*delta)
         months = self._months(*completed, pl.Series(rating_months, dtype=pl.Date))
         # The month after a recomputed one is re-scored for its bottom-two-running mark.
-        stored = set(store.stored_periods(self.wh))
+        stored = set(group_metrics.stored_periods(self.wh))
         following = {month_of(p.end) for p in months} - set(months)
         months = sorted(set(months) | {p for p in following if p.label in stored}, key=lambda p: p.start)
         done = self._store_periods(months, None, items, departments, run_id, calendar,
@@ -448,14 +491,13 @@ class MetricsJob:
         the bucket, whatever the size of the months)."""
         if not months:
             return pl.DataFrame()
-        firsts = {"m": [p.start for p in months]}
-        completed = "state = 'completed' AND has({m:Array(Date)}, toStartOfMonth(completed_at))"
-        n_facts = int(self.wh.query_value(f"SELECT count() FROM case_facts WHERE {completed}", firsts) or 0)
+        completed = facts_q.completed_in_months([p.start for p in months])
+        n_facts = facts_q.count_case_facts(self.wh, completed)
         parts, buckets = [], max(1, math.ceil(n_facts / FACTS_PER_BUCKET))
         for bucket in range(buckets):
             with self.profile.step("month: read facts"):
-                facts = store.load_case_facts(self.wh, f"{completed} AND {store.in_bucket('case_id', buckets, bucket)}",
-                                              firsts, CELL_FACT_COLUMNS)
+                facts = facts_q.load_case_facts(self.wh, as_where(completed).add(in_bucket("case_id", buckets, bucket)),
+                                                columns=CELL_FACT_COLUMNS)
             with self.profile.step("month: case cells"):
                 parts.append(case_cells(facts))
             del facts
@@ -465,15 +507,14 @@ class MetricsJob:
         """Rating cells of the given months from the ratings and their follow-ups, a bucket at a time."""
         if not months:
             return pl.DataFrame()
-        firsts = {"m": [p.start for p in months]}
-        rated = "has({m:Array(Date)}, toStartOfMonth(rated_at))"
-        n_ratings = int(self.wh.query_value(f"SELECT count() FROM ratings WHERE {rated}", firsts) or 0)
+        rated = ratings_q.rated_in_months([p.start for p in months])
+        n_ratings = ratings_q.count_ratings(self.wh, rated)
         parts, buckets = [], max(1, math.ceil(n_ratings / FACTS_PER_BUCKET))
         for bucket in range(buckets):
-            where = f"{rated} AND {store.in_bucket('rating_id', buckets, bucket)}"
+            selection = as_where(rated).add(in_bucket("rating_id", buckets, bucket))
             with self.profile.step("month: read ratings"):
-                ratings = store.load_ratings(self.wh, where, firsts)
-                followups = store.load_followups(self.wh, f"SELECT rating_id FROM ratings WHERE {where}", firsts)
+                ratings = ratings_q.load_ratings(self.wh, selection)
+                followups = ratings_q.load_followups(self.wh, selection, select_final=False)
             with self.profile.step("month: rating facts and cells"):
                 parts.append(rating_cells(self._rating_facts(ratings, followups, calendar)))
             del ratings, followups
@@ -491,7 +532,7 @@ class MetricsJob:
         its stored rating counts unless its ratings changed; a month not stored yet is counted afresh."""
         if not months:
             return []
-        stored, done = set(store.stored_periods(self.wh)), []
+        stored, done = set(group_metrics.stored_periods(self.wh)), []
         if cells is None:
             case_delta, rating_months = changes
             fresh = [p for p in months if p.label not in stored]
@@ -521,7 +562,7 @@ class MetricsJob:
         rating counts (or those of ``rating_cells_`` when its ratings were counted afresh)."""
         def counts(grouping: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             with self.profile.step("month × grouping: read stored counts"):
-                stored = store.read_group_metrics(self.wh, period.label, grouping).rename({"group_code": "group"})
+                stored = group_metrics.read_group_metrics(self.wh, period.label, grouping).rename({"group_code": "group"})
             if stored.height == 0:  # nothing stored for this grouping (no group of its kind has data)
                 stored = pl.DataFrame(schema={"group": pl.String, **{c: pl.Int64 for c in
                                                                      (*CASE_COUNT_COLUMNS, *RATING_COUNT_COLUMNS)}})
@@ -542,7 +583,7 @@ class MetricsJob:
         step = self.profile.step
         for grouping in GROUPINGS:
             with step("month × grouping: read previous month"):
-                previous = store.read_group_metrics(self.wh, period.previous_month().label, grouping)
+                previous = group_metrics.read_group_metrics(self.wh, period.previous_month().label, grouping)
             with step("month × grouping: indicators"):
                 cases, ratings = counts(grouping)
                 values = indicators_from_counts(cases, ratings, items, departments, period, grouping)
@@ -551,5 +592,5 @@ class MetricsJob:
                                       previous.rename({"group_code": "group"}) if previous.height else None,
                                       items, departments, period)
             with step("month × grouping: write"):
-                store.write_group_metrics(self.wh, period, grouping, scored, run_id,
+                group_metrics.write_group_metrics(self.wh, period, grouping, scored, run_id,
                                           list(self.settings.scoring.weights), watermark)

@@ -422,7 +422,7 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parame
     that a department's open workload stays whole; the overdue histories stay province-wide.
 
     Reads the stored case facts: run the metrics job first so that they reflect every event."""
-    from metrics import store
+    from warehouse.queries.reference import load_calendar, load_items
 
     columns = ", ".join(CASE_COLUMNS)
     if as_of is None:
@@ -449,4 +449,4 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parame
     cases = cases.with_columns(pl.col("on_time").cast(pl.Boolean))
     return RiskInputs(cases=cases, marks=marks,
                       completed=completed.with_columns(pl.col("on_time").cast(pl.Boolean)),
-                      items=store.load_items(wh), calendar=store.load_calendar(wh))
+                      items=load_items(wh), calendar=load_calendar(wh))

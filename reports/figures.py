@@ -2,10 +2,10 @@
 
 The indicators, scores, ranks and bottom-two marks are read through the same code path as
 ``hcp metrics`` — :class:`metrics.jobs.MetricsJob` brings the stored results up to date, then
-:func:`metrics.store.read_group_metrics` and :func:`metrics.api.metrics_records` give the very records
+:func:`warehouse.queries.group_metrics.read_group_metrics` and :func:`metrics.records.metrics_records` give the very records
 ``hcp metrics --format json`` prints. Nothing here recomputes an indicator. The lists behind the figures
 (overdue cases, bad ratings and their rectification, inconsistent cases) come from the same facts the
-metrics use: ``case_facts`` for completed cases, :func:`metrics.api.flags_as_of` for cases still open and
+metrics use: ``case_facts`` for completed cases, :func:`metrics.flags.flags_as_of` for cases still open and
 red at the end of the month, :func:`metrics.ratings.rating_facts` over the month's ratings and their
 follow-ups, and :func:`metrics.quality.inconsistent_cases`.
 
@@ -39,14 +39,20 @@ import polars as pl
 
 from hcp.config import load_config
 from hcp.errors import HcpError
+from hcp.indicators import DEFAULT_TARGETS
+from hcp.periods import Period
 from hcp.workdays import CalendarRangeError, WorkCalendar, region_prefix
-from metrics import store
-from metrics.api import flags_as_of, group_names, metrics_records
-from metrics.indicators import Period
+from warehouse.queries.facts import completed_in, load_case_facts
+from warehouse.queries.group_metrics import read_group_metrics
+from warehouse.queries.ratings import load_followups, load_ratings, rated_in
+from warehouse.queries.reference import load_calendar, load_departments
+from metrics.flags import flags_as_of
+from metrics.records import metrics_records
 from metrics.jobs import MetricsJob, MetricsSettings
 from metrics.quality import inconsistent_cases, per_department, untimed_cases
 from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
+from warehouse.queries.reference import group_names
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
 FIGURES_FORMAT = 6  # 4: urges (督办); 5: bad_causes (verified and predicted apart); 6: quality.untimed
@@ -66,10 +72,6 @@ SUB_GROUPINGS = {
 GROUPING_WIDTH = {"region:city": (4,), "region:county": (6,), "region:own": (2, 4)}
 #: Order of rank statuses in every list: ranked units first, then 样本不足, then no data.
 STATUS_ORDER = {"ranked": 0, "small_sample": 1, "no_data": 2}
-
-#: Targets printed in the bulletin for indicators the scoring does not weigh (DOMAIN.md targets).
-DEFAULT_REPORT_TARGETS = {"depth3plus_item_rate": 0.9, "immediate_item_rate": 0.3, "zero_trip_item_rate": 0.9}
-
 
 @dataclass(frozen=True)
 class Scope:
@@ -143,8 +145,9 @@ def as_of_day(period: Period, today: dt.date, settings: MetricsSettings, calenda
 
 
 def report_targets(config: dict) -> dict[str, float]:
-    """Targets to print: the scoring targets, plus ``[reports.targets]`` for indicators not scored."""
-    targets = {**DEFAULT_REPORT_TARGETS, **config.get("reports", {}).get("targets", {})}
+    """Targets to print: the scoring targets, plus ``[reports.targets]`` for indicators not scored, over the
+    indicators' default targets (:mod:`hcp.indicators`)."""
+    targets = {**DEFAULT_TARGETS, **config.get("reports", {}).get("targets", {})}
     targets.update(config.get("scoring", {}).get("targets", {}))
     return {k: float(v) for k, v in sorted(targets.items())}
 
@@ -215,7 +218,7 @@ class FigureReader:
         return self._names[key]
 
     def records(self, month: str, grouping: str) -> list[dict]:
-        return metrics_records(store.read_group_metrics(self.wh, month, grouping), self.names(grouping))
+        return metrics_records(read_group_metrics(self.wh, month, grouping), self.names(grouping))
 
 
 def _headline(records: list[dict], scope: Scope) -> dict | None:
@@ -253,10 +256,10 @@ def _case(r: dict, names: dict, *, accepted) -> dict:
 
 def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, names: dict) -> dict:
     """Cases completed late in the month, and cases still open and red at its last instant."""
-    where, params = store.completed_in(period)
+    where, params = completed_in(period)
     where += " AND on_time = false AND NOT inconsistent AND startsWith(region_code, {prefix:String})"
     params = {**params, "prefix": scope.prefix}
-    facts = store.load_case_facts(wh, where, params)
+    facts = load_case_facts(wh, where, params)
     applicants = dict(wh.query_rows(
         "SELECT case_id, argMin(applicant_name_masked, event_time) FROM case_events FINAL "
         f"WHERE applicant_name_masked != '' AND case_id IN (SELECT case_id FROM case_facts FINAL WHERE {where}) "
@@ -293,9 +296,9 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
     including the due date, 0 when it is due that very day). Overdue first, then in progress, each by
     due date.
     """
-    where, params = store.rated_in(period)
-    ratings = store.load_ratings(wh, where, params)
-    followups = store.load_followups(wh, f"SELECT rating_id FROM ratings FINAL WHERE {where}", params)
+    where, params = rated_in(period)
+    ratings = load_ratings(wh, where, params)
+    followups = load_followups(wh, where, params)
     facts = rating_facts(ratings, followups, calendar, rectify_days=settings.rectify_days,
                          rectify_days_by_locality=settings.rectify_days_by_locality, as_of=as_of)
     bad = facts.filter(pl.col("counted") & pl.col("bad") & pl.col("region_code").str.starts_with(scope.prefix))
@@ -450,7 +453,7 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
     config = config if config is not None else load_config()
     settings = settings or MetricsSettings.load(config)
     now = (clock or (lambda: dt.datetime.now(SHANGHAI)))()
-    calendar = store.load_calendar(wh)
+    calendar = load_calendar(wh)
     as_of = as_of_day(period, now.astimezone(SHANGHAI).date(), settings, calendar)
     version = data_version(wh, settings, config, as_of=as_of)
     if refresh:
@@ -465,7 +468,7 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
     before = _headline(reader.records(previous.label, scope.grouping), scope)
 
     dept_names = reader.names("dept")
-    departments_frame = store.load_departments(wh)
+    departments_frame = load_departments(wh)
     dept_region = dict(departments_frame.select("dept_code", "region_code").iter_rows())
     own = own_governments(scope, region_names)
     in_scope = {code: dept_names.get(code, "") for code, reg in dept_region.items() if _in_scope(reg, scope)}

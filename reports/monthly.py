@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Callable
 
 from hcp.config import load_config
-from metrics import store
-from metrics.indicators import Period
+from hcp.periods import Period
+from warehouse.queries.reference import load_calendar
 from metrics.jobs import MetricsSettings
 from reports.archive import Archive, Computed, Published
 from reports.figures import as_of_day, canonical_json, data_version, figures_checksum, gather
@@ -53,7 +53,7 @@ def publish_monthly(wh: Warehouse, archive: Archive, month: str, region: str | N
     region = None if region in (None, "", "all") else region
     now = (clock or (lambda: dt.datetime.now(SHANGHAI)))()
     try:
-        as_of = as_of_day(Period.parse(month), now.astimezone(SHANGHAI).date(), settings, store.load_calendar(wh))
+        as_of = as_of_day(Period.parse(month), now.astimezone(SHANGHAI).date(), settings, load_calendar(wh))
     except ValueError:
         as_of = None  # not a month: gather says so
 

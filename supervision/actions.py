@@ -37,12 +37,13 @@ import polars as pl
 
 from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
 from hcp.locks import job_lock
-from metrics.store import load_calendar
+from warehouse.queries.reference import load_calendar
 from supervision import store
 from supervision.loop import (STATES, STEPS, ActionRefused, LoopStatus, check_action, check_known_action, derive_states,
                               loop_frame)
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
+from warehouse.queries.ratings import followup_history
 
 MAX_NOTE_CHARS = 2000
 
@@ -103,7 +104,7 @@ def record_action(wh: Warehouse, rating_id: str, action: str, actor: str, reason
     _check_inputs(action, actor, reason_category, note)
     with _serialised(wh):
         rating = _rating(wh, rating_id)
-        history = store.load_followups_of(wh, rating_id)
+        history = followup_history(wh, rating_id)
         explicit = now is not None
         when = store.instant(now)
         rated_at = rating["rated_at"][0]
@@ -171,7 +172,7 @@ def history(wh: Warehouse, rating_id: str) -> pl.DataFrame:
     """Every follow-up of a rating in the loop's order (action time, follow-up id), with ``source`` and
     ``received_at`` (when the engine stored it). Raises :class:`ActionRefused` if the rating does not exist."""
     _rating(wh, rating_id)
-    return store.load_followups_of(wh, rating_id)
+    return followup_history(wh, rating_id)
 
 
 def loop_status(wh: Warehouse, rating_id: str, as_of: dt.datetime | None = None,
@@ -182,7 +183,7 @@ def loop_status(wh: Warehouse, rating_id: str, as_of: dt.datetime | None = None,
     (``verify_due`` …) and done time, the on-time marks, and ``allowed_actions``."""
     settings = settings or SupervisionSettings.load()
     rating = _rating(wh, rating_id)
-    history_frame = store.load_followups_of(wh, rating_id).select(
+    history_frame = followup_history(wh, rating_id).select(
         "followup_id", "rating_id", "action", "action_time", "actor", "reason_category", "note")
     as_of = store.instant(as_of)
     frame = loop_frame(rating, history_frame, load_calendar(wh), settings, as_of=max(as_of, rating["rated_at"][0]))

@@ -1,7 +1,7 @@
 """Escalation of red cases (红牌升级) to the supervisory office one level up.
 
 The red and yellow cards are exactly those of ``hcp flags`` (DOMAIN.md rule 5, computed by
-:func:`metrics.api.flags_as_of` / :func:`metrics.flags.case_flags`, not recomputed here). Then, as of T:
+:func:`metrics.flags.flags_as_of` / :func:`metrics.flags.case_flags`, not recomputed here). Then, as of T:
 
 * a red case is **escalated** once it has been red on ``escalate_after_red_days`` working days (default 3):
   its overdue working days (working days d with D < d ≤ date(T)) reach that number. It was escalated on
@@ -20,11 +20,12 @@ import datetime as dt
 import polars as pl
 
 from hcp.workdays import WorkCalendar, region_prefix
-from metrics.api import flags_as_of, group_names
-from metrics.store import load_calendar, load_departments
+from metrics.flags import flags_as_of
+from warehouse.queries.reference import load_calendar, load_departments
 from supervision import store
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
+from warehouse.queries.reference import group_names
 
 ESCALATION_COLUMNS = ("case_id", "dept_code", "item_code", "region_code", "deadline", "overdue_working_days",
                       "escalated_on", "office_code", "escalate_to", "escalate_to_name")

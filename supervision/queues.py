@@ -20,11 +20,12 @@ import re
 import polars as pl
 
 from hcp.errors import UsageError
-from metrics.api import group_names
-from metrics.store import load_calendar
+from hcp.scope import Scope
+from warehouse.queries.reference import load_calendar
 from supervision import store
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
+from warehouse.queries.reference import group_names
 
 QUEUE_COLUMNS = ("rating_id", "case_id", "dept_code", "dept_name", "region_code", "item_code", "level",
                  "real_name", "channel", "rated_at", "state", "next_step", "next_owner", "due_date", "overdue",
@@ -89,7 +90,7 @@ def department_queue(wh: Warehouse, dept_code: str, as_of: dt.datetime | None = 
     if not dept_code:
         raise UsageError("必须指定部门代码 / a department code is required")
     settings = settings or SupervisionSettings.load()
-    loop = store.load_loop(wh, store.dept_scope(dept_code), store.instant(as_of), settings, load_calendar(wh))
+    loop = store.load_loop(wh, Scope.of_dept(dept_code), store.instant(as_of), settings, load_calendar(wh))
     return department_view(_with_names(wh, loop), overdue_only=overdue_only)
 
 
@@ -98,5 +99,5 @@ def office_queue(wh: Warehouse, region_code: str, as_of: dt.datetime | None = No
     """What is overdue in the office's region subtree as of ``as_of`` (default now); see the module doc."""
     check_region_code(region_code)
     settings = settings or SupervisionSettings.load()
-    loop = store.load_loop(wh, store.region_scope(region_code), store.instant(as_of), settings, load_calendar(wh))
+    loop = store.load_loop(wh, Scope.of_region(region_code), store.instant(as_of), settings, load_calendar(wh))
     return office_view(_with_names(wh, loop), overdue_only=overdue_only)

@@ -27,10 +27,14 @@ import json
 
 import polars as pl
 
-from metrics.indicators import Period
-from metrics.store import rated_in
-from supervision.settings import SuspiciousSettings, SupervisionSettings
+from hcp.config import SuspiciousConfig
+from hcp.periods import Period
+from supervision.export import records
+from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
+from warehouse.queries.events import case_milestones
+from warehouse.queries.ratings import pattern_inputs, rated_cases, rated_in
+from warehouse.queries.sql import Where
 
 PATTERNS = {
     "top_burst_staff": ("同一窗口人员短时间内大量好评", "burst of top ratings for one staff member"),
@@ -58,7 +62,7 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=FINDING_SCHEMA)
 
 
-def top_rating_bursts(ratings: pl.DataFrame, key: str, pattern: str, settings: SuspiciousSettings) -> pl.DataFrame:
+def top_rating_bursts(ratings: pl.DataFrame, key: str, pattern: str, settings: SuspiciousConfig) -> pl.DataFrame:
     """Bursts of top ratings per value of ``key`` (``staff_id`` or ``device_id``); see the module doc."""
     window = pl.duration(minutes=settings.burst_minutes)
     t = pl.col("rated_at")
@@ -134,7 +138,7 @@ def case_findings(ratings: pl.DataFrame, cases: pl.DataFrame, *, include_ended_c
     ).cast(FINDING_SCHEMA)
 
 
-def suspicious_patterns(ratings: pl.DataFrame, cases: pl.DataFrame, settings: SuspiciousSettings) -> pl.DataFrame:
+def suspicious_patterns(ratings: pl.DataFrame, cases: pl.DataFrame, settings: SuspiciousConfig) -> pl.DataFrame:
     """Every finding of every rule over ``ratings`` (columns :data:`RATING_INPUT`), in the order of
     :data:`PATTERNS`, then by first rating time."""
     findings = pl.concat([
@@ -150,24 +154,14 @@ def suspicious_ratings(wh: Warehouse, period: str | Period, settings: Supervisio
     """The findings over the ratings given in ``period`` (``YYYY-MM`` or ``YYYY-MM-DD..YYYY-MM-DD``)."""
     settings = settings or SupervisionSettings.load()
     period = Period.parse(period) if isinstance(period, str) else period
-    in_period, params = rated_in(period)
-    ratings = wh.query_df(
-        "SELECT rating_id, case_id, dept_code, staff_id, JSONExtractString(extra, 'device_id') AS device_id, level, "
-        f"stage, rated_at, default_rating FROM ratings FINAL WHERE {in_period}", params)
-    cases = wh.query_df(
-        "SELECT case_id, minIf(toNullable(event_time), event_type = 'completed') AS completed_at, "
-        "argMinIf(event_type, (event_time, event_id), event_type IN ('completed', 'rejected', 'withdrawn')) AS end_type, "
-        "argMax(event_type, (event_time, event_id)) AS last_event "
-        "FROM case_events FINAL "
-        f"WHERE case_id IN (SELECT case_id FROM ratings FINAL WHERE {in_period} AND case_id != '') GROUP BY case_id",
-        params)
+    given = Where(*rated_in(period))
+    ratings = pattern_inputs(wh, given)
+    cases = case_milestones(wh, rated_cases(given), given.params)
     return suspicious_patterns(ratings, cases, settings.suspicious)
 
 
 def evidence_objects(frame: pl.DataFrame) -> list[dict]:
     """Findings as JSON-ready dicts with ``evidence`` decoded into an object."""
-    from supervision.export import records
-
     rows = records(frame)
     for row in rows:
         row["evidence"] = json.loads(row["evidence"]) if row.get("evidence") else {}

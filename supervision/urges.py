@@ -30,7 +30,7 @@ date(action) on the real calendar of the target's region (:mod:`hcp.workdays`), 
 its round (1 = first urge, 2+ = 再次督办), so a new urge after the department acted starts again at 1.
 
 Urges are appended to the warehouse table ``urges`` (migration 6) and never updated or deleted; a re-send of
-the same ``urge_id`` is stored once (:func:`supervision.store.insert_urge`), and every read uses ``FINAL``.
+the same ``urge_id`` is stored once (:func:`warehouse.queries.loop.insert_urge`), and every read uses ``FINAL``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,18 @@ import polars as pl
 
 from hcp.errors import HcpError
 from hcp.i18n import tr
+from hcp.domain import FOLLOWUP_ACTIONS
+from hcp.scope import Scope
 from hcp.workdays import WorkCalendar, region_prefix
+from ingest.convert import mask_digits_expr
+from metrics.flags import flags_as_of
+from supervision import store
+from supervision.actions import loop_status
+from supervision.loop import ActionRefused
+from supervision.settings import SupervisionSettings
+from warehouse.queries.events import case_owner
+from warehouse.queries.loop import insert_urge, load_urge, load_urges, urge_responses
+from warehouse.queries.reference import load_calendar
 
 #: target kind -> (Chinese, English)
 TARGETS = {"case": ("办件", "case"), "step": ("差评整改环节", "loop step")}
@@ -254,7 +265,6 @@ def per_department(outcome: pl.DataFrame) -> pl.DataFrame:
 
 def response_label(lang: str, action: str | None) -> str:
     """What followed, in words (— while open)."""
-    from hcp.domain import FOLLOWUP_ACTIONS
 
     if not action:
         return "—"
@@ -263,16 +273,21 @@ def response_label(lang: str, action: str | None) -> str:
     return tr(lang, FOLLOWUP_ACTIONS.get(action, action), action.replace("_", " "))
 
 
-# Reading and recording (the I/O edge: supervision.store) ---------------------------------------------------
+# Reading and recording (the I/O edge: warehouse.queries.loop) ----------------------------------------------
+def load_urge_responses(wh, urges: pl.DataFrame) -> pl.DataFrame:
+    """The candidate answers to ``urges``: the department's follow-ups (:data:`DEPT_ACTIONS`) of the urged
+    ratings and the end events (:data:`CASE_ENDS`) of the urged cases, as ``target, key, response_id, action,
+    at`` (:data:`RESPONSE_SCHEMA`). Read from the raw tables, so an answer counts as soon as it is stored (no
+    metrics run needed)."""
+    return urge_responses(wh, urges.filter(pl.col("target") == "step")["rating_id"].unique().to_list(), DEPT_ACTIONS,
+                          urges.filter(pl.col("target") == "case")["case_id"].unique().to_list(), tuple(CASE_ENDS))
+
 
 
 def case_target(wh, case_id: str, as_of: dt.datetime, warning_days: int) -> Target:
-    """A case as it stands at ``as_of``: its department, region and card (:func:`metrics.api.flags_as_of`,
+    """A case as it stands at ``as_of``: its department, region and card (:func:`metrics.flags.flags_as_of`,
     the cards of ``hcp flags``); :class:`UrgeRefused` ``unknown_target`` if no event of it is known."""
-    from metrics.api import flags_as_of
-    from supervision import store
-
-    owner = store.load_case_owner(wh, case_id)
+    owner = case_owner(wh, case_id)
     if owner is None:
         raise UrgeRefused("unknown_target", f"办件 {case_id} 不存在", f"case {case_id} does not exist")
     flags = flags_as_of(wh, as_of, warning_days, where="case_id = {u_case:String}", parameters={"u_case": case_id})
@@ -282,9 +297,6 @@ def case_target(wh, case_id: str, as_of: dt.datetime, warning_days: int) -> Targ
 
 def step_target(wh, rating_id: str, as_of: dt.datetime, settings=None) -> Target:
     """A bad rating's loop as it stands at ``as_of`` (:func:`supervision.actions.loop_status`)."""
-    from supervision.actions import loop_status
-    from supervision.loop import ActionRefused
-
     try:
         status = loop_status(wh, rating_id, as_of, settings)
     except ActionRefused as exc:
@@ -301,16 +313,12 @@ def record_urge(wh, urger: Urger, *, case_id: str | None = None, rating_id: str 
     ``urge_id`` already stored with the same content (a re-send) nothing is written and ``stored`` is False;
     with other content it is a ``conflict``. The note has ID-number- and phone-like digits masked, as ingest
     masks free text."""
-    from ingest.convert import mask_digits_expr
-    from supervision import store
-    from supervision.settings import SupervisionSettings
-
     if bool(case_id) == bool(rating_id):
         raise UrgeRefused("bad_input", "请指定一个办件或一条评价（二选一）", "give either a case or a rating, not both")
     settings = settings or SupervisionSettings.load()
     when = store.instant(now)
     if urge_id:
-        stored = store.load_urge(wh, urge_id)
+        stored = load_urge(wh, urge_id)
         if stored is not None:
             same = (stored["urged_by"] == urger.username and stored["case_id" if case_id else "rating_id"] == (case_id or rating_id)
                     and stored["target"] == ("case" if case_id else "step"))
@@ -326,22 +334,20 @@ def record_urge(wh, urger: Urger, *, case_id: str | None = None, rating_id: str 
               "dept_code": target.dept_code, "region_code": target.region_code, "urged_by": urger.username,
               "urged_by_office": urger.office_name, "office_code": urger.office_code, "note": text, "urged_at": when,
               "source": source}
-    stored = store.insert_urge(wh, record)
+    stored = insert_urge(wh, record)
     return record["urge_id"], stored
 
 
-def urge_outcomes(wh, scope: tuple[str, dict], as_of: dt.datetime | None = None, *, case_id: str | None = None,
+def urge_outcomes(wh, scope: Scope, as_of: dt.datetime | None = None, *, case_id: str | None = None,
                   rating_id: str | None = None, calendar: WorkCalendar | None = None) -> pl.DataFrame:
-    """The urges in ``scope`` (:func:`supervision.store.dept_scope` / ``region_scope`` or a dashboard scope's
-    condition) with what followed each, as of ``as_of`` (default now): :func:`outcomes`."""
-    from metrics.store import load_calendar
-    from supervision import store
-
+    """The urges in ``scope`` (by the urged target's own department and region: ``Scope.of_dept``,
+    ``Scope.of_region``, a dashboard reader's scope) with what followed each, as of ``as_of`` (default now):
+    :func:`outcomes`."""
     as_of = store.instant(as_of)
-    urges = store.load_urges(wh, scope, as_of, case_id=case_id, rating_id=rating_id)
+    urges = load_urges(wh, scope, as_of, case_id=case_id, rating_id=rating_id)
     if urges.height == 0:
         return pl.DataFrame(schema={**dict(urges.schema), "times": pl.UInt32, "open": pl.Boolean, "response": pl.String,
                                     "response_at": pl.Datetime("ms", "Asia/Shanghai"),
                                     "response_working_days": pl.Int32}).select(OUTCOME_COLUMNS)
-    responses = store.load_urge_responses(wh, urges, DEPT_ACTIONS, tuple(CASE_ENDS))
+    responses = load_urge_responses(wh, urges)
     return outcomes(urges, responses, calendar or load_calendar(wh), as_of)

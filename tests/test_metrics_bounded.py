@@ -10,7 +10,9 @@ import json
 
 import polars as pl
 
-from metrics import store
+from warehouse.queries.events import load_events, load_first_events, load_stop_events
+from warehouse.queries.reference import load_calendar, load_items
+from warehouse.queries.state import get_state
 from metrics.jobs import MetricsJob
 from tests import scenario_oct2025 as scenario
 from tests.builders import event, events_frame
@@ -49,7 +51,7 @@ def test_a_run_leaves_nothing_to_redo_unless_a_row_of_its_margin_showed_up_later
 
     # A row stamped before the last run started but visible only now (an insert that was in flight):
     # the margin is read again and the row's case recomputed.
-    started = dt.datetime.fromisoformat(store.get_state(warehouse, "run_started"))
+    started = dt.datetime.fromisoformat(get_state(warehouse, "run_started"))
     late = events_frame([event("Z", "submitted", "2025-10-20 09:00", channel="online",
                                dept="D1", region=scenario.QD)]).with_columns(
         received_at=pl.lit(started - dt.timedelta(seconds=30)).dt.cast_time_unit("ms"))
@@ -96,12 +98,12 @@ def test_the_first_events_aggregated_in_the_warehouse_agree_with_the_rule(wareho
 
     scenario.load(warehouse)
     add_late_data(warehouse)  # with a re-send of events already stored
-    events = store.load_events(warehouse)
+    events = load_events(warehouse)
     distinct = events.filter(pl.col("event_id").is_first_distinct()).sort("event_time", "event_id")
     expected = first_events(distinct.lazy()).collect().select(FIRST_EVENT_COLUMNS).sort("case_id")
-    in_warehouse = store.load_first_events(warehouse, "1").select(FIRST_EVENT_COLUMNS).sort("case_id")
+    in_warehouse = load_first_events(warehouse, "1").select(FIRST_EVENT_COLUMNS).sort("case_id")
     assert in_warehouse.equals(expected)
-    items, calendar = store.load_items(warehouse), store.load_calendar(warehouse)
-    facts = case_facts_from(in_warehouse, store.load_stop_events(warehouse, "1"), items, calendar).sort("case_id")
+    items, calendar = load_items(warehouse), load_calendar(warehouse)
+    facts = case_facts_from(in_warehouse, load_stop_events(warehouse, "1"), items, calendar).sort("case_id")
     assert facts.equals(case_facts(events, items, calendar).sort("case_id"))
     assert facts.filter(pl.col("clock_stopped") | (pl.col("stopped_days") > 0)).height > 0  # stops were there

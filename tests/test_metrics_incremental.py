@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from metrics import store
+from warehouse.queries.group_metrics import read_group_metrics, stored_periods
 from metrics.jobs import MetricsJob
 from tests import scenario_oct2025 as scenario
 from tests.builders import event, events_frame, followup, followups_frame, items_frame, rating, ratings_frame
@@ -15,8 +15,8 @@ FACT_SNAPSHOT = "SELECT * EXCEPT (version, computed_at) FROM case_facts FINAL OR
 
 
 def metrics_snapshot(wh) -> pl.DataFrame:
-    frames = [store.read_group_metrics(wh, p, g).drop("run_id")
-              for p in store.stored_periods(wh)
+    frames = [read_group_metrics(wh, p, g).drop("run_id")
+              for p in stored_periods(wh)
               for g in ("all", "dept", "item", "region:city", "region:county", "region:province")]
     return pl.concat([f for f in frames if f.height]).sort("period", "grouping", "group_code")
 
@@ -71,7 +71,7 @@ def test_incremental_equals_full(warehouse, monkeypatch):
     assert warehouse.query_df(FACT_SNAPSHOT).equals(incremental_facts)
     assert metrics_snapshot(warehouse).equals(incremental_metrics)
 
-    october = store.read_group_metrics(warehouse, "2025-10", "all").row(0, named=True)
+    october = read_group_metrics(warehouse, "2025-10", "all").row(0, named=True)
     assert october["bad_rectified_n"] == 3  # r1, r3 and now r8
     assert october["on_time_n"] == 4  # B, C, F1 and now F2
 
@@ -115,7 +115,7 @@ def test_metrics_runs_never_overlap(hcp_home):
 def test_flags_of_a_past_instant_see_cases_whose_deadline_moved_later(warehouse):
     """A case yellow at T that was suspended after T has a later stored deadline; it is still yellow at T.
     At "now" the stored facts are used directly and give the same cards as recomputing from events."""
-    from metrics.api import flags_as_of, stored_facts_current
+    from metrics.flags import flags_as_of, stored_facts_current
     from tests.builders import at
 
     scenario.load(warehouse)

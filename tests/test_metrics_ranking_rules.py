@@ -17,7 +17,8 @@ import pytest
 
 from hcp.workdays import WorkCalendar
 from metrics.facts import case_facts
-from metrics.indicators import Period, compute_indicators
+from hcp.periods import Period
+from metrics.indicators import compute_indicators
 from metrics.jobs import MetricsJob, MetricsSettings, compute_period
 from metrics.ratings import rated_cases, rating_facts
 from metrics.score import RankingConfig
@@ -333,28 +334,29 @@ def test_an_inconsistent_case_creates_no_period_and_due_ness_is_refreshed_as_day
     clock = {"now": dt.datetime(2025, 11, 10, 12, 0, tzinfo=SH)}
     job = MetricsJob(warehouse, MetricsSettings.load(_config(min_cases=1)), clock=lambda: clock["now"])
     report = job.run(full=True)
-    from metrics import store
+    from warehouse.queries.group_metrics import read_group_metrics, stored_periods
+    from warehouse.queries.state import set_state
 
-    assert report.periods == ["2025-10"] and store.stored_periods(warehouse) == ["2025-10"]
-    october = store.read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
+    assert report.periods == ["2025-10"] and stored_periods(warehouse) == ["2025-10"]
+    october = read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
     # Rated Fri Oct 24, 15 working days → the limit ends Fri Nov 14: on Nov 10 in progress.
     assert (october["bad_due"], october["bad_in_progress"], october["inconsistent_cases"]) == (0, 1, 0)
     # Nothing new arrives (the watermark is past every record); only the date moves on to Mon Nov 17.
-    store.set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
+    set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
     clock["now"] = dt.datetime(2025, 11, 13, 8, 0, tzinfo=SH)
     assert job.run().mode == "unchanged"  # Nov 13: the limit (Nov 14) has not passed, nothing to redo
-    store.set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
+    set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
     clock["now"] = dt.datetime(2025, 11, 17, 8, 0, tzinfo=SH)
     report = job.run()
     assert report.mode == "incremental" and report.periods == ["2025-10"]
-    october = store.read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
+    october = read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
     assert (october["bad_due"], october["bad_overdue_unrectified"], october["bad_in_progress"]) == (1, 1, 0)
-    assert store.stored_periods(warehouse) == ["2025-10"]
+    assert stored_periods(warehouse) == ["2025-10"]
     # A replay with the clock set back to Nov 12 sees the rating in progress again.
-    store.set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
+    set_state(warehouse, "watermark", "2099-01-01 00:00:00.000")
     clock["now"] = dt.datetime(2025, 11, 12, 8, 0, tzinfo=SH)
     assert job.run().periods == ["2025-10"]
-    october = store.read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
+    october = read_group_metrics(warehouse, "2025-10", "all").to_dicts()[0]
     assert (october["bad_due"], october["bad_in_progress"]) == (0, 1)
 
 

@@ -10,7 +10,9 @@ import json
 import polars as pl
 import pytest
 
-from metrics import store
+from warehouse.queries.events import load_events
+from warehouse.queries.facts import load_case_facts
+from warehouse.queries.reference import load_calendar, load_items
 from metrics.facts import case_facts
 from metrics.jobs import MetricsJob
 from models import risk, risk_features as rf
@@ -126,11 +128,11 @@ def demo_home(tmp_path_factory):
 
 
 def test_batched_snapshots_agree_with_case_facts_and_flags_as_of(demo_home):
-    from metrics.api import flags_as_of
+    from metrics.flags import flags_as_of
 
     with open_warehouse() as wh:
-        events, items, calendar = store.load_events(wh), store.load_items(wh), store.load_calendar(wh)
-        facts_now = store.load_case_facts(wh)
+        events, items, calendar = load_events(wh), load_items(wh), load_calendar(wh)
+        facts_now = load_case_facts(wh)
         instants = [at("2026-02-27 16:30"), at("2026-03-18 10:05")]
         rows = rf.snapshots(rf.load_inputs(wh), instants)
         for k, instant in enumerate(instants):

@@ -347,8 +347,8 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
     from hcp.config import load_config
     from metrics.jobs import MetricsSettings
 
-    from metrics import store
-    from metrics.api import metrics_records
+    from warehouse.queries.group_metrics import read_group_metrics
+    from metrics.records import metrics_records
     from reports.bulletin import render_html
     from reports.figures import figures_checksum, gather
     from reports.pdf import html_to_pdf
@@ -372,7 +372,7 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
     config = {**config, "ranking": {**config.get("ranking", {}), "min_cases": 1, "min_ratings": 1, "bottom_min_peers": 3,
                                                       "bottom_margin_points": 0}}
     figures, version = gather(warehouse, "2025-10", qd, config=config, settings=MetricsSettings.load(config))
-    stored = {r["group"]: r for r in metrics_records(store.read_group_metrics(warehouse, "2025-10", "dept"), {})}
+    stored = {r["group"]: r for r in metrics_records(read_group_metrics(warehouse, "2025-10", "dept"), {})}
     assert {u["group"] for u in figures["talks"]} == {g for g, r in stored.items() if r["bottom_two_consecutive"]} == {"D3", "D4"}
     pdf = html_to_pdf(render_html(figures, watermark=version.watermark, checksum=figures_checksum(figures), version=1))
     path = Path(os.environ["HCP_HOME"]) / "talks.pdf"

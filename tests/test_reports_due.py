@@ -29,9 +29,9 @@ import openpyxl
 import polars as pl
 import pytest
 
-from metrics.indicators import Period
+from hcp.periods import Period
 from metrics.jobs import MetricsSettings
-from metrics import store
+from warehouse.queries.reference import load_calendar
 from reports.archive import Archive
 from reports.bulletin import render_html
 from reports.figures import as_of_day, figures_checksum, gather
@@ -99,7 +99,7 @@ def pdf_text(pdf: bytes, tmp: Path, *, layout: bool = False) -> str:
 
 
 def test_the_as_of_day_stops_moving_once_every_rating_of_the_month_is_due(loaded):
-    settings, calendar = MetricsSettings.load(), store.load_calendar(loaded)
+    settings, calendar = MetricsSettings.load(), load_calendar(loaded)
     november = Period.parse("2025-11")
     assert as_of_day(november, dt.date(2025, 12, 1), settings, calendar) == dt.date(2025, 12, 1)
     assert as_of_day(november, dt.date(2025, 12, 19), settings, calendar) == dt.date(2025, 12, 19)

@@ -88,7 +88,7 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     from ingest.run import ingest_path
     from metrics.api import group_names, metrics_records
     from metrics.jobs import MetricsJob
-    from metrics.store import read_group_metrics
+    from warehouse.queries.group_metrics import read_group_metrics
     from warehouse.migrations import migrate
 
     lang = app.lang

@@ -57,3 +57,21 @@ def scope_condition(scope: Scope, where: Where | None = None, *, region_col: str
     if scope.dept_code:
         where.add(f"{dept_col} = {{scope_dept:String}}", scope_dept=scope.dept_code)
     return where
+
+
+# Splitting a table into parts of bounded size (the metrics job reads cases and ratings a bucket at a time).
+def in_bucket(column: str, buckets: int, bucket: int) -> str:
+    """SQL condition: the row's ``column`` hashes into bucket ``bucket`` of ``buckets`` (a fixed split of
+    the cases, or ratings, into parts of bounded size); ``1`` when there is one bucket.
+
+    >>> in_bucket("case_id", 4, 1), in_bucket("case_id", 1, 0)
+    ('cityHash64(case_id) % 4 = 1', '1')
+    """
+    return f"cityHash64({column}) % {int(buckets)} = {int(bucket)}" if buckets > 1 else "1"
+
+
+def as_where(where: "Where | str | None" = None, parameters: dict | None = None) -> Where:
+    """A :class:`Where` from a ``Where``, or from an SQL condition and its parameters (``''``/None: none)."""
+    if isinstance(where, Where):
+        return Where(where.sql() if where.conditions else None, {**where.params, **(parameters or {})})
+    return Where(where or None, parameters)

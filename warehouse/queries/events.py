@@ -1,0 +1,156 @@
+"""Case lifecycle events (the raw table ``case_events``), read deduplicated (``FINAL``).
+
+A selection of cases is a :class:`~warehouse.queries.sql.Where` (or an SQL condition with its parameters) on
+``case_id`` or the events' own columns; case sets go to ClickHouse as sub-queries (``case_id IN (SELECT …)``),
+never as long lists.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from hcp.domain import STOP_EVENT_TYPES
+from warehouse.client import Warehouse
+from warehouse.queries.ratings import touched_ratings_sql
+from warehouse.queries.sql import Where, as_where, final, in_bucket, ts_param
+
+#: The event columns every computation of case facts reads.
+EVENT_COLUMNS = (
+    "event_id", "case_id", "event_type", "event_time", "item_code", "dept_code", "region_code",
+    "channel", "onsite", "result",
+)
+
+
+# Serving the metrics job, the risk model and the live figures: events of a selection of cases ------------
+def load_events(wh: Warehouse, case_filter: str | None = None, parameters: dict | None = None, *,
+                where: Where | str | None = None) -> pl.DataFrame:
+    """Distinct lifecycle events, optionally of the cases selected by an SQL sub-query on case_id, or by a
+    condition on the events' own columns."""
+    selection = as_where(where, parameters)
+    if case_filter:
+        selection.add(f"case_id IN ({case_filter})")
+    clause = f" WHERE {selection.sql()}" if selection.conditions else ""
+    return wh.query_df(f"SELECT {', '.join(EVENT_COLUMNS)} FROM {final('case_events')}{clause}", selection.params)
+
+
+def load_first_events(wh: Warehouse, where: Where | str, parameters: dict | None = None) -> pl.DataFrame:
+    """:func:`metrics.facts.first_events` computed in ClickHouse, for the cases whose distinct events a
+    condition selects: "first" is the earliest by (event time, event id), as there."""
+    selection = as_where(where, parameters)
+    order = "(event_time, event_id)"
+    first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
+    # The earliest event's three codes from one argMin (one comparison of the order per event, not three).
+    return wh.query_df(
+        "SELECT * EXCEPT (codes), tupleElement(codes, 1) AS item_code, tupleElement(codes, 2) AS dept_code, "
+        "tupleElement(codes, 3) AS region_code FROM ("
+        f"SELECT case_id, {first('submitted')} AS submitted_at, {first('accepted')} AS accepted_at, "
+        f"{first('completed')} AS completed_at_raw, {first('rejected')} AS rejected_at, "
+        f"{first('withdrawn')} AS withdrawn_at, "
+        f"argMinIfOrNull(toString(channel), {order}, event_type = 'submitted') AS channel, "
+        f"argMinIfOrNull(toString(result), {order}, event_type = 'completed') AS result, "
+        f"argMin((toString(item_code), toString(dept_code), toString(region_code)), {order}) AS codes, "
+        f"toUInt32(countIf(onsite)) AS trips "
+        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id)", selection.params)
+
+
+def load_stop_events(wh: Warehouse, where: Where | str, parameters: dict | None = None) -> pl.DataFrame:
+    """The distinct clock-stop events (:data:`hcp.domain.STOP_EVENT_TYPES`) of the selected cases."""
+    selection = as_where(where, parameters)
+    kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
+    return wh.query_df(f"SELECT case_id, toString(event_type) AS event_type, event_time FROM {final('case_events')} "
+                       f"WHERE event_type IN ({kinds}) AND ({selection.sql()})", selection.params)
+
+
+def count_events(wh: Warehouse) -> int:
+    """How many stored rows ``case_events`` holds (a size, for splitting the work into buckets)."""
+    return int(wh.query_value("SELECT count() FROM case_events") or 0)
+
+
+def count_events_and_ratings(wh: Warehouse) -> int:
+    """How many stored rows ``case_events`` and ``ratings`` hold together (what a full metrics run reads)."""
+    return int(wh.query_value("SELECT (SELECT count() FROM case_events) + (SELECT count() FROM ratings)") or 0)
+
+
+def latest_event_time(wh: Warehouse):
+    """The latest event time in the warehouse (None when it holds no event)."""
+    return wh.query_value("SELECT max(event_time) FROM case_events")
+
+
+# Serving the metrics job: selections of cases, a bucket at a time -----------------------------------------
+def cases_in_bucket(buckets: int, bucket: int, within: Where | None = None) -> Where:
+    """The cases of ``within`` (all without it) whose id hashes into bucket ``bucket`` of ``buckets``."""
+    selection = as_where(within)
+    return selection.add(in_bucket("case_id", buckets, bucket))
+
+
+def touched_cases(since: str) -> Where:
+    """The cases new data touched after the instant ``since`` (a Shanghai instant as text): one of their
+    events, ratings or the follow-ups of their ratings arrived since, or their item's catalogue entry changed."""
+    w = ts_param("w")
+    cases = (
+        f"SELECT case_id FROM case_events WHERE received_at > {w} "
+        f"UNION DISTINCT SELECT case_id FROM ratings WHERE case_id != '' AND rating_id IN ({touched_ratings_sql()}) "
+        f"UNION DISTINCT SELECT case_id FROM case_facts WHERE item_code IN "
+        f"(SELECT item_code FROM items WHERE received_at > {w})"
+    )
+    return Where(f"case_id IN ({cases})", {"w": since})
+
+
+def touched_sizes(wh: Warehouse, since: str) -> tuple[int, int]:
+    """(stored events of the touched cases, touched ratings) after ``since``: the size of an incremental run."""
+    cases = touched_cases(since)
+    n_events, n_ratings = wh.query_rows(
+        f"SELECT (SELECT count() FROM case_events WHERE {cases.sql()}), "
+        f"(SELECT count() FROM ratings WHERE rating_id IN ({touched_ratings_sql()}))", cases.params)[0]
+    return int(n_events), int(n_ratings)
+
+
+# Case events for the dashboard, the bulletins and supervision (dashboard/, reports/, supervision/) ---------
+#: The columns of a case's history a reader is shown (personal data only masked; no pseudonym).
+HISTORY_COLUMNS = ("event_id", "event_type", "event_time", "channel", "onsite", "result", "staff_id", "applicant_type",
+                   "applicant_name_masked", "applicant_id_masked", "applicant_phone_masked")
+
+
+def case_history(wh: Warehouse, case_id: str, cases: str, params: dict) -> pl.DataFrame:
+    """The events of one case (:data:`HISTORY_COLUMNS`) in time order, if the case is among ``cases`` (a
+    sub-query of case ids, bound with ``params``)."""
+    return wh.query_df(
+        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {final('case_events')} "
+        f"WHERE case_id = {{case:String}} AND case_id IN ({cases}) ORDER BY event_time, event_id",
+        {**params, "case": case_id})
+
+
+def first_applicant_names(wh: Warehouse, cases: str, params: dict) -> dict[str, str]:
+    """case id → the masked applicant name of its first event that has one, for the cases of ``cases``."""
+    return dict(wh.query_rows(
+        f"SELECT case_id, argMin(applicant_name_masked, event_time) FROM {final('case_events')} "
+        f"WHERE applicant_name_masked != '' AND case_id IN ({cases}) GROUP BY case_id", params))
+
+
+def first_applicant_contacts(wh: Warehouse, cases: str, params: dict) -> pl.DataFrame:
+    """``case_id, applicant_key, applicant_phone_masked``: the first non-empty pseudonym and masked phone of
+    each case of ``cases``."""
+    return wh.query_df(
+        "SELECT case_id, "
+        "argMinIf(applicant_key, (event_time, event_id), applicant_key != '') AS applicant_key, "
+        "argMinIf(applicant_phone_masked, (event_time, event_id), applicant_phone_masked != '') AS applicant_phone_masked "
+        f"FROM {final('case_events')} WHERE case_id IN ({cases}) GROUP BY case_id", params)
+
+
+def case_milestones(wh: Warehouse, cases: str, params: dict) -> pl.DataFrame:
+    """``case_id, completed_at`` (first ``completed``, null if none), ``end_type`` (first terminal event type,
+    '' if open), ``last_event`` of each case of ``cases`` that has events."""
+    return wh.query_df(
+        "SELECT case_id, minIf(toNullable(event_time), event_type = 'completed') AS completed_at, "
+        "argMinIf(event_type, (event_time, event_id), event_type IN ('completed', 'rejected', 'withdrawn')) AS end_type, "
+        "argMax(event_type, (event_time, event_id)) AS last_event "
+        f"FROM {final('case_events')} WHERE case_id IN ({cases}) GROUP BY case_id", params)
+
+
+def case_owner(wh: Warehouse, case_id: str) -> dict | None:
+    """The department and region of a case, from its latest event (None if no event of it is known)."""
+    rows = wh.query_rows(
+        "SELECT toString(argMax(dept_code, event_time)), toString(argMax(region_code, event_time)) "
+        f"FROM {final('case_events')} WHERE case_id = {{c:String}} GROUP BY case_id", {"c": case_id})
+    return {"dept_code": rows[0][0], "region_code": rows[0][1]} if rows else None
+

@@ -1,0 +1,194 @@
+"""Ratings and their follow-ups (the raw tables ``ratings`` and ``followups``), read deduplicated (``FINAL``).
+
+A selection of ratings is a :class:`~warehouse.queries.sql.Where` (or an SQL condition with its parameters)
+on the ratings' own columns; the follow-ups of a selection are read through a sub-query, never a long list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from warehouse.client import Warehouse
+from warehouse.queries.sql import Where, as_where, final, ts_param
+from warehouse.queries.reference import items_of_type
+
+RATING_COLUMNS = ("rating_id", "case_id", "item_code", "dept_code", "region_code", "channel", "level",
+                  "rated_at", "real_name", "default_rating")
+FOLLOWUP_COLUMNS = ("followup_id", "rating_id", "action", "action_time", "actor", "reason_category", "note")
+
+#: The ratings an upheld appeal excludes, in SQL — the same rule as ``appeal_upheld`` in
+#: :func:`metrics.ratings.rating_facts` (the latest decision by (action time, follow-up id) decides), for
+#: counting ratings in ClickHouse.
+UPHELD_RATINGS_SQL = (
+    "SELECT rating_id FROM followups FINAL WHERE action IN ('appeal_upheld', 'appeal_rejected') "
+    "GROUP BY rating_id HAVING argMax(action, (action_time, followup_id)) = 'appeal_upheld'"
+)
+
+
+# Serving the metrics job, the loop and the pages: ratings and follow-ups of a selection -----------------
+def load_ratings(wh: Warehouse, where: Where | str | None = None, parameters: dict | None = None) -> pl.DataFrame:
+    """The ratings a condition selects (all without one)."""
+    selection = as_where(where, parameters)
+    clause = f" WHERE {selection.sql()}" if selection.conditions else ""
+    return wh.query_df(f"SELECT {', '.join(RATING_COLUMNS)} FROM {final('ratings')}{clause}", selection.params)
+
+
+def load_followups(wh: Warehouse, of_ratings: Where | str | None = None, parameters: dict | None = None, *,
+                   select_final: bool = True) -> pl.DataFrame:
+    """The follow-ups of the ratings a condition on the ratings selects (all without one).
+
+    ``select_final=False`` selects the ratings on every stored copy (no ``FINAL`` in the sub-query): cheaper,
+    for a reader that joins the follow-ups to ratings read with ``FINAL`` (as the metrics job does), where a
+    follow-up of a rating whose current copy no longer matches finds no rating."""
+    selection = as_where(of_ratings, parameters)
+    ratings = final("ratings") if select_final else "ratings"
+    clause = (f" WHERE rating_id IN (SELECT rating_id FROM {ratings} WHERE {selection.sql()})"
+              if selection.conditions else "")
+    return wh.query_df(f"SELECT {', '.join(FOLLOWUP_COLUMNS)} FROM {final('followups')}{clause}", selection.params)
+
+
+def no_followups(wh: Warehouse) -> pl.DataFrame:
+    """An empty frame of follow-ups (for rating facts that need none, e.g. a due date)."""
+    return load_followups(wh, "0")
+
+
+def rated_in(period: Any) -> tuple[str, dict]:
+    """SQL condition (and parameters) for ratings given in a period (anything with ``start`` and ``end`` dates)."""
+    return (
+        f"rated_at >= {ts_param('start')} AND rated_at < {ts_param('end')}",
+        {"start": dt.datetime.combine(period.start, dt.time()), "end": dt.datetime.combine(period.end, dt.time())},
+    )
+
+
+def rated_in_months(firsts: list[dt.date]) -> Where:
+    """Ratings given in any of the months that start on ``firsts``."""
+    return Where("has({m:Array(Date)}, toStartOfMonth(rated_at))", {"m": list(firsts)})
+
+
+def count_ratings(wh: Warehouse, where: Where) -> int:
+    """How many stored rows of ratings a selection holds (copies of a crash window included: a size, not a figure)."""
+    return int(wh.query_value(f"SELECT count() FROM ratings WHERE {where.sql()}", where.params) or 0)
+
+
+def bad_ratings_since(wh: Warehouse, earliest: dt.datetime) -> pl.DataFrame:
+    """The bad ratings (level 1–2, not a default rating) given from ``earliest`` on."""
+    return load_ratings(wh, Where(f"level <= 2 AND NOT default_rating AND rated_at >= {ts_param('e')}",
+                                  {"e": earliest}))
+
+
+# Serving the metrics job's incremental run: ratings touched since a watermark ------------------------------
+def touched_ratings_sql(since: str = "w") -> str:
+    """Sub-query: the ratings that arrived, or got a follow-up that arrived, after the bound instant ``since``."""
+    w = ts_param(since)
+    return (f"SELECT rating_id FROM ratings WHERE received_at > {w} "
+            f"UNION DISTINCT SELECT rating_id FROM followups WHERE received_at > {w}")
+
+
+def touched_rating_months(wh: Warehouse, since: str) -> list[dt.date]:
+    """First days of the months of the ratings touched after ``since`` (a Shanghai instant as text)."""
+    return [r[0] for r in wh.query_rows(
+        f"SELECT DISTINCT toStartOfMonth(rated_at) FROM {final('ratings')} WHERE rating_id IN ({touched_ratings_sql()})",
+        {"w": since})]
+
+
+# Ratings and follow-ups for the dashboard, the bulletins and supervision (dashboard/, reports/, supervision/)
+def rating_filter(where: Where, *, item_type: str = "", channel: str = "") -> Where:
+    """Ratings of an item type (by the rating's own item) and/or of cases submitted through a channel (by
+    the rated case's facts), added to ``where``."""
+    if item_type:
+        where.add(f"item_code IN ({items_of_type()})", f_type=item_type)
+    if channel:
+        where.add(f"case_id IN (SELECT case_id FROM {final('case_facts')} WHERE channel = {{f_channel:String}})",
+                  f_channel=channel)
+    return where
+
+
+def ratings_of(where: Where) -> str:
+    """Sub-query: the ids of the ratings ``where`` selects (bind ``where.params`` with it)."""
+    return f"SELECT rating_id FROM {final('ratings')} WHERE {where.sql()}"
+
+
+def rating_totals(wh: Warehouse, where: Where, group: str, in_group: str) -> pl.DataFrame:
+    """``group, ratings, good_n``: the ratings ``where`` selects that count (not a default rating, no upheld
+    appeal: :data:`UPHELD_RATINGS_SQL`) and the good ones among them (level 4–5), per group (``group`` /
+    ``in_group``: :func:`warehouse.queries.facts.group_sql`)."""
+    counted = f"NOT default_rating AND rating_id NOT IN ({UPHELD_RATINGS_SQL})"
+    return wh.query_df(
+        f"SELECT {group} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
+        f"FROM {final('ratings')} WHERE {where.sql()} AND {counted} AND {in_group} GROUP BY group", where.params)
+
+
+def rating_ids(wh: Warehouse, where: Where) -> list[str]:
+    return wh.query_df(ratings_of(where), where.params)["rating_id"].to_list()
+
+
+def rating_remarks(wh: Warehouse, where: Where, ids: list[str]) -> pl.DataFrame:
+    """``rating_id, comment, stage, rater_name_masked`` of those of ``ids`` that ``where`` selects."""
+    return wh.query_df(
+        f"SELECT rating_id, comment, stage, rater_name_masked FROM {final('ratings')} "
+        f"WHERE {where.sql()} AND rating_id IN {{ids:Array(String)}}", {**where.params, "ids": ids})
+
+
+def rater_names(wh: Warehouse, where: Where) -> dict[str, str]:
+    """rating id → masked rater name, of the ratings ``where`` selects."""
+    return dict(wh.query_rows(f"SELECT rating_id, rater_name_masked FROM {final('ratings')} WHERE {where.sql()}",
+                              where.params))
+
+
+def case_ratings(wh: Warehouse, where: Where) -> pl.DataFrame:
+    """The ratings ``where`` selects as a case page shows them (masked rater only), in time order."""
+    return wh.query_df(
+        "SELECT rating_id, level, channel, stage, comment, tags, rated_at, real_name, default_rating, "
+        f"rater_name_masked FROM {final('ratings')} WHERE {where.sql()} ORDER BY rated_at, rating_id", where.params)
+
+
+def followups_shown(wh: Warehouse, where: Where) -> pl.DataFrame:
+    """The follow-ups of the ratings ``where`` selects, as a case page shows them, in the loop's order."""
+    return wh.query_df(
+        f"SELECT rating_id, action, action_time, actor, reason_category, note FROM {final('followups')} "
+        f"WHERE rating_id IN ({ratings_of(where)}) ORDER BY action_time, followup_id", where.params)
+
+
+def followup_history(wh: Warehouse, rating_id: str) -> pl.DataFrame:
+    """Every follow-up of one rating with its provenance, in the order the loop reads them."""
+    return wh.query_df(
+        "SELECT followup_id, rating_id, action, action_time, actor, reason_category, note, source, received_at "
+        f"FROM {final('followups')} WHERE rating_id = {{rid:String}} ORDER BY action_time, followup_id",
+        {"rid": rating_id})
+
+
+def pattern_inputs(wh: Warehouse, where: Where) -> pl.DataFrame:
+    """The ratings ``where`` selects with what the suspicious-pattern rules read: ``rating_id, case_id,
+    dept_code, staff_id, device_id`` (from ``extra``)``, level, stage, rated_at, default_rating``."""
+    return wh.query_df(
+        "SELECT rating_id, case_id, dept_code, staff_id, JSONExtractString(extra, 'device_id') AS device_id, level, "
+        f"stage, rated_at, default_rating FROM {final('ratings')} WHERE {where.sql()}", where.params)
+
+
+def rated_cases(where: Where) -> str:
+    """Sub-query: the case ids named by the ratings ``where`` selects (bind ``where.params``)."""
+    return f"SELECT case_id FROM {final('ratings')} WHERE {where.sql()} AND case_id != ''"
+
+
+def ratings_of_cases(wh: Warehouse, cases: str, params: dict) -> pl.DataFrame:
+    """``case_id, rated_at, default_rating`` of the ratings of the cases of the sub-query ``cases``."""
+    return wh.query_df(f"SELECT case_id, rated_at, default_rating FROM {final('ratings')} WHERE case_id IN ({cases})",
+                       params)
+
+
+def of_rating(where: Where, rating_id: str) -> Where:
+    """One rating (bound as ``r``), added to ``where``."""
+    return where.add("rating_id = {r:String}", r=rating_id)
+
+
+def among_ratings(where: Where, rating_ids: list[str]) -> Where:
+    """Some ratings (bound as ``ids``), added to ``where``."""
+    return where.add("rating_id IN {ids:Array(String)}", ids=list(rating_ids))
+
+
+def bad_only(where: Where) -> Where:
+    """Bad ratings (差评, level 1–2), added to ``where``."""
+    return where.add("level <= 2")
