@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from hcp import domain
+from hcp import domain, indicators
 from hcp.i18n import fmt_int, fmt_rate, tr
-from metrics.indicators import INDICATORS
 
 #: Font stack for charts: Noto Sans CJK SC (fonts-noto-cjk) renders the Chinese on Linux hosts.
 FONT_FAMILY = "Noto Sans CJK SC, Noto Sans SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
@@ -41,35 +40,19 @@ ROLES = {"province": ("省级管理办公室", "province office"), "region": ("�
 RANK_STATUS = domain.RANK_STATUS_LABELS
 LEVELS = {"province": ("省", "province"), "city": ("市", "city"), "county": ("县（区）", "county")}
 
+# Indicators as the overview reads them, from the registry (hcp.indicators, where each is declared once).
 #: Indicators whose smaller value is better (delta arrows read the other way round).
-LOWER_IS_BETTER = {"overdue_completed", "avg_net_working_days", "bad_count", "bad_rate", "bad_overdue_unrectified",
-                   "inconsistent_cases"}
+LOWER_IS_BETTER = frozenset(indicators.keys_where(direction="lower"))
 #: Indicators whose change is neither good nor bad (grey, whatever the change): volumes, the bad ratings whose
 #: limit has passed (done or not: 逾期未整改 says what failed) and 整改中 (work still within its limit).
-NEUTRAL = {"cases_completed", "ratings", "bad_due", "bad_in_progress"}
+NEUTRAL = frozenset(indicators.keys_where(direction="neutral"))
 #: Counts shown in red when not zero (逾期未整改: a failure to chase; 数据矛盾办件: data to correct).
-ALERT_COUNTS = {"bad_overdue_unrectified", "inconsistent_cases"}
+ALERT_COUNTS = frozenset(indicators.keys_where(alert=True))
 
-#: DOMAIN.md targets for the catalogue and convenience indicators (override in [dashboard.targets]);
-#: [scoring.targets] of the configuration wins for the indicators it names.
-DOMAIN_TARGETS = {
-    "depth3plus_item_rate": 0.9,
-    "immediate_item_rate": 0.3,
-    "zero_trip_item_rate": 0.9,
-    "zero_trip_rate": 0.9,
-    "online_rate": 0.9,
-}
-
-#: Tile groups of the overview, in display order.
-KPI_SECTIONS = (
-    (("办件时效", "Timeliness"), ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days",
-                               "same_day_rate")),
-    (("便民服务", "Convenience"), ("zero_trip_rate", "max_one_trip_rate", "online_rate")),
-    (("好差评", "Ratings"), ("ratings", "good_rate", "bad_count", "bad_rate", "rating_coverage")),
-    (("差评整改", "Bad-rating follow-up"), ("bad_due", "bad_overdue_unrectified", "bad_in_progress",
-                                         "bad_rectified_due_rate", "bad_rectified_on_time_due_rate", "revisit_due_rate")),
-    (("事项目录", "Item catalogue"), ("depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate",
-                                  "limit_compression")),
+#: Tile groups of the overview, in display order: ((Chinese, English), keys) for each section with tiles.
+KPI_SECTIONS = tuple(
+    (label, keys) for section, label in indicators.SECTIONS.items()
+    if (keys := indicators.keys_where(section=section, tile=True))
 )
 
 #: UI phrases: key -> (Chinese, English).
@@ -357,10 +340,10 @@ def fmt_value(key: str, value) -> str:
     """An indicator value for people: rates as percentages, counts with thousands separators."""
     if value is None or (isinstance(value, float) and value != value):
         return "—"
-    kind = INDICATORS.get(key, ("",))[0]
-    if kind in ("rate", "compression"):
+    row = indicators.INDICATORS.get(key)
+    if row is not None and row.is_rate:
         return fmt_rate(value)
-    if kind == "mean":
+    if row is not None and row.kind == "mean":
         return f"{value:,.2f}"
     if key == "composite_score":
         return f"{value:.2f}"

@@ -24,6 +24,7 @@ import streamlit as st
 from dashboard import data
 from dashboard import labels as L
 from dashboard.data import Filters, NotPermitted, Scope
+from hcp.indicators import DEFAULT_TARGETS
 
 #: Location keys mirrored into the URL, in URL order.
 LOCATION_KEYS = ("period", "region", "dept", "itype", "channel", "item", "case", "rating", "asof", "level", "lang")
@@ -311,11 +312,12 @@ __all__ = ["Ctx", "ctx", "q", "go", "loc", "get", "set_loc", "Scope", "Filters",
 # Settings and shared widgets -----------------------------------------------------------------------------
 @st.cache_data(ttl=60, show_spinner=False)
 def targets() -> dict[str, float]:
-    """Targets shown beside the indicators: DOMAIN.md's, then [scoring.targets], then [dashboard.targets]."""
+    """Targets shown beside the indicators: the indicators' defaults (:mod:`hcp.indicators`), then
+    [scoring.targets], then [dashboard.targets]."""
     from hcp.config import load_config
 
     config = load_config()
-    merged = dict(L.DOMAIN_TARGETS)
+    merged = dict(DEFAULT_TARGETS)
     merged.update({k: float(v) for k, v in config.get("scoring", {}).get("targets", {}).items()})
     merged.update({k: float(v) for k, v in config.get("dashboard", {}).get("targets", {}).items()})
     return merged

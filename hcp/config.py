@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hcp import indicators
 from hcp.errors import HcpError
 from hcp.settings import hcp_home
 
@@ -38,6 +39,8 @@ def user_config_path() -> Path | None:
 def load_config(path: Path | None = None) -> dict[str, Any]:
     """Defaults merged with ``path`` (or the user's config file)."""
     config = tomllib.loads(DEFAULTS.read_text(encoding="utf-8"))
+    # The indicators' default targets and directions are declared once, in the registry.
+    config = _merge(indicators.config_defaults(config["scoring"]["weights"]), config)
     path = path or user_config_path()
     if path is not None:
         try:

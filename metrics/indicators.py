@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from hcp import indicators as registry
 from hcp.domain import REGION_PREFIX
 from hcp.workdays import CALENDAR_END, CALENDAR_START
 
@@ -43,38 +44,13 @@ GROUPINGS = ("all", "region:province", "region:city", "region:county", "region:o
 #: Region levels that have a government of their own above the county (本级 groups of ``region:own``).
 OWN_LEVELS = ("province", "city")
 
-#: key -> (kind, numerator column, denominator column). kind: rate | count | mean.
+#: key -> (kind, numerator column, denominator column), from the registry (:mod:`hcp.indicators`, where an
+#: indicator is declared). kind: rate | count | mean | compression.
 INDICATORS: dict[str, tuple[str, str | None, str | None]] = {
-    "cases_completed": ("count", "cases_completed", None),
-    "on_time_rate": ("rate", "on_time_n", "timed_n"),
-    "overdue_completed": ("count", "overdue_completed", None),
-    "avg_net_working_days": ("mean", "net_days_sum", "net_days_n"),
-    "same_day_rate": ("rate", "same_day_n", "cases_completed"),
-    "zero_trip_rate": ("rate", "zero_trip_n", "cases_completed"),
-    "max_one_trip_rate": ("rate", "max_one_trip_n", "cases_completed"),
-    "online_rate": ("rate", "online_n", "cases_completed"),
-    "ratings": ("count", "ratings", None),
-    "good_rate": ("rate", "good_n", "ratings"),
-    "bad_count": ("count", "bad_count", None),
-    "bad_rate": ("rate", "bad_count", "ratings"),
-    "rating_coverage": ("rate", "rated_n", "cases_completed"),
-    "bad_rectified_rate": ("rate", "bad_rectified_n", "bad_count"),
-    "bad_rectified_on_time_rate": ("rate", "bad_rectified_on_time_n", "bad_count"),
-    "revisit_rate": ("rate", "real_name_bad_revisited_n", "real_name_bad_n"),
-    "bad_due": ("count", "bad_due", None),
-    "bad_overdue_unrectified": ("count", "bad_overdue_unrectified", None),
-    "bad_in_progress": ("count", "bad_in_progress", None),
-    "bad_rectified_due_rate": ("rate", "bad_rectified_n", "bad_assessed_n"),
-    "bad_rectified_on_time_due_rate": ("rate", "bad_rectified_on_time_n", "bad_assessed_n"),
-    "revisit_due_rate": ("rate", "real_name_bad_revisited_n", "real_name_bad_assessed_n"),
-    "inconsistent_cases": ("count", "inconsistent_cases", None),
-    "depth3plus_item_rate": ("rate", "depth3plus_items", "items"),
-    "immediate_item_rate": ("rate", "immediate_items", "items"),
-    "zero_trip_item_rate": ("rate", "zero_trip_items", "items"),
-    "limit_compression": ("compression", "promised_sum", "legal_sum"),
+    key: (row.kind, row.numerator, row.denominator) for key, row in registry.INDICATORS.items()
 }
-INDICATOR_KEYS = tuple(INDICATORS)
-COUNT_COLUMNS = tuple(sorted({c for _, num, den in INDICATORS.values() for c in (num, den) if c}))
+INDICATOR_KEYS = registry.INDICATOR_KEYS
+COUNT_COLUMNS = registry.COUNT_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from hcp import indicators
 from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS, RATING_CHANNELS, REASON_CATEGORIES
 from hcp.i18n import fmt_int, fmt_rate, tr
-from metrics.indicators import INDICATORS
 
-#: Indicators of the headline table, in the order a bulletin reads them. The rectification figures are
-#: the due-ness ones (DOMAIN.md: a rating still within its limit is 整改中, never a failure).
-HEADLINE_KEYS = (
-    "cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",
-    "zero_trip_rate", "max_one_trip_rate", "online_rate", "ratings", "good_rate", "bad_count", "bad_rate",
-    "rating_coverage", "bad_due", "bad_overdue_unrectified", "bad_in_progress", "bad_rectified_due_rate",
-    "bad_rectified_on_time_due_rate", "revisit_due_rate", "inconsistent_cases",
-    "depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate", "limit_compression", "composite_score",
-)
+#: Indicators of the headline table, in the order a bulletin reads them (the registry's headline rows, then the
+#: composite score). The rectification figures are the due-ness ones (DOMAIN.md: a rating still within its limit
+#: is 整改中, never a failure).
+HEADLINE_KEYS = (*indicators.keys_where(headline=True), "composite_score")
 #: The workbook's summary: the headline, then every other indicator (the rates over all bad ratings).
-SUMMARY_KEYS = HEADLINE_KEYS[:-1] + tuple(k for k in INDICATORS if k not in HEADLINE_KEYS) + ("composite_score",)
+SUMMARY_KEYS = HEADLINE_KEYS[:-1] + tuple(k for k in indicators.INDICATOR_KEYS if k not in HEADLINE_KEYS) + ("composite_score",)
 #: Rates drawn in the headline chart.
 CHART_KEYS = ("on_time_rate", "online_rate", "zero_trip_rate", "max_one_trip_rate", "same_day_rate", "good_rate",
               "rating_coverage", "bad_rectified_due_rate", "revisit_due_rate", "depth3plus_item_rate",
@@ -31,8 +26,8 @@ def kind(key: str) -> str:
     """rate | count | mean | score — how a value is written."""
     if key == "composite_score":
         return "score"
-    k = INDICATORS[key][0]
-    return "rate" if k in ("rate", "compression") else k
+    row = indicators.INDICATORS[key]
+    return "rate" if row.is_rate else row.kind
 
 
 def label(key: str, lang: str) -> str:
