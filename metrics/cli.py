@@ -24,50 +24,73 @@ import click
 import polars as pl
 
 from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS
+from hcp.errors import UsageError
 from hcp.i18n import fmt_int, fmt_rate, tr
-from hcp.options import format_option, instant_option, period_option, scope_option
+from hcp.options import format_option, instant_option, no_refresh_option, period_option, refresh, scope_option
 from hcp.periods import SHANGHAI, Period, now
 from hcp.scope import Scope
-from metrics.flags import flags_as_of
 from metrics.indicators import GROUPINGS, INDICATORS, INDICATOR_KEYS
 from metrics.records import metrics_records
-from warehouse.queries.reference import group_names, require_department
 
-# The heavy modules (the metrics job, the quality lists, the table renderer) are imported inside the
-# commands, to keep `hcp --help` fast: it imports every command's module.
-
-
-def _progress(app):
-    def report(message: str) -> None:
-        click.echo(f"… {message}", err=True)
-    return report
+# The heavy modules (the warehouse, the metrics job, the quality lists, the table renderer) are imported
+# inside the commands, to keep `hcp --help` fast: it imports every command's module.
 
 
-def refresh(app, *, full: bool = False, quiet: bool = True):
-    """Bring the derived tables up to date with the raw data (incremental unless ``full``). A read command
-    (``quiet``) computes only within ``[metrics] read_refresh_budget``: with more waiting, or a full run due,
-    it reads the figures of the last computation and says so on stderr."""
-    from warehouse.queries.state import get_state
-    from metrics.jobs import MetricsJob
+def _partitioned(app, cities: str | None, shard: str | None, counts_out: str | None, merge: tuple[str, ...]) -> None:
+    """A worker's partial run (``--cities`` or ``--shard``: its counts written to ``--counts-out``), or the
+    merge of the workers' counts, scored once and stored (``--merge``). docs/cluster.md, section 3."""
+    from metrics.jobs import MetricsJob, MetricsSettings  # lazy: the metrics job is heavy, --help imports this
+    from metrics.merge import merge_into  # lazy: as above
+    from warehouse.queries.shards import cities_of_shard  # lazy: as above
 
-    job = MetricsJob(app.warehouse(), progress=None if quiet else _progress(app))
-    report = job.run(full=full, budget=job.settings.read_refresh_budget if quiet else None)
-    if report.mode == "deferred":
-        started = get_state(job.wh, "run_started")
-        when = dt.datetime.fromisoformat(started).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if started else "—"
-        waiting = (tr(app.lang, "需要全量重算", "a full run is due") if report.pending is None else
-                   tr(app.lang, f"{fmt_int(report.pending)} 条新数据待计算", f"{fmt_int(report.pending)} new records wait"))
-        click.echo(tr(app.lang, f"注意：指标截至上次计算（{when}）；{waiting}，请运行 hcp compute",
-                      f"note: figures as of the last computation ({when}); {waiting}: run hcp compute"), err=True)
-    return job, report
+    if merge:
+        if cities or shard or counts_out:
+            raise UsageError(tr(app.lang, "--merge 不能与 --cities/--shard/--counts-out 同用",
+                                "--merge takes no --cities, --shard or --counts-out"))
+        done = merge_into(app.warehouse(), [pl.read_parquet(path) for path in merge], MetricsSettings.load())
+        click.echo(tr(app.lang, f"已合并 {len(merge)} 个分片的计数：期间 {', '.join(done) or '—'}",
+                      f"merged the counts of {len(merge)} shard(s): periods {', '.join(done) or '—'}"))
+        return
+    if not counts_out or bool(cities) == bool(shard):
+        raise UsageError(tr(app.lang, "分片计算需要 --cities 或 --shard 之一，以及 --counts-out",
+                            "a partial run needs one of --cities or --shard, and --counts-out"))
+    if shard:
+        parts = shard.split("/")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[0]) <= int(parts[1]):
+            raise UsageError(tr(app.lang, f"--shard {shard!r}：应为 i/n，如 2/3", f"--shard {shard!r}: use i/n, e.g. 2/3"))
+        wh = app.warehouse()
+        chosen = cities_of_shard(wh, int(parts[1]), int(parts[0]))
+    else:
+        chosen = [c.strip() for c in cities.split(",") if c.strip()]
+        bad = [c for c in chosen if len(c) != 4 or not c.isdigit()]
+        if bad or not chosen:
+            raise UsageError(tr(app.lang, f"--cities：城市代码为4位数字（如 3701,3700）：{', '.join(bad)}",
+                                f"--cities: city codes are 4 digits (e.g. 3701,3700): {', '.join(bad)}"))
+        wh = app.warehouse()
+    report = MetricsJob(wh, progress=lambda message: click.echo(f"… {message}", err=True), cities=chosen).run()
+    report.counts.write_parquet(counts_out)
+    click.echo(tr(app.lang,
+                  f"分片计算完成（{', '.join(chosen) or '—'}）：{fmt_int(report.cases)} 件办件，计数写入 {counts_out}",
+                  f"partial run done ({', '.join(chosen) or '—'}): {fmt_int(report.cases)} cases, counts in {counts_out}"))
 
 
 @click.command()
 @click.option("--full", is_flag=True, help="全量重算 / recompute everything instead of only what changed.")
 @click.option("--profile", is_flag=True, help="打印各步骤用时 / print where the time went, step by step.")
+@click.option("--cities", default=None,
+              help="分片计算：只算这些城市的办件与评价 / a partial run over these cities only (3701,3700,…).")
+@click.option("--shard", default=None, help="分片计算：集群第 i 个分片（共 n 个）的城市 / the cities of shard i/n.")
+@click.option("--counts-out", type=click.Path(dir_okay=False), default=None,
+              help="分片计数文件 (Parquet) / where a partial run writes its counts.")
+@click.option("--merge", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="合并分片计数并统一评分 / merge the shards' counts files, score once, store (repeatable).")
 @click.pass_obj
-def compute(app, full: bool, profile: bool) -> None:
+def compute(app, full: bool, profile: bool, cities: str | None, shard: str | None, counts_out: str | None,
+            merge: tuple[str, ...]) -> None:
     """计算办件事实与指标 / compute case facts, indicators, scores and ranks (incremental by default)."""
+    if cities or shard or counts_out or merge:
+        _partitioned(app, cities, shard, counts_out, merge)
+        return
     _, report = refresh(app, full=full, quiet=False)
     if profile:
         click.echo(tr(app.lang, "步骤 | 次数 | 秒", "step | calls | seconds"))
@@ -124,12 +147,13 @@ def _rank_text(record: dict) -> str:
 @format_option("json", "csv", "table")
 @click.option("--columns", default=None,
               help="表格列 / table columns: 'all' or indicator keys separated by commas (default: the key figures).")
-@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / read stored results without refreshing first.")
+@no_refresh_option()
 @click.pass_obj
 def metrics(app, period: Period, grouping: str, fmt: str, columns: str | None, no_refresh: bool) -> None:
     """指标 / every DOMAIN indicator, composite score and rank for a period and grouping."""
-    from warehouse.queries.group_metrics import read_group_metrics
-    from metrics.jobs import MetricsJob
+    from metrics.jobs import MetricsJob  # lazy: --help
+    from warehouse.queries.group_metrics import read_group_metrics  # lazy: --help
+    from warehouse.queries.reference import group_names  # lazy: --help
 
     parsed = period
     keys = table_columns(columns)
@@ -151,7 +175,7 @@ def metrics(app, period: Period, grouping: str, fmt: str, columns: str | None, n
         pl.DataFrame(flat, infer_schema_length=None).write_csv(buffer) if flat else buffer.write("group\n")
         click.echo(buffer.getvalue(), nl=False)
     else:
-        from hcp.textable import render
+        from hcp.textable import render  # lazy: --help
 
         headers = [tr(app.lang, "单位", "group"), tr(app.lang, "名称", "name"), tr(app.lang, "排名状态", "status")] + [
             tr(app.lang, *INDICATOR_LABELS[k]) for k in keys]
@@ -165,11 +189,13 @@ def metrics(app, period: Period, grouping: str, fmt: str, columns: str | None, n
 @click.command()
 @instant_option()
 @format_option("json", "table")
-@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@no_refresh_option()
 @click.pass_obj
 def flags(app, as_of: dt.datetime | None, fmt: str, no_refresh: bool) -> None:
     """红黄牌 / open cases that are red (overdue) or yellow (due soon) as of an instant."""
-    from metrics.jobs import MetricsSettings
+    from metrics.flags import flags_as_of  # lazy: --help
+    from metrics.jobs import MetricsSettings  # lazy: --help
+    from warehouse.queries.reference import group_names  # lazy: --help
 
     instant = as_of or now()
     if not no_refresh:
@@ -184,7 +210,7 @@ def flags(app, as_of: dt.datetime | None, fmt: str, no_refresh: bool) -> None:
         ]
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
-    from hcp.textable import render
+    from hcp.textable import render  # lazy: --help
 
     wh = app.warehouse()
     red = frame.filter(pl.col("flag") == "red").height
@@ -208,7 +234,7 @@ def flags(app, as_of: dt.datetime | None, fmt: str, no_refresh: bool) -> None:
 @period_option(help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (default: every period).")
 @scope_option(region=None, dept_help="部门编码 / only this department.")
 @format_option("json", "csv", "table")
-@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@no_refresh_option()
 @click.pass_obj
 def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool) -> None:
     """数据质量 / inconsistent cases (events that contradict each other), per department, for correction,
@@ -218,7 +244,8 @@ def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool
     listed for a period when its submission, acceptance or completion falls in it. An untimed case counts
     as completed but not in the base of the on-time rate (table form: listed after the inconsistent ones).
     """
-    from metrics.quality import PROBLEMS, inconsistent_cases, per_department, untimed_cases
+    from metrics.quality import PROBLEMS, inconsistent_cases, per_department, untimed_cases  # lazy: --help
+    from warehouse.queries.reference import group_names, require_department  # lazy: --help
 
     parsed, dept = period, scope.dept_code
     wh = app.warehouse()
@@ -238,7 +265,7 @@ def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool
         pl.DataFrame(records, schema=list(cases.columns)).write_csv(buffer) if records else buffer.write(",".join(cases.columns) + "\n")
         click.echo(buffer.getvalue(), nl=False)
         return
-    from hcp.textable import render
+    from hcp.textable import render  # lazy: --help
 
     names = group_names(wh, "dept")
     scope = parsed.label if parsed else tr(app.lang, "全部期间", "all periods")
@@ -265,7 +292,7 @@ def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool
 
 def _print_untimed(app, untimed: pl.DataFrame, names: dict, stamp) -> None:
     """The table form's second part: completed cases whose item is not in the catalogue (no deadline)."""
-    from hcp.textable import render
+    from hcp.textable import render  # lazy: --help
 
     click.echo("")
     click.echo(tr(app.lang, f"无法计时办件 {untimed.height:,} 件（事项不在目录中：计入办结量，不计入按时办结率；请补录事项目录）",

@@ -28,6 +28,8 @@ from warehouse import open_warehouse
 from warehouse.client import SHANGHAI
 from warehouse.migrations import ensure_schema
 from warehouse.queries import group_metrics, reference
+from tests import scenario_oct2025 as scenario
+from tests.conftest import home_with, run_hcp
 from warehouse.queries.shards import (cities_of_shard, followups_of_shard, rows_off_their_city, shard_rows,
                                       whole_table)
 
@@ -130,3 +132,26 @@ def test_three_city_shards_merged_give_exactly_the_single_warehouse_figures(hcp_
     assert everything.filter(pl.col("rank_status") == "small_sample").height > 0
     spanning = [counts.filter(pl.col("grouping") == "all")["cases_completed"].sum() for counts in shard_counts]
     assert all(n > 0 for n in spanning)
+
+
+def test_hcp_compute_by_shard_then_merge_stores_the_figures_of_a_whole_run(hcp_home, tmp_path):
+    """The CLI of the cluster's workers: ``hcp compute --shard i/3 --counts-out …`` three times, then
+    ``hcp compute --merge …`` once: the stored figures are those ``hcp compute --full`` stored."""
+    with home_with(hcp_home, scenario.load):
+        pass
+    run_hcp("compute", "--full", check=True)
+    with open_warehouse() as wh:
+        whole = stored(wh)
+    files = [tmp_path / f"shard{shard}.parquet" for shard in range(1, SHARDS + 1)]
+    for shard, path in enumerate(files, start=1):
+        done = run_hcp("--lang", "en", "compute", "--shard", f"{shard}/{SHARDS}", "--counts-out", str(path), check=True)
+        assert "partial run done" in done.stdout and path.exists()
+    merged = run_hcp("--lang", "en", "compute", *[arg for path in files for arg in ("--merge", str(path))], check=True)
+    assert f"merged the counts of {SHARDS} shard(s): periods {', '.join(sorted({p for p, _ in whole}))}" in merged.stdout
+    with open_warehouse() as wh:
+        again = stored(wh)
+    assert sorted(again) == sorted(whole)
+    for key, frame in whole.items():
+        assert_frame_equal(again[key], frame, check_exact=True)
+
+    assert run_hcp("compute", "--cities", "37", "--counts-out", str(tmp_path / "x.parquet")).returncode == 2
