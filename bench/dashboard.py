@@ -59,7 +59,7 @@ def bare_calls(page: str, scope, filters, as_of, wh, data) -> None:
 
     data.periods(wh)
     data.latest_instant(wh)
-    data.data_version(wh)
+    data.data_stamp(wh)
     data.departments_in_scope(wh, scope)
     data.item_names(wh, scope)
     data.region_names(wh, scope)
@@ -167,7 +167,7 @@ def main() -> None:
     cold = render(str(REPO / "dashboard" / "app.py"), "province", "overview", live)
     print(f"{'overview (channel filter, live)':30s} bare {baseline:6.3f} s   render cold {cold:6.3f} s")
     # Exactness at scale: the overdue page's cards are `hcp flags`'s.
-    from metrics.api import flags_as_of
+    from metrics.flags import flags_as_of
 
     same = data.open_flags(wh, auth.get_user("province").scope(), filters, as_of, 2).to_dicts() == \
         flags_as_of(wh, as_of, 2).to_dicts()

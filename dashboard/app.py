@@ -22,9 +22,11 @@ if _ROOT not in sys.path:
 
 from dashboard import auth, sessions, ui  # noqa: E402
 from dashboard import labels as L  # noqa: E402
-from dashboard.data import Filters, NotPermitted  # noqa: E402
+from dashboard.data import Filters  # noqa: E402
+from hcp.scope import NotPermitted  # noqa: E402
+from hcp.config import SessionsConfig, get_config  # noqa: E402
 from hcp.i18n import tr  # noqa: E402
-from metrics.indicators import Period  # noqa: E402
+from hcp.periods import Period  # noqa: E402
 
 st.set_page_config(page_title="政务服务“好差评”监督", page_icon=":material/monitoring:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -73,7 +75,7 @@ def _login(lang: str) -> None:
                 st.error(L.t(lang, "login_locked").format(minutes=minutes))
         else:
             st.session_state["username"] = user.username
-            settings = sessions.SessionSettings.load()
+            settings = get_config().dashboard.sessions
             if settings.remember:  # a reload or a new tab stays logged in: the cookie is written next run
                 token, session = sessions.start(user.username, auth.password_hash(user.username) or "",
                                                 settings=settings)
@@ -91,9 +93,7 @@ def _client_address() -> str:
     """Where a login comes from, for the per-client lockout: the peer address Streamlit saw, or — only
     when ``[dashboard.logins] trust_forwarded_for`` says a proxy sets it — the first X-Forwarded-For hop
     ("" when unknown, e.g. in tests)."""
-    from dashboard.login_guard import GuardSettings
-
-    if GuardSettings.load().trust_forwarded_for:
+    if get_config().dashboard.logins.trust_forwarded_for:
         header = st.context.headers.get("X-Forwarded-For")
         forwarded = header.split(",")[0].strip() if isinstance(header, str) else ""
         if forwarded:
@@ -110,7 +110,7 @@ def _lang_changed(key: str) -> None:
 _SESSION, _TOKEN = "_session", "_session_token"
 
 
-def _resume(settings: sessions.SessionSettings) -> None:
+def _resume(settings: SessionsConfig) -> None:
     """A reload or a new tab: log in again from the session cookie of an earlier login, if it is still
     valid (checked once per tab: the cookies are those the browser sent when the tab connected)."""
     if "_cookie_browser" in st.session_state:
@@ -131,7 +131,7 @@ def _resume(settings: sessions.SessionSettings) -> None:
 
 
 def _current_user():
-    settings = sessions.SessionSettings.load()
+    settings = get_config().dashboard.sessions
     if settings.remember:
         _resume(settings)
     username = st.session_state.get("username")
@@ -158,7 +158,7 @@ def _sync_cookie() -> None:
     """Make the browser's session cookie this tab's token (or clear it after a logout or a refused
     cookie): a script run in the page writes ``document.cookie`` — Path=/, SameSite=Strict, Secure over
     https, living until the session's own end. Emitted only when the browser's cookie differs."""
-    settings = sessions.SessionSettings.load()
+    settings = get_config().dashboard.sessions
     if not settings.remember or "_cookie_browser" not in st.session_state:
         return
     token, session = st.session_state.get(_TOKEN), st.session_state.get(_SESSION)

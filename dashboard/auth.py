@@ -28,20 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard import login_guard
-from dashboard.data import Scope
 from hcp import workdays
 from hcp.errors import HcpError
-from hcp.settings import hcp_home
+from hcp.scope import Scope
+from hcp.settings import users_path
+from warehouse.queries.reference import busiest_department, region_rows
 
 ROLES = ("province", "region", "dept")
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _REGION = re.compile(r"^\d{12}$")
-
-
-def users_path() -> Path:
-    explicit = os.environ.get("HCP_USERS")
-    return Path(explicit).expanduser() if explicit else hcp_home() / "users.toml"
 
 
 # Password hashing ---------------------------------------------------------------------------------------
@@ -259,14 +255,11 @@ def create_demo_users(wh, *, password: str = "demo-pass", path: Path | None = No
 
     Returns the created users and their (shared) password, for `hcp demo` to print.
     """
-    regions = wh.query_rows("SELECT region_code, region_name FROM regions FINAL ORDER BY region_code")
+    regions = region_rows(wh)
     province = next(((c, n) for c, n in regions if len(region_prefix(c)) == 2), None)
     city = next(((c, n) for c, n in regions if len(region_prefix(c)) == 4), None)
     county = next(((c, n) for c, n in regions if len(region_prefix(c)) == 6), None)
-    dept = wh.query_rows(
-        "SELECT d.dept_code, any(d.dept_name) FROM departments AS d FINAL "
-        "LEFT JOIN (SELECT dept_code, count() AS n FROM case_facts FINAL GROUP BY dept_code) AS c "
-        "ON c.dept_code = d.dept_code GROUP BY d.dept_code ORDER BY max(c.n) DESC, d.dept_code LIMIT 1")
+    dept = busiest_department(wh)
     created: list[DemoUser] = []
 
     def make(username: str, role: str, name: str, region: str = "", dept_code: str = "") -> None:
@@ -281,5 +274,5 @@ def create_demo_users(wh, *, password: str = "demo-pass", path: Path | None = No
     if county:
         make("county", "region", f"{county[1]}政务服务管理办公室", county[0])
     if dept:
-        make("dept", "dept", dept[0][1], dept_code=dept[0][0])
+        make("dept", "dept", dept[1], dept_code=dept[0])
     return created

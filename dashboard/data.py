@@ -262,11 +262,11 @@ def bad_rectification(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataF
     ``bad_overdue_unrectified`` and ``bad_in_progress``). ``as_of`` (that day) is in every row."""
     day = due_day(wh, filters)
     calendar = work_calendar(wh)
-    facts = live_rating_facts(wh, scope, filters, calendar, bad_only=True,
+    rated = live_rating_facts(wh, scope, filters, calendar, bad_only=True,
                               as_of=dt.datetime.combine(day, dt.time(12), SHANGHAI))
     slot = calendar.locality_expr("region_code")
     left = (calendar.index_expr("due_date", slot) - calendar.index_expr(pl.lit(day), slot)).cast(pl.Int32)
-    return facts.filter(pl.col("bad")).with_columns(
+    return rated.filter(pl.col("bad")).with_columns(
         status=pl.when(~pl.col("counted")).then(pl.lit("not_counted"))
         .when(pl.col("rectified")).then(pl.lit("rectified"))
         .when(pl.col("due")).then(pl.lit("overdue"))
@@ -296,9 +296,9 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
         return pl.DataFrame()
     period = filters.parsed
     cases = live_case_counts(wh, scope, filters, grouping)
-    ratings = live_rating_counts(wh, scope, filters, grouping, calendar)
+    rating_part = live_rating_counts(wh, scope, filters, grouping, calendar)
     items, departments = _catalogue_inputs(wh, scope, filters)
-    parts = [cases, ratings, catalogue_counts(items, departments, period, grouping)]
+    parts = [cases, rating_part, catalogue_counts(items, departments, period, grouping)]
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.join(part, on="group", how="full", coalesce=True)
@@ -543,7 +543,7 @@ def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], 
 
 
 def rating_in_scope(wh: Warehouse, scope: Scope, rating_id: str) -> bool:
-    return ratings.rating_count(wh, ratings.of_rating(scope_condition(scope), rating_id)) > 0
+    return ratings.count_ratings(wh, ratings.of_rating(scope_condition(scope), rating_id)) > 0
 
 
 def loop_detail(wh: Warehouse, scope: Scope, rating_id: str, as_of: dt.datetime | None = None) -> dict:
@@ -586,4 +586,4 @@ def record_urge(wh: Warehouse, scope: Scope, username: str, office_name: str, *,
     return record_an_urge(wh, urger, case_id=case_id, rating_id=rating_id, note=note, urge_id=urge_id, source="dashboard")
 
 
-__all__ += ["Scope", "NotPermitted", "INDICATOR_KEYS"]
+__all__ += ["INDICATOR_KEYS"]

@@ -23,7 +23,9 @@ import streamlit as st
 
 from dashboard import data
 from dashboard import labels as L
-from dashboard.data import Filters, NotPermitted, Scope
+from dashboard.data import Filters
+from hcp.config import get_config
+from hcp.scope import NotPermitted, Scope
 from hcp.indicators import DEFAULT_TARGETS
 
 #: Location keys mirrored into the URL, in URL order.
@@ -94,7 +96,7 @@ def _cached(name: str, dsn: str, version: tuple, args: tuple, kwargs: tuple):
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)
 def _version(dsn: str) -> tuple:
-    return _call("data_version", (), {})
+    return _call("data_stamp", (), {})
 
 
 def version() -> tuple:
@@ -314,28 +316,22 @@ __all__ = ["Ctx", "ctx", "q", "go", "loc", "get", "set_loc", "Scope", "Filters",
 def targets() -> dict[str, float]:
     """Targets shown beside the indicators: the indicators' defaults (:mod:`hcp.indicators`), then
     [scoring.targets], then [dashboard.targets]."""
-    from hcp.config import load_config
-
-    config = load_config()
+    config = get_config()
     merged = dict(DEFAULT_TARGETS)
-    merged.update({k: float(v) for k, v in config.get("scoring", {}).get("targets", {}).items()})
-    merged.update({k: float(v) for k, v in config.get("dashboard", {}).get("targets", {}).items()})
+    merged.update(config.scoring.targets)
+    merged.update(config.dashboard.targets)
     return merged
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def ranking_settings():
     """``[ranking]``: who is ranked (minimum volume), the bottom-two minimum peer-group size."""
-    from metrics.jobs import MetricsSettings
-
-    return MetricsSettings.load().ranking
+    return get_config().ranking
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def warning_days() -> int:
-    from metrics.jobs import MetricsSettings
-
-    return MetricsSettings.load().warning_days
+    return get_config().timeliness.warning_working_days
 
 
 #: What a table shows for a missing value (an empty base, no score): never the literal "None".
@@ -422,14 +418,13 @@ def bulletin(month: str, scope: Scope, lang: str) -> tuple[str, dict[str, Path]]
     for an office of the whole province, a city's own for a city office — in ``lang`` (else the Chinese
     edition): its version label and its files by suffix (``.pdf``, ``.xlsx``). None when the archive has none
     (or for a department, which publishes no bulletin). Read-only use of :mod:`reports.archive`."""
-    from hcp.config import load_config
     from reports.archive import Archive, default_root
     from reports.monthly import scope_key
 
     if scope.dept_code:
         return None
     region = scope.region_prefix.ljust(12, "0") if len(scope.region_prefix) > 2 else None
-    archive = Archive(default_root(load_config()))
+    archive = Archive(default_root(get_config()))
     for edition in dict.fromkeys((lang, "zh")):
         key = scope_key(region, edition)
         manifest = archive.latest("monthly", month, key)

@@ -1,6 +1,6 @@
 """The daily red/yellow digest (红黄牌日报): the open cases that are overdue or due soon at an instant.
 
-The list is :func:`metrics.api.flags_as_of` — exactly what ``hcp flags --as-of`` prints — after the
+The list is :func:`metrics.flags.flags_as_of` — exactly what ``hcp flags --as-of`` prints — after the
 incremental metrics refresh; the digest adds counts per department and a text page for people. It is
 archived like a bulletin (``digest/<date>/all/vN``), once per data version.
 """
@@ -11,14 +11,17 @@ import datetime as dt
 
 import polars as pl
 
-from hcp.config import load_config
+from hcp.config import Config, get_config
 from hcp.i18n import fmt_int, tr
+from hcp.scope import Scope
 from hcp.textable import render
-from metrics.api import flags_as_of, group_names
+from metrics.flags import flags_as_of
 from metrics.jobs import MetricsJob, MetricsSettings
 from reports.archive import Archive, Computed, Published
 from reports.figures import canonical_json, data_version, figures_checksum
+from supervision.urges import per_department, urge_outcomes
 from warehouse.client import SHANGHAI, Warehouse
+from warehouse.queries.reference import group_names
 
 #: How many cases the text page lists (the JSON has them all).
 TEXT_ROWS = 50
@@ -115,9 +118,7 @@ def digest_figures(wh: Warehouse, as_of: dt.datetime, *, lang: str = "zh", setti
 def _open_urges(wh: Warehouse, as_of: dt.datetime, names: dict) -> dict:
     """督办 not answered at ``as_of`` (:func:`supervision.urges.urge_outcomes`: open until the department acts
     after the urge), in all and per department (most first)."""
-    from supervision.urges import per_department, urge_outcomes
-
-    opened = urge_outcomes(wh, ("1", {}), as_of).filter(pl.col("open"))
+    opened = urge_outcomes(wh, Scope(), as_of).filter(pl.col("open"))
     return {"open": opened.height,
             "by_department": [{"dept_code": r["dept_code"], "dept_name": names.get(r["dept_code"], ""), "open": int(r["open"])}
                               for r in per_department(opened).iter_rows(named=True)]}
@@ -160,8 +161,8 @@ def digest_text(figures: dict, watermark: str | None) -> str:
 
 
 def publish_digest(wh: Warehouse, archive: Archive, as_of: dt.datetime, *, lang: str = "zh",
-                   trigger: str = "manual", config: dict | None = None) -> Published:
-    config = config if config is not None else load_config()
+                   trigger: str = "manual", config: Config | None = None) -> Published:
+    config = config or get_config()
     settings = MetricsSettings.load(config)
     day = as_of.astimezone(SHANGHAI).date().isoformat()
 

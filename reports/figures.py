@@ -37,18 +37,25 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hcp.config import load_config
+from hcp.config import Config, get_config
 from hcp.errors import HcpError
 from hcp.indicators import DEFAULT_TARGETS
 from hcp.periods import Period
+from hcp.scope import Scope
 from hcp.workdays import CalendarRangeError, WorkCalendar, region_prefix
-from warehouse.queries.facts import completed_in, load_case_facts
+from warehouse.queries.events import first_applicant_names
+from warehouse.queries.facts import cases_of, load_case_facts, overdue_completed
 from warehouse.queries.group_metrics import read_group_metrics
-from warehouse.queries.ratings import load_followups, load_ratings, rated_in
-from warehouse.queries.reference import load_calendar, load_departments
+from warehouse.queries.ratings import load_followups, load_ratings, rated_in, rater_names
+from warehouse.queries.reference import load_calendar, load_departments, region_rows
+from warehouse.queries.sql import Where, scope_condition
+from warehouse.queries.state import data_stamp
 from metrics.flags import flags_as_of
 from metrics.records import metrics_records
-from metrics.jobs import MetricsJob, MetricsSettings
+from metrics.jobs import MetricsJob, MetricsSettings, peer_groups
+from metrics.score import mark_bottom_two, rank_within_peers
+from models import cause, cause_data, store as model_store
+from supervision.urges import per_department as urges_per_department, urge_outcomes
 from metrics.quality import inconsistent_cases, per_department, untimed_cases
 from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
@@ -56,9 +63,6 @@ from warehouse.queries.reference import group_names
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
 FIGURES_FORMAT = 6  # 4: urges (督办); 5: bad_causes (verified and predicted apart); 6: quality.untimed
-
-#: Raw tables whose newest ``received_at`` is the data watermark.
-RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups", "urges")
 
 LEVELS = {2: "province", 4: "city", 6: "county"}
 #: Region groupings shown below a scope of each level (``region:own``: the 本级 rows of its governments).
@@ -74,28 +78,12 @@ GROUPING_WIDTH = {"region:city": (4,), "region:county": (6,), "region:own": (2, 
 STATUS_ORDER = {"ranked": 0, "small_sample": 1, "no_data": 2}
 
 @dataclass(frozen=True)
-class Scope:
-    """What a bulletin covers: ``code`` is ``all`` or a 12-digit region code."""
-
-    code: str
-    name: str
-    level: str  # all | province | city | county
-    prefix: str  # region-code prefix of the subtree ('' for all)
-
-    @property
-    def grouping(self) -> str:
-        return "all" if self.level == "all" else f"region:{self.level}"
-
-    def as_dict(self) -> dict:
-        return {"code": self.code, "name": self.name, "level": self.level, "grouping": self.grouping}
-
-
-@dataclass(frozen=True)
 class DataVersion:
     """What the figures were computed from: the newest raw record's arrival, the settings in force and,
     for a bulletin, the day rectification due-ness is judged on.
 
-    ``watermark`` is ``max(received_at)`` over the raw tables (``None`` for an empty warehouse);
+    ``watermark`` is ``max(received_at)`` over the raw tables (``None`` for an empty warehouse: the
+    watermark of :func:`warehouse.queries.state.data_stamp`);
     ``settings`` fingerprints the scoring and rectification settings; ``as_of`` is the as-of day
     (:func:`as_of_day`; ``None`` where nothing depends on it). Two runs with the same data version see
     the same data under the same rules on the same day, so they give the same figures.
@@ -111,22 +99,13 @@ class DataVersion:
         return f"{base}|{self.as_of}" if self.as_of else base
 
 
-def data_watermark(wh: Warehouse) -> str | None:
-    """``max(received_at)`` over every raw table, as ``YYYY-MM-DD hh:mm:ss.fff`` (Asia/Shanghai)."""
-    parts = " UNION ALL ".join(f"SELECT max(received_at) AS t, count() AS n FROM {t}" for t in RAW_TABLES)
-    value = wh.query_value(f"SELECT maxIf(t, n > 0) FROM ({parts})")
-    if value is None or (isinstance(value, dt.datetime) and value.year <= 1970):
-        return None
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-def report_settings_fingerprint(settings: MetricsSettings, config: dict) -> str:
+def report_settings_fingerprint(settings: MetricsSettings, config: Config) -> str:
     text = json.dumps([settings.fingerprint(), settings.warning_days, report_targets(config)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def data_version(wh: Warehouse, settings: MetricsSettings, config: dict, *, as_of: dt.date | None = None) -> DataVersion:
-    return DataVersion(data_watermark(wh), report_settings_fingerprint(settings, config),
+def data_version(wh: Warehouse, settings: MetricsSettings, config: Config, *, as_of: dt.date | None = None) -> DataVersion:
+    return DataVersion(data_stamp(wh).watermark, report_settings_fingerprint(settings, config),
                        as_of.isoformat() if as_of else None)
 
 
@@ -144,21 +123,21 @@ def as_of_day(period: Period, today: dt.date, settings: MetricsSettings, calenda
     return min(today, latest + dt.timedelta(days=1))
 
 
-def report_targets(config: dict) -> dict[str, float]:
+def report_targets(config: Config) -> dict[str, float]:
     """Targets to print: the scoring targets, plus ``[reports.targets]`` for indicators not scored, over the
     indicators' default targets (:mod:`hcp.indicators`)."""
-    targets = {**DEFAULT_TARGETS, **config.get("reports", {}).get("targets", {})}
-    targets.update(config.get("scoring", {}).get("targets", {}))
+    targets = {**DEFAULT_TARGETS, **config.reports.targets}
+    targets.update(config.scoring.targets)
     return {k: float(v) for k, v in sorted(targets.items())}
 
 
 def resolve_scope(wh: Warehouse, region: str | None, lang: str = "zh") -> Scope:
     """The scope of a bulletin; ``None`` is the whole warehouse (titled with its province if there is one)."""
-    names = dict(wh.query_rows("SELECT region_code, region_name FROM regions FINAL"))
+    names = dict(region_rows(wh))
     if not region or region == "all":
         provinces = sorted(code for code in names if code.endswith("0000000000"))
         name = names[provinces[0]] if len(provinces) == 1 else ("全部地区" if lang != "en" else "All regions")
-        return Scope("all", name, "all", "")
+        return Scope.everywhere(name)
     code = region.strip()
     if len(code) != 12 or not code.isdigit():
         raise HcpError(f"区划代码应为 12 位数字 / a region code has 12 digits: {region!r}")
@@ -168,7 +147,7 @@ def resolve_scope(wh: Warehouse, region: str | None, lang: str = "zh") -> Scope:
         raise HcpError(f"通报只到县级 / bulletins cover province, city or county regions, not {code}")
     if code not in names:
         raise HcpError(f"未知区划 / unknown region {code} (not in the regions table)")
-    return Scope(code, names[code], level, prefix)
+    return Scope.of_region(code, names[code])
 
 
 def own_governments(scope: Scope, region_names: dict[str, str]) -> list[str]:
@@ -188,7 +167,7 @@ def _iso(value) -> str | None:
 
 
 def _in_scope(code: str | None, scope: Scope) -> bool:
-    return code is not None and code.startswith(scope.prefix)
+    return code is not None and code.startswith(scope.region_prefix)
 
 
 def _order(record: dict) -> tuple:
@@ -230,8 +209,6 @@ def _complete(records: list[dict], units: dict[str, str], grouping: str, setting
               departments: pl.DataFrame, period: Period) -> list[dict]:
     """``records`` of the units in ``units`` (code → name), plus a no-data record for each unit that has
     none; the peer group of such a unit is the one the metrics would give it (:func:`metrics.jobs.peer_groups`)."""
-    from metrics.jobs import peer_groups
-
     have = {r["group"] for r in records}
     missing = sorted(set(units) - have)
     out = [r for r in records if r["group"] in units]
@@ -256,14 +233,9 @@ def _case(r: dict, names: dict, *, accepted) -> dict:
 
 def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, names: dict) -> dict:
     """Cases completed late in the month, and cases still open and red at its last instant."""
-    where, params = completed_in(period)
-    where += " AND on_time = false AND NOT inconsistent AND startsWith(region_code, {prefix:String})"
-    params = {**params, "prefix": scope.prefix}
-    facts = load_case_facts(wh, where, params)
-    applicants = dict(wh.query_rows(
-        "SELECT case_id, argMin(applicant_name_masked, event_time) FROM case_events FINAL "
-        f"WHERE applicant_name_masked != '' AND case_id IN (SELECT case_id FROM case_facts FINAL WHERE {where}) "
-        "GROUP BY case_id", params))
+    late = overdue_completed(period, scope_condition(scope))
+    facts = load_case_facts(wh, late)
+    applicants = first_applicant_names(wh, cases_of(late), late.params)
     completed = [
         {**_case(r, names, accepted=r["acceptance_date"]), "completed": _iso(r["completion_date"]),
          "overdue_working_days": r["overdue_days"], "applicant_masked": applicants.get(r["case_id"], "")}
@@ -272,7 +244,7 @@ def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, nam
     ]
     as_of = dt.datetime.combine(period.end, dt.time(), SHANGHAI) - dt.timedelta(milliseconds=1)
     flags = flags_as_of(wh, as_of, warning_days)
-    red = flags.filter((pl.col("flag") == "red") & pl.col("region_code").str.starts_with(scope.prefix))
+    red = flags.filter((pl.col("flag") == "red") & pl.col("region_code").str.starts_with(scope.region_prefix))
     open_red = [
         {**_case(r, names, accepted=r["accepted_at"].date() if r["accepted_at"] else None),
          "overdue_working_days": r["overdue_working_days"]}
@@ -301,7 +273,7 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
     followups = load_followups(wh, where, params)
     facts = rating_facts(ratings, followups, calendar, rectify_days=settings.rectify_days,
                          rectify_days_by_locality=settings.rectify_days_by_locality, as_of=as_of)
-    bad = facts.filter(pl.col("counted") & pl.col("bad") & pl.col("region_code").str.starts_with(scope.prefix))
+    bad = facts.filter(pl.col("counted") & pl.col("bad") & pl.col("region_code").str.starts_with(scope.region_prefix))
     if bad.height == 0:
         return []
     ordered = followups.unique(subset="followup_id", keep="first").sort("action_time", "followup_id")
@@ -309,7 +281,7 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
                       .group_by("rating_id", maintain_order=True).agg(pl.col("action").first()).rows())
     reasons = dict(ordered.filter(pl.col("reason_category") != "")
                    .group_by("rating_id", maintain_order=True).agg(pl.col("reason_category").first()).rows())
-    raters = dict(wh.query_rows(f"SELECT rating_id, rater_name_masked FROM ratings FINAL WHERE {where}", params))
+    raters = rater_names(wh, Where(where, params))
     slot = calendar.locality_expr("region_code")
     bad = bad.with_columns(
         status=pl.when(pl.col("rectified")).then(pl.lit("done"))
@@ -342,8 +314,6 @@ def _bad_causes(wh: Warehouse, bad: list[dict]) -> dict:
     complaint-cause model suggests (:mod:`models.cause`; a text that says nothing is ``other`` by its rule),
     with ``model_version`` — or no ``predicted`` counts (``model_version`` null) when no trained, compatible
     model is current. A predicted cause is a suggestion, never a verified cause."""
-    from models import cause, cause_data, store as model_store
-
     causes = cause.CAUSES
     verified = {c: sum(1 for r in bad if r["reason"] == c) for c in causes}
     pending = [r["rating_id"] for r in bad if not r["reason"]]
@@ -364,8 +334,9 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     milestone in the month) for correction, and how many each department has; and the cases completed in
     the month that cannot be timed (:func:`metrics.quality.untimed_cases`: item not in the catalogue), per
     department."""
-    cases = inconsistent_cases(wh, period, where="startsWith(region_code, {prefix:String})",
-                               parameters={"prefix": scope.prefix})
+    in_scope = scope_condition(scope)
+    cases = inconsistent_cases(wh, period, where=in_scope.sql() if in_scope.conditions else "",
+                               parameters=in_scope.params)
     listed = [
         {"case_id": r["case_id"], "problem": r["problem"],
          "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
@@ -376,8 +347,8 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     ]
     by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""), "cases": int(r["cases"])}
                for r in per_department(cases).iter_rows(named=True)] if cases.height else []
-    untimed = untimed_cases(wh, period, where="startsWith(region_code, {prefix:String})",
-                            parameters={"prefix": scope.prefix})
+    untimed = untimed_cases(wh, period, where=in_scope.sql() if in_scope.conditions else "",
+                            parameters=in_scope.params)
     untimed_by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
                         "cases": int(r["cases"])} for r in per_department(untimed).iter_rows(named=True)]
     return {"cases": listed, "per_department": by_dept,
@@ -389,12 +360,10 @@ def _urges(wh: Warehouse, period: Period, scope: Scope, as_of: dt.date, names: d
     month (``issued``; ``repeated`` = 再次督办 among them) and how many were still not answered by the
     department at the end of the as-of day (``open``), in all and per department
     (:func:`supervision.urges.outcomes`: open until the department acts after the urge)."""
-    from supervision.urges import per_department as urges_per_department, urge_outcomes
-
     end = dt.datetime.combine(as_of, dt.time(), SHANGHAI) + dt.timedelta(days=1) - dt.timedelta(milliseconds=1)
     start = dt.datetime.combine(period.start, dt.time(), SHANGHAI)
     stop = dt.datetime.combine(period.end, dt.time(), SHANGHAI)
-    outcome = urge_outcomes(wh, ("startsWith(region_code, {prefix:String})", {"prefix": scope.prefix}), end)
+    outcome = urge_outcomes(wh, scope, end)
     month = outcome.filter((pl.col("urged_at") >= start) & (pl.col("urged_at") < stop))
     return {
         "issued": month.height, "repeated": month.filter(pl.col("times") > 1).height,
@@ -411,8 +380,6 @@ def rank_within_office(records: list[dict], previous: list[dict], office: str, s
     city, with the same scores and the same rules (:mod:`metrics.score`); the province-wide rank is kept
     as ``province_rank`` / ``province_peers``. ``previous`` are last month's records of the same counties,
     for the bottom-two-months-running mark."""
-    from metrics.score import mark_bottom_two, rank_within_peers
-
     def ranked(rows: list[dict]) -> pl.DataFrame:
         frame = pl.DataFrame(
             {"group": [r["group"] for r in rows], "composite_score": [r["composite_score"] for r in rows],
@@ -436,7 +403,7 @@ def rank_within_office(records: list[dict], previous: list[dict], office: str, s
 
 
 def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = "zh", refresh: bool = True,
-           config: dict | None = None, settings: MetricsSettings | None = None,
+           config: Config | None = None, settings: MetricsSettings | None = None,
            clock=None) -> tuple[dict, DataVersion]:
     """The figures of the monthly bulletin of ``month`` (``YYYY-MM``) for a scope, and their data version.
 
@@ -450,7 +417,7 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
         raise HcpError(str(exc)) from exc
     if not period.is_month:
         raise HcpError(f"月度通报需要月份 YYYY-MM / a monthly bulletin needs a month YYYY-MM, not {month!r}")
-    config = config if config is not None else load_config()
+    config = config or get_config()
     settings = settings or MetricsSettings.load(config)
     now = (clock or (lambda: dt.datetime.now(SHANGHAI)))()
     calendar = load_calendar(wh)
@@ -481,7 +448,7 @@ def gather(wh: Warehouse, month: str, region: str | None = None, *, lang: str = 
     for grouping in SUB_GROUPINGS[scope.level]:
         widths = GROUPING_WIDTH[grouping]
         units = {code: name for code, name in region_names.items()
-                 if code.startswith(scope.prefix) and len(region_prefix(code)) in widths
+                 if code.startswith(scope.region_prefix) and len(region_prefix(code)) in widths
                  and (grouping == "region:own" or code != scope.code)}
         rows = _complete(reader.records(period.label, grouping), units, grouping, settings, departments_frame, period)
         if grouping == "region:county" and scope.level == "city" and settings.ranking.county_peers == "province":

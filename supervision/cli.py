@@ -16,18 +16,15 @@ from hcp.domain import (CASE_CHANNELS, CASE_CHANNELS_EN, FOLLOWUP_ACTIONS, RATIN
                         REASON_CATEGORIES)
 from hcp.errors import UsageError
 from hcp.i18n import tr
+from hcp.options import format_option, instant_option, no_refresh_option, period_option, refresh, scope_option
+from hcp.periods import Period
+from hcp.scope import Scope
 from supervision.export import FORMATS, emit, records
 
+# The stage's modules are imported inside the commands, to keep `hcp --help` fast: it imports every
+# command's module.
+
 OWNERS = {"dept": ("部门", "department"), "office": ("监督机构", "supervisory office")}
-
-
-def _instant(text: str | None) -> dt.datetime | None:
-    from metrics.api import InstantError, parse_instant
-
-    try:
-        return parse_instant(text) if text else None
-    except InstantError as exc:
-        raise click.BadParameter(str(exc)) from exc
 
 
 def _usage(message: str) -> UsageError:
@@ -56,8 +53,6 @@ def _output(app, frame: pl.DataFrame, fmt: str, out: str | None, labels: dict, s
 
 def _refresh(app, no_refresh: bool) -> None:
     if not no_refresh:
-        from metrics.cli import refresh
-
         refresh(app)
 
 
@@ -77,17 +72,16 @@ def followup() -> None:
 @click.option("--reason-category", type=click.Choice(list(REASON_CATEGORIES)), default=None,
               help="差评原因（仅核实时）/ the verified cause (with --action verified only).")
 @click.option("--note", default=None, help="说明 / why, what was done.")
-@click.option("--at", "at", default=None,
-              help="办理时间 / when it was done (ISO 8601; default now). Never before the last recorded step.")
+@instant_option("--at", help="办理时间 / when it was done (ISO 8601; default now). Never before the last recorded step.")
 @click.pass_obj
 def followup_add(app, rating_id: str, action: str, actor: str, reason_category: str | None, note: str | None,
-                 at: str | None) -> None:
+                 at: dt.datetime | None) -> None:
     """记录一步闭环操作 / append one action to a bad rating's loop (checked against the loop; refused actions record nothing)."""
     from supervision.actions import loop_status, record_action
     from supervision.loop import STATES, STEPS
 
     wh = app.warehouse()
-    followup_id = record_action(wh, rating_id, action, actor, reason_category, note, _instant(at), source="cli")
+    followup_id = record_action(wh, rating_id, action, actor, reason_category, note, at, source="cli")
     status = loop_status(wh, rating_id)
     state = tr(app.lang, *STATES[status["state"]])
     line = tr(app.lang, f"已记录 {followup_id}：评价 {rating_id} “{FOLLOWUP_ACTIONS[action]}”，当前状态：{state}",
@@ -100,7 +94,7 @@ def followup_add(app, rating_id: str, action: str, actor: str, reason_category: 
 
 @followup.command("history")
 @click.option("--rating", "rating_id", required=True, help="评价编号 / rating id.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @click.pass_obj
 def followup_history(app, rating_id: str, fmt: str) -> None:
     """闭环记录 / the append-only history of a rating's loop, with its current state and due dates."""
@@ -112,7 +106,7 @@ def followup_history(app, rating_id: str, fmt: str) -> None:
     wh = app.warehouse()
     frame = history(wh, rating_id)
     status = loop_status(wh, rating_id)
-    urged = urge_outcomes(wh, ("1", {}), rating_id=rating_id).drop("office_code")  # 督办 of this rating
+    urged = urge_outcomes(wh, Scope(), rating_id=rating_id).drop("office_code")  # 督办 of this rating
     if fmt == "json":
         summary = {k: status[k] for k in ("rating_id", "level", "state", "next_step", "next_owner", "due_date",
                                           "overdue", "verify_due", "rectify_due", "feedback_due", "revisit_due",
@@ -157,66 +151,65 @@ def loop() -> None:
 
 @loop.command("status")
 @click.option("--rating", "rating_id", required=True, help="评价编号 / rating id.")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@instant_option()
 @click.pass_obj
-def loop_status_cmd(app, rating_id: str, as_of: str | None) -> None:
+def loop_status_cmd(app, rating_id: str, as_of: dt.datetime | None) -> None:
     """单条差评的闭环状态 / where one rating's loop stands: state, due dates, allowed next actions (JSON)."""
     from supervision.actions import loop_status
 
-    status = loop_status(app.warehouse(), rating_id, _instant(as_of))
+    status = loop_status(app.warehouse(), rating_id, as_of)
     keep = {k: v for k, v in status.items() if not k.startswith("_")}
     click.echo(json.dumps(records(pl.DataFrame([keep]))[0], ensure_ascii=False, indent=2))
 
 
-def _scope(dept: str | None, office: str | None, *, required: bool, wh=None):
-    """The department or office a command is about; a code the warehouse does not know is a usage error."""
-    from supervision import store
-    from supervision.queues import check_region_code
-    from warehouse.reference import require_department, require_region
+def _checked(scope: Scope, wh, *, required: bool) -> Scope | None:
+    """The department or office a command is about (None for everywhere); a code the warehouse does not
+    know is a usage error."""
+    from warehouse.queries.reference import require_department, require_region  # lazy: --help
 
-    if dept and office:
-        raise _usage("--dept 与 --office 只能选一个 / use either --dept or --office, not both")
-    if dept:
-        if wh is not None:
-            require_department(wh, dept)
-        return store.dept_scope(dept)
-    if office:
-        check_region_code(office)
-        if wh is not None:
-            require_region(wh, office)
-        return store.region_scope(office)
-    if required:
+    if scope.dept_code:
+        require_department(wh, scope.dept_code)
+    elif scope.region_prefix:
+        require_region(wh, scope.code)
+    elif required:
         raise _usage("请指定 --dept 部门代码 或 --office 区划代码 / give --dept CODE or --office REGION")
-    return None
+    else:
+        return None
+    return scope
+
+
+#: The loop's unit options: a department, or a supervisory office (a 12-digit region code), not both.
+def _unit_option(dept_help: str, office_help: str):
+    return scope_option(region="--office", dept="--dept", region_help=office_help, dept_help=dept_help, exclusive=True)
 
 
 @loop.command("queue")
-@click.option("--dept", default=None, help="部门代码：本部门待办 / a department: what it must handle now.")
-@click.option("--office", default=None, help="区划代码：辖区内超期 / a supervisory office (12-digit region): what is overdue under it.")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@_unit_option("部门代码：本部门待办 / a department: what it must handle now.",
+              "区划代码：辖区内超期 / a supervisory office (12-digit region): what is overdue under it.")
+@instant_option()
 @click.option("--all/--overdue-only", "show_all", default=None,
               help="全部待办或仅超期（部门默认全部，监督机构默认仅超期）/ every open step or only the overdue ones "
                    "(default: all for a department, overdue only for an office).")
 @click.option("--sort", "sort_by", type=click.Choice(["due_date", "overdue_working_days", "rated_at", "dept_code", "region_code"]),
               default="due_date", show_default=True)
 @click.option("--desc", is_flag=True, help="降序 / descending.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@format_option(*FORMATS)
 @click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
 @click.pass_obj
-def loop_queue(app, dept, office, as_of, show_all, sort_by, desc, fmt, out) -> None:
+def loop_queue(app, scope, as_of, show_all, sort_by, desc, fmt, out) -> None:
     """差评待办与超期督办 / a department's bad-rating steps to handle, or what is overdue under an office."""
     from supervision.queues import LABELS, department_queue, office_queue, sort_queue
 
     wh = app.warehouse()
-    _scope(dept, office, required=True, wh=wh)
-    instant = _instant(as_of)
+    _checked(scope, wh, required=True)
+    dept, office, instant = scope.dept_code, scope.code, as_of
     if dept:
         frame = department_queue(wh, dept, instant, overdue_only=show_all is False)
     else:
         frame = office_queue(wh, office, instant, overdue_only=show_all is not True)
     frame = sort_queue(frame, sort_by, desc)
     if fmt == "table":
-        _open_urges_block(app, wh, dept, office, instant)  # 督办 first: what an office urged and nobody answered
+        _open_urges_block(app, wh, scope, instant)  # 督办 first: what an office urged and nobody answered
         overdue = frame.filter(pl.col("overdue")).height
         unit = dept or office
         click.echo(tr(app.lang, f"{unit}：{frame.height} 条待办，其中超期 {overdue} 条",
@@ -225,67 +218,58 @@ def loop_queue(app, dept, office, as_of, show_all, sort_by, desc, fmt, out) -> N
 
 
 @loop.command("invitations")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@instant_option()
 @click.option("--days", type=click.IntRange(min=0), default=None,
               help="办结后天数 / days after completion without a rating (default: [supervision] invite_after_days).")
-@click.option("--dept", default=None, help="仅本部门 / only this department's cases.")
-@click.option("--office", default=None, help="仅本辖区 / only cases in this region's subtree.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@_unit_option("仅本部门 / only this department's cases.", "仅本辖区 / only cases in this region's subtree.")
+@format_option(*FORMATS)
 @click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
-@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@no_refresh_option()
 @click.pass_obj
-def loop_invitations(app, as_of, days, dept, office, fmt, out, no_refresh) -> None:
+def loop_invitations(app, as_of, days, scope, fmt, out, no_refresh) -> None:
     """智能邀评 / completed cases not rated N days after completion, for an SMS invitation (no personal data in clear)."""
     from supervision.invitations import LABELS, invitations
 
-    scope = _scope(dept, office, required=False, wh=app.warehouse())
+    scope = _checked(scope, app.warehouse(), required=False)
     _refresh(app, no_refresh)
-    frame = invitations(app.warehouse(), _instant(as_of), days, scope=scope)
+    frame = invitations(app.warehouse(), as_of, days, scope=scope)
     if fmt == "table":
         click.echo(tr(app.lang, f"待邀评 {frame.height} 件", f"{frame.height} cases to invite"))
     _output(app, frame, fmt, out, LABELS, "invitations")
 
 
 @loop.command("escalations")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
+@instant_option()
 @click.option("--after-days", type=click.IntRange(min=1), default=None,
               help="红牌满多少个工作日升级 / working days red before escalation (default: [supervision] escalate_after_red_days).")
-@click.option("--office", default=None, help="仅本辖区的办件 / only cases in this region's subtree.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@scope_option(region="--office", dept=None, region_help="仅本辖区的办件 / only cases in this region's subtree.")
+@format_option(*FORMATS)
 @click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
-@click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the incremental refresh.")
+@no_refresh_option()
 @click.pass_obj
-def loop_escalations(app, as_of, after_days, office, fmt, out, no_refresh) -> None:
+def loop_escalations(app, as_of, after_days, scope, fmt, out, no_refresh) -> None:
     """红牌升级 / red cases escalated to the office one level up, and which office that is."""
     from supervision.escalation import LABELS, escalations
-    from supervision.queues import check_region_code
 
-    if office:
-        from warehouse.reference import require_region
-
-        require_region(app.warehouse(), check_region_code(office))
+    office = scope.code if _checked(scope, app.warehouse(), required=False) else None
     _refresh(app, no_refresh)
-    frame = escalations(app.warehouse(), _instant(as_of), after_days=after_days, region_code=office)
+    frame = escalations(app.warehouse(), as_of, after_days=after_days, region_code=office)
     if fmt == "table":
         click.echo(tr(app.lang, f"升级督办 {frame.height} 件", f"{frame.height} escalated cases"))
     _output(app, frame, fmt, out, LABELS, "escalations")
 
 
 @loop.command("suspicious")
-@click.option("--period", required=True, help="期间 / YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (Asia/Shanghai).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@period_option(required=True)
+@format_option(*FORMATS)
 @click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
 @click.pass_obj
-def loop_suspicious(app, period, fmt, out) -> None:
+def loop_suspicious(app, period: Period, fmt, out) -> None:
     """异常评价线索 / suspicious rating patterns with their evidence (bursts of top ratings, ratings of
     missing or uncompleted cases, ratings before completion)."""
-    from metrics.indicators import Period
     from supervision.suspicious import LABELS, PATTERNS, evidence_objects, suspicious_ratings
 
-    try:
-        parsed = Period.parse(period)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    parsed = period
     frame = suspicious_ratings(app.warehouse(), parsed)
     if fmt == "json":  # evidence as an object, not JSON text
         text = json.dumps(evidence_objects(frame), ensure_ascii=False, indent=2)
@@ -319,12 +303,10 @@ def _urger(username: str):
     return Urger.from_user(user)
 
 
-def _open_urges_block(app, wh, dept, office, instant) -> None:
+def _open_urges_block(app, wh, scope: Scope, instant) -> None:
     """The open urges of a queue's unit, above the queue (nothing when there is none)."""
-    from supervision import store
     from supervision.urges import TARGETS, open_by_target, urge_outcomes
 
-    scope = store.dept_scope(dept) if dept else store.region_scope(office)
     urged = open_by_target(urge_outcomes(wh, scope, instant))
     if urged.height == 0:
         return
@@ -349,7 +331,7 @@ def _open_urges_block(app, wh, dept, office, instant) -> None:
 @click.option("--rating", "rating_id", default=None, help="评价编号（当前环节已超期）/ a bad rating whose current step is overdue.")
 @click.option("--note", required=True, help="督办事项（必填）/ what the department is asked to do (required).")
 @click.option("--as", "as_user", required=True, help="督办人（看板用户：省或市县监督机构）/ who urges: a dashboard user of an office.")
-@click.option("--at", "at", default=None, help="督办时间 / ISO 8601 instant (default: now).")
+@instant_option("--at", help="督办时间 / ISO 8601 instant (default: now).")
 @click.option("--id", "urge_id", default=None, help="督办编号：重发同一编号不会重复记录 / an urge id: a re-send with it is stored once.")
 @click.pass_obj
 def loop_urge(app, case_id, rating_id, note, as_user, at, urge_id) -> None:
@@ -362,7 +344,7 @@ def loop_urge(app, case_id, rating_id, note, as_user, at, urge_id) -> None:
     urger = _urger(as_user)
     try:
         urge_id, stored = record_urge(app.warehouse(), urger, case_id=case_id, rating_id=rating_id, note=note,
-                                      now=_instant(at), urge_id=urge_id, source="cli")
+                                      now=at, urge_id=urge_id, source="cli")
     except UrgeRefused as exc:
         raise UsageError(str(exc)) from exc
     what = tr(app.lang, f"办件 {case_id}", f"case {case_id}") if case_id else tr(app.lang, f"评价 {rating_id}", f"rating {rating_id}")
@@ -373,20 +355,19 @@ def loop_urge(app, case_id, rating_id, note, as_user, at, urge_id) -> None:
 
 
 @loop.command("urges")
-@click.option("--dept", default=None, help="部门代码 / a department's urges.")
-@click.option("--office", default=None, help="区划代码 / urges of targets in this region's subtree.")
+@_unit_option("部门代码 / a department's urges.", "区划代码 / urges of targets in this region's subtree.")
 @click.option("--open", "open_only", is_flag=True, help="仅未回应 / only those not answered yet.")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@instant_option()
+@format_option(*FORMATS)
 @click.option("--out", default=None, help="导出文件 / write to this file (required for xlsx).")
 @click.pass_obj
-def loop_urges(app, dept, office, open_only, as_of, fmt, out) -> None:
+def loop_urges(app, scope, open_only, as_of, fmt, out) -> None:
     """督办记录 / who urged whom, when, and what followed (the department's first action after it, in working days)."""
     from supervision.urges import CASE_ENDS, DEPT_ACTIONS, LABELS, TARGETS, response_label, urge_outcomes
 
     wh = app.warehouse()
-    scope = _scope(dept, office, required=False, wh=wh) or ("1", {})
-    frame = urge_outcomes(wh, scope, _instant(as_of))
+    scope = _checked(scope, wh, required=False) or Scope()
+    frame = urge_outcomes(wh, scope, as_of)
     if open_only:
         frame = frame.filter(pl.col("open"))
     frame = frame.drop("office_code")

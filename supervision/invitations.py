@@ -24,7 +24,12 @@ import polars as pl
 
 from supervision import store
 from supervision.settings import SupervisionSettings
+from hcp.scope import Scope
 from warehouse.client import Warehouse
+from warehouse.queries.events import first_applicant_contacts
+from warehouse.queries.facts import cases_of, completed_between, completed_cases_since
+from warehouse.queries.ratings import ratings_of_cases
+from warehouse.queries.sql import scope_condition
 
 INVITATION_COLUMNS = ("case_id", "dept_code", "region_code", "item_code", "completed_at", "days_since_completion",
                       "default_rated", "applicant_key", "applicant_phone_masked")
@@ -63,9 +68,9 @@ def invitation_list(completed: pl.DataFrame, ratings: pl.DataFrame, applicants: 
 
 
 def invitations(wh: Warehouse, as_of: dt.datetime | None = None, days: int | None = None, *,
-                scope: tuple[str, dict] | None = None, settings: SupervisionSettings | None = None) -> pl.DataFrame:
+                scope: Scope | None = None, settings: SupervisionSettings | None = None) -> pl.DataFrame:
     """The invitation list as of ``as_of`` (default now) from the warehouse, optionally within a scope
-    (:func:`supervision.store.dept_scope` / :func:`~supervision.store.region_scope`). ``days`` overrides
+    (``Scope.of_dept`` / ``Scope.of_region``: by the case's own department and region). ``days`` overrides
     ``invite_after_days``. Reads the case facts: run ``hcp compute`` (the CLI does) so they are current."""
     settings = settings or SupervisionSettings.load()
     as_of = store.instant(as_of)
@@ -74,20 +79,10 @@ def invitations(wh: Warehouse, as_of: dt.datetime | None = None, days: int | Non
         raise ValueError("days must not be negative")
     earliest = dt.datetime.combine(as_of.date() - dt.timedelta(days=after + settings.invite_window_days - 1),
                                    dt.time(), as_of.tzinfo)
-    where, params = scope or ("1", {})
-    params = {**params, "as_of": as_of, "earliest": earliest}
-    t = store.T
-    selected = (f"SELECT case_id FROM case_facts FINAL WHERE state = 'completed' AND completed_at <= {t} "
-                f"AND completed_at >= {{earliest:DateTime64(3, 'Asia/Shanghai')}} AND ({where})")
-    completed = wh.query_df(
-        "SELECT case_id, dept_code, region_code, item_code, completed_at FROM case_facts FINAL "
-        f"WHERE case_id IN ({selected})", params)
-    ratings = wh.query_df(
-        f"SELECT case_id, rated_at, default_rating FROM ratings FINAL WHERE case_id IN ({selected})", params)
-    applicants = wh.query_df(
-        "SELECT case_id, "
-        "argMinIf(applicant_key, (event_time, event_id), applicant_key != '') AS applicant_key, "
-        "argMinIf(applicant_phone_masked, (event_time, event_id), applicant_phone_masked != '') AS applicant_phone_masked "
-        f"FROM case_events FINAL WHERE case_id IN ({selected}) GROUP BY case_id", params)
+    selected = completed_between(scope_condition(scope or Scope()), earliest, as_of)
+    cases = cases_of(selected)
+    completed = completed_cases_since(wh, selected)
+    ratings = ratings_of_cases(wh, cases, selected.params)
+    applicants = first_applicant_contacts(wh, cases, selected.params)
     return invitation_list(completed, ratings, applicants, as_of, after_days=after,
                            window_days=settings.invite_window_days)

@@ -274,13 +274,14 @@ def response_label(lang: str, action: str | None) -> str:
 
 
 # Reading and recording (the I/O edge: warehouse.queries.loop) ----------------------------------------------
-def load_urge_responses(wh, urges: pl.DataFrame) -> pl.DataFrame:
-    """The candidate answers to ``urges``: the department's follow-ups (:data:`DEPT_ACTIONS`) of the urged
-    ratings and the end events (:data:`CASE_ENDS`) of the urged cases, as ``target, key, response_id, action,
+def load_urge_responses(wh, urges: pl.DataFrame, actions: tuple[str, ...] = DEPT_ACTIONS,
+                        case_ends: tuple[str, ...] = tuple(CASE_ENDS)) -> pl.DataFrame:
+    """The candidate answers to ``urges``: the department's follow-ups (``actions``, :data:`DEPT_ACTIONS`) of
+    the urged ratings and the end events (``case_ends``, :data:`CASE_ENDS`) of the urged cases, as ``target, key, response_id, action,
     at`` (:data:`RESPONSE_SCHEMA`). Read from the raw tables, so an answer counts as soon as it is stored (no
     metrics run needed)."""
-    return urge_responses(wh, urges.filter(pl.col("target") == "step")["rating_id"].unique().to_list(), DEPT_ACTIONS,
-                          urges.filter(pl.col("target") == "case")["case_id"].unique().to_list(), tuple(CASE_ENDS))
+    return urge_responses(wh, urges.filter(pl.col("target") == "step")["rating_id"].unique().to_list(), actions,
+                          urges.filter(pl.col("target") == "case")["case_id"].unique().to_list(), case_ends)
 
 
 

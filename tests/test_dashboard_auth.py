@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from dashboard import auth
-from dashboard.data import Scope
+from hcp.scope import Scope
 from hcp.errors import HcpError
 from tests.conftest import run_hcp
 

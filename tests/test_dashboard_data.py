@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from dashboard import data
-from dashboard.data import Filters, NotPermitted, Scope
-from metrics.api import flags_as_of
+from dashboard.data import Filters
+from hcp.scope import NotPermitted, Scope
+from metrics.flags import flags_as_of
 from metrics.indicators import INDICATOR_KEYS
 from tests import scenario_oct2025 as scenario
 from tests.dashboard_support import build_home, home_env

@@ -19,6 +19,7 @@ from dashboard import labels as L
 from tests.dashboard_support import PASSWORD, USERS, build_home, home_env
 from tests.test_metrics_indicators import ALL, D1
 from tests.builders import rating, ratings_frame
+from hcp.scope import Scope
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 PAGES = ("overview", "ranking", "overdue", "ratings", "drill", "catalogue")
@@ -338,7 +339,7 @@ def page_words(at: AppTest) -> str:
 def test_the_english_pages_show_no_chinese_but_the_names(home, page):
     from dashboard import data, ui
 
-    wh, everything = ui.warehouse(), data.Scope()
+    wh, everything = ui.warehouse(), Scope()
     names = [*data.region_names(wh, everything).values(), *data.item_names(wh, everything).values(),
              *data.departments_in_scope(wh, everything)["dept_name"].to_list(), *(u["name"] for u in USERS.values())]
     at = ok(app("province", page, lang="en"))

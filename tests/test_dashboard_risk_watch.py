@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from hcp.config import Config
 from metrics.jobs import MetricsSettings
 from models import risk
 from models import store as model_store
@@ -20,6 +21,7 @@ from tests.conftest import demo_month_loader, home_with, run_hcp
 from tests.dashboard_support import PASSWORD, home_env
 from warehouse import open_warehouse
 from warehouse.client import SHANGHAI
+from hcp.scope import Scope
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 MONTH = "2026-03"
@@ -58,9 +60,9 @@ def test_a_high_risk_case_not_yet_yellow_is_listed_and_a_card_never_twice(demo):
         # yellow ones in would show it.
         threshold = float(early["risk"][4])
         assert scored.filter((pl.col("flag") == "yellow") & (pl.col("risk") >= threshold)).height > 0
-        watch = data.likely_overdue(wh, data.Scope(), data.Filters(MONTH), T, warning, threshold,
+        watch = data.likely_overdue(wh, Scope(), data.Filters(MONTH), T, warning, threshold,
                                     model_store.current_version("risk"), "zh")
-        flags = data.open_flags(wh, data.Scope(), data.Filters(MONTH), T, warning)
+        flags = data.open_flags(wh, Scope(), data.Filters(MONTH), T, warning)
     assert watch["status"] == "ok"
     likely = watch["cases"]
     expected = early.filter(pl.col("risk") >= threshold)["case_id"].to_list()
@@ -79,11 +81,11 @@ def test_the_list_of_a_scope_is_the_province_list_narrowed(demo):
     warning = MetricsSettings.load().warning_days
     version = model_store.current_version("risk")
     with open_warehouse() as wh:
-        everything = data.likely_overdue(wh, data.Scope(), data.Filters(MONTH), T, warning, 0.05, version, "zh")["cases"]
+        everything = data.likely_overdue(wh, Scope(), data.Filters(MONTH), T, warning, 0.05, version, "zh")["cases"]
         dept = everything["dept_code"].mode().sort()[0]
-        own = data.likely_overdue(wh, data.Scope(role="dept", dept_code=dept), data.Filters(MONTH), T, warning, 0.05,
+        own = data.likely_overdue(wh, Scope(role="dept", dept_code=dept), data.Filters(MONTH), T, warning, 0.05,
                                   version, "zh")["cases"]
-        online = data.likely_overdue(wh, data.Scope(), data.Filters(MONTH, channel="online"), T, warning, 0.05,
+        online = data.likely_overdue(wh, Scope(), data.Filters(MONTH, channel="online"), T, warning, 0.05,
                                      version, "en")["cases"]
         channels = wh.query_df("SELECT case_id, channel FROM case_facts FINAL WHERE case_id IN {ids:Array(String)}",
                                {"ids": everything["case_id"].to_list()})
@@ -98,19 +100,19 @@ def test_the_list_of_a_scope_is_the_province_list_narrowed(demo):
 def test_without_a_model_the_watch_says_so(warehouse):
     from dashboard import data
 
-    watch = data.likely_overdue(warehouse, data.Scope(), data.Filters(MONTH), T, 2, 0.3, None, "en")
+    watch = data.likely_overdue(warehouse, Scope(), data.Filters(MONTH), T, 2, 0.3, None, "en")
     assert watch["status"] == "missing" and watch["cases"].is_empty()
     assert "hcp models train risk" in watch["message"] and "\n" not in watch["message"]
 
 
 def test_the_threshold_is_a_setting():
     assert risk.watch_threshold() == 0.3  # hcp/defaults.toml [models.risk]
-    assert risk.watch_threshold({"models": {"risk": {"watch_threshold": 0.6}}}) == 0.6
+    assert risk.watch_threshold(Config.from_dict({"models": {"risk": {"watch_threshold": 0.6}}})) == 0.6
     from hcp.errors import HcpError
 
     for bad in (0, 1.5, "high", True):
         with pytest.raises(HcpError, match="watch_threshold"):
-            risk.watch_threshold({"models": {"risk": {"watch_threshold": bad}}})
+            risk.watch_threshold(Config.from_dict({"models": {"risk": {"watch_threshold": bad}}}))
 
 
 def test_factor_words_read_as_words():
@@ -203,7 +205,7 @@ def test_the_watch_shows_likely_overdue_beside_red_and_yellow(demo):
     from dashboard import data
 
     with open_warehouse() as wh:
-        expected = data.likely_overdue(wh, data.Scope(), data.Filters(MONTH), T, 2, risk.watch_threshold(),
+        expected = data.likely_overdue(wh, Scope(), data.Filters(MONTH), T, 2, risk.watch_threshold(),
                                        model_store.current_version("risk"), "zh")["cases"]
     assert expected.height > 0
     at = page(asof="2026-03-18T10:05")

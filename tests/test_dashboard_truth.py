@@ -49,6 +49,7 @@ from dashboard import labels as L
 from tests.builders import events_frame, followup, followups_frame, items_frame, lifecycle, rating, ratings_frame
 from tests.dashboard_support import PASSWORD, home_env
 from warehouse.client import SHANGHAI
+from hcp.scope import Scope
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 CONFIG = "[ranking]\nmin_cases = 2\nmin_ratings = 2\nbottom_min_peers = 3\n"
@@ -296,7 +297,7 @@ def test_live_case_figures_group_by_level_as_the_stored_run(home, grouping):
         ui.close_warehouse()
         wh = open_warehouse()
         try:
-            scope = data.Scope("province", "37")
+            scope = Scope("province", "37")
             stored = data.stored_groups(wh, scope, "2025-10", grouping).sort("group_code")
             live = data.live_groups(wh, scope, data.Filters("2025-10-01..2025-10-31"), grouping).sort("group_code")
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from hcp.scope import Scope
 from tests.dashboard_support import build_home, home_env
 from tests.test_dashboard_pages import app, ok
 
@@ -27,7 +28,6 @@ def urge_button(at):
 
 def test_an_office_urges_a_step_and_the_department_sees_it_on_top_and_answers_it(home):
     from dashboard import ui
-    from supervision import store
     from supervision.urges import urge_outcomes
 
     office = ok(app("qingdao", "ratings", rating="r8"))  # r8: its verification was due Oct 16, long overdue
@@ -68,7 +68,7 @@ def test_an_office_urges_a_step_and_the_department_sees_it_on_top_and_answers_it
     assert not any("督办事项（未回应" in m.value for m in after.markdown)
     record = after.dataframe[-1].value
     assert record["回应"].tolist() == ["核实"] and record["用时（工作日）"].tolist() == [0]
-    outcome = urge_outcomes(ui.warehouse(), store.dept_scope("D1"))  # the app's warehouse (one per process)
+    outcome = urge_outcomes(ui.warehouse(), Scope.of_dept("D1"))  # the app's warehouse (one per process)
     assert outcome["response"].to_list() == ["verified"] and not outcome["open"].any()
 
 

@@ -10,6 +10,7 @@ import json
 import polars as pl
 import pytest
 
+from hcp.scope import Scope
 from metrics.jobs import MetricsJob
 from supervision.invitations import invitation_list, invitations
 from tests.builders import at, event, events_frame, lifecycle, rating, ratings_frame
@@ -94,9 +95,8 @@ def test_the_invitation_list(home, warehouse):
     assert invitations(warehouse, AS_OF, days=9)["case_id"].to_list() == ["i4", "i5"]
     assert "i3" in invitations(warehouse, AS_OF, days=2)["case_id"].to_list()
     # scoped to a department / region in the query
-    from supervision.store import dept_scope, region_scope
-    assert invitations(warehouse, AS_OF, scope=dept_scope("D9")).height == 0
-    assert invitations(warehouse, AS_OF, scope=region_scope("370200000000")).height == 5
+    assert invitations(warehouse, AS_OF, scope=Scope.of_dept("D9")).height == 0
+    assert invitations(warehouse, AS_OF, scope=Scope.of_region("370200000000")).height == 5
 
 
 def test_a_rating_given_later_removes_the_case_from_later_lists(home, warehouse):

@@ -14,12 +14,13 @@ import polars as pl
 import pytest
 
 from hcp.workdays import WorkCalendar
-from supervision import store
-from supervision.urges import (RESPONSE_SCHEMA, URGE_COLUMNS, Target, Urger, UrgeRefused, check_urge, open_by_target,
-                               outcomes, per_department, record_urge, urge_outcomes)
+from hcp.scope import Scope
+from supervision.urges import (RESPONSE_SCHEMA, URGE_COLUMNS, Target, Urger, UrgeRefused, check_urge, load_urge_responses,
+                               open_by_target, outcomes, per_department, record_urge, urge_outcomes)
 from tests import scenario_oct2025 as scenario
 from tests.builders import at, event, events_frame
 from tests.conftest import run_hcp
+from warehouse.queries.loop import insert_urge, load_urge, load_urges
 
 QINGDAO = Urger("qingdao", "region", "3702", "青岛市政务服务管理办公室")
 JINAN = Urger("jinan", "region", "3701", "济南市政务服务管理办公室")
@@ -158,7 +159,7 @@ def test_recording_urges_scoped_idempotent_and_append_only(loaded):
     wh = loaded
     first, stored = record_urge(wh, QINGDAO, case_id="M", note="请今日办结，联系 13812345678", now=T0)
     assert stored and first.startswith("ug-")
-    row = store.load_urge(wh, first)
+    row = load_urge(wh, first)
     assert (row["target"], row["flag"], row["dept_code"], row["region_code"], row["urged_by"], row["office_code"]) == \
         ("case", "red", "D1", QD, "qingdao", "370200000000")
     assert row["note"] == "请今日办结，联系 138****5678"  # a phone number is never stored in clear
@@ -167,7 +168,7 @@ def test_recording_urges_scoped_idempotent_and_append_only(loaded):
     assert again == ("ug-fixed", True)
     assert record_urge(wh, PROVINCE, case_id="M", note="再次督办", now=T0 + dt.timedelta(hours=2), urge_id="ug-fixed") == \
         ("ug-fixed", False)
-    assert not store.insert_urge(wh, {**row, "urge_id": "ug-fixed", "note": "changed"})  # never replaced
+    assert not insert_urge(wh, {**row, "urge_id": "ug-fixed", "note": "changed"})  # never replaced
     with pytest.raises(UrgeRefused) as info:
         record_urge(wh, PROVINCE, rating_id="r8", note="x", now=T0, urge_id="ug-fixed")
     assert info.value.code == "conflict"
@@ -185,12 +186,12 @@ def test_recording_urges_scoped_idempotent_and_append_only(loaded):
 
     # Scope: the office outside the region and the other department see nothing; D1 and Qingdao see both.
     later = T0 + dt.timedelta(days=1)
-    assert urge_outcomes(wh, store.region_scope("370100000000"), later).height == 0
-    assert urge_outcomes(wh, store.dept_scope("D2"), later).height == 0
-    mine = urge_outcomes(wh, store.dept_scope("D1"), later)
+    assert urge_outcomes(wh, Scope.of_region("370100000000"), later).height == 0
+    assert urge_outcomes(wh, Scope.of_dept("D2"), later).height == 0
+    mine = urge_outcomes(wh, Scope.of_dept("D1"), later)
     assert mine.sort("urged_at")["times"].to_list() == [1, 2] and mine["open"].all()
-    assert urge_outcomes(wh, store.region_scope("370200000000"), later).height == 2
-    assert urge_outcomes(wh, store.dept_scope("D1"), T0 + dt.timedelta(hours=1)).height == 1  # as of: made by then
+    assert urge_outcomes(wh, Scope.of_region("370200000000"), later).height == 2
+    assert urge_outcomes(wh, Scope.of_dept("D1"), T0 + dt.timedelta(hours=1)).height == 1  # as of: made by then
 
 
 def test_the_department_answers_an_urge_by_acting_after_it(loaded):
@@ -199,22 +200,22 @@ def test_the_department_answers_an_urge_by_acting_after_it(loaded):
     wh = loaded
     step, _ = record_urge(wh, QINGDAO, rating_id="r8", note="请核实差评原因", now=T0)
     case, _ = record_urge(wh, QINGDAO, case_id="M", note="请今日办结", now=T0)
-    assert store.load_urge(wh, step)["step"] == "verify"
+    assert load_urge(wh, step)["step"] == "verify"
     # The follow-ups before the urge (appealed Oct 15; the office's appeal_rejected Oct 17) answer nothing.
-    responses = store.load_urge_responses(wh, store.load_urges(wh, store.dept_scope("D1")), ("verified", "appealed"),
-                                          ("completed",))
+    responses = load_urge_responses(wh, load_urges(wh, Scope.of_dept("D1")), ("verified", "appealed"),
+                                    ("completed",))
     assert sorted(responses["action"].to_list()) == ["appealed"]
-    assert urge_outcomes(wh, store.dept_scope("D1"), at("2025-10-31 12:00"))["open"].all()
+    assert urge_outcomes(wh, Scope.of_dept("D1"), at("2025-10-31 12:00"))["open"].all()
 
     record_action(wh, "r8", "verified", "张科长", reason_category="attitude", now=at("2025-10-31 09:00"))
     wh.insert_df("case_events", events_frame([event("M", "resumed", "2025-11-03 09:00", item="ITEM3"),
                                               event("M", "completed", "2025-11-04 15:00", item="ITEM3")]))
-    out = {r["urge_id"]: r for r in urge_outcomes(wh, store.dept_scope("D1"), at("2025-11-05 12:00")).iter_rows(named=True)}
+    out = {r["urge_id"]: r for r in urge_outcomes(wh, Scope.of_dept("D1"), at("2025-11-05 12:00")).iter_rows(named=True)}
     # Wed Oct 29 → Fri Oct 31: Oct 30 (1), Oct 31 (2); → Tue Nov 4: Oct 30, 31, Nov 3, Nov 4 = 4.
     assert (out[step]["response"], out[step]["response_working_days"], out[step]["open"]) == ("verified", 2, False)
     assert (out[case]["response"], out[case]["response_working_days"], out[case]["open"]) == ("completed", 4, False)
     # As of Nov 1 the step urge is answered and the case urge still open.
-    mid = {r["urge_id"]: r["open"] for r in urge_outcomes(wh, store.dept_scope("D1"), at("2025-11-01 12:00")).iter_rows(named=True)}
+    mid = {r["urge_id"]: r["open"] for r in urge_outcomes(wh, Scope.of_dept("D1"), at("2025-11-01 12:00")).iter_rows(named=True)}
     assert mid == {step: False, case: True}
 
 

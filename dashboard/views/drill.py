@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import charts, ui, urge_ui
 from dashboard import labels as L
-from dashboard.data import NotPermitted
+from hcp.scope import NotPermitted
 from warehouse.client import SHANGHAI
 
 TABLE_KEYS = ("cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",

@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import ui, urge_ui
 from dashboard import labels as L
-from dashboard.data import NotPermitted, actions_for
+from dashboard.data import actions_for
+from hcp.scope import NotPermitted
 from hcp.domain import REASON_CATEGORIES
 from models.store import current_version
 from supervision.actions import ACTION_NEEDS

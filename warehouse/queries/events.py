@@ -7,6 +7,8 @@ never as long lists.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from hcp.domain import STOP_EVENT_TYPES
@@ -154,3 +156,15 @@ def case_owner(wh: Warehouse, case_id: str) -> dict | None:
         f"FROM {final('case_events')} WHERE case_id = {{c:String}} GROUP BY case_id", {"c": case_id})
     return {"dept_code": rows[0][0], "region_code": rows[0][1]} if rows else None
 
+
+
+# Serving the overdue-risk model (models.risk_features): clock-stop marks ------------------------------------
+def clock_stop_marks(wh: Warehouse, between: tuple[dt.datetime, dt.datetime] | None = None) -> pl.DataFrame:
+    """``case_id``, ``event_type``, ``event_time`` of every distinct clock-stop event
+    (:data:`hcp.domain.STOP_EVENT_TYPES`), or of those with an event time in [lo, hi]."""
+    kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
+    selection = Where(f"event_type IN ({kinds})")
+    if between is not None:
+        selection.add(f"event_time <= {ts_param('t')} AND event_time >= {ts_param('lo')}", t=between[1], lo=between[0])
+    return wh.query_df(f"SELECT case_id, event_type, event_time FROM {final('case_events')} WHERE {selection.sql()}",
+                       selection.params)

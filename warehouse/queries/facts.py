@@ -257,3 +257,27 @@ def completed_between(where: Where, earliest, latest) -> Where:
     added to ``where``."""
     return where.add(f"state = 'completed' AND completed_at <= {ts_param('as_of')} "
                      f"AND completed_at >= {ts_param('earliest')}", as_of=latest, earliest=earliest)
+
+
+# Serving the overdue-risk model (models.risk_features): open cases, completions and clock stops -------------------
+def accepted_cases(wh: Warehouse, columns: tuple[str, ...], as_of: dt.datetime | None = None,
+                   where: Where | str | None = None, parameters: dict | None = None) -> pl.DataFrame:
+    """Case facts (``columns``) of every accepted case (``as_of`` None), or of the cases open at ``as_of``
+    (accepted by then and not ended by then) that a condition on ``case_facts`` columns selects."""
+    selection = as_where(where, parameters)
+    if as_of is None:
+        selection.add("accepted_at IS NOT NULL")
+    else:
+        t = ts_param("t")
+        selection.add(f"accepted_at <= {t} AND (terminal_at IS NULL OR terminal_at > {t})", t=as_of)
+    return wh.query_df(f"SELECT {', '.join(columns)} FROM {final('case_facts')} WHERE {selection.sql()}",
+                       selection.params)
+
+
+def timed_completions_between(wh: Warehouse, since: dt.datetime, upto: dt.datetime) -> pl.DataFrame:
+    """``dept_code``, ``item_code``, ``completed_at``, ``on_time`` of the cases that can be timed completed in
+    (``since``, ``upto``]."""
+    return wh.query_df(
+        f"SELECT dept_code, item_code, completed_at, on_time FROM {final('case_facts')} "
+        f"WHERE state = 'completed' AND on_time IS NOT NULL AND completed_at > {ts_param('since')} "
+        f"AND completed_at <= {ts_param('t')}", {"since": since, "t": upto})

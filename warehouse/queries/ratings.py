@@ -192,3 +192,90 @@ def among_ratings(where: Where, rating_ids: list[str]) -> Where:
 def bad_only(where: Where) -> Where:
     """Bad ratings (差评, level 1–2), added to ``where``."""
     return where.add("level <= 2")
+
+
+# Serving the rating-anomaly detector (models.anomaly) --------------------------------------------------------
+_WINDOW = f"rated_at >= {ts_param('start')} AND rated_at < {ts_param('end')} AND NOT default_rating"
+
+#: The rater-given ratings of a window with their unit columns and the first completion of the rated case.
+ANOMALY_RATINGS_SQL = f"""
+SELECT r.rating_id AS rating_id, r.case_id AS case_id, r.dept_code AS dept_code, r.region_code AS region_code,
+       r.staff_id AS staff_id, JSONExtractString(r.extra, 'device_id') AS device_id, r.channel AS channel,
+       r.level AS level, r.rated_at AS rated_at, toDate(r.rated_at, 'Asia/Shanghai') AS day,
+       r.rater_key AS rater_key, r.rater_phone_masked AS rater_phone_masked,
+       c.completed_at AS completed_at
+FROM (SELECT * FROM ratings FINAL WHERE {_WINDOW}) AS r
+LEFT JOIN (
+    SELECT case_id, minIf(toNullable(event_time), event_type = 'completed') AS completed_at
+    FROM case_events FINAL
+    WHERE event_type = 'completed'
+      AND case_id IN (SELECT case_id FROM ratings FINAL WHERE {_WINDOW} AND case_id != '')
+    GROUP BY case_id
+) AS c ON c.case_id = r.case_id
+SETTINGS join_use_nulls = 1
+"""
+
+ANOMALY_RATINGS_SCHEMA = {
+    "rating_id": pl.String, "case_id": pl.String, "dept_code": pl.String, "region_code": pl.String,
+    "staff_id": pl.String, "device_id": pl.String, "channel": pl.String, "level": pl.Int64,
+    "rated_at": pl.Datetime("ms", "Asia/Shanghai"), "day": pl.Date, "rater_key": pl.String,
+    "rater_phone_masked": pl.String, "completed_at": pl.Datetime("ms", "Asia/Shanghai"),
+}
+
+
+def ratings_between(wh: Warehouse, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """The ratings given in [start, end) that are the rater's act (system-written default ratings are left
+    out; naive instants are Asia/Shanghai), with the unit columns (staff, hall device, department, rater
+    pseudonym), the day in Asia/Shanghai, and the first completion of the rated case (null when the rating
+    names no case or the case has no ``completed`` event): columns :data:`ANOMALY_RATINGS_SCHEMA`, ordered
+    by time then id."""
+    frame = wh.query_df(ANOMALY_RATINGS_SQL, {"start": start, "end": end})
+    if frame.is_empty():
+        return pl.DataFrame(schema=ANOMALY_RATINGS_SCHEMA)
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in ("dept_code", "region_code", "channel"))
+    return frame.cast(ANOMALY_RATINGS_SCHEMA).sort("rated_at", "rating_id")
+
+
+def rating_span(wh: Warehouse) -> tuple[dt.datetime, dt.datetime] | None:
+    """(first, last) time of a rater-given rating (the training window), or None when there is none."""
+    row = wh.query_rows(f"SELECT min(rated_at), max(rated_at), count() FROM {final('ratings')} WHERE NOT default_rating")
+    if not row or not row[0][2]:
+        return None
+    return row[0][0], row[0][1]
+
+
+def existing_ratings(wh: Warehouse, rating_ids: list[str]) -> set[str]:
+    """The ids among ``rating_ids`` that the warehouse holds (the evaluation keeps only labelled episodes
+    whose ratings were ingested)."""
+    if not rating_ids:
+        return set()
+    rows = wh.query_rows("SELECT DISTINCT rating_id FROM ratings WHERE rating_id IN {ids:Array(String)}",
+                         {"ids": list(rating_ids)})
+    return {r[0] for r in rows}
+
+
+# Serving the complaint-cause classifier (models.cause_data) --------------------------------------------------
+VERIFIED_CAUSES_SQL = """
+SELECT r.rating_id AS rating_id, r.rated_at AS rated_at, v.verified_at AS verified_at, v.cause AS cause,
+       r.comment AS comment, r.tags AS tags
+FROM (SELECT rating_id, rated_at, comment, CAST(tags, 'Array(String)') AS tags FROM ratings FINAL
+      WHERE level <= 2 AND NOT default_rating) AS r
+INNER JOIN (SELECT rating_id, argMax(reason_category, (action_time, followup_id)) AS cause,
+                   max(action_time) AS verified_at
+            FROM followups FINAL WHERE action = 'verified' AND reason_category != '' GROUP BY rating_id) AS v
+ON r.rating_id = v.rating_id
+ORDER BY rating_id
+"""
+
+
+def verified_causes(wh: Warehouse) -> pl.DataFrame:
+    """The latest verified cause (``reason_category`` of the latest ``verified`` follow-up) of every bad rating
+    in the loop (level 1–2, not a default rating), with its comment and tags, when it was rated and when it
+    was verified; by rating id."""
+    return wh.query_df(VERIFIED_CAUSES_SQL)
+
+
+def rating_texts(wh: Warehouse, rating_ids: list[str]) -> pl.DataFrame:
+    """``rating_id``, ``comment``, ``tags`` of the given ratings (those that exist)."""
+    return wh.query_df(f"SELECT rating_id, comment, CAST(tags, 'Array(String)') AS tags FROM {final('ratings')} "
+                       "WHERE rating_id IN {ids:Array(String)}", {"ids": list(rating_ids)})

@@ -74,3 +74,12 @@ def data_stamp(wh: Warehouse) -> DataStamp:
     else:
         text = watermark.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     return DataStamp(text, str(run), str(version))
+
+
+# Serving `hcp admin status`: how many rows each table holds ------------------------------------------------
+def table_row_counts(wh: Warehouse, names: list[str]) -> dict[str, int]:
+    """Rows of each named table that exists (``system.tables``; a missing table has no entry)."""
+    return dict(wh.query_rows(
+        "SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() AND name IN {n:Array(String)}",
+        {"n": list(names)},
+    ))
