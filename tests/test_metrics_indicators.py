@@ -21,7 +21,8 @@ from tests.conftest import home_with, run_hcp
 APPROX = pytest.approx
 
 ALL = {
-    "cases_completed": 5, "on_time_rate": 3 / 5, "overdue_completed": 2, "avg_net_working_days": 14 / 5,
+    "cases_completed": 5, "on_time_rate": 3 / 5, "overdue_completed": 2, "overdue_rate": 2 / 5,
+    "avg_net_working_days": 14 / 5,
     "same_day_rate": 1 / 5, "zero_trip_rate": 2 / 5, "max_one_trip_rate": 4 / 5, "online_rate": 3 / 5,
     "ratings": 6, "good_rate": 2 / 6, "bad_count": 3, "bad_rate": 3 / 6, "rating_coverage": 4 / 5,
     "bad_rectified_rate": 2 / 3, "bad_rectified_on_time_rate": 1 / 3, "revisit_rate": 1 / 2,
@@ -30,7 +31,9 @@ ALL = {
     "limit_compression": 1 - (5 + 3 + 2) / (10 + 6 + 5),
 }
 D1 = {
-    "cases_completed": 3, "on_time_rate": 2 / 3, "overdue_completed": 1, "avg_net_working_days": 13 / 3,
+    # overdue_rate: 3 timed cases (A, B, C), 1 late (A) → 1/3.
+    "cases_completed": 3, "on_time_rate": 2 / 3, "overdue_completed": 1, "overdue_rate": 1 / 3,
+    "avg_net_working_days": 13 / 3,
     "same_day_rate": 0.0, "zero_trip_rate": 1 / 3, "max_one_trip_rate": 1.0, "online_rate": 2 / 3,
     "ratings": 4, "good_rate": 1 / 4, "bad_count": 3, "bad_rate": 3 / 4, "rating_coverage": 1.0,
     "bad_rectified_rate": 2 / 3, "bad_rectified_on_time_rate": 1 / 3, "revisit_rate": 1 / 2,
@@ -38,7 +41,8 @@ D1 = {
     "limit_compression": 1 - 8 / 16,
 }
 D2 = {
-    "cases_completed": 2, "on_time_rate": 1 / 2, "overdue_completed": 1, "avg_net_working_days": 1 / 2,
+    "cases_completed": 2, "on_time_rate": 1 / 2, "overdue_completed": 1, "overdue_rate": 1 / 2,
+    "avg_net_working_days": 1 / 2,
     "same_day_rate": 1 / 2, "zero_trip_rate": 1 / 2, "max_one_trip_rate": 1 / 2, "online_rate": 1 / 2,
     "ratings": 2, "good_rate": 1 / 2, "bad_count": 0, "bad_rate": 0.0, "rating_coverage": 1 / 2,
     # No bad rating in D2 this month: the rates over bad ratings have an empty base → null.
@@ -114,6 +118,35 @@ def test_region_roll_ups_follow_code_prefixes_and_rank_province_wide(home):
     assert_indicators(counties[scenario.QD], D1)
     province = metrics_json(home, "region:province")
     assert_indicators(province["370000000000"], ALL)
+
+
+#: The keys of an `hcp metrics --format json` record (the contract: a key may be added, none removed or renamed).
+CONTRACT_KEYS = {
+    "group", "name", "cases_completed", "on_time_rate", "overdue_completed", "avg_net_working_days", "same_day_rate",
+    "zero_trip_rate", "max_one_trip_rate", "online_rate", "ratings", "good_rate", "bad_count", "bad_rate",
+    "rating_coverage", "bad_rectified_rate", "bad_rectified_on_time_rate", "revisit_rate", "bad_due",
+    "bad_overdue_unrectified", "bad_in_progress", "bad_rectified_due_rate", "bad_rectified_on_time_due_rate",
+    "revisit_due_rate", "inconsistent_cases", "depth3plus_item_rate", "immediate_item_rate", "zero_trip_item_rate",
+    "limit_compression", "composite_score", "rank_status", "rank", "peer_group", "peers", "bottom_two",
+    "bottom_two_consecutive", "contributions", "counts",
+}
+CONTRACT_COUNTS = {
+    "bad_assessed_n", "bad_count", "bad_due", "bad_in_progress", "bad_overdue_unrectified", "bad_rectified_n",
+    "bad_rectified_on_time_n", "cases_completed", "depth3plus_items", "good_n", "immediate_items",
+    "inconsistent_cases", "items", "legal_sum", "max_one_trip_n", "net_days_n", "net_days_sum", "on_time_n",
+    "online_n", "overdue_completed", "promised_sum", "rated_n", "ratings", "real_name_bad_assessed_n",
+    "real_name_bad_n", "real_name_bad_revisited_n", "same_day_n", "timed_n", "zero_trip_items", "zero_trip_n",
+}
+
+
+def test_the_json_records_keep_their_keys(home):
+    for row in metrics_json(home, "dept").values():
+        assert CONTRACT_KEYS <= set(row) and set(row) - CONTRACT_KEYS <= {"overdue_rate"}
+        assert set(row["counts"]) == CONTRACT_COUNTS
+    # overdue_rate is 1 − on_time_rate over the same base (the completed cases that can be timed).
+    row = metrics_json(home, "all")["all"]
+    assert row["overdue_rate"] == APPROX(1 - row["on_time_rate"], abs=1e-12)
+    assert row["overdue_rate"] == APPROX(row["counts"]["overdue_completed"] / row["counts"]["timed_n"], abs=1e-12)
 
 
 def test_by_item_and_counts_explain_every_rate(home):

@@ -358,6 +358,14 @@ MIGRATIONS.append(Migration(7, "the base of the on-time rate: completed cases th
     ), after="cases_completed"),
 )))
 
+MIGRATIONS.append(Migration(8, "the overdue rate (超期办结率) of each group", (
+    AddColumns("group_metrics", (
+        # A row stored before this migration reads its rate from its own counts.
+        C("overdue_rate", _NULLABLE_RATE, "if(timed_n > 0, overdue_completed / timed_n, NULL)",
+          "overdue_completed ÷ timed_n (1 − on_time_rate)"),
+    ), after="on_time_rate"),
+)))
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
