@@ -208,6 +208,10 @@ def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFram
     return score_period(values, grouping, settings, previous, items, departments, period)
 
 
+#: What a partial run stamps on each row of its counts, for the merge to record as the job's state.
+PARTIAL_RUN_COLUMNS = ("run_watermark", "run_started", "run_fingerprint", "run_judged_on")
+
+
 def group_counts(case_cells_: pl.DataFrame, rating_cells_: pl.DataFrame) -> pl.DataFrame:
     """The counts behind every case and rating indicator per month, grouping and group, from case and rating
     cells — the result of a partial run, added up with other shards' by :mod:`metrics.merge`. A group has a
@@ -369,10 +373,16 @@ class MetricsJob:
         the counts of their cases and ratings per month, grouping and group (the report's ``counts``). Nothing
         else is stored: group results, the watermark and ranks come from the merge of every shard's counts
         (:mod:`metrics.merge`), computed once. The ``writing`` mark stays set until that merge stores them
-        (the stored counts are behind the facts meanwhile)."""
+        (the stored counts are behind the facts meanwhile). Each row of the counts carries what the merge
+        records as the job's state once every shard agrees (:data:`PARTIAL_RUN_COLUMNS`): this run's
+        watermark and start, the fingerprint of its rules and reference data, the day it judged due-ness on."""
         run_id = time.time_ns()
         step = self.profile.step
         started = time.monotonic()
+        now = dt.datetime.now(SHANGHAI)  # arrivals are stamped by the real clock: so is the watermark
+        run = {"run_watermark": _stamp(now - self.margin), "run_started": now.isoformat(),
+               "run_fingerprint": f"{self.settings.fingerprint()}/{self._reference_fingerprint()}",
+               "run_judged_on": self.clock().astimezone(SHANGHAI).date().isoformat()}
         with step("reference (calendar, items)"):
             calendar, items = reference.load_calendar(self.wh), reference.load_items(self.wh)
         cities = city_condition(self.cities)
@@ -387,7 +397,8 @@ class MetricsJob:
                 rating_parts.append(rating_cells(rfacts))
             cases += facts.height
             del facts, rfacts
-        counts = group_counts(sum_cells(*case_parts), sum_cells(*rating_parts))
+        counts = group_counts(sum_cells(*case_parts), sum_cells(*rating_parts)).with_columns(
+            [pl.lit(value, dtype=pl.String).alias(name) for name, value in run.items()])
         months = sorted({m.strftime("%Y-%m") for m in counts["month"].unique().to_list()})
         return RunReport(mode="partial", cases=cases, periods=months, seconds=time.monotonic() - started,
                          profile=self.profile, counts=counts)

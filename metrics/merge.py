@@ -29,7 +29,7 @@ from warehouse.queries.reference import load_departments, load_items
 from warehouse.queries.state import set_state
 from metrics.indicators import (CASE_COUNT_COLUMNS, GROUPINGS, RATING_COUNT_COLUMNS, indicators_from_counts,
                                 present_case_groups, present_rating_groups)
-from metrics.jobs import MetricsSettings, score_period
+from metrics.jobs import PARTIAL_RUN_COLUMNS, MetricsSettings, score_period
 from warehouse.client import SHANGHAI, Warehouse
 
 KEYS = ("month", "grouping", "group")
@@ -87,6 +87,26 @@ def score_merged(counts: pl.DataFrame, items: pl.DataFrame, departments: pl.Data
                       for (label, grouping), frame in results.items()], how="diagonal_relaxed")
 
 
+def handed_over_state(shards: list[pl.DataFrame], settings: MetricsSettings) -> dict[str, str] | None:
+    """The job's state the merged result stands for, as a whole-warehouse full run records it, or None when
+    the shards' runs do not agree on it (the next ``hcp compute`` then makes a full run, as after a run that
+    stopped half-way). They agree when every shard's counts carry their run's stamps, all with the same
+    fingerprint of rules and reference data, the merge's own rules included. The watermark is the earliest
+    shard's (what arrived before it was visible to every shard), due-ness judged on the earliest day (a month
+    whose due-ness moved since is recomputed by the next run)."""
+    runs = [s.select(PARTIAL_RUN_COLUMNS).unique() for s in shards
+            if s.height and set(PARTIAL_RUN_COLUMNS) <= set(s.columns)]
+    if not runs or len(runs) != len(shards):
+        return None
+    run = pl.concat(runs)
+    prints = run["run_fingerprint"].unique().to_list()
+    if len(prints) != 1 or not prints[0].startswith(f"{settings.fingerprint()}/"):
+        return None
+    return {"watermark": run["run_watermark"].min(), "run_started": run["run_started"].min(),
+            "due_judged_on": run["run_judged_on"].min(), "fingerprint": prints[0],
+            "margin_digest": ""}  # no digest: the next run re-reads the earliest shard's safety margin
+
+
 # I/O at the edge -----------------------------------------------------------------------------------------
 
 def stored_previous(wh: Warehouse) -> Previous:
@@ -97,8 +117,10 @@ def stored_previous(wh: Warehouse) -> Previous:
 def merge_into(wh: Warehouse, shards: list[pl.DataFrame], settings: MetricsSettings) -> list[str]:
     """Merge the shards' counts, score once and store the result in ``wh`` (the cluster-wide ``group_metrics``,
     replicated whole to every node); the labels of the months stored. A month stored before that no shard has
-    data for any more is retired, as a full run retires it; the ``writing`` mark of the partial runs is
-    cleared (the stored counts are the facts' again)."""
+    data for any more is retired, as a full run retires it. When the shards' runs agree
+    (:func:`handed_over_state`), the job's state is recorded as a full run records it and the ``writing`` mark
+    of the partial runs is cleared (the stored counts are the facts' again); otherwise the mark stays and the
+    next ``hcp compute`` is a full run. The merge must be given the counts of every shard."""
     counts = merge_counts(*shards)
     items, departments = load_items(wh), load_departments(wh)
     results = score_merged(counts, items, departments, settings, stored_previous(wh))
@@ -112,5 +134,9 @@ def merge_into(wh: Warehouse, shards: list[pl.DataFrame], settings: MetricsSetti
         done.append(period.label)
     stale = sorted(set(stored_periods(wh)) - set(done))
     retire_periods(wh, stale, GROUPINGS, run_id, watermark)
-    set_state(wh, "writing", "")
+    handed_over = handed_over_state(shards, settings)
+    if handed_over is not None:
+        for key, value in handed_over.items():
+            set_state(wh, key, value)
+        set_state(wh, "writing", "")
     return done
