@@ -16,8 +16,11 @@ import sys
 
 import click
 
+from hcp.config import get_config
 from hcp.errors import BusyError, HcpError
+from hcp.settings import users_path
 from hcp.i18n import tr
+from hcp.options import format_option
 
 
 def _warehouse_state(app) -> str:
@@ -60,8 +63,7 @@ def dashboard(ctx: click.Context, host: str, port: int | None) -> None:
     from dashboard import service
 
     app = ctx.obj
-    config = service.settings()
-    port = config["port"] if port is None else port
+    port = get_config().dashboard.port if port is None else port
     state = _warehouse_state(app)
     if state == "held":
         raise BusyError(tr(app.lang, "仓库正被另一个不共享的进程占用；请等待其结束，或先运行 hcp serve",
@@ -103,8 +105,8 @@ def _add(app, username: str, role: str, region: str, dept: str, name: str, passw
     user = auth.User(username=username, role=role, name=name, region=region or "", dept=dept or "")
     auth.validate_user(user)
     auth.add_user(user, _password(app.lang, password_stdin), replace=replace)
-    click.echo(tr(app.lang, f"已保存用户 {username}（{role}）到 {auth.users_path()}",
-                  f"user {username} ({role}) saved to {auth.users_path()}"))
+    click.echo(tr(app.lang, f"已保存用户 {username}（{role}）到 {users_path()}",
+                  f"user {username} ({role}) saved to {users_path()}"))
 
 
 _ADD_OPTIONS = [
@@ -174,7 +176,7 @@ def users_remove(app, username: str) -> None:
 @users.command("logins")
 @click.option("--all", "show_all", is_flag=True, help="也显示成功的登录 / successful logins too.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="最近多少条 / how many recent attempts.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @click.pass_obj
 def users_logins(app, show_all: bool, limit: int, fmt: str) -> None:
     """登录失败与锁定记录 / recent failed logins and lockouts (who, from where, when)."""
@@ -211,7 +213,7 @@ def users_sessions(app) -> None:
     from hcp.textable import render
     from warehouse.client import SHANGHAI
 
-    settings = sessions.SessionSettings.load()
+    settings = get_config().dashboard.sessions
     now = int(dt.datetime.now(dt.timezone.utc).timestamp())
     live = sessions.active_sessions(sessions.read_register(), now, settings)
     when = lambda t: dt.datetime.fromtimestamp(t, SHANGHAI).strftime("%Y-%m-%d %H:%M")  # noqa: E731

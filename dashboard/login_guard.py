@@ -1,7 +1,8 @@
 """Brute-force protection for dashboard logins: every attempt recorded, repeated failures throttled and
 then locked out for a while, per user and per client.
 
-The rules (``[dashboard.logins]`` in the configuration; defaults below):
+The rules (``[dashboard.logins]`` in the configuration, :class:`hcp.config.LoginsConfig`; the values of
+hcp/defaults.toml in parentheses):
 
 * **Record.** Every attempt — its time, the user name tried, the client (its address), whether it
   succeeded, and whether it was refused because of a lockout — is appended to ``$HCP_HOME/logins.jsonl``
@@ -28,30 +29,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hcp.config import load_config
+from hcp.config import LoginsConfig, get_config
 from hcp.locks import file_lock
 from hcp.settings import hcp_home, private_dir
 
 #: How much of the end of the log is read to decide (far more than any window of attempts needs).
 _TAIL_BYTES = 2_000_000
-
-
-@dataclass(frozen=True)
-class GuardSettings:
-    user_failures: int = 5
-    client_failures: int = 20
-    window_minutes: float = 15
-    lockout_minutes: float = 15
-    delay_seconds: float = 1.0
-    #: Behind a reverse proxy that sets X-Forwarded-For, the client is its first hop (else the peer address).
-    trust_forwarded_for: bool = False
-
-    @classmethod
-    def load(cls, config: dict | None = None) -> "GuardSettings":
-        section = (config if config is not None else load_config()).get("dashboard", {}).get("logins", {})
-        defaults = cls()
-        return cls(**{name: type(getattr(defaults, name))(section.get(name, getattr(defaults, name)))
-                      for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -110,7 +93,7 @@ def _recent_failures(attempts: list[dict], key: str, value: str, since: dt.datet
     return failures
 
 
-def judge(attempts: list[dict], username: str, client: str, now: dt.datetime, settings: GuardSettings) -> Verdict:
+def judge(attempts: list[dict], username: str, client: str, now: dt.datetime, settings: LoginsConfig) -> Verdict:
     """The lockout and delay rules of the module docstring, for one attempt at ``now`` (pure)."""
     window = dt.timedelta(minutes=settings.window_minutes)
     lockout = dt.timedelta(minutes=settings.lockout_minutes)
@@ -140,11 +123,11 @@ def record(username: str, client: str, ok: bool, locked: bool = False, *, now: d
         handle.write(line + "\n")
 
 
-def guarded(username: str, client: str, check, *, settings: GuardSettings | None = None,
+def guarded(username: str, client: str, check, *, settings: LoginsConfig | None = None,
             now: dt.datetime | None = None, path: Path | None = None, sleep=time.sleep):
     """Run ``check()`` (the password verification: truthy on success) under the rules; returns
     ``(result, verdict)``. A locked attempt is refused without running ``check`` and recorded."""
-    settings = settings or GuardSettings.load()
+    settings = settings or get_config().dashboard.logins
     path = path or log_path()
     private_dir(path.parent)
     lock = path.with_suffix(".lock")
@@ -161,7 +144,7 @@ def guarded(username: str, client: str, check, *, settings: GuardSettings | None
     return result, verdict
 
 
-def current_verdict(username: str, client: str = "", *, settings: GuardSettings | None = None,
+def current_verdict(username: str, client: str = "", *, settings: LoginsConfig | None = None,
                     now: dt.datetime | None = None, path: Path | None = None) -> Verdict:
     """Whether a user (from a client) is locked out right now, without recording anything."""
-    return judge(read_attempts(path or log_path()), username, client, now or _now(), settings or GuardSettings.load())
+    return judge(read_attempts(path or log_path()), username, client, now or _now(), settings or get_config().dashboard.logins)

@@ -5,15 +5,9 @@ through the owner RPC like every other process (:func:`warehouse.open_warehouse`
 service starts it on its own port when ``hcp serve`` starts and stops it through ``ctx.cleanups`` (and, on
 Linux, the child is told to exit if its parent dies without cleaning up).
 
-Configuration (``$HCP_HOME/config.toml``)::
-
-    [dashboard]
-    serve = true        # host the dashboard in `hcp serve`
-    port = 8501         # 0 = any free port
-    host = ""           # default: the address `hcp serve` listens on
-
-``HCP_DASHBOARD_PORT`` overrides the port (``off`` disables the service). The child's output goes to
-``$HCP_HOME/logs/dashboard.log``. ``GET /dashboard`` on ``hcp serve`` redirects to the dashboard.
+Configuration: ``[dashboard] serve``, ``port`` (0 = any free port) and ``host`` ("" = the address ``hcp serve``
+listens on) in ``hcp/defaults.toml``; ``HCP_DASHBOARD_PORT`` overrides the port (``off`` disables the service).
+The child's output goes to ``$HCP_HOME/logs/dashboard.log``. ``GET /dashboard`` on ``hcp serve`` redirects to the dashboard.
 """
 
 from __future__ import annotations
@@ -27,22 +21,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+import click
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
+
+from hcp.config import get_config
+from hcp.i18n import tr
+from hcp.settings import hcp_home
+
 APP = Path(__file__).with_name("app.py")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def settings() -> dict:
-    from hcp.config import load_config
-
-    section = dict(load_config().get("dashboard", {}))
-    result = {"serve": bool(section.get("serve", True)), "port": int(section.get("port", 8501)),
-              "host": str(section.get("host", "") or "")}
-    override = os.environ.get("HCP_DASHBOARD_PORT", "").strip().lower()
-    if override in ("off", "no", "false", "-1"):
-        result["serve"] = False
-    elif override:
-        result["port"] = int(override)
-    return result
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -133,18 +121,11 @@ def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen | None
 
 def service(ctx) -> list:
     """Hosted by ``hcp serve``: start the dashboard's Streamlit server; route ``GET /dashboard`` to it."""
-    import click
-    from starlette.responses import JSONResponse, RedirectResponse
-    from starlette.routing import Route
-
-    from hcp.i18n import tr
-    from hcp.settings import hcp_home
-
-    config = settings()
-    if not config["serve"]:
+    config = get_config().dashboard
+    if not config.serve:
         return []
-    host = config["host"] or ctx.host
-    port = config["port"] or free_port(host)
+    host = config.host or ctx.host
+    port = config.port or free_port(host)
     if not port_free(host, port):
         click.echo(tr(ctx.lang, f"看板未启动：端口 {port} 已被占用（[dashboard] port 或 HCP_DASHBOARD_PORT 可改）",
                       f"dashboard not started: port {port} is in use (set [dashboard] port or HCP_DASHBOARD_PORT)"),

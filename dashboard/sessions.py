@@ -32,54 +32,19 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from hcp.config import load_config
+from hcp.config import SessionsConfig, get_config
 from hcp.errors import HcpError
 from hcp.locks import file_lock
 from hcp.settings import hcp_home, keys_dir, private_dir
 
 VERSION = "v1"
-_COOKIE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 #: The register is rewritten without the records of long-finished sessions once it grows beyond this.
 _COMPACT_BYTES = 1_000_000
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    remember: bool
-    idle_minutes: float
-    absolute_hours: float
-    renew_minutes: float
-    cookie_name: str
-
-    @classmethod
-    def load(cls, config: dict | None = None) -> "SessionSettings":
-        """``[dashboard.sessions]`` of the configuration (every key has its default in hcp/defaults.toml)."""
-        section = (config if config is not None else load_config()).get("dashboard", {}).get("sessions", {})
-        try:
-            settings = cls(remember=bool(section["remember"]), idle_minutes=float(section["idle_minutes"]),
-                           absolute_hours=float(section["absolute_hours"]),
-                           renew_minutes=float(section["renew_minutes"]), cookie_name=str(section["cookie_name"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise HcpError(f"[dashboard.sessions] 配置有误 / is incomplete or wrong: {exc}") from exc
-        if settings.idle_minutes <= 0 or settings.absolute_hours <= 0 or settings.renew_minutes < 0:
-            raise HcpError("[dashboard.sessions] 时长须为正数 / durations must be positive")
-        if not _COOKIE_NAME.match(settings.cookie_name):
-            raise HcpError("[dashboard.sessions] cookie_name 只能含字母、数字、_- / letters, digits, _ and - only")
-        return settings
-
-    @property
-    def idle(self) -> int:
-        return int(self.idle_minutes * 60)
-
-    @property
-    def absolute(self) -> int:
-        return int(self.absolute_hours * 3600)
 
 
 @dataclass(frozen=True)
@@ -91,7 +56,7 @@ class Session:
     started: int
     idle_until: int
 
-    def expires(self, settings: SessionSettings) -> int:
+    def expires(self, settings: SessionsConfig) -> int:
         """When the session ends if nothing renews it (Unix seconds)."""
         return min(self.idle_until, self.started + settings.absolute)
 
@@ -174,13 +139,13 @@ def issue(session: Session, secret: bytes, password_hash: str) -> str:
     return f"{payload}.{_sign(secret, payload)}"
 
 
-def new_session(username: str, now: int, settings: SessionSettings) -> Session:
+def new_session(username: str, now: int, settings: SessionsConfig) -> Session:
     """A fresh session (random id) for a user who has just logged in."""
     return Session(sid=secrets.token_urlsafe(18), username=username, started=now,
                    idle_until=min(now + settings.idle, now + settings.absolute))
 
 
-def renewed(session: Session, now: int, settings: SessionSettings) -> Session | None:
+def renewed(session: Session, now: int, settings: SessionsConfig) -> Session | None:
     """The session with its idle deadline moved to ``now + idle`` (never beyond the absolute end), or None
     when it was renewed less than ``renew_minutes`` ago (nothing to write)."""
     target = min(now + settings.idle, session.started + settings.absolute)
@@ -189,7 +154,7 @@ def renewed(session: Session, now: int, settings: SessionSettings) -> Session | 
     return Session(session.sid, session.username, session.started, target)
 
 
-def verify(token: str, *, secret: bytes, now: int, settings: SessionSettings, register: Register,
+def verify(token: str, *, secret: bytes, now: int, settings: SessionsConfig, register: Register,
            password_hash: Callable[[str], str | None]) -> Check:
     """The session a token stands for, or why it is refused (the rules of the module docstring).
 
@@ -218,7 +183,7 @@ def verify(token: str, *, secret: bytes, now: int, settings: SessionSettings, re
     return Check(session)
 
 
-def active_sessions(register: Register, now: int, settings: SessionSettings) -> list[dict]:
+def active_sessions(register: Register, now: int, settings: SessionsConfig) -> list[dict]:
     """The sessions the register still holds live at ``now``: user, id (shortened), login, last renewal,
     and the latest instant it can last (its absolute end), oldest first."""
     rows = []
@@ -273,7 +238,7 @@ def read_register(path: Path | None = None) -> Register:
     return fold(r for r in records if isinstance(r, dict))
 
 
-def _append(records: list[dict], settings: SessionSettings, path: Path | None = None) -> None:
+def _append(records: list[dict], settings: SessionsConfig, path: Path | None = None) -> None:
     path = path or register_path()
     private_dir(path.parent)
     with file_lock(path.with_suffix(".lock"), what="sessions"):
@@ -284,7 +249,7 @@ def _append(records: list[dict], settings: SessionSettings, path: Path | None = 
             _compact(path, settings, records[-1]["at"])
 
 
-def _compact(path: Path, settings: SessionSettings, now: int) -> None:
+def _compact(path: Path, settings: SessionsConfig, now: int) -> None:
     """Keep only the records of sessions that may still be live (started within the absolute time) and
     the "end all" records as recent; a dropped session is refused from then on (fail closed)."""
     horizon = now - settings.absolute
@@ -307,29 +272,29 @@ def _now() -> int:
     return int(dt.datetime.now(dt.timezone.utc).timestamp())
 
 
-def start(username: str, password_hash: str, *, settings: SessionSettings | None = None,
+def start(username: str, password_hash: str, *, settings: SessionsConfig | None = None,
           now: int | None = None) -> tuple[str, Session]:
     """Register a new session for a user who has just logged in; returns its token and the session."""
-    settings = settings or SessionSettings.load()
+    settings = settings or get_config().dashboard.sessions
     now = _now() if now is None else now
     session = new_session(username, now, settings)
     _append([{"event": "start", "at": now, "sid": session.sid, "user": username}], settings)
     return issue(session, load_secret(), password_hash), session
 
 
-def check(token: str, password_hash: Callable[[str], str | None], *, settings: SessionSettings | None = None,
+def check(token: str, password_hash: Callable[[str], str | None], *, settings: SessionsConfig | None = None,
           now: int | None = None) -> Check:
     """:func:`verify` against this installation's secret and register, now."""
-    settings = settings or SessionSettings.load()
+    settings = settings or get_config().dashboard.sessions
     return verify(token, secret=load_secret(), now=_now() if now is None else now, settings=settings,
                   register=read_register(), password_hash=password_hash)
 
 
-def renew(session: Session, password_hash: str, *, settings: SessionSettings | None = None,
+def renew(session: Session, password_hash: str, *, settings: SessionsConfig | None = None,
           now: int | None = None) -> tuple[str, Session] | None:
     """A renewed token (and session) for a live session when it is due (see :func:`renewed`), recorded;
     else None."""
-    settings = settings or SessionSettings.load()
+    settings = settings or get_config().dashboard.sessions
     now = _now() if now is None else now
     fresh = renewed(session, now, settings)
     if fresh is None:
@@ -338,16 +303,16 @@ def renew(session: Session, password_hash: str, *, settings: SessionSettings | N
     return issue(fresh, load_secret(), password_hash), fresh
 
 
-def end(session: Session, *, settings: SessionSettings | None = None, now: int | None = None) -> None:
+def end(session: Session, *, settings: SessionsConfig | None = None, now: int | None = None) -> None:
     """Logout: the session is ended in the register (its token, wherever copied, is refused from now on)."""
     _append([{"event": "end", "at": _now() if now is None else now, "sid": session.sid, "user": session.username}],
-            settings or SessionSettings.load())
+            settings or get_config().dashboard.sessions)
 
 
-def end_all(username: str, *, settings: SessionSettings | None = None, now: int | None = None) -> int:
+def end_all(username: str, *, settings: SessionsConfig | None = None, now: int | None = None) -> int:
     """Log a user out everywhere: every session of the user started so far is ended. Returns how many
     live sessions that ended."""
-    settings = settings or SessionSettings.load()
+    settings = settings or get_config().dashboard.sessions
     now = _now() if now is None else now
     live = [s for s in active_sessions(read_register(), now, settings) if s["user"] == username]
     _append([{"event": "end_all", "at": now, "user": username}], settings)

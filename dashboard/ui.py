@@ -3,8 +3,8 @@
 * **Warehouse.** One per Streamlit process, opened with :func:`warehouse.open_warehouse` — through
   ``hcp serve`` when it owns the embedded warehouse (the normal case), directly otherwise.
 * **Cache.** Every query goes through :func:`q`, which calls :mod:`dashboard.data` under
-  ``st.cache_data`` keyed on the user's scope, the filters and :func:`dashboard.data.data_version` (the
-  latest metrics run, rating and follow-up). A new ``hcp compute`` or a recorded action shows at once.
+  ``st.cache_data`` keyed on the user's scope, the filters and :func:`warehouse.queries.state.data_stamp` (the
+  newest raw record, metrics run and case facts). A new ``hcp compute`` or a recorded action shows at once.
 * **Location.** The place in the app — period, region, department, item type, channel, item, case,
   language, and a few page settings — lives in ``st.session_state["loc"]`` and is mirrored into the URL
   (``st.query_params``) on every run, so any view can be shared as a link. A link opened in a new session

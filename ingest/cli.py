@@ -14,6 +14,7 @@ import click
 
 from hcp.errors import EXIT_DATA, HcpError, UsageError
 from hcp.i18n import fmt_int, tr
+from hcp.options import format_option
 
 _FORMATS = ["jsonl", "csv", "parquet", "xlsx"]
 _ENCODINGS = ["auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "utf-16"]
@@ -214,7 +215,7 @@ def _follow(app, path, batch_rows, batch_seconds, stream_name, unknown_items, as
 
 
 @click.group(invoke_without_command=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @click.option("--status", type=click.Choice(["open", "replayed", "all"]), default="open", show_default=True)
 @click.option("--reason", help="只看某个原因 / only this reason code.")
 @click.option("--source", help="只看某个来源 / only this source.")
@@ -301,15 +302,17 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inf
     from starlette.applications import Starlette
 
     from hcp.serve import bind_listener
-    from ingest.http import DEFAULTS, IngestWriter, make_routes
+    from hcp.config import get_config
+    from ingest.http import IngestWriter, make_routes
 
     _key_or_fail(app)
     wh = app.warehouse()
-    writer = IngestWriter(wh, queue_rows=queue_rows or DEFAULTS["queue_rows"], unknown_items=unknown_items or "flag",
+    limits = get_config().ingest  # the options given win over [ingest]
+    writer = IngestWriter(wh, queue_rows=queue_rows or limits.queue_rows, unknown_items=unknown_items or limits.unknown_items,
                           group_rows=group_rows)
     starlette_app = Starlette(routes=make_routes(
-        writer, max_body_bytes=max_body_bytes or DEFAULTS["max_body_bytes"], max_lines=max_lines or DEFAULTS["max_lines"],
-        max_inflight_bytes=max_inflight_bytes or DEFAULTS["max_inflight_bytes"]))
+        writer, max_body_bytes=max_body_bytes or limits.max_body_bytes, max_lines=max_lines or limits.max_lines,
+        max_inflight_bytes=max_inflight_bytes or limits.max_inflight_bytes))
     sock = bind_listener(host, port)
     actual = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(starlette_app, log_level="warning", access_log=False, lifespan="off"))
@@ -350,7 +353,7 @@ def _changed_fields(before: str, after: str) -> str:
               "the subtree of this region code.")
 @click.option("--actor", help="只看某个来源（token:名称 / operator:用户）/ only changes by this actor.")
 @click.option("--moves", is_flag=True, help="只看部门所属区划的变更 / only departments moved to another region.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @click.option("--limit", type=click.IntRange(min=1), help="最多条数 / at most this many.")
 @click.pass_obj
 def history_cmd(app, dept_code, region_code, item_code, within, actor, moves, fmt, limit):

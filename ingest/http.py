@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -52,6 +51,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hcp.config import get_config
 from hcp.i18n import tr
 from ingest import jsonsafe, scope, tokens
 from ingest.fields import ERR, ERR_DETAIL, EXTRA, GROUP, RAW, REFERENCE_KINDS
@@ -61,8 +61,6 @@ from ingest.readers import decode_jsonl
 from ingest.run import with_positions
 from warehouse.client import WarehouseError
 
-DEFAULTS = {"max_body_bytes": 64 << 20, "max_lines": 200_000, "queue_rows": 400_000, "unknown_items": "flag",
-            "max_inflight_bytes": 128 << 20}
 #: How many refused records a 403 lists (the count is always given).
 REFUSED_LISTED = 100
 
@@ -148,30 +146,19 @@ def decode_bodies(bodies: list[bytes]) -> list[pl.DataFrame]:
     return [parts.get((i,), frame.clear().drop("__body")) for i in range(len(bodies))]
 
 
-def group_settings(config: dict | None = None) -> tuple[int, float]:
-    """``(group_max_rows, group_wait_seconds)`` of ``[ingest]`` in the configuration (hcp/defaults.toml)."""
-    from hcp.config import load_config
-
-    section = (config if config is not None else load_config())["ingest"]
-    return int(section["group_max_rows"]), float(section["group_wait_ms"]) / 1000.0
-
-
 class IngestWriter:
     """The single writer of this process: a bounded queue of batches, committed in order, the requests
     queued while a commit is in flight grouped into the next commit (at most ``group_rows`` rows;
     ``group_rows <= 1`` commits each request alone). A writer that finds fewer than ``group_rows`` rows
     queued waits up to ``group_wait`` seconds for more to join them."""
 
-    def __init__(self, wh, *, queue_rows: int = DEFAULTS["queue_rows"], unknown_items: str = "flag",
+    def __init__(self, wh, *, queue_rows: int | None = None, unknown_items: str | None = None,
                  group_rows: int | None = None, group_wait: float | None = None):
-        self.loader = Loader(wh, keep_rejects=True, unknown_items=unknown_items)
-        self.queue_rows = queue_rows
-        if group_rows is None or group_wait is None:
-            default_rows, default_wait = group_settings()
-            group_rows = default_rows if group_rows is None else group_rows
-            group_wait = default_wait if group_wait is None else group_wait
-        self.group_rows = group_rows
-        self.group_wait = group_wait
+        config = get_config().ingest  # [ingest] for what the caller leaves out
+        self.loader = Loader(wh, keep_rejects=True, unknown_items=unknown_items or config.unknown_items)
+        self.queue_rows = config.queue_rows if queue_rows is None else queue_rows
+        self.group_rows = config.group_max_rows if group_rows is None else group_rows
+        self.group_wait = config.group_wait_seconds if group_wait is None else group_wait
         self.pending_rows = 0
         self.committed_batches = 0
         #: commits made (a group of requests is one; a group that failed and was retried request by
@@ -542,8 +529,8 @@ def _batch_and_source(request: Request, token: tokens.Token, body: bytes) -> tup
 
 
 def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
-                max_inflight_bytes: int = DEFAULTS["max_inflight_bytes"], prefix: str = "/ingest") -> list[Route]:
-    inflight = InFlight(max_inflight_bytes)
+                max_inflight_bytes: int | None = None, prefix: str = "/ingest") -> list[Route]:
+    inflight = InFlight(get_config().ingest.max_inflight_bytes if max_inflight_bytes is None else max_inflight_bytes)
     wh = writer.loader.wh
 
     def busy(message: str) -> Response:
@@ -658,8 +645,8 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
 
 
 def _option(options: dict, name: str):
-    env = os.environ.get(f"HCP_INGEST_{name.upper()}")
-    value = options.get(name, env if env is not None else DEFAULTS[name])
+    """An option of ``hcp serve`` for the endpoint, else ``[ingest] <name>`` (which ``HCP_INGEST_*`` overrides)."""
+    value = options.get(name, getattr(get_config().ingest, name))
     return value if name == "unknown_items" else int(value)
 
 

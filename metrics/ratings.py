@@ -29,14 +29,6 @@ RATING_FACT_COLUMNS = (
 )
 
 
-#: The ratings an upheld appeal excludes, in SQL — the same rule as ``appeal_upheld`` in :func:`rating_facts`
-#: (the latest decision by (action time, follow-up id) decides), for counting ratings in ClickHouse.
-UPHELD_RATINGS_SQL = (
-    "SELECT rating_id FROM followups FINAL WHERE action IN ('appeal_upheld', 'appeal_rejected') "
-    "GROUP BY rating_id HAVING argMax(action, (action_time, followup_id)) = 'appeal_upheld'"
-)
-
-
 def locality_value_expr(region_code: str, default: int, by_locality: dict[str, int]) -> pl.Expr:
     """A per-locality setting: the value of the most specific region prefix that matches, else default."""
     expr = pl.lit(default, dtype=pl.Int32)
@@ -50,7 +42,7 @@ def rating_facts(
     followups: pl.DataFrame | pl.LazyFrame,
     calendar: WorkCalendar,
     *,
-    rectify_days: int = 15,
+    rectify_days: int,
     rectify_days_by_locality: dict[str, int] | None = None,
     as_of: dt.datetime | dt.date | None = None,
 ) -> pl.DataFrame:

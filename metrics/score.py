@@ -1,6 +1,7 @@
 """Composite score (综合得分), ranking within peer groups, and the bottom-two-months list (约谈).
 
-The score of a unit is the sum of per-indicator contributions (``[scoring]`` in the configuration):
+The score of a unit is the sum of per-indicator contributions (``[scoring]`` in the configuration,
+:class:`hcp.config.ScoringConfig`):
 
     contribution_i = 100 × w_i × a_i / Σ_{j with a value} w_j
 
@@ -9,7 +10,7 @@ better, min((1 − value) / (1 − target), 1) when lower is better. An indicato
 contributes nothing and its weight is shared among the others; a unit with no scored indicator at all
 has no score and no rank. So every score is, exactly, the sum of its contributions.
 
-**Who is ranked** (``[ranking]``). Each unit gets a ``rank_status``:
+**Who is ranked** (``[ranking]``, :class:`hcp.config.RankingConfig`). Each unit gets a ``rank_status``:
 
 * ``no_data`` (无数据): no completed case and no counted rating in the period. No score, no rank, even if
   its catalogue has figures; a period with no data at all therefore has no score anywhere.
@@ -32,78 +33,24 @@ talk (``bottom_two_consecutive``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import polars as pl
 
+from hcp.config import RankingConfig, ScoringConfig
 from hcp.workdays import region_prefix
 
 #: ``rank_status`` values.
 RANKED, SMALL_SAMPLE, NO_DATA = "ranked", "small_sample", "no_data"
 
 
-@dataclass(frozen=True)
-class ScoringConfig:
-    weights: dict[str, float]
-    targets: dict[str, float]
-    direction: dict[str, str]
-
-    @classmethod
-    def from_config(cls, config: dict) -> "ScoringConfig":
-        section = config.get("scoring", {})
-        weights = {k: float(v) for k, v in section.get("weights", {}).items() if float(v) > 0}
-        targets = {k: float(v) for k, v in section.get("targets", {}).items()}
-        missing = sorted(set(weights) - set(targets))
-        if missing:
-            raise ValueError(f"[scoring.targets] has no target for {', '.join(missing)}")
-        for key, target in targets.items():
-            if not 0 < target <= 1:
-                raise ValueError(f"[scoring.targets] {key} = {target}: a target must be in (0, 1]")
-        return cls(weights, targets, dict(section.get("direction", {})))
-
-
-@dataclass(frozen=True)
-class RankingConfig:
-    """Who is ranked and who can be marked (``[ranking]`` in the configuration; see the module docstring)."""
-
-    min_cases: int = 20
-    min_ratings: int = 20
-    bottom_min_peers: int = 5
-    #: The bottom-two mark needs a score at least this many points below the peer group's median.
-    bottom_margin_points: float = 2.0
-    #: Peer group of counties: ``province`` (a province office ranks all its counties together) or ``city``.
-    county_peers: str = "province"
-    #: Region code -> {"min_cases": n, "min_ratings": n}: an office's own volume thresholds for its subtree.
-    locality: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "RankingConfig":
-        section = config.get("ranking", {})
-        county_peers = str(section.get("county_peers", "province"))
-        if county_peers not in ("province", "city"):
-            raise ValueError(f"[ranking] county_peers = {county_peers!r}: use \"province\" or \"city\"")
-        locality = {
-            str(code): {k: int(v) for k, v in values.items() if k in ("min_cases", "min_ratings")}
-            for code, values in section.get("locality", {}).items()
-        }
-        config_ = cls(int(section.get("min_cases", 20)), int(section.get("min_ratings", 20)),
-                      int(section.get("bottom_min_peers", 5)), float(section.get("bottom_margin_points", 2.0)),
-                      county_peers, locality)
-        if config_.bottom_margin_points < 0:
-            raise ValueError("[ranking] bottom_margin_points must not be negative")
-        for name in ("min_cases", "min_ratings", "bottom_min_peers"):
-            if getattr(config_, name) < 1:
-                raise ValueError(f"[ranking] {name} must be at least 1")
-        return config_
-
-    def threshold_expr(self, key: str, region: str = "unit_region") -> pl.Expr:
-        """The volume threshold ``key`` of each unit: its office's own, else the default."""
-        expr = pl.lit(getattr(self, key), dtype=pl.Int64)
-        for code, values in sorted(self.locality.items(), key=lambda kv: len(region_prefix(kv[0]))):
-            if key in values:
-                expr = pl.when(pl.col(region).str.starts_with(region_prefix(code))).then(
-                    pl.lit(values[key], dtype=pl.Int64)).otherwise(expr)
-        return expr
+def threshold_expr(config: RankingConfig, key: str, region: str = "unit_region") -> pl.Expr:
+    """The volume threshold ``key`` (``min_cases``/``min_ratings``) of each unit: its office's own (the most
+    specific ``[ranking.locality]`` region prefix holding the unit's region), else the default."""
+    expr = pl.lit(getattr(config, key), dtype=pl.Int64)
+    for code, values in sorted(config.locality.items(), key=lambda kv: len(region_prefix(kv[0]))):
+        if key in values:
+            expr = pl.when(pl.col(region).str.starts_with(region_prefix(code))).then(
+                pl.lit(values[key], dtype=pl.Int64)).otherwise(expr)
+    return expr
 
 
 def rank_status(values: pl.DataFrame, config: RankingConfig) -> pl.DataFrame:
@@ -113,7 +60,7 @@ def rank_status(values: pl.DataFrame, config: RankingConfig) -> pl.DataFrame:
     thresholds apply; "" for none).
     """
     cases, ratings = pl.col("cases_completed").fill_null(0), pl.col("ratings").fill_null(0)
-    enough = (cases >= config.threshold_expr("min_cases")) | (ratings >= config.threshold_expr("min_ratings"))
+    enough = (cases >= threshold_expr(config, "min_cases")) | (ratings >= threshold_expr(config, "min_ratings"))
     return values.with_columns(
         rank_status=pl.when((cases == 0) & (ratings == 0)).then(pl.lit(NO_DATA))
         .when(enough).then(pl.lit(RANKED)).otherwise(pl.lit(SMALL_SAMPLE))

@@ -42,6 +42,7 @@ import time
 import numpy as np
 import polars as pl
 
+from hcp.config import get_config
 from hcp.errors import EXIT_DATA, HcpError
 from hcp.i18n import tr
 from models import cause_data
@@ -211,16 +212,6 @@ def _compare(model, train: pl.DataFrame, test: pl.DataFrame, extra: dict | None 
             "beats_keywords": scorers["model"]["macro_f1"] > scorers["keywords"]["macro_f1"]}
 
 
-def _settings() -> dict:
-    from hcp.config import load_config
-
-    use_seed = load_config()["models"]["cause"]["use_seed"]
-    if not isinstance(use_seed, bool):
-        raise HcpError(f"配置项 [models.cause] use_seed 应为 true 或 false / [models.cause] use_seed must be "
-                       f"true or false, not {use_seed!r}")
-    return {"use_seed": use_seed}
-
-
 def _month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
@@ -238,7 +229,7 @@ def train(wh, *, seed: int = 0, progress=None, lang: str = "zh", use_seed: bool 
     """Train the cause classifier on the seed set and the causes verified in the warehouse."""
     say = progress or (lambda message: None)
     started = time.perf_counter()
-    use_seed = _settings()["use_seed"] if use_seed is None else use_seed
+    use_seed = get_config().models.cause.use_seed if use_seed is None else use_seed
     say(tr(lang, "读取已核实的差评原因", "reading the verified causes"))
     verified = cause_data.load_verified(wh)
     with_text = verified.filter((pl.col("comment").fill_null("") != "") | (pl.col("tags").list.len() > 0))

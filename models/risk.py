@@ -33,6 +33,7 @@ import time
 import numpy as np
 import polars as pl
 
+from hcp.config import Config, get_config
 from hcp.i18n import tr
 from models import risk_features as rf
 from models.evaluation import binary_report, pr_auc_gain, score_baseline
@@ -40,6 +41,7 @@ from models.registry import ModelKind, TrainResult
 from metrics.jobs import MetricsSettings
 from models.store import TooLittleData
 from warehouse.client import SHANGHAI
+from warehouse.queries.events import latest_event_time
 
 FEATURE_VERSION = 1
 #: Days after the first acceptance before the first snapshot (so that histories are not empty).
@@ -62,18 +64,11 @@ BASELINES = {
 }
 
 
-def watch_threshold(config: dict | None = None) -> float:
+def watch_threshold(config: Config | None = None) -> float:
     """The risk from which an open case that is neither red nor yellow is listed as "likely to go overdue"
     (可能超期) on the overdue watch and in the daily digest: ``[models.risk] watch_threshold`` of the
-    configuration (hcp/defaults.toml), a probability between 0 and 1."""
-    from hcp.config import load_config
-    from hcp.errors import HcpError
-
-    value = (config if config is not None else load_config())["models"]["risk"]["watch_threshold"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise HcpError(f"配置项 [models.risk] watch_threshold 应为 0 到 1 之间的概率 / "
-                       f"[models.risk] watch_threshold must be a probability in (0, 1], not {value!r}")
-    return float(value)
+    configuration (hcp/defaults.toml; :class:`hcp.config.RiskModelConfig` checks it is a probability)."""
+    return (config or get_config()).models.risk.watch_threshold
 
 
 def _logit(name: str) -> pl.Expr:
@@ -156,7 +151,7 @@ def contributions(model, x: np.ndarray) -> np.ndarray:
 # Data windows -----------------------------------------------------------------------------------
 def data_watermark(wh) -> dt.datetime | None:
     """The latest event time in the warehouse (capped at now): labels are as known at this instant."""
-    latest = wh.query_value("SELECT max(event_time) FROM case_events")
+    latest = latest_event_time(wh)
     if latest is None or latest.year < 2000:
         return None
     latest = latest.astimezone(SHANGHAI) if latest.tzinfo else latest.replace(tzinfo=SHANGHAI)

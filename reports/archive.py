@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from hcp.config import Config, get_config
 from hcp.locks import file_lock
-from hcp.settings import hcp_home
 from reports.figures import DataVersion
 from warehouse.client import SHANGHAI
 
@@ -53,9 +53,9 @@ MANIFEST = "manifest.json"
 _HELD = threading.local()
 
 
-def default_root(config: dict | None = None) -> Path:
-    configured = (config or {}).get("reports", {}).get("archive_dir", "")
-    return Path(configured).expanduser() if configured else hcp_home() / "reports"
+def default_root(config: Config | None = None) -> Path:
+    """Where published reports go: ``[reports] archive_dir``, else ``$HCP_HOME/reports``."""
+    return (config or get_config()).reports.archive_root()
 
 
 def sha256(data: bytes) -> str:

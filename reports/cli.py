@@ -12,18 +12,12 @@ import click
 
 from hcp.errors import HcpError
 from hcp.i18n import tr
+from hcp.options import instant_option, month_option, scope_option
+from hcp.periods import SHANGHAI, Period
+from hcp.scope import Scope
 
-
-def _month(value: str) -> str:
-    from metrics.indicators import Period
-
-    try:
-        period = Period.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--month") from exc
-    if not period.is_month:
-        raise click.BadParameter("use YYYY-MM", param_hint="--month")
-    return period.label
+# The report modules (figures, archive, scheduler) are imported inside the commands, to keep `hcp --help`
+# fast: it imports every command's module.
 
 
 @click.group()
@@ -32,20 +26,19 @@ def report() -> None:
 
 
 @report.command()
-@click.option("--month", required=True, help="月份 / YYYY-MM (Asia/Shanghai).")
-@click.option("--region", default=None, metavar="CODE",
-              help="区划 / 12-digit region code: a province, city or county office's bulletin (default: all).")
+@month_option(required=True)
+@scope_option(dept=None, region_help="区划 / 12-digit region code: a province, city or county office's bulletin (default: all).")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="另存目录 / also copy the files here (the archive keeps the published version).")
 @click.pass_obj
-def monthly(app, month: str, region: str | None, out: Path | None) -> None:
+def monthly(app, month: Period, scope: Scope, out: Path | None) -> None:
     """月度通报 / publish the monthly bulletin: workbook, HTML and PDF, once per data version."""
-    from hcp.config import load_config
+    from hcp.config import get_config
     from reports.archive import Archive, default_root
     from reports.monthly import publish_monthly
 
-    month = _month(month)
-    config = load_config()
+    month, region = month.label, None if scope.unrestricted else scope.code
+    config = get_config()
     archive = Archive(default_root(config))
     published = publish_monthly(app.warehouse(), archive, month, region, lang=app.lang, trigger="manual", config=config)
     m = published.manifest
@@ -72,21 +65,11 @@ def monthly(app, month: str, region: str | None, out: Path | None) -> None:
         click.echo(f"  {path}")
 
 
-def _instant(text: str) -> dt.datetime:
-    from metrics.api import InstantError, parse_instant
-
-    try:
-        return parse_instant(text)
-    except InstantError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from exc
-
-
 @click.command()
 @click.option("--once", is_flag=True, help="执行到期任务后退出 / run what is due (and missed) now, then exit (for cron).")
-@click.option("--now", "now", default=None, metavar="ISO",
-              help="以此时刻为“现在” / treat this instant as now (replays; Asia/Shanghai if no offset). With --once.")
+@instant_option("--now", help="以此时刻为“现在” / treat this instant as now (replays; Asia/Shanghai if no offset). With --once.")
 @click.pass_obj
-def scheduler(app, once: bool, now: str | None) -> None:
+def scheduler(app, once: bool, now: dt.datetime | None) -> None:
     """定时任务 / monthly bulletins, nightly metrics and the daily red/yellow digest, exactly once.
 
     Without --once it runs until stopped (Ctrl-C or SIGTERM). The cron expressions, the archive and the
@@ -100,7 +83,7 @@ def scheduler(app, once: bool, now: str | None) -> None:
         raise click.UsageError("--now needs --once")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    fixed = _instant(now) if now else None
+    fixed = now
     try:
         runner = ReportScheduler(app.warehouse(), lang=app.lang, clock=(lambda: fixed) if fixed else None)
     except ValueError as exc:
@@ -123,7 +106,6 @@ def scheduler(app, once: bool, now: str | None) -> None:
                               "some runs failed; see failures/ and runs.jsonl in the archive"))
         return
     from apscheduler.schedulers.blocking import BlockingScheduler
-    from warehouse.client import SHANGHAI
 
     blocking = BlockingScheduler(timezone=SHANGHAI)
     runner.attach(blocking)

@@ -17,6 +17,7 @@ from hcp.scope import Scope
 from hcp.textable import render
 from metrics.flags import flags_as_of
 from metrics.jobs import MetricsJob, MetricsSettings
+from models import risk, store as model_store
 from reports.archive import Archive, Computed, Published
 from reports.figures import canonical_json, data_version, figures_checksum
 from supervision.urges import per_department, urge_outcomes
@@ -35,8 +36,6 @@ def likely_overdue_figures(wh: Warehouse, as_of: dt.datetime, warning_days: int,
     counted per department (most first) with each department's :data:`LIKELY_PER_DEPARTMENT` riskiest cases
     (risk, deadline, working days left, the factors in words). With no usable model: ``available`` false and
     the reason (``message``), nothing else — the digest still goes out."""
-    from models import risk, store as model_store
-
     threshold = risk.watch_threshold()
     try:
         model, manifest = model_store.load("risk", risk.FEATURE_VERSION, lang)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from hcp.config import load_config
+from hcp.config import Config, get_config
 from hcp.periods import Period
 from warehouse.queries.reference import load_calendar
 from metrics.jobs import MetricsSettings
@@ -42,13 +42,13 @@ def render_files(figures: dict, watermark: str | None, number: int, region: str 
 
 
 def publish_monthly(wh: Warehouse, archive: Archive, month: str, region: str | None = None, *, lang: str = "zh",
-                    trigger: str = "manual", config: dict | None = None,
+                    trigger: str = "manual", config: Config | None = None,
                     clock: Callable[[], dt.datetime] | None = None) -> Published:
     """The bulletin of ``month`` for a scope: a new version only when the data version moved and the
     figures changed (see :mod:`reports.archive`). ``clock`` (default: now) is the moment the figures are
     computed at: its day, capped by :func:`reports.figures.as_of_day`, is the day rectification due-ness
     is judged on, and part of the data version."""
-    config = config if config is not None else load_config()
+    config = config or get_config()
     settings = MetricsSettings.load(config)
     region = None if region in (None, "", "all") else region
     now = (clock or (lambda: dt.datetime.now(SHANGHAI)))()

@@ -38,48 +38,56 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from hcp.config import load_config
+from hcp.config import Config, get_config
+from metrics.jobs import MetricsJob, MetricsSettings
 from reports.archive import Archive, default_root
+from reports.digest import publish_digest
+from reports.monthly import publish_monthly
 from warehouse.client import SHANGHAI, Warehouse
 
 log = logging.getLogger("hcp.reports.scheduler")
 
 JOBS = ("metrics", "monthly", "digest")  # order of execution for the same instant
-DEFAULT_CRON = {"monthly": "0 8 1 * *", "metrics": "0 2 * * *", "digest": "30 7 * * *"}
-DEFAULT_CATCH_UP = {"monthly": 12, "metrics": 1, "digest": 7}
 
 
 @dataclass(frozen=True)
 class SchedulerSettings:
+    """The schedule as the scheduler uses it, from ``[reports]`` (:class:`hcp.config.ReportsConfig`): each job's
+    cron expression ("" disabled; checked here) and catch-up count, the retries (at least one attempt)."""
+
     cron: dict[str, str]
     catch_up: dict[str, int]
-    regions: tuple[str, ...] = ()
-    attempts: int = 3
-    backoff: float = 60.0
-    backoff_max: float = 900.0
-    in_serve: bool = True
-    serve_delay: float = 60.0
+    regions: tuple[str, ...]
+    attempts: int
+    backoff: float
+    backoff_max: float
+    in_serve: bool
+    serve_delay: float
 
     @classmethod
-    def from_config(cls, config: dict) -> "SchedulerSettings":
-        section = config.get("reports", {})
-        cron = {job: str(section.get(f"{job}_cron", DEFAULT_CRON[job])).strip() for job in JOBS}
+    def from_config(cls, config: Config) -> "SchedulerSettings":
+        section = config.reports
+        cron = {job: getattr(section, f"{job}_cron").strip() for job in JOBS}
         for job, expression in cron.items():
             if expression:
                 try:
                     CronTrigger.from_crontab(expression, timezone=SHANGHAI)
                 except ValueError as exc:
                     raise ValueError(f"[reports] {job}_cron = {expression!r}: {exc}") from exc
-        catch_up = {job: max(int(section.get(f"{job}_catch_up", DEFAULT_CATCH_UP[job])), 1) for job in JOBS}
+        catch_up = {job: max(getattr(section, f"{job}_catch_up"), 1) for job in JOBS}
         return cls(
-            cron=cron, catch_up=catch_up, regions=tuple(str(r) for r in section.get("monthly_regions", [])),
-            attempts=max(int(section.get("retry_attempts", 3)), 1),
-            backoff=float(section.get("retry_backoff_seconds", 60)),
-            backoff_max=float(section.get("retry_backoff_max_seconds", 900)),
-            in_serve=bool(section.get("scheduler_in_serve", True)),
-            serve_delay=float(section.get("serve_catch_up_delay_seconds", 60)),
+            cron=cron, catch_up=catch_up, regions=section.monthly_regions,
+            attempts=max(section.retry_attempts, 1),
+            backoff=section.retry_backoff_seconds,
+            backoff_max=section.retry_backoff_max_seconds,
+            in_serve=section.scheduler_in_serve,
+            serve_delay=section.serve_catch_up_delay_seconds,
         )
 
     def delay(self, attempt: int) -> float:
@@ -140,11 +148,11 @@ def _parse(text: str) -> dt.datetime:
 class ReportScheduler:
     """Decides what is due and runs it with retries; APScheduler only wakes it up."""
 
-    def __init__(self, wh: Warehouse, *, archive: Archive | None = None, config: dict | None = None,
+    def __init__(self, wh: Warehouse, *, archive: Archive | None = None, config: Config | None = None,
                  clock: Callable[[], dt.datetime] | None = None, sleep: Callable[[float], object] | None = None,
                  lang: str = "zh"):
         self.wh = wh
-        self.config = config if config is not None else load_config()
+        self.config = config or get_config()
         self.settings = SchedulerSettings.from_config(self.config)
         self.clock = clock or (lambda: dt.datetime.now(SHANGHAI))
         self.archive = archive or Archive(default_root(self.config), clock=self.clock)
@@ -224,18 +232,12 @@ class ReportScheduler:
     def run_job(self, item: Due) -> list[dict]:
         trigger = f"schedule {item.fire.isoformat(timespec='minutes')}"
         if item.job == "metrics":
-            from metrics.jobs import MetricsJob, MetricsSettings
-
             report = MetricsJob(self.wh, MetricsSettings.load(self.config), clock=self.clock).run()
             return [{"mode": report.mode, "cases": report.cases, "periods": report.periods}]
         if item.job == "digest":
-            from reports.digest import publish_digest
-
             published = publish_digest(self.wh, self.archive, item.fire, lang=self.lang, trigger=trigger,
                                        config=self.config)
             return [_summary(published)]
-        from reports.monthly import publish_monthly
-
         results = []
         for region in (None, *self.settings.regions):
             published = publish_monthly(self.wh, self.archive, item.key, region, lang=self.lang, trigger=trigger,
@@ -247,7 +249,7 @@ class ReportScheduler:
     def _retrain(self) -> list[dict]:
         """After the month's bulletins, the models learn from the month just closed (models.lifecycle); a
         kind with too little data keeps its last model and says why."""
-        from models import lifecycle
+        from models import lifecycle  # scikit-learn is heavy: loaded only when a month's models are retrained
 
         return [{"status": "trained" if t.directory is not None else "too_little_data", "model": t.kind,
                  "detail": t.message} for t in lifecycle.train(self.wh, lang=self.lang)]
@@ -269,8 +271,6 @@ class ReportScheduler:
     # APScheduler ---------------------------------------------------------------------------------
     def attach(self, scheduler, *, catch_up_delay: float = 0.0) -> None:
         """Add one cron job per enabled job (each fire runs everything due) and a catch-up run."""
-        from apscheduler.triggers.date import DateTrigger
-
         for job in JOBS:
             cron = self.settings.cron[job]
             if cron:
@@ -304,11 +304,7 @@ def service(ctx) -> list:
     """Hosted by ``hcp serve`` (opt out with ``[reports] scheduler_in_serve = false``): a BackgroundScheduler
     on the served warehouse; the catch-up runs ``serve_catch_up_delay_seconds`` after start. Route:
     ``GET /reports/scheduler`` (jobs, what they have handled, next run times)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    config = load_config()
+    config = get_config()
     settings = SchedulerSettings.from_config(config)
     if not settings.in_serve:
         return []

@@ -12,12 +12,14 @@ import stat
 import pytest
 
 from dashboard import auth, login_guard
-from dashboard.login_guard import GuardSettings, judge
+from dashboard.login_guard import judge
+from hcp.config import LoginsConfig
 from hcp.errors import HcpError
 from tests.conftest import run_hcp
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
-RULES = GuardSettings(user_failures=5, client_failures=20, window_minutes=15, lockout_minutes=15, delay_seconds=1)
+RULES = LoginsConfig(user_failures=5, client_failures=20, window_minutes=15, lockout_minutes=15, delay_seconds=1,
+                     trust_forwarded_for=False)
 
 
 def attempt(minutes: float, user="qd", client="10.0.0.9", ok=False) -> dict:

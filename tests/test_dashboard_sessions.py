@@ -10,14 +10,14 @@ import stat
 import pytest
 
 from dashboard import auth, sessions
-from dashboard.sessions import Register, Session, SessionSettings, fold, issue, verify
-from hcp.config import load_config
+from dashboard.sessions import Register, Session, fold, issue, verify
+from hcp.config import Config, SessionsConfig
 from hcp.errors import HcpError
 from tests.conftest import run_hcp
 
 SECRET = bytes(range(32))
 T0 = 1_790_000_000  # an instant (Unix seconds)
-RULES = SessionSettings(remember=True, idle_minutes=60, absolute_hours=8, renew_minutes=5, cookie_name="hcp_session")
+RULES = SessionsConfig(remember=True, idle_minutes=60, absolute_hours=8, renew_minutes=5, cookie_name="hcp_session")
 HASH = "scrypt$16384$8$1$c2FsdA==$aGFzaA=="
 SESSION = Session(sid="s" * 24, username="qingdao", started=T0, idle_until=T0 + 3600)
 LIVE = fold([{"event": "start", "at": T0, "sid": SESSION.sid, "user": "qingdao"}])
@@ -104,12 +104,12 @@ def test_active_sessions_leaves_out_ended_and_expired_ones():
 
 
 def test_the_defaults_are_documented_settings():
-    settings = SessionSettings.load(load_config())
+    settings = Config.load().dashboard.sessions
     assert settings.remember and settings.idle_minutes > 0 and settings.absolute_hours > 0
+    with pytest.raises(HcpError):  # a wrong type (a missing key cannot be: defaults.toml has them all)
+        Config.from_dict({"dashboard": {"sessions": {"remember": "yes"}}})
     with pytest.raises(HcpError):
-        SessionSettings.load({"dashboard": {"sessions": {"remember": True}}})
-    with pytest.raises(HcpError):
-        SessionSettings.load({"dashboard": {"sessions": {**vars(settings), "cookie_name": "a;b"}}})
+        Config.from_dict({"dashboard": {"sessions": {**vars(settings), "cookie_name": "a;b"}}})
 
 
 def test_files_secret_register_and_the_whole_round_trip(hcp_home):

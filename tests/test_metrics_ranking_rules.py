@@ -9,19 +9,20 @@ working; 2026 Spring Festival Feb 15–23 off, Sat Feb 14 and Sat Feb 28 working
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
 import polars as pl
 import pytest
 
+from hcp.config import Config, ScoringConfig
 from hcp.workdays import WorkCalendar
 from metrics.facts import case_facts
 from hcp.periods import Period
 from metrics.indicators import compute_indicators
 from metrics.jobs import MetricsJob, MetricsSettings, compute_period
 from metrics.ratings import rated_cases, rating_facts
-from metrics.score import RankingConfig
 from tests.builders import (SH, event, events_frame, followup, followups_frame, items_frame, lifecycle, rating,
                             ratings_frame)
 
@@ -31,7 +32,7 @@ PROVINCE, JINAN, LIXIA, LIXIA_TOWN = "370000000000", "370100000000", "3701020000
 ITEMS = items_frame({"ITEM5": 5, "ITEM3": 3})
 DEPTS = pl.DataFrame({"dept_code": ["P1", "J1", "L1"], "dept_name": ["省局", "市局", "区局"],
                       "region_code": [PROVINCE, JINAN, LIXIA]})
-NO_RATINGS = rating_facts(ratings_frame([]), followups_frame([]), CAL, as_of=dt.date(2025, 12, 1))
+NO_RATINGS = rating_facts(ratings_frame([]), followups_frame([]), CAL, rectify_days=15, as_of=dt.date(2025, 12, 1))
 
 
 def facts_with_coverage(rows, rfacts=NO_RATINGS) -> pl.DataFrame:
@@ -75,7 +76,7 @@ def test_a_grouping_at_a_level_holds_only_regions_of_that_level():
 
 def test_own_levels_are_ranked_with_their_peers_and_cities_with_the_cities_of_their_province():
     facts = level_scenario()
-    settings = MetricsSettings.load({**_config(min_cases=1)})
+    settings = settings_of({**_config(min_cases=1)})
     own = by_group(compute_period(facts, NO_RATINGS, ITEMS.head(0), DEPTS, OCT, "region:own", settings))
     # 省本级 has no peer of its own kind (peer group ''), 市本级 is ranked among the province's cities' own levels.
     assert own[PROVINCE]["peer_group"] == "" and own[JINAN]["peer_group"] == PROVINCE
@@ -84,6 +85,17 @@ def test_own_levels_are_ranked_with_their_peers_and_cities_with_the_cities_of_th
 
 
 # Who is ranked -----------------------------------------------------------------------------------------
+
+def settings_of(config: dict) -> MetricsSettings:
+    """The metrics settings of the defaults with ``config`` laid over them — its ``[scoring]`` taken as given
+    (only the indicators the test weighs), not merged with the default weights."""
+    scoring = config.get("scoring")
+    base = Config.from_dict({k: v for k, v in config.items() if k != "scoring"})
+    if scoring is not None:
+        base = dataclasses.replace(base, scoring=ScoringConfig(scoring["weights"], scoring["targets"],
+                                                               scoring.get("direction", {})))
+    return MetricsSettings.load(base)
+
 
 def _config(min_cases=20, min_ratings=20, bottom_min_peers=10, **extra) -> dict:
     return {"scoring": {"weights": {"on_time_rate": 1}, "targets": {"on_time_rate": 1.0}},
@@ -106,7 +118,7 @@ def test_small_units_are_listed_not_ranked_and_units_without_data_have_no_score(
     depts = pl.DataFrame({"dept_code": ["A", "B", "C", "S", "E"], "dept_name": list("ABCSE"),
                           "region_code": [LIXIA] * 5})
     facts = department_month({"A": (3, 0), "B": (2, 1), "C": (1, 2), "S": (1, 0)})
-    settings = MetricsSettings.load(_config(min_cases=3, bottom_min_peers=3))
+    settings = settings_of(_config(min_cases=3, bottom_min_peers=3))
     items = pl.concat([ITEMS, items_frame({"IE": (5, 10, 4, 0, "E", "2020-01-01")})])  # E: a catalogue, no data
     rows = by_group(compute_period(facts, NO_RATINGS, items, depts, OCT, "dept", settings))
     # A 3/3, B 2/3, C 1/3 on time: scores 100, 66.67, 33.33, ranked 1, 2, 3 among 3 ranked peers. B and C
@@ -127,7 +139,7 @@ def test_small_units_are_listed_not_ranked_and_units_without_data_have_no_score(
 
 def test_no_data_means_no_score_even_when_the_catalogue_has_figures():
     facts = department_month({})
-    settings = MetricsSettings.load({"scoring": {"weights": {"depth3plus_item_rate": 1},
+    settings = settings_of({"scoring": {"weights": {"depth3plus_item_rate": 1},
                                                  "targets": {"depth3plus_item_rate": 0.9}}})
     depts = pl.DataFrame({"dept_code": ["D1"], "dept_name": ["D1"], "region_code": [LIXIA]})
     rows = by_group(compute_period(facts, NO_RATINGS, ITEMS, depts, OCT, "dept", settings))
@@ -141,14 +153,14 @@ def test_the_volume_threshold_can_be_set_per_office_and_ratings_alone_suffice():
     qingdao = department_month({"B": (2, 0)}, region="370202000000")
     facts = pl.concat([facts.filter(pl.col("dept_code") == "A"), qingdao])
     config = _config(min_cases=3, min_ratings=2, locality={"370200000000": {"min_cases": 2}})
-    settings = MetricsSettings.load(config)
+    settings = settings_of(config)
     rows = by_group(compute_period(facts, NO_RATINGS, ITEMS, depts, OCT, "dept", settings))
     # A (Jinan, default 3) with 2 cases is too small; B (Qingdao's office asks for 2) is ranked.
     assert rows["A"]["rank_status"] == "small_sample" and rows["B"]["rank_status"] == "ranked"
     # Two counted ratings make A rankable even with 2 cases (min_ratings = 2).
     ratings = ratings_frame([rating(f"r{i}", f"A-ok{i}", 5, "2025-10-20 10:00", dept="A", region=LIXIA)
                              for i in range(2)])
-    rf = rating_facts(ratings, followups_frame([]), CAL, as_of=dt.date(2025, 12, 1))
+    rf = rating_facts(ratings, followups_frame([]), CAL, rectify_days=15, as_of=dt.date(2025, 12, 1))
     rows = by_group(compute_period(facts, rf, ITEMS, depts, OCT, "dept", settings))
     assert rows["A"]["rank_status"] == "ranked"
 
@@ -159,7 +171,7 @@ def test_bottom_two_only_in_peer_groups_of_the_minimum_size():
     facts = department_month(volumes)
     marked = lambda min_peers: sorted(  # noqa: E731
         r["group"] for r in compute_period(facts, NO_RATINGS, ITEMS, depts, OCT, "dept",
-                                           MetricsSettings.load(_config(bottom_min_peers=min_peers))).to_dicts()
+                                           settings_of(_config(bottom_min_peers=min_peers))).to_dicts()
         if r["bottom_two"])
     assert marked(12) == ["D10", "D11"]  # 12 ranked peers: the last two
     assert marked(13) == []             # a group smaller than the minimum carries no mark
@@ -174,7 +186,7 @@ def test_the_bottom_two_mark_needs_a_real_gap_below_the_median():
     def marked(on_time: list[int], margin: float) -> list[str]:
         volumes = {f"D{i}": (n, 40 - n) for i, n in enumerate(on_time)}
         depts = pl.DataFrame({"dept_code": list(volumes), "dept_name": list(volumes), "region_code": [LIXIA] * 5})
-        settings = MetricsSettings.load(_config(bottom_min_peers=5, bottom_margin_points=margin))
+        settings = settings_of(_config(bottom_min_peers=5, bottom_margin_points=margin))
         frame = compute_period(department_month(volumes), NO_RATINGS, ITEMS, depts, OCT, "dept", settings)
         return sorted(r["group"] for r in frame.to_dicts() if r["bottom_two"])
 
@@ -190,21 +202,21 @@ def test_counties_are_ranked_province_wide_or_within_their_city():
     facts = facts_with_coverage(rows)
     depts = pl.DataFrame({"dept_code": ["L1", "Q1"], "dept_name": ["L1", "Q1"], "region_code": [LIXIA, "370202000000"]})
     province_wide = by_group(compute_period(facts, NO_RATINGS, ITEMS.head(0), depts, OCT, "region:county",
-                                            MetricsSettings.load(_config(min_cases=1))))
+                                            settings_of(_config(min_cases=1))))
     assert {r["peer_group"] for r in province_wide.values()} == {PROVINCE}
     assert province_wide[LIXIA]["peers"] == 2
     per_city = by_group(compute_period(facts, NO_RATINGS, ITEMS.head(0), depts, OCT, "region:county",
-                                       MetricsSettings.load(_config(min_cases=1, county_peers="city"))))
+                                       settings_of(_config(min_cases=1, county_peers="city"))))
     assert per_city[LIXIA]["peer_group"] == JINAN and per_city[LIXIA]["peers"] == 1
 
 
 def test_ranking_settings_are_checked():
     with pytest.raises(ValueError, match="county_peers"):
-        RankingConfig.from_config({"ranking": {"county_peers": "town"}})
+        Config.from_dict({"ranking": {"county_peers": "town"}})
     with pytest.raises(ValueError, match="min_cases"):
-        RankingConfig.from_config({"ranking": {"min_cases": 0}})
+        Config.from_dict({"ranking": {"min_cases": 0}})
     with pytest.raises(ValueError, match="bottom_margin_points"):
-        RankingConfig.from_config({"ranking": {"bottom_margin_points": -1}})
+        Config.from_dict({"ranking": {"bottom_margin_points": -1}})
 
 
 # Rectification due-ness --------------------------------------------------------------------------------
@@ -270,7 +282,7 @@ def test_a_rating_still_within_its_limit_never_lowers_the_score():
     rows = [rating("old", "A", 1, "2025-11-03 10:00"), rating("new", "B", 1, "2025-11-28 10:00")]
     fus = [followup("old", "rectified", "2025-11-05 10:00")]
     rf = rating_facts(ratings_frame(rows), followups_frame(fus), CAL, rectify_days=15, as_of=dt.date(2025, 12, 1))
-    settings = MetricsSettings.load({"scoring": {"weights": {"bad_rectified_due_rate": 1},
+    settings = settings_of({"scoring": {"weights": {"bad_rectified_due_rate": 1},
                                                  "targets": {"bad_rectified_due_rate": 1.0}},
                                      "ranking": {"min_ratings": 1}})
     row = compute_period(facts_with_coverage([], rf), rf, ITEMS.head(0), DEPTS, Period.parse("2025-11"), "all",
@@ -314,7 +326,7 @@ def test_coverage_counts_a_case_whose_only_rating_was_excluded_by_an_upheld_appe
         rating("rb", "B", 5, "2025-10-11 10:00", default=True),  # a default rating is not the applicant's voice
     ])
     fus = [followup("ra", "appealed", "2025-10-12 10:00"), followup("ra", "appeal_upheld", "2025-10-14 10:00")]
-    rf = rating_facts(ratings, followups_frame(fus), CAL, as_of=dt.date(2025, 12, 1))
+    rf = rating_facts(ratings, followups_frame(fus), CAL, rectify_days=15, as_of=dt.date(2025, 12, 1))
     row = compute_indicators(facts_with_coverage(rows, rf), rf, ITEMS.head(0), DEPTS, OCT, "all").to_dicts()[0]
     assert row["ratings"] == 0                           # neither rating counts among the ratings
     assert row["rating_coverage"] == pytest.approx(1 / 3)  # A rated; B (default) and C did not
@@ -332,7 +344,7 @@ def test_an_inconsistent_case_creates_no_period_and_due_ness_is_refreshed_as_day
     warehouse.insert_df("case_events", events_frame(rows))
     warehouse.insert_df("ratings", ratings_frame([rating("b", "ok", 1, "2025-10-24 10:00")]))
     clock = {"now": dt.datetime(2025, 11, 10, 12, 0, tzinfo=SH)}
-    job = MetricsJob(warehouse, MetricsSettings.load(_config(min_cases=1)), clock=lambda: clock["now"])
+    job = MetricsJob(warehouse, settings_of(_config(min_cases=1)), clock=lambda: clock["now"])
     report = job.run(full=True)
     from warehouse.queries.group_metrics import read_group_metrics, stored_periods
     from warehouse.queries.state import set_state

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from metrics.score import ScoringConfig, composite_scores, mark_bottom_two, rank_within_peers
+from hcp.config import ScoringConfig
+from metrics.score import composite_scores, mark_bottom_two, rank_within_peers
 
 CONFIG = ScoringConfig(
     weights={"on_time_rate": 60, "good_rate": 40},
@@ -74,13 +75,12 @@ def test_small_peer_groups_mark_nobody_and_peer_groups_rank_separately():
 
 
 def test_lower_is_better_indicators_and_invalid_targets():
-    config = ScoringConfig.from_config({"scoring": {"weights": {"bad_rate": 1}, "targets": {"bad_rate": 0.02},
-                                                    "direction": {"bad_rate": "lower"}}})
+    config = ScoringConfig(weights={"bad_rate": 1}, targets={"bad_rate": 0.02}, direction={"bad_rate": "lower"})
     frame = pl.DataFrame({"group": ["A", "B"], "bad_rate": [0.01, 0.51], "peer_group": ["p", "p"]})
     scores = composite_scores(frame, config)["composite_score"].to_list()
     # attainment = min((1 − value) / (1 − target), 1): A → 1, B → 0.49 / 0.98 = 0.5.
     assert scores == pytest.approx([100, 50])
     with pytest.raises(ValueError, match="no target"):
-        ScoringConfig.from_config({"scoring": {"weights": {"good_rate": 1}, "targets": {}}})
+        ScoringConfig(weights={"good_rate": 1}, targets={}, direction={})
     with pytest.raises(ValueError, match="in \\(0, 1\\]"):
-        ScoringConfig.from_config({"scoring": {"weights": {"good_rate": 1}, "targets": {"good_rate": 1.5}}})
+        ScoringConfig(weights={"good_rate": 1}, targets={"good_rate": 1.5}, direction={})

@@ -344,7 +344,7 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
     """Three departments of one government (Shinan district), in September and October: D1 finishes the
     same day, D4 on time, D3 late — D4 and D3 are the bottom two both months, so both are called in by
     the district's office (its own departments; one case each is enough here, and so are three peers)."""
-    from hcp.config import load_config
+    from hcp.config import Config
     from metrics.jobs import MetricsSettings
 
     from warehouse.queries.group_metrics import read_group_metrics
@@ -368,9 +368,8 @@ def test_units_in_the_bottom_two_two_months_running_are_listed_for_a_talk(wareho
                           dept="D3", region=qd)
     warehouse.insert_df("case_events", events_frame(rows))
 
-    config = load_config()
-    config = {**config, "ranking": {**config.get("ranking", {}), "min_cases": 1, "min_ratings": 1, "bottom_min_peers": 3,
-                                                      "bottom_margin_points": 0}}
+    config = Config.from_dict({"ranking": {"min_cases": 1, "min_ratings": 1, "bottom_min_peers": 3,
+                                           "bottom_margin_points": 0}})
     figures, version = gather(warehouse, "2025-10", qd, config=config, settings=MetricsSettings.load(config))
     stored = {r["group"]: r for r in metrics_records(read_group_metrics(warehouse, "2025-10", "dept"), {})}
     assert {u["group"] for u in figures["talks"]} == {g for g, r in stored.items() if r["bottom_two_consecutive"]} == {"D3", "D4"}

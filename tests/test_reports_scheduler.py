@@ -6,7 +6,6 @@ the hosted service of `hcp serve`. Real embedded warehouse, real archive on disk
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 import json
 import logging
@@ -14,7 +13,7 @@ import logging
 import polars as pl
 import pytest
 
-from hcp.config import load_config
+from hcp.config import Config
 from reports.archive import Archive
 from reports.monthly import publish_monthly
 from reports.scheduler import ReportScheduler, fire_times
@@ -41,10 +40,8 @@ class Clock:
         return self.now
 
 
-def settings(**reports) -> dict:
-    config = copy.deepcopy(load_config())
-    config["reports"].update(reports)
-    return config
+def settings(**reports) -> Config:
+    return Config.from_dict({"reports": reports})
 
 
 @pytest.fixture

@@ -117,7 +117,7 @@ def test_rectify_an_upheld_rating_is_refused_and_the_rating_is_excluded(wh):
         assert "申诉已成立" in refused.value.zh and "upheld" in refused.value.en
     assert followup_rows(wh) == before
     # excluded from every score: the metrics engine reads the same records and no longer counts it
-    facts = rating_facts(load_ratings(wh), load_followups(wh), load_calendar(wh))
+    facts = rating_facts(load_ratings(wh), load_followups(wh), load_calendar(wh), rectify_days=15)
     assert facts.filter(pl.col("rating_id") == "bad2")["counted"].to_list() == [False]
     assert loop_status(wh, "bad2")["state"] == "upheld"
 

@@ -17,11 +17,12 @@ from hcp.domain import FOLLOWUP_ACTIONS
 from hcp.workdays import Override, WorkCalendar
 from metrics.ratings import rating_facts
 from supervision.loop import (STATES, ActionRefused, LoopStatus, check_action, derive_states, loop_frame)
+from hcp.config import Config
 from supervision.settings import SupervisionSettings
 from tests.builders import at, followup, followups_frame, rating, ratings_frame
 
 CAL = WorkCalendar()
-DEFAULTS = SupervisionSettings.load({})
+DEFAULTS = SupervisionSettings.load(Config.from_dict({}))
 QD, JN = "370202000000", "370102000000"
 
 
@@ -190,7 +191,7 @@ def test_appeals_derived_like_the_metrics_engine():
     ratings = ratings_frame([rating(rid, "C1", 1, "2025-09-30 10:00") for rid in cases])
     fus = followups_frame([followup(rid, a, t) for rid, (acts, _, _) in cases.items() for a, t in hours(*acts)])
     derived = {r["rating_id"]: r for r in derive_states(ratings, fus).iter_rows(named=True)}
-    excluded = {r["rating_id"]: r["appeal_upheld"] for r in rating_facts(ratings, fus, CAL).iter_rows(named=True)}
+    excluded = {r["rating_id"]: r["appeal_upheld"] for r in rating_facts(ratings, fus, CAL, rectify_days=15).iter_rows(named=True)}
     for rid, (_, state, upheld) in cases.items():
         assert derived[rid]["state"] == state, rid
         assert excluded[rid] is upheld, rid
@@ -269,7 +270,8 @@ def test_locality_limits_and_local_calendar():
     """[loop.locality."370200000000"] (Qingdao) sets rectify_days = 5 and verify_days = 1; Qingdao also closes
     Mon Oct 13 locally. Qingdao, rated Sep 30: verify Oct 9; rectify Oct 9 (1), 10 (2), 11 (3), [13 closed],
     14 (4), 15 (5) → Oct 15. Jinan keeps the defaults and the official calendar: Oct 10 and Oct 28."""
-    settings = SupervisionSettings.load({"loop": {"locality": {"370200000000": {"rectify_days": 5, "verify_days": 1}}}})
+    settings = SupervisionSettings.load(Config.from_dict(
+        {"loop": {"locality": {"370200000000": {"rectify_days": 5, "verify_days": 1}}}}))
     calendar = WorkCalendar([Override(dt.date(2025, 10, 13), False, "370200000000")])
     qd = frame_for([], region=QD, settings=settings, calendar=calendar)
     jn = frame_for([], region=JN, settings=settings, calendar=calendar)
@@ -278,7 +280,7 @@ def test_locality_limits_and_local_calendar():
 
 
 def test_global_limits_from_config():
-    settings = SupervisionSettings.load({"loop": {"verify_days": 3, "rectify_days": 5}})
+    settings = SupervisionSettings.load(Config.from_dict({"loop": {"verify_days": 3, "rectify_days": 5}}))
     row = frame_for([], settings=settings)
     assert (row["verify_due"], row["rectify_due"]) == (dt.date(2025, 10, 11), dt.date(2025, 10, 14))
 

@@ -8,7 +8,7 @@ import json
 import polars as pl
 import pytest
 
-from supervision.settings import SuspiciousSettings
+from hcp.config import Config
 from supervision.suspicious import suspicious_ratings
 from tests.builders import event, events_frame, lifecycle, rating, ratings_frame
 from tests.conftest import run_hcp
@@ -95,7 +95,7 @@ def test_thresholds_are_configurable(wh):
     from supervision.settings import SupervisionSettings
 
     def staff_bursts(**kw):
-        settings = SupervisionSettings(suspicious=SuspiciousSettings(**kw))
+        settings = SupervisionSettings.load(Config.from_dict({"supervision": {"suspicious": kw}}))
         frame = suspicious_ratings(wh, "2025-10", settings)
         return [(f["subject"], f["count"]) for f in frame.filter(pl.col("pattern") == "top_burst_staff").iter_rows(named=True)]
 
@@ -108,7 +108,7 @@ def test_thresholds_are_configurable(wh):
 def test_ratings_of_cases_that_ended_without_completion_on_request(wh):
     from supervision.settings import SupervisionSettings
 
-    settings = SupervisionSettings(suspicious=SuspiciousSettings(include_ended_cases=True))
+    settings = SupervisionSettings.load(Config.from_dict({"supervision": {"suspicious": {"include_ended_cases": True}}}))
     never = suspicious_ratings(wh, "2025-10", settings).filter(pl.col("pattern") == "case_never_completed")
     assert never["subject"].to_list() == ["OPEN1", "WD1"]
     assert json.loads(never["evidence"][1])["case_end"] == "withdrawn"

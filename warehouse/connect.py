@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import clickhouse_connect
 
+from hcp.config import get_config
 from hcp.settings import warehouse_dsn
 from warehouse.client import ClickHouseWarehouse, Warehouse, WarehouseBusy, WarehouseError
 from warehouse.dsn import DSN, parse_dsn
@@ -20,11 +20,11 @@ def open_warehouse(dsn: str | None = None, *, wait: float | None = None, own: bo
     For an embedded warehouse, the directory is opened here if no other process holds it; if an
     owner (``hcp serve``) holds it, calls go through the owner. Another holder that does not share
     the warehouse is waited for up to ``wait`` seconds, then :class:`WarehouseBusy` explains who it
-    is (default: ``$HCP_WAIT`` or 10 s). ``own=True`` (used by ``hcp serve``) insists on opening the
+    is (default: ``[warehouse] wait_seconds``, which ``$HCP_WAIT`` overrides). ``own=True`` (used by ``hcp serve``) insists on opening the
     directory in this process.
     """
     if wait is None:
-        wait = float(os.environ.get("HCP_WAIT", "10"))
+        wait = get_config().warehouse.wait_seconds
     parsed = parse_dsn(warehouse_dsn(dsn))
     if not parsed.embedded:
         return _open_server(parsed)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,11 @@ import click
 from hcp.domain import INDICATOR_LABELS
 from hcp.errors import UsageError
 from hcp.i18n import fmt_int, fmt_rate, tr
+from hcp.options import format_option, instant_option, month_option
 from hcp.textable import display_width
+
+# The generator and the stages are imported inside the commands, to keep `hcp --help` fast: it imports
+# every command's module.
 
 DEFAULT_DEMO_CASES = 20_000
 DEFAULT_GENERATE_CASES = 100_000
@@ -34,21 +37,11 @@ KIND_LABELS = {
 }
 
 
-def _month_option(help_zh: str):
-    return click.option("--month", metavar="YYYY-MM", help=help_zh)
-
-
-def _parse_as_of(_ctx, _param, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {value!r} (e.g. 2025-11-10T00:00:00+08:00)") from None
+MONTH_HELP = "月份（默认上个月，北京时间）/ month (default: the previous month, Asia/Shanghai)."
 
 
 @click.group(invoke_without_command=True)
-@_month_option("月份（默认上个月，北京时间）/ month (default: the previous month, Asia/Shanghai).")
+@month_option(help=MONTH_HELP)
 @click.option("--cases", type=click.IntRange(min=1), default=DEFAULT_DEMO_CASES, show_default=True,
               help="办件数 / number of cases.")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
@@ -58,7 +51,7 @@ def _parse_as_of(_ctx, _param, value: str | None) -> dt.datetime | None:
 @click.option("--serve/--no-serve", default=True, show_default=True,
               help="最后启动看板 / finish by serving the dashboard (until Ctrl-C).")
 @click.pass_context
-def demo(ctx: click.Context, month: str | None, cases: int, seed: int, out: Path | None, serve: bool) -> None:
+def demo(ctx: click.Context, month, cases: int, seed: int, out: Path | None, serve: bool) -> None:
     """演示省份（山东）的数据 / the demo province (Shandong).
 
     \b
@@ -71,7 +64,7 @@ def demo(ctx: click.Context, month: str | None, cases: int, seed: int, out: Path
     from hcp.demo.generator import previous_month
     from hcp.settings import hcp_home
 
-    month = month or previous_month()
+    month = month.label if month else previous_month()
     run_demo(ctx.obj, month, cases, seed, out or hcp_home() / "demo" / month, serve=serve)
 
 
@@ -86,10 +79,11 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
     from hcp.pii import ensure_key
     from ingest.loader import Loader, Summary
     from ingest.run import ingest_path
-    from metrics.api import group_names, metrics_records
     from metrics.jobs import MetricsJob
-    from warehouse.queries.group_metrics import read_group_metrics
+    from metrics.records import metrics_records
     from warehouse.migrations import migrate
+    from warehouse.queries.group_metrics import read_group_metrics
+    from warehouse.queries.reference import group_names
 
     lang = app.lang
     manifest = _generate(app, DemoParams(month=month, out=Path(out), cases=cases, seed=seed))
@@ -134,11 +128,11 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
         click.echo(f"  {t.kind}: {t.directory}" if t.directory else f"  {t.kind}: {t.message}")
 
     step("▶ 生成月度通报", "▶ publishing the monthly bulletin")
-    from hcp.config import load_config
+    from hcp.config import get_config
     from reports.archive import Archive, default_root
     from reports.monthly import publish_monthly
 
-    config = load_config()
+    config = get_config()
     published = publish_monthly(wh, Archive(default_root(config)), month, None, lang=lang, trigger="demo", config=config)
     for path in published.files:
         click.echo(f"  {path}")
@@ -177,27 +171,25 @@ def run_demo(app, month: str, cases: int, seed: int, out: Path, *, serve: bool =
 
 
 @demo.command("generate")
-@_month_option("月份（默认上个月，北京时间）/ month (default: the previous month, Asia/Shanghai).")
+@month_option(help=MONTH_HELP)
 @click.option("--cases", type=click.IntRange(min=1), default=DEFAULT_GENERATE_CASES, show_default=True,
               help="办件数 / number of cases.")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
               help="随机种子 / random seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="输出目录 / output directory.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
-              help="文件格式 / file format.")
+@format_option("jsonl", "parquet", default="jsonl")
 @click.option("--malformed-share", type=click.FloatRange(0, 0.5, max_open=True), default=0.002, show_default=True,
               help="注入的格式错误记录比例 / share of malformed records injected.")
-@click.option("--as-of", callback=_parse_as_of, metavar="ISO",
-              help="截止时刻，之后的事件不输出（默认月末后10天与当前时刻中较早者）/ "
-                   "nothing after this instant is emitted (default: the earlier of month end + 10 days and now).")
+@instant_option(help="截止时刻，之后的事件不输出（默认月末后10天与当前时刻中较早者）/ "
+                    "nothing after this instant is emitted (default: the earlier of month end + 10 days and now).")
 @click.option("--chunk-cases", type=click.IntRange(min=100), default=50_000, hidden=True)
 @click.pass_obj
 def generate_command(app, month, cases, seed, out, fmt, malformed_share, as_of, chunk_cases) -> None:
     """生成一个月的演示数据（交换格式）/ generate a month of demo data in the interchange format."""
     from hcp.demo.generator import DemoParams, previous_month
 
-    _generate(app, DemoParams(month=month or previous_month(), out=out, cases=cases, seed=seed, fmt=fmt,
+    _generate(app, DemoParams(month=month.label if month else previous_month(), out=out, cases=cases, seed=seed, fmt=fmt,
                               malformed_share=malformed_share, as_of=as_of, chunk_cases=chunk_cases))
 
 
