@@ -7,7 +7,7 @@ score every open case, against the red/yellow watch (``hcp flags``) on the same 
 1. (not timed) ``hcp demo generate`` a month (Parquet), ``hcp init``, ``hcp ingest``, ``hcp compute``;
 2. ``hcp models train risk --no-refresh`` in a child process: wall time and the child's peak RSS;
 3. in one process, at an instant in the middle of the test month: ``models.risk.score`` (read the open
-   cases, build their features, predict, explain) and ``metrics.api.flags_as_of`` (the existing red/yellow
+   cases, build their features, predict, explain) and ``metrics.flags.flags_as_of`` (the existing red/yellow
    computation over the same open cases), each the best of three; the ratio is printed;
 4. ``hcp models risk --format json`` end to end (wall time of the command);
 5. the rating-anomaly detector: ``hcp models train anomaly --no-refresh`` (wall time, peak RSS), scoring
@@ -161,7 +161,7 @@ def bench_risk(home: Path, env: dict) -> None:
     as_of = dt.datetime.combine(test_month + dt.timedelta(days=17), dt.time(10, 5), ZoneInfo("Asia/Shanghai"))
 
     os.environ.update(env)
-    from metrics.api import flags_as_of
+    from metrics.flags import flags_as_of
     from models import risk, store
     from warehouse import open_warehouse
 

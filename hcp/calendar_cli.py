@@ -15,6 +15,11 @@ import polars as pl
 
 from hcp.errors import HcpError
 from hcp.i18n import tr
+from hcp.options import month_option
+from hcp.periods import Period
+from hcp.workdays import CALENDAR_END, CALENDAR_START
+
+# The warehouse is imported inside the commands, to keep `hcp --help` fast: it imports every command's module.
 
 
 @click.group()
@@ -27,8 +32,6 @@ def calendar() -> None:
 @click.pass_obj
 def import_overrides(app, path: Path) -> None:
     """导入本地调整 / import overrides from a CSV file (day, is_working[, locality_code, note])."""
-    from hcp.workdays import CALENDAR_END, CALENDAR_START
-
     frame = pl.read_csv(path, infer_schema=False)
     missing = {"day", "is_working"} - set(frame.columns)
     if missing:
@@ -53,21 +56,14 @@ def import_overrides(app, path: Path) -> None:
 
 
 @calendar.command("show")
-@click.option("--month", required=True, help="YYYY-MM")
+@month_option(required=True)
 @click.option("--region", default="", help="区划代码 / region code whose local overrides apply.")
 @click.pass_obj
-def show(app, month: str, region: str) -> None:
+def show(app, month: Period, region: str) -> None:
     """显示某月工作日 / show a month's working days (调休 make-up days and holidays marked)."""
-    from metrics.indicators import Period
-    from warehouse.queries.reference import load_calendar
+    from warehouse.queries.reference import load_calendar  # lazy: --help
 
-    try:
-        period = Period.parse(month)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--month") from None
-    if not period.is_month:
-        raise click.BadParameter(f"{month!r}: use YYYY-MM", param_hint="--month")
-    year, mon = period.start.year, period.start.month
+    year, mon = month.start.year, month.start.month
     cal = load_calendar(app.warehouse())
     day = dt.date(year, mon, 1)
     weekday_names = tr(app.lang, "一二三四五六日", "MTWTFSS")

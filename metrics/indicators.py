@@ -30,14 +30,12 @@ figure can be explained down to the cases behind it. A rate over an empty base i
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 
 import polars as pl
 
 from hcp import indicators as registry
 from hcp.domain import REGION_PREFIX
-from hcp.workdays import CALENDAR_END, CALENDAR_START
+from hcp.periods import Period
 
 #: Grouping names accepted by ``--by``.
 GROUPINGS = ("all", "region:province", "region:city", "region:county", "region:own", "dept", "item")
@@ -51,60 +49,6 @@ INDICATORS: dict[str, tuple[str, str | None, str | None]] = {
 }
 INDICATOR_KEYS = registry.INDICATOR_KEYS
 COUNT_COLUMNS = registry.COUNT_COLUMNS
-
-
-@dataclass(frozen=True)
-class Period:
-    """A calendar month (``2025-10``) or an inclusive date range (``2025-10-01..2025-10-15``), Shanghai time."""
-
-    label: str
-    start: dt.date
-    end: dt.date  # exclusive
-
-    @classmethod
-    def parse(cls, text: str) -> "Period":
-        """``YYYY-MM`` or ``YYYY-MM-DD..YYYY-MM-DD``, inside the working-day calendar's years (a period
-        outside them cannot be timed); anything else is a ValueError with a message for the user."""
-        text = text.strip()
-        month = re.fullmatch(r"(\d{4})-(\d{2})", text)
-        span = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
-        if month:
-            year, mon = int(month.group(1)), int(month.group(2))
-            if not 1 <= mon <= 12:
-                raise ValueError(f"{text!r}: month must be 01–12")
-            first = last = dt.date(year, mon, 1)
-        elif span:
-            try:
-                first, last = dt.date.fromisoformat(span.group(1)), dt.date.fromisoformat(span.group(2))
-            except ValueError as exc:
-                raise ValueError(f"{text!r}: not a date range ({exc})") from None
-            if last < first:
-                raise ValueError(f"{text!r}: the range ends before it starts")
-        else:
-            raise ValueError(f"{text!r} is not a period; use YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
-        if first < CALENDAR_START or last > CALENDAR_END:
-            raise ValueError(f"{text!r} lies outside the working-day calendar "
-                             f"({CALENDAR_START:%Y-%m-%d} … {CALENDAR_END:%Y-%m-%d})")
-        return cls.month(first.year, first.month) if month else cls(text, first, last + dt.timedelta(days=1))
-
-    @classmethod
-    def month(cls, year: int, month: int) -> "Period":
-        start = dt.date(year, month, 1)
-        end = dt.date(year + (month == 12), month % 12 + 1, 1)
-        return cls(f"{year:04d}-{month:02d}", start, end)
-
-    @property
-    def is_month(self) -> bool:
-        return bool(re.fullmatch(r"\d{4}-\d{2}", self.label))
-
-    def previous_month(self) -> "Period":
-        last = self.start - dt.timedelta(days=1)
-        return Period.month(last.year, last.month)
-
-    def contains(self, column: str) -> pl.Expr:
-        """True where the datetime ``column`` falls in the period (local dates)."""
-        day = pl.col(column).dt.date()
-        return (day >= self.start) & (day < self.end)
 
 
 def region_level_width(code: pl.Expr) -> pl.Expr:

@@ -18,12 +18,12 @@ counts in ``cases_completed`` and every other case figure but stays out of the b
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
-from metrics.indicators import Period
+from hcp.periods import Period
 from warehouse.client import Warehouse
+from warehouse.queries.facts import inconsistent_case_rows, untimed_case_rows
+from warehouse.queries.sql import Where
 
 #: Which contradiction a case shows, most telling first, with (Chinese, English) labels.
 PROBLEMS = {
@@ -35,8 +35,6 @@ PROBLEMS = {
 QUALITY_COLUMNS = ("case_id", "problem", "dept_code", "item_code", "region_code", "submitted_at", "accepted_at",
                    "completed_at")
 
-_T = "DateTime64(3, 'Asia/Shanghai')"
-
 
 def problem_expr() -> pl.Expr:
     """The first contradiction of :data:`PROBLEMS` a case's milestones show (null for a consistent case)."""
@@ -46,22 +44,11 @@ def problem_expr() -> pl.Expr:
             .when(completed < accepted).then(pl.lit("completed_before_accepted")))
 
 
-def inconsistent_cases(wh: Warehouse, period: Period | None = None, *, where: str = "",
+def inconsistent_cases(wh: Warehouse, period: Period | None = None, *, where: Where | str = "",
                        parameters: dict | None = None) -> pl.DataFrame:
-    """The inconsistent cases (of a period, see the module docstring), narrowed by an SQL condition on
+    """The inconsistent cases (of a period, see the module docstring), narrowed by a condition on
     ``case_facts`` columns (a user's scope, a department), ordered by department, then case."""
-    conditions = ["inconsistent"]
-    params = dict(parameters or {})
-    if period is not None:
-        params.update(q_start=dt.datetime.combine(period.start, dt.time()), q_end=dt.datetime.combine(period.end, dt.time()))
-        conditions.append(" OR ".join(
-            f"({c} >= {{q_start:{_T}}} AND {c} < {{q_end:{_T}}})" for c in ("submitted_at", "accepted_at", "completed_at")))
-    if where:
-        conditions.append(where)
-    clause = " AND ".join(f"({c})" for c in conditions)
-    frame = wh.query_df(
-        "SELECT case_id, dept_code, item_code, region_code, submitted_at, accepted_at, completed_at "
-        f"FROM case_facts FINAL WHERE {clause} ORDER BY dept_code, case_id", params)
+    frame = inconsistent_case_rows(wh, period, where=where, parameters=parameters)
     return frame.with_columns(problem=problem_expr()).select(QUALITY_COLUMNS)
 
 
@@ -74,17 +61,8 @@ def per_department(cases: pl.DataFrame) -> pl.DataFrame:
 UNTIMED_COLUMNS = ("case_id", "dept_code", "item_code", "region_code", "accepted_at", "completed_at")
 
 
-def untimed_cases(wh: Warehouse, period: Period | None = None, *, where: str = "",
+def untimed_cases(wh: Warehouse, period: Period | None = None, *, where: Where | str = "",
                   parameters: dict | None = None) -> pl.DataFrame:
     """The completed cases with no deadline (item not in the catalogue; see the module docstring) completed
-    in the period, narrowed by an SQL condition on ``case_facts`` columns, ordered by department, then case."""
-    conditions = ["state = 'completed'", "NOT inconsistent", "on_time IS NULL"]
-    params = dict(parameters or {})
-    if period is not None:
-        params.update(q_start=dt.datetime.combine(period.start, dt.time()), q_end=dt.datetime.combine(period.end, dt.time()))
-        conditions.append(f"completed_at >= {{q_start:{_T}}} AND completed_at < {{q_end:{_T}}}")
-    if where:
-        conditions.append(where)
-    clause = " AND ".join(f"({c})" for c in conditions)
-    return wh.query_df(f"SELECT {', '.join(UNTIMED_COLUMNS)} FROM case_facts FINAL WHERE {clause} "
-                       "ORDER BY dept_code, case_id", params)
+    in the period, narrowed by a condition on ``case_facts`` columns, ordered by department, then case."""
+    return untimed_case_rows(wh, UNTIMED_COLUMNS, period, where=where, parameters=parameters)

@@ -6,7 +6,7 @@ four units on its day (Asia/Shanghai): the window officer (``staff``, its ``staf
 channel), the ``dept`` and the rater (``rater``: the keyed pseudonym of a real-name rater). A unit-day
 with fewer than :data:`MIN_RATINGS` ratings is no pattern and is not scored.
 
-**Features** (:func:`unit_days`; the SQL is in :mod:`models.anomaly_queries`, the rest Polars):
+**Features** (:func:`unit_days`; the SQL is in :mod:`warehouse.queries.ratings`, the rest Polars):
 
 =================  ========================================================================  =========
 feature            meaning                                                                   unusual
@@ -49,7 +49,8 @@ import numpy as np
 import polars as pl
 
 from hcp.i18n import tr
-from models import anomaly_queries as q
+from hcp.periods import Period
+from warehouse.queries import ratings as q
 from models.anomaly_labels import EPISODE_KINDS, LABELS_DIR, LABELS_FILE, read_labels
 from models.registry import ModelKind, TrainResult
 from models.store import TooLittleData
@@ -424,8 +425,6 @@ def window_for(period: str | None = None, as_of: dt.datetime | None = None) -> t
     """[start, end) of a scoring window: a ``YYYY-MM`` month (or date range), or the :data:`AS_OF_DAYS`
     days that end at ``as_of``."""
     if period:
-        from metrics.indicators import Period
-
         p = Period.parse(period)
         return (dt.datetime.combine(p.start, dt.time(), SHANGHAI), dt.datetime.combine(p.end, dt.time(), SHANGHAI))
     assert as_of is not None

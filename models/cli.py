@@ -29,7 +29,12 @@ import click
 
 from hcp.errors import EXIT_FAILURE, UsageError
 from hcp.i18n import tr
+from hcp.options import format_option, instant_option, period_option
+from hcp.periods import Period, now
 from models.registry import KINDS
+
+# The models, the warehouse and the metrics job are imported inside the commands, to keep `hcp --help` fast: it imports
+# every command's module.
 
 
 def _refresh(app) -> None:
@@ -85,7 +90,7 @@ def train_command(app, names: tuple[str, ...], seed: int, no_refresh: bool) -> N
 
 @models.command("evaluate")
 @click.argument("names", nargs=-1, metavar="[KIND]...")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@format_option("json", "table")
 @click.pass_obj
 def evaluate_command(app, names: tuple[str, ...], fmt: str) -> None:
     """模型评估 / every figure of the last training, beside the baselines."""
@@ -121,28 +126,24 @@ def _clip(text: str, width: int) -> str:
 
 
 @models.command("risk")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@instant_option()
+@format_option("json", "table")
 @click.option("--top", type=click.IntRange(min=1), default=30, show_default=True,
               help="表格显示前 N 件 / table: show the N riskiest (json lists every open case).")
 @click.option("--no-refresh", is_flag=True, help="不先做增量计算 / skip the metrics refresh.")
 @click.pass_obj
-def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -> None:
+def risk_command(app, as_of: dt.datetime | None, fmt: str, top: int, no_refresh: bool) -> None:
     """超期风险 / the overdue risk of every open case as of an instant, with the factors behind it.
 
     \b
     风险分是提示关注的线索，不是处罚依据。
     A risk score is a prompt to look, never a sanction.
     """
-    from metrics.api import InstantError, group_names, parse_instant
-    from metrics.jobs import MetricsSettings
-    from models import risk, store
-    from warehouse.client import SHANGHAI
+    from metrics.jobs import MetricsSettings  # lazy: --help
+    from models import risk, store  # lazy: --help
+    from warehouse.queries.reference import group_names  # lazy: --help
 
-    try:
-        instant = parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)
-    except InstantError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    instant = as_of or now()
     model, manifest = store.load("risk", risk.FEATURE_VERSION, app.lang)
     if not no_refresh:
         _refresh(app)
@@ -193,14 +194,14 @@ def risk_command(app, as_of: str | None, fmt: str, top: int, no_refresh: bool) -
 
 
 @models.command("anomalies")
-@click.option("--period", default=None, help="月份 YYYY-MM 或日期区间 / month YYYY-MM or YYYY-MM-DD..YYYY-MM-DD.")
-@click.option("--as-of", "as_of", default=None, help="时点 / ISO 8601 instant: the 30 days up to it (default: now).")
+@period_option(help="月份 YYYY-MM 或日期区间 / month YYYY-MM or YYYY-MM-DD..YYYY-MM-DD.")
+@instant_option(help="时点 / ISO 8601 instant: the 30 days up to it (default: now).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="前 K 个 / the K most unusual.")
 @click.option("--by", type=click.Choice(["score", "rules"]), default="score", show_default=True,
               help="排序 / rank by the IsolationForest score or the robust rules' score.")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@format_option("json", "table")
 @click.pass_obj
-def anomalies_command(app, period: str | None, as_of: str | None, top: int, by: str, fmt: str) -> None:
+def anomalies_command(app, period: Period | None, as_of: dt.datetime | None, top: int, by: str, fmt: str) -> None:
     """异常评价 / the most unusual unit-days of rating behaviour, with the evidence.
 
     \b
@@ -208,19 +209,11 @@ def anomalies_command(app, period: str | None, as_of: str | None, top: int, by: 
     异常是提示关注的线索，不是处罚依据。
     An anomaly is a prompt to look, never a sanction.
     """
-    from metrics.api import InstantError, parse_instant
     from models import anomaly, store
-    from warehouse.client import SHANGHAI
 
     if period and as_of:
         raise UsageError(tr(app.lang, "--period 与 --as-of 只能给一个", "give --period or --as-of, not both"))
-    try:
-        start, end = anomaly.window_for(period=period, as_of=None if period else (
-            parse_instant(as_of) if as_of else dt.datetime.now(SHANGHAI)))
-    except InstantError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    start, end = anomaly.window_for(period=period.label if period else None, as_of=None if period else (as_of or now()))
     model, manifest = store.load("anomaly", anomaly.FEATURE_VERSION, app.lang)
     frame = anomaly.score_window(app.warehouse(), model, start, end, app.lang, top=top, by=by)
     if fmt == "json":
@@ -249,7 +242,7 @@ def anomalies_command(app, period: str | None, as_of: str | None, top: int, by: 
 
 @models.command("classify")
 @click.argument("source", metavar="FILE|-")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@format_option("json", "table", default="json")
 @click.pass_obj
 def classify_command(app, source: str, fmt: str) -> None:
     """差评原因分类 / the likely cause of each bad-rating comment.

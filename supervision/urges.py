@@ -53,8 +53,10 @@ from supervision.actions import loop_status
 from supervision.loop import ActionRefused
 from supervision.settings import SupervisionSettings
 from warehouse.queries.events import case_owner
+from warehouse.queries.facts import of_case
 from warehouse.queries.loop import insert_urge, load_urge, load_urges, urge_responses
 from warehouse.queries.reference import load_calendar
+from warehouse.queries.sql import Where
 
 #: target kind -> (Chinese, English)
 TARGETS = {"case": ("办件", "case"), "step": ("差评整改环节", "loop step")}
@@ -291,7 +293,8 @@ def case_target(wh, case_id: str, as_of: dt.datetime, warning_days: int) -> Targ
     owner = case_owner(wh, case_id)
     if owner is None:
         raise UrgeRefused("unknown_target", f"办件 {case_id} 不存在", f"case {case_id} does not exist")
-    flags = flags_as_of(wh, as_of, warning_days, where="case_id = {u_case:String}", parameters={"u_case": case_id})
+    one = of_case(Where(), case_id)
+    flags = flags_as_of(wh, as_of, warning_days, where=one.sql(), parameters=one.params)
     flag = flags["flag"][0] if flags.height else None
     return Target("case", case_id, owner["dept_code"], owner["region_code"], flag=flag)
 

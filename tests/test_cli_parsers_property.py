@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hcp.workdays import CALENDAR_END, CALENDAR_START
-from metrics.api import InstantError, parse_instant
-from metrics.indicators import Period
+from hcp.periods import InstantError, Period, parse_instant
 
 digits = lambda n: st.text("0123456789", min_size=n, max_size=n)  # noqa: E731
 near_dates = st.builds(lambda y, m, d: f"{y}-{m}-{d}", digits(4), digits(2), digits(2))

@@ -145,7 +145,7 @@ def test_flags_of_a_past_instant_see_cases_whose_deadline_moved_later(warehouse)
 
 def test_the_sql_and_polars_forms_of_the_upheld_appeal_rule_agree(warehouse):
     """r5's appeal was upheld; r8's was rejected. A later reversal of a decision is what counts."""
-    from metrics.ratings import UPHELD_RATINGS_SQL
+    from warehouse.queries.ratings import UPHELD_RATINGS_SQL
 
     scenario.load(warehouse)
     warehouse.insert_df("followups", followups_frame([

@@ -11,7 +11,7 @@ import json
 import polars as pl
 import pytest
 
-from metrics.api import flags_as_of
+from metrics.flags import flags_as_of
 from metrics.jobs import MetricsJob
 from supervision.escalation import escalations, parent_office, parent_office_expr
 from tests.builders import at, items_frame, lifecycle, events_frame

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import charts, ui, urge_ui
 from dashboard import labels as L
-from metrics.api import InstantError, parse_instant
+from hcp.periods import InstantError, parse_instant
 from models.risk import watch_threshold
 from models.store import current_version
 from warehouse.client import SHANGHAI

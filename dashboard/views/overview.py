@@ -14,7 +14,8 @@ import streamlit as st
 
 from dashboard import charts, ui
 from dashboard import labels as L
-from metrics.indicators import INDICATORS, Period
+from hcp.periods import Period
+from metrics.indicators import INDICATORS
 
 c = ui.ctx()
 ui.timed_page("overview")
