@@ -52,14 +52,12 @@ def schema(cluster: str | None) -> None:
 def status(app) -> None:
     """查看仓库状态 / show the warehouse, its schema version and row counts."""
     from warehouse.migrations import current_tables, schema_version
+    from warehouse.queries.state import table_row_counts  # lazy: keeps hcp --help fast
 
     wh = app.warehouse(migrate=False)
     click.echo(tr(app.lang, f"仓库：{wh.display_dsn}", f"warehouse: {wh.display_dsn}"))
     click.echo(tr(app.lang, f"架构版本：{schema_version(wh)}", f"schema version: {schema_version(wh)}"))
     names = list(current_tables())
-    counts = dict(wh.query_rows(
-        "SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() AND name IN {n:Array(String)}",
-        {"n": names},
-    ))
+    counts = table_row_counts(wh, names)
     for name in names:
         click.echo(f"  {name:<22} {fmt_int(counts.get(name)) if name in counts else tr(app.lang, '（无）', '(missing)')}")

@@ -1,5 +1,6 @@
 """What the complaint-cause classifier (:mod:`models.cause`) reads: the causes departments verified in the
-warehouse (the one SQL of the model), the seed set shipped with hcp and the independent test set.
+warehouse (read by :func:`warehouse.queries.ratings.verified_causes`), the seed set shipped with hcp and the
+independent test set.
 
 * **Verified causes** (:func:`load_verified`): every bad rating in the loop (level 1–2, not a default
   rating) with a ``verified`` follow-up that names a ``reason_category``. A department that corrects its
@@ -22,30 +23,17 @@ import polars as pl
 
 from hcp.errors import HcpError
 from warehouse.client import Warehouse
+from warehouse.queries.ratings import rating_texts, verified_causes
 
 SEED_PATH = Path(__file__).with_name("cause_seed.jsonl")
 INDEPENDENT_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "complaints_independent.jsonl"
 
 EXAMPLE_SCHEMA = {"id": pl.String, "comment": pl.String, "tags": pl.List(pl.String), "cause": pl.String}
 
-#: The latest verified cause of every bad rating in the loop, with its text.
-VERIFIED_SQL = """
-SELECT r.rating_id AS rating_id, r.rated_at AS rated_at, v.verified_at AS verified_at, v.cause AS cause,
-       r.comment AS comment, r.tags AS tags
-FROM (SELECT rating_id, rated_at, comment, CAST(tags, 'Array(String)') AS tags FROM ratings FINAL
-      WHERE level <= 2 AND NOT default_rating) AS r
-INNER JOIN (SELECT rating_id, argMax(reason_category, (action_time, followup_id)) AS cause,
-                   max(action_time) AS verified_at
-            FROM followups FINAL WHERE action = 'verified' AND reason_category != '' GROUP BY rating_id) AS v
-ON r.rating_id = v.rating_id
-ORDER BY rating_id
-"""
-
-
 def load_verified(wh: Warehouse) -> pl.DataFrame:
     """``rating_id``, ``rated_at``, ``verified_at``, ``cause``, ``comment``, ``tags`` of every verified bad
     rating, by rating id."""
-    frame = wh.query_df(VERIFIED_SQL)
+    frame = verified_causes(wh)
     if frame.is_empty():
         return pl.DataFrame(schema={"rating_id": pl.String, "rated_at": pl.Datetime("ms", "Asia/Shanghai"),
                                     "verified_at": pl.Datetime("ms", "Asia/Shanghai"), "cause": pl.String,
@@ -57,8 +45,7 @@ def load_texts(wh: Warehouse, rating_ids: list[str]) -> pl.DataFrame:
     """``rating_id``, ``comment``, ``tags`` of the given ratings (those that exist)."""
     if not rating_ids:
         return pl.DataFrame(schema={"rating_id": pl.String, "comment": pl.String, "tags": pl.List(pl.String)})
-    frame = wh.query_df("SELECT rating_id, comment, CAST(tags, 'Array(String)') AS tags FROM ratings FINAL "
-                        "WHERE rating_id IN {ids:Array(String)}", {"ids": list(rating_ids)})
+    frame = rating_texts(wh, rating_ids)
     return frame.with_columns(pl.col("tags").cast(pl.List(pl.String)), pl.col("comment").cast(pl.String))
 
 

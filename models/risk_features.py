@@ -52,6 +52,9 @@ import polars as pl
 
 from hcp.domain import CASE_CHANNELS
 from hcp.workdays import WorkCalendar
+from warehouse.queries.events import clock_stop_marks
+from warehouse.queries.facts import accepted_cases, timed_completions_between
+from warehouse.queries.reference import load_calendar, load_items
 
 #: Completions of the last this many days before T make a department's and an item's history.
 HISTORY_DAYS = 180
@@ -409,10 +412,6 @@ def snapshot_instants(first_day: dt.date, last_day: dt.date, seed: int, tz) -> l
 
 
 # Loading from the warehouse -------------------------------------------------------------------------
-_T = "{t:DateTime64(3, 'Asia/Shanghai')}"
-_MARK_TYPES = "('suspended', 'resumed', 'supplement_requested', 'supplement_received')"
-
-
 def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parameters: dict | None = None) -> RiskInputs:
     """The inputs for training (``as_of=None``: every accepted case) or for scoring the cases open at
     ``as_of`` (their facts and clock-stop marks up to it; the completions of the history window before it).
@@ -422,30 +421,17 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parame
     that a department's open workload stays whole; the overdue histories stay province-wide.
 
     Reads the stored case facts: run the metrics job first so that they reflect every event."""
-    from warehouse.queries.reference import load_calendar, load_items
-
-    columns = ", ".join(CASE_COLUMNS)
     if as_of is None:
-        cases = wh.query_df(f"SELECT {columns} FROM case_facts FINAL WHERE accepted_at IS NOT NULL")
+        cases = accepted_cases(wh, CASE_COLUMNS)
         completed = completed_history(cases)
-        marks = wh.query_df(f"SELECT case_id, event_type, event_time FROM case_events FINAL "
-                            f"WHERE event_type IN {_MARK_TYPES}")
+        marks = clock_stop_marks(wh)
     else:
-        params = {**(parameters or {}), "t": as_of, "since": as_of - dt.timedelta(days=HISTORY_DAYS)}
-        scope = f" AND ({where})" if where else ""
-        cases = wh.query_df(f"SELECT {columns} FROM case_facts FINAL WHERE accepted_at <= {_T} "
-                            f"AND (terminal_at IS NULL OR terminal_at > {_T}){scope}", params)
-        completed = wh.query_df(
-            "SELECT dept_code, item_code, completed_at, on_time FROM case_facts FINAL "
-            "WHERE state = 'completed' AND on_time IS NOT NULL "
-            "AND completed_at > {since:DateTime64(3, 'Asia/Shanghai')} AND completed_at <= " + _T, params)
+        cases = accepted_cases(wh, CASE_COLUMNS, as_of, where, parameters)
+        completed = timed_completions_between(wh, as_of - dt.timedelta(days=HISTORY_DAYS), as_of)
         # The open cases' clock-stop events: those between the earliest submission among them and T.
         earliest = cases["submitted_at"].min() or cases["accepted_at"].min() or as_of
-        marks = wh.query_df(
-            f"SELECT case_id, event_type, event_time FROM case_events FINAL WHERE event_type IN {_MARK_TYPES} "
-            f"AND event_time <= {_T} AND event_time >= {{lo:DateTime64(3, 'Asia/Shanghai')}}",
-            {**params, "lo": min(earliest, as_of)},
-        ).join(cases.select("case_id"), on="case_id", how="semi")
+        marks = clock_stop_marks(wh, (min(earliest, as_of), as_of)).join(cases.select("case_id"), on="case_id",
+                                                                         how="semi")
     cases = cases.with_columns(pl.col("on_time").cast(pl.Boolean))
     return RiskInputs(cases=cases, marks=marks,
                       completed=completed.with_columns(pl.col("on_time").cast(pl.Boolean)),

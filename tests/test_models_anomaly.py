@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models import anomaly, anomaly_queries
+from models import anomaly
+from warehouse.queries import ratings as anomaly_queries
 from models import store as model_store
 from tests.builders import TS, at, event, events_frame
 from tests.conftest import home_with, run_hcp
