@@ -260,7 +260,7 @@ def replay_cmd(app, reason, source, unknown_items, as_json):
 
     Records that now pass are stored and marked `replayed`; the others stay open with their current reason.
     """
-    from ingest.quarantine import replay
+    from ingest.replay import replay
 
     _key_or_fail(app)
     result = replay(app.warehouse(), reason=reason, source=source, unknown_items=unknown_items)

@@ -52,10 +52,14 @@ from ingest.fields import (
 )
 from ingest import history
 from ingest.limits import MAX_EXTRA_CHARS
-from ingest.quarantine import quarantine_rows, store
+from ingest.quarantine import quarantine_rows, raw_text, store
 from ingest.readers import POLARS_ERRORS, error_text
 from ingest.validate import Reader, Rule, fmt, validate, values_of
 from warehouse.client import WarehouseError
+from warehouse.migrations import current_tables
+from warehouse.queries.reference import catalogue_has
+from warehouse.queries.state import (create_stage, drop_table, ledger_matches, record_in_ledger, stage_tables,
+                                     stored_by_id)
 
 STAGE_PREFIX = "ingest_stage_"
 UNKNOWN_ITEM_POLICIES = ("flag", "quarantine")
@@ -130,8 +134,6 @@ def commit_lock_name(wh) -> str:
 
 
 def _low_cardinality(table: str) -> tuple[str, ...]:
-    from warehouse.migrations import current_tables
-
     return tuple(c.name for c in current_tables()[table].columns if c.type.startswith("LowCardinality"))
 
 
@@ -227,26 +229,19 @@ class Loader:
 
     def _drop_stale_stages(self) -> None:
         try:
-            names = self.wh.query_rows(
-                "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, {p:String})",
-                {"p": STAGE_PREFIX})
+            names = stage_tables(self.wh, STAGE_PREFIX)
         except Exception:
             return
-        for (name,) in names:
+        for name in names:
             try:
                 created = int(name[len(STAGE_PREFIX):].split("_")[0])
             except ValueError:
                 continue
             if time.time() - created > 86_400:
-                self.wh.command(f"DROP TABLE IF EXISTS `{name}`")
+                drop_table(self.wh, name)
 
     def _catalogue_has(self, codes: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(codes), 20_000):
-            rows = self.wh.query_rows("SELECT DISTINCT item_code FROM items WHERE item_code IN {c:Array(String)}",
-                                      {"c": codes[start:start + 20_000]})
-            found.update(r[0] for r in rows)
-        return found
+        return catalogue_has(self.wh, codes)
 
     # --- the batch --------------------------------------------------------------------------------
     def load(self, frame: pl.DataFrame, source: str = "", *, actor: str | None = None) -> Summary:
@@ -283,8 +278,6 @@ class Loader:
         safe = frame.select([c for c in ("_source", "_pos", "_raw") if c in frame.columns])
         if "_raw" not in safe.columns:  # a tabular row: its cells as JSON text, as far as they encode
             try:
-                from ingest.quarantine import raw_text
-
                 safe = safe.with_columns(raw_text(frame).alias("_raw"))
             except POLARS_ERRORS:
                 safe = safe.with_columns(pl.lit("").alias("_raw"))
@@ -470,18 +463,13 @@ class Loader:
         """Steps 4-5 of the module docstring, under the commit lock."""
         stage = f"{STAGE_PREFIX}{int(time.time())}_{os.getpid()}_{secrets.token_hex(4)}"
         wh = self.wh
-        wh.command(f"CREATE TABLE `{stage}` (kind String, record_id String, h UInt64) ENGINE = Memory")
+        create_stage(wh, stage)
         skip_table = None
         try:
             staged = pl.concat([rows.select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id"),
                                             pl.col("_hash").alias("h")) for k, rows in accepted.items()])
             wh.insert_df(stage, staged)
-            known = wh.query_df(
-                f"SELECT s.kind AS kind, s.record_id AS record_id, toUInt8(l.h = s.h) AS same "
-                f"FROM `{stage}` AS s INNER JOIN ("
-                f"  SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids"
-                f"  WHERE (kind, record_id) GLOBAL IN (SELECT kind, record_id FROM `{stage}`)"
-                f"  GROUP BY kind, record_id) AS l ON s.kind = l.kind AND s.record_id = l.record_id")
+            known = ledger_matches(wh, stage)
             inserted: dict[str, pl.DataFrame] = {}
             conflicts: dict[str, pl.DataFrame] = {}
             dupes: list[pl.DataFrame] = []  # the rows already stored, identical (their requests when grouped)
@@ -517,19 +505,16 @@ class Loader:
                                                                                   strict=False)))
             # ... then the ledger.
             if inserted:
-                where = ""
                 if skip:
                     skip_table = stage + "_skip"
-                    wh.command(f"CREATE TABLE `{skip_table}` (kind String, record_id String) ENGINE = Memory")
+                    create_stage(wh, skip_table, with_hash=False)
                     wh.insert_df(skip_table, pl.concat(skip))
-                    where = f" WHERE (kind, record_id) NOT IN (SELECT kind, record_id FROM `{skip_table}`)"
-                wh.command(f"INSERT INTO received_ids (kind, record_id, content_hash) "
-                           f"SELECT kind, record_id, h FROM `{stage}`{where}")
+                record_in_ledger(wh, stage, skip_table)
             return inserted, dupes, conflicts
         finally:
-            wh.command(f"DROP TABLE IF EXISTS `{stage}`")
+            drop_table(wh, stage)
             if skip_table:
-                wh.command(f"DROP TABLE IF EXISTS `{skip_table}`")
+                drop_table(wh, skip_table)
 
     def _verify_against_stored(self, kind: str, rows: pl.DataFrame) -> pl.DataFrame:
         """Ids whose ledger hash differs: compare with the stored row itself before calling it a conflict.
@@ -541,13 +526,7 @@ class Loader:
         table = KIND_TABLE[kind]
         id_col = RECORD_ID_FIELD[kind]
         suspects = rows.filter(pl.col("same") == False)["_rid"].to_list()  # noqa: E712
-        columns = ", ".join(f"`{c}`" for c in WAREHOUSE_COLUMNS[kind])
-        stored = []
-        for start in range(0, len(suspects), 20_000):
-            stored.append(self.wh.query_df(
-                f"SELECT {columns} FROM {table} FINAL WHERE {id_col} IN {{ids:Array(String)}}",
-                {"ids": suspects[start:start + 20_000]}))
-        stored_df = pl.concat(stored) if stored else pl.DataFrame()
+        stored_df = stored_by_id(self.wh, table, id_col, list(WAREHOUSE_COLUMNS[kind]), suspects)
         if stored_df.height == 0:
             return rows
         stored_df = stored_df.with_columns(pl.col(pl.Categorical).cast(pl.String))

@@ -10,7 +10,8 @@
 * ``quarantine_id`` is a UUID derived from (source, position, masked raw): the same bad record from
   the same place always gets the same id, so re-reading a source after a crash or a restart never
   quarantines it twice (``quarantine`` is a ReplacingMergeTree on ``quarantine_id``; read it with FINAL).
-* :func:`list_quarantine` and :func:`replay` serve ``hcp quarantine`` and ``hcp quarantine replay``.
+* :func:`list_quarantine` serves ``hcp quarantine``; replaying (``hcp quarantine replay``) is
+  :func:`ingest.replay.replay`, which runs the records through the loader again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from ingest.convert import person_key_expr, protect_people, protect_raw_expr
 from ingest.fields import EXTRA, GROUP, KNOWN_FIELDS, PII_CARRIER, RAW
 from ingest.limits import MAX_RAW_CHARS, TRUNCATED_MARK
 from ingest.readers import extra_json_expr
+from ingest.validate import values_of
+from warehouse.queries.state import existing_quarantine_ids, insert_quarantine, quarantine_records
 
 QUARANTINE_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason",
                       "detail", "raw", "status", "updated_at"]
@@ -46,8 +49,6 @@ def raw_text(frame: pl.DataFrame) -> pl.Series:
 
     The cells' JSON is built once (a column may hold megabytes), then merged with the unknown fields.
     """
-    from ingest.validate import values_of
-
     known = [c for c in frame.columns if c in KNOWN_FIELDS]
     cells = values_of(frame, extra_json_expr(known)).alias("_cells").to_frame()
     extra = values_of(frame, pl.col(EXTRA).fill_null("") if EXTRA in frame.columns else pl.lit("")).alias("_x").to_frame()
@@ -131,50 +132,23 @@ def quarantine_rows(frame: pl.DataFrame, *, reason: pl.Series, detail: pl.Series
     return out.select(QUARANTINE_COLUMNS)
 
 
-def existing_ids(wh, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), 20_000):
-        part = ids[start:start + 20_000]
-        rows = wh.query_rows(
-            "SELECT DISTINCT toString(quarantine_id) FROM quarantine "
-            "WHERE quarantine_id IN (SELECT toUUID(arrayJoin({ids:Array(String)})))", {"ids": part})
-        found.update(r[0] for r in rows)
-    return found
-
-
 def store(wh, rows: pl.DataFrame, *, upsert: bool = False) -> int:
     """Insert quarantine rows; ids already stored are skipped (or, for a replay, updated in place)."""
     if rows.height == 0:
         return 0
     rows = rows.unique("quarantine_id", keep="first", maintain_order=True)
     if not upsert:
-        seen = existing_ids(wh, rows["quarantine_id"].to_list())
+        seen = existing_quarantine_ids(wh, rows["quarantine_id"].to_list())
         if seen:
             rows = rows.filter(pl.col("quarantine_id").is_in(list(seen)).not_())
-    wh.insert_df("quarantine", rows)
+    insert_quarantine(wh, rows)
     return rows.height
 
 
 def list_quarantine(wh, *, status: str | None = "open", reason: str | None = None, source: str | None = None,
                     limit: int | None = None) -> pl.DataFrame:
-    where, params = [], {}
-    if status and status != "all":
-        where.append("status = {status:String}")
-        params["status"] = status
-    if reason:
-        where.append("reason = {reason:String}")
-        params["reason"] = reason
-    if source:
-        where.append("source = {source:String}")
-        params["source"] = source
-    sql = (
-        "SELECT toString(quarantine_id) AS quarantine_id, received_at, source, position, kind, record_id, reason, "
-        "detail, raw, status, replayed_at FROM quarantine FINAL"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY received_at, source, length(position), position"
-        + (f" LIMIT {int(limit)}" if limit else "")
-    )
-    return wh.query_df(sql, params)
+    """The quarantined records of a status (``all``: every one), a reason and a source, as they arrived."""
+    return quarantine_records(wh, status=status, reason=reason, source=source, limit=limit)
 
 
 def mark_replayed(wh, rows: pl.DataFrame) -> int:
@@ -188,38 +162,5 @@ def mark_replayed(wh, rows: pl.DataFrame) -> int:
         pl.col("quarantine_id").cast(pl.String),
         pl.col("received_at").dt.convert_time_zone(TIMEZONE).dt.cast_time_unit("ms"),
     ).select(QUARANTINE_COLUMNS + ["replayed_at"])
-    wh.insert_df("quarantine", out)
+    insert_quarantine(wh, out)
     return out.height
-
-
-def replay(wh, *, reason: str | None = None, source: str | None = None, unknown_items: str = "flag") -> dict:
-    """Re-ingest open quarantined records; mark those that are now stored (or already were) ``replayed``.
-
-    Each record goes through the same rules as new input, at its original source and position; one
-    that fails again keeps its quarantine id and arrival time and gets its current reason.
-    """
-    from ingest.loader import Loader
-    from ingest.readers import decode_jsonl
-
-    rows = list_quarantine(wh, status="open", reason=reason, source=source)
-    # A record kept only in part (too long to keep whole) cannot pass again: it stays open as it is.
-    rows = rows.filter((pl.col("raw").str.strip_chars() != "") & pl.col("raw").str.ends_with(TRUNCATED_MARK).not_())
-    result = {"replayed_from": rows.height, "accepted": 0, "duplicates": 0, "marked_replayed": 0, "still_open": 0}
-    if rows.height == 0:
-        return result
-    payload = ("\n".join(rows["raw"].to_list()) + "\n").encode()
-    frame = decode_jsonl(payload, allow_pii_carrier=True)
-    if frame.height != rows.height:  # pragma: no cover - raw texts never hold newlines
-        raise RuntimeError("quarantined raw texts did not decode one record each")
-    frame = frame.with_columns(
-        rows["position"].alias("_pos"), rows["source"].alias("_source"),
-        rows["quarantine_id"].alias("_qid"), rows["received_at"].alias("_qreceived"),
-    )
-    loader = Loader(wh, unknown_items=unknown_items, replay=True, keep_rejects=True)
-    summary = loader.load(frame)
-    failed = set(summary.rejected_ids)
-    done = rows.filter(pl.col("quarantine_id").is_in(list(failed)).not_())
-    mark_replayed(wh, done.select([c for c in QUARANTINE_COLUMNS if c in done.columns and c not in ("status", "updated_at")]))
-    result.update(accepted=summary.accepted, duplicates=summary.duplicates, marked_replayed=done.height,
-                  still_open=rows.height - done.height)
-    return result

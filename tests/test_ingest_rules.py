@@ -204,7 +204,8 @@ def test_offsets_up_to_14_hours_are_converted_and_impossible_ones_are_quarantine
 def test_unknown_items_can_be_quarantined_and_replayed_after_the_catalogue_update(warehouse, tmp_path):
     from hcp.pii import ensure_key
     from ingest.loader import Loader
-    from ingest.quarantine import list_quarantine, replay
+    from ingest.quarantine import list_quarantine
+    from ingest.replay import replay
     from ingest.run import ingest_path
 
     ensure_key()

@@ -163,3 +163,14 @@ def item_types(wh: Warehouse) -> list[str]:
 def items_of_type(item_type_param: str = "f_type") -> str:
     """Sub-query: the item codes of the item type bound as ``{<item_type_param>:String}``."""
     return f"SELECT item_code FROM {final('items')} WHERE item_type = {{{item_type_param}:String}}"
+
+
+# Serving the loader (ingest.loader): which item codes the catalogue holds ----------------------------------------
+def catalogue_has(wh: Warehouse, codes: list[str]) -> set[str]:
+    """The codes among ``codes`` that the catalogue (``items``) holds (looked up 20 000 at a time)."""
+    found: set[str] = set()
+    for start in range(0, len(codes), 20_000):
+        rows = wh.query_rows("SELECT DISTINCT item_code FROM items WHERE item_code IN {c:Array(String)}",
+                             {"c": codes[start:start + 20_000]})
+        found.update(r[0] for r in rows)
+    return found

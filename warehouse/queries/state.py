@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
+
 from warehouse.client import Warehouse
-from warehouse.queries.sql import ts_param
+from warehouse.queries.sql import Where, final, ts_param
 from typing import NamedTuple
 from warehouse.client import SHANGHAI
 
@@ -83,3 +85,86 @@ def table_row_counts(wh: Warehouse, names: list[str]) -> dict[str, int]:
         "SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() AND name IN {n:Array(String)}",
         {"n": list(names)},
     ))
+
+
+# Serving the ingest quarantine (ingest.quarantine, ingest.replay) ------------------------------------------------
+def existing_quarantine_ids(wh: Warehouse, ids: list[str]) -> set[str]:
+    """The quarantine ids among ``ids`` that are stored (looked up 20 000 at a time)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 20_000):
+        part = ids[start:start + 20_000]
+        rows = wh.query_rows(
+            "SELECT DISTINCT toString(quarantine_id) FROM quarantine "
+            "WHERE quarantine_id IN (SELECT toUUID(arrayJoin({ids:Array(String)})))", {"ids": part})
+        found.update(r[0] for r in rows)
+    return found
+
+
+def insert_quarantine(wh: Warehouse, rows: pl.DataFrame) -> int:
+    """Append quarantine rows (a new record, or a new state of a stored one: the table keeps the latest)."""
+    return wh.insert_df("quarantine", rows)
+
+
+def quarantine_records(wh: Warehouse, *, status: str | None = "open", reason: str | None = None,
+                       source: str | None = None, limit: int | None = None) -> pl.DataFrame:
+    """The quarantined records (of a status, ``all`` or None: every one; of a reason; of a source), in the
+    order they arrived (by arrival, source and position)."""
+    where = Where()
+    if status and status != "all":
+        where.add("status = {status:String}", status=status)
+    if reason:
+        where.add("reason = {reason:String}", reason=reason)
+    if source:
+        where.add("source = {source:String}", source=source)
+    sql = (
+        "SELECT toString(quarantine_id) AS quarantine_id, received_at, source, position, kind, record_id, reason, "
+        f"detail, raw, status, replayed_at FROM {final('quarantine')}"
+        + (f" WHERE {where.sql()}" if where.conditions else "")
+        + " ORDER BY received_at, source, length(position), position"
+        + (f" LIMIT {int(limit)}" if limit else "")
+    )
+    return wh.query_df(sql, where.params)
+
+
+# Serving the loader (ingest.loader): the ingest ledger ``received_ids`` and its transient stage tables ----------
+def stage_tables(wh: Warehouse, prefix: str) -> list[str]:
+    """The names of the tables of this database whose name starts with ``prefix`` (a loader's stages)."""
+    return [r[0] for r in wh.query_rows(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, {p:String})",
+        {"p": prefix})]
+
+
+def drop_table(wh: Warehouse, name: str) -> None:
+    """Drop a transient table (a loader's stage) if it exists."""
+    wh.command(f"DROP TABLE IF EXISTS `{name}`")
+
+
+def create_stage(wh: Warehouse, name: str, *, with_hash: bool = True) -> None:
+    """A transient in-memory table of ``(kind, record_id[, h])`` rows: a batch's ids and content hashes."""
+    columns = "kind String, record_id String" + (", h UInt64" if with_hash else "")
+    wh.command(f"CREATE TABLE `{name}` ({columns}) ENGINE = Memory")
+
+
+def ledger_matches(wh: Warehouse, stage: str) -> pl.DataFrame:
+    """``kind``, ``record_id``, ``same`` (1 when the ledger's latest hash equals the staged one) of every staged
+    id the ledger already knows: one join against ``received_ids`` (ordered by ``(kind, record_id)``)."""
+    return wh.query_df(
+        f"SELECT s.kind AS kind, s.record_id AS record_id, toUInt8(l.h = s.h) AS same "
+        f"FROM `{stage}` AS s INNER JOIN ("
+        f"  SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids"
+        f"  WHERE (kind, record_id) GLOBAL IN (SELECT kind, record_id FROM `{stage}`)"
+        f"  GROUP BY kind, record_id) AS l ON s.kind = l.kind AND s.record_id = l.record_id")
+
+
+def record_in_ledger(wh: Warehouse, stage: str, skip: str | None = None) -> None:
+    """Add the staged ids (except those of the ``skip`` stage) to ``received_ids``, server side."""
+    where = f" WHERE (kind, record_id) NOT IN (SELECT kind, record_id FROM `{skip}`)" if skip else ""
+    wh.command(f"INSERT INTO received_ids (kind, record_id, content_hash) SELECT kind, record_id, h FROM `{stage}`{where}")
+
+
+def stored_by_id(wh: Warehouse, table: str, id_column: str, columns: list[str], ids: list[str]) -> pl.DataFrame:
+    """The stored rows (``FINAL``; ``columns``) of a raw table whose id is among ``ids`` (20 000 at a time)."""
+    names = ", ".join(f"`{c}`" for c in columns)
+    parts = [wh.query_df(f"SELECT {names} FROM {final(table)} WHERE {id_column} IN {{ids:Array(String)}}",
+                         {"ids": ids[start:start + 20_000]}) for start in range(0, len(ids), 20_000)]
+    return pl.concat(parts) if parts else pl.DataFrame()
