@@ -30,7 +30,7 @@ import polars as pl
 from hcp.domain import REGION_PREFIX
 from hcp.periods import Period
 from hcp.scope import NotPermitted, Scope
-from ingest.history import department_region_changes
+from warehouse.queries.state import department_region_changes
 from metrics.facts import clock_stops
 from metrics.flags import flags_as_of
 from metrics.indicators import (COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, catalogue_counts, indicator_values,

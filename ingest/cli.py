@@ -363,7 +363,7 @@ def history_cmd(app, dept_code, region_code, item_code, within, actor, moves, fm
     operator:<user> for local ingest), source and time.
     """
     from hcp.workdays import region_prefix
-    from ingest.history import department_region_changes, reference_history
+    from warehouse.queries.state import department_region_changes, reference_history
 
     if within and not (len(within) == 12 and within.isdigit()):
         raise UsageError(tr(app.lang, f"区划代码应为12位数字：{within}", f"a region code has 12 digits: {within!r}"))

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import polars as pl
 
 from ingest.loader import Loader, Summary
 from ingest.readers import decode_jsonl
 from ingest.run import source_name, with_positions
+from warehouse.queries.state import checkpoint_of, insert_checkpoint
 
 
 @dataclass
@@ -39,15 +39,12 @@ def file_id_of(st: os.stat_result) -> str:
 
 
 def load_checkpoint(wh, stream: str) -> Checkpoint | None:
-    rows = wh.query_rows(
-        "SELECT file_id, position FROM ingest_checkpoints FINAL WHERE stream = {s:String}", {"s": stream})
-    return Checkpoint(rows[0][0], int(rows[0][1])) if rows else None
+    found = checkpoint_of(wh, stream)
+    return Checkpoint(*found) if found else None
 
 
 def save_checkpoint(wh, stream: str, cp: Checkpoint) -> None:
-    wh.insert_df("ingest_checkpoints", pl.DataFrame(
-        {"stream": [stream], "file_id": [cp.file_id], "position": [cp.position]},
-        schema={"stream": pl.String, "file_id": pl.String, "position": pl.UInt64}))
+    insert_checkpoint(wh, stream, cp.file_id, cp.position)
 
 
 def _find_by_id(path: Path, file_id: str) -> Path | None:

@@ -32,16 +32,10 @@ from hcp.workdays import region_prefix
 from ingest.fields import ERR
 from ingest.tokens import Token
 from ingest.validate import Reader
+from warehouse.queries.reference import department_regions, item_owners, rating_regions
 
 _CODE = r"^\d{12}$"
 COLUMNS = {"_line": pl.Int64, "kind": pl.String, "record_id": pl.String, "reason": pl.String, "detail": pl.String}
-
-
-def _lookup(wh, sql: str, ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), 20_000):
-        found.update({a: b for a, b in wh.query_rows(sql, {"ids": ids[start:start + 20_000]})})
-    return found
 
 
 def violations(wh, token: Token, frame: pl.DataFrame) -> pl.DataFrame:
@@ -101,8 +95,7 @@ def _regional(wh, token: Token, f: pl.DataFrame, add) -> None:
     # Departments: as this request sends them (the last one of a code), else as stored.
     codes = f.filter(kind.is_in(["case_event", "rating", "item", "department"]) & dept.is_not_null())["dept_code"]
     codes = codes.unique().to_list()
-    stored = _lookup(wh, "SELECT dept_code, region_code FROM departments FINAL WHERE dept_code IN {ids:Array(String)}",
-                     codes) if codes else {}
+    stored = department_regions(wh, codes)
     sent = {d: reg for d, reg in f.filter((kind == "department") & region.str.contains(_CODE).fill_null(False))
             .select("dept_code", "region_code").iter_rows() if d}
     known = {**stored, **sent}
@@ -124,14 +117,9 @@ def _regional(wh, token: Token, f: pl.DataFrame, add) -> None:
 
     items = f.filter((kind == "item") & pl.col("item_code").is_not_null())["item_code"].unique().to_list()
     if items:
-        owners: list[tuple[str, str]] = []
-        for start in range(0, len(items), 20_000):
-            owners += wh.query_rows("SELECT DISTINCT item_code, dept_code FROM items FINAL "
-                                    "WHERE item_code IN {ids:Array(String)} AND dept_code != ''",
-                                    {"ids": items[start:start + 20_000]})
+        owners = item_owners(wh, items)
         missing = sorted({d for _, d in owners if d not in known})
-        more = _lookup(wh, "SELECT dept_code, region_code FROM departments FINAL WHERE dept_code IN {ids:Array(String)}",
-                       missing) if missing else {}
+        more = department_regions(wh, missing)
         bad = sorted({code for code, d in owners
                       if (known.get(d) or more.get(d)) and not (known.get(d) or more.get(d)).startswith(prefix)})
         add(f.filter((kind == "item") & pl.col("item_code").is_in(bad)), "item_outside_scope",
@@ -144,8 +132,7 @@ def _regional(wh, token: Token, f: pl.DataFrame, add) -> None:
         in_request = {rid: reg for rid, reg in f.filter((kind == "rating") & region.str.contains(_CODE).fill_null(False))
                       .select("rating_id", "region_code").iter_rows() if rid}
         missing = [i for i in ids if i not in in_request]
-        stored_ratings = _lookup(wh, "SELECT rating_id, any(region_code) FROM ratings WHERE rating_id IN {ids:Array(String)} "
-                                     "GROUP BY rating_id", missing) if missing else {}
+        stored_ratings = rating_regions(wh, missing)
         rating_region = {**stored_ratings, **in_request}
         rr = pl.col("rating_id").replace_strict(rating_region, default=None, return_dtype=pl.String) if rating_region \
             else pl.lit(None, dtype=pl.String)

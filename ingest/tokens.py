@@ -28,6 +28,7 @@ from hcp.i18n import tr
 from hcp.settings import TIMEZONE
 from hcp.workdays import region_prefix
 from ingest.fields import FACT_KINDS, REFERENCE_KINDS
+from warehouse.queries.state import insert_token, token_by_hash, token_hash_of, token_rows, token_updated_at
 
 PREFIX = "hcp_"
 DEFAULT_KINDS = FACT_KINDS
@@ -89,11 +90,8 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone.utc)
 
 
-def _rows(wh, where: str = "", params: dict | None = None) -> list[Token]:
-    frame = wh.query_df(
-        "SELECT name, kinds, region_code, status, issued_at, revoked_at, note FROM "
-        "(SELECT * FROM ingest_tokens FINAL)" + (f" WHERE {where}" if where else "") + " ORDER BY name",
-        params or {})
+def _rows(wh, name: str | None = None) -> list[Token]:
+    frame = token_rows(wh, name)
     frame = frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
     return [Token(r["name"], tuple(r["kinds"] or ()), r["region_code"], r["status"], r["issued_at"],
                   r["revoked_at"], r["note"]) for r in frame.iter_rows(named=True)]
@@ -105,7 +103,7 @@ def list_tokens(wh, *, include_revoked: bool = True) -> list[Token]:
 
 
 def get_token(wh, name: str) -> Token | None:
-    found = _rows(wh, "name = {n:String}", {"n": name})
+    found = _rows(wh, name)
     return found[0] if found else None
 
 
@@ -114,18 +112,16 @@ def verify(wh, token: str | None) -> Token | None:
     if not token or not token.startswith(PREFIX) or len(token) > 200:
         return None
     # One small query per request, read as plain rows (no frame: this runs for every push).
-    found = wh.query_rows(
-        "SELECT name, kinds, toString(region_code), toString(status), issued_at, revoked_at, note FROM "
-        "(SELECT * FROM ingest_tokens FINAL) WHERE token_hash = {h:String} LIMIT 1", {"h": digest(token)})
-    if not found or found[0][3] != "active":
+    found = token_by_hash(wh, digest(token))
+    if not found or found[3] != "active":
         return None
-    name, kinds, region_code, status, issued_at, revoked_at, note = found[0]
+    name, kinds, region_code, status, issued_at, revoked_at, note = found
     return Token(name, tuple(kinds or ()), region_code, status, issued_at, revoked_at, note)
 
 
 def _insert(wh, row: dict) -> None:
     stamp = pl.Datetime("ms", TIMEZONE)
-    wh.insert_df("ingest_tokens", pl.DataFrame([row], schema={
+    insert_token(wh, pl.DataFrame([row], schema={
         "name": pl.String, "token_hash": pl.String, "kinds": pl.List(pl.String), "region_code": pl.String,
         "status": pl.String, "issued_at": stamp, "revoked_at": stamp, "note": pl.String, "updated_at": stamp}))
 
@@ -156,7 +152,7 @@ def issue(wh, name: str, *, kinds: tuple[str, ...] = DEFAULT_KINDS, region_code:
 
 def _after(wh, name: str) -> dt.datetime:
     """A moment after the name's latest row (so the new row wins even within the same millisecond)."""
-    latest = wh.query_value("SELECT max(updated_at) FROM ingest_tokens WHERE name = {n:String}", {"n": name})
+    latest = token_updated_at(wh, name)
     if latest is None:
         return _now()
     if latest.tzinfo is None:
@@ -169,7 +165,7 @@ def revoke(wh, name: str) -> Token:
     current = get_token(wh, name)
     if current is None or current.status != "active":
         raise TokenError(f"no active token named {name!r} (see hcp tokens list)")
-    hashed = wh.query_value("SELECT token_hash FROM ingest_tokens FINAL WHERE name = {n:String}", {"n": name})
+    hashed = token_hash_of(wh, name)
     now = max(_now(), _after(wh, name))
     _insert(wh, {"name": name, "token_hash": hashed, "kinds": list(current.kinds), "region_code": current.region_code,
                  "status": "revoked", "issued_at": current.issued_at, "revoked_at": now, "note": current.note,

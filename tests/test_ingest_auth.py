@@ -164,7 +164,7 @@ def test_a_token_for_every_region_checks_kinds_only(qingdao):
 
 def test_reference_changes_are_kept_with_who_when_before_and_after(qingdao, tmp_path):
     """A change within scope is stored and recorded; the dashboard's query finds who moved a department."""
-    from ingest.history import department_region_changes, reference_history
+    from warehouse.queries.state import department_region_changes, reference_history
     from ingest.tokens import issue
 
     url, wh = qingdao
@@ -196,6 +196,7 @@ def test_history_survives_a_crash_between_history_data_and_ledger(warehouse, tmp
     from ingest.loader import Loader
     from ingest.readers import decode_jsonl
     from ingest.run import ingest_path, with_positions
+    from warehouse.queries.state import reference_history
 
     ensure_key()
     first = write_jsonl(tmp_path / "v1.jsonl", [department("D1", region_code=QINGDAO)])
@@ -213,7 +214,7 @@ def test_history_survives_a_crash_between_history_data_and_ledger(warehouse, tmp
     history.store(warehouse, history.change_rows(warehouse, "department", prepared.accepted["department"],
                                                  actor=loader.actor))
     ingest_path(Loader(warehouse), str(third))
-    changes = history.reference_history(warehouse, kind="department", record_id="D1")
+    changes = reference_history(warehouse, kind="department", record_id="D1")
     assert changes.select("action", "source").rows() == [
         ("created", str(first.resolve())), ("changed", str(moved.resolve())), ("changed", str(third.resolve()))]
     assert warehouse.query_value("SELECT count() FROM reference_changes") == 3

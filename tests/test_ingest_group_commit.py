@@ -106,7 +106,7 @@ def test_a_bad_record_is_quarantined_for_its_own_request_only(warehouse):
 def test_reference_data_is_committed_on_its_own_with_its_actor(warehouse):
     """A catalogue push beside fact pushes: the item is committed alone (the history names its actor),
     the facts beside it are grouped."""
-    from ingest.history import reference_history
+    from warehouse.queries.state import reference_history
 
     with grouped_endpoint(warehouse, group_rows=3 * 20, group_wait=0.5) as (url, writer, token):
         answers = _send_together(url, token, [_ndjson([item()]), _ndjson(_events("F1-", 20)),

@@ -174,3 +174,30 @@ def catalogue_has(wh: Warehouse, codes: list[str]) -> set[str]:
                              {"c": codes[start:start + 20_000]})
         found.update(r[0] for r in rows)
     return found
+
+
+# Serving the token scope check (ingest.scope): where stored departments, items and ratings belong -----------------
+def _pairs(wh: Warehouse, sql: str, ids: list[str]) -> list[tuple[str, str]]:
+    """Rows of ``sql`` (two columns, ``{ids:Array(String)}`` bound) for ``ids``, 20 000 at a time."""
+    rows: list[tuple[str, str]] = []
+    for start in range(0, len(ids), 20_000):
+        rows += wh.query_rows(sql, {"ids": ids[start:start + 20_000]})
+    return rows
+
+
+def department_regions(wh: Warehouse, dept_codes: list[str]) -> dict[str, str]:
+    """The stored region of each of the departments (those the departments table holds)."""
+    return dict(_pairs(wh, f"SELECT dept_code, region_code FROM {final('departments')} "
+                           "WHERE dept_code IN {ids:Array(String)}", dept_codes)) if dept_codes else {}
+
+
+def item_owners(wh: Warehouse, item_codes: list[str]) -> list[tuple[str, str]]:
+    """(item code, department) of every stored version of the items that names a department."""
+    return _pairs(wh, f"SELECT DISTINCT item_code, dept_code FROM {final('items')} "
+                      "WHERE item_code IN {ids:Array(String)} AND dept_code != ''", item_codes)
+
+
+def rating_regions(wh: Warehouse, rating_ids: list[str]) -> dict[str, str]:
+    """The region of each of the stored ratings."""
+    return dict(_pairs(wh, "SELECT rating_id, any(region_code) FROM ratings WHERE rating_id IN {ids:Array(String)} "
+                           "GROUP BY rating_id", rating_ids)) if rating_ids else {}

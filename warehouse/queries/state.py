@@ -168,3 +168,125 @@ def stored_by_id(wh: Warehouse, table: str, id_column: str, columns: list[str], 
     parts = [wh.query_df(f"SELECT {names} FROM {final(table)} WHERE {id_column} IN {{ids:Array(String)}}",
                          {"ids": ids[start:start + 20_000]}) for start in range(0, len(ids), 20_000)]
     return pl.concat(parts) if parts else pl.DataFrame()
+
+
+# Serving the ingest tokens (ingest.tokens): grants are rows of ``ingest_tokens``, the latest per name wins --------
+TOKEN_FIELDS = "name, kinds, region_code, status, issued_at, revoked_at, note"
+
+
+def token_rows(wh: Warehouse, name: str | None = None) -> pl.DataFrame:
+    """The current grant of every token name (or of one), by name: :data:`TOKEN_FIELDS`."""
+    where = " WHERE name = {n:String}" if name is not None else ""
+    return wh.query_df(f"SELECT {TOKEN_FIELDS} FROM (SELECT * FROM {final('ingest_tokens')}){where} ORDER BY name",
+                       {"n": name} if name is not None else {})
+
+
+def token_by_hash(wh: Warehouse, token_hash: str) -> tuple | None:
+    """The grant (:data:`TOKEN_FIELDS`, region and status as text) of a token's hash, as one plain row (this
+    runs for every push: no frame), or None."""
+    found = wh.query_rows(
+        "SELECT name, kinds, toString(region_code), toString(status), issued_at, revoked_at, note FROM "
+        f"(SELECT * FROM {final('ingest_tokens')}) WHERE token_hash = {{h:String}} LIMIT 1", {"h": token_hash})
+    return found[0] if found else None
+
+
+def token_hash_of(wh: Warehouse, name: str) -> str | None:
+    return wh.query_value(f"SELECT token_hash FROM {final('ingest_tokens')} WHERE name = {{n:String}}", {"n": name})
+
+
+def token_updated_at(wh: Warehouse, name: str):
+    """The latest ``updated_at`` of any row of a token name (None when it has none)."""
+    return wh.query_value("SELECT max(updated_at) FROM ingest_tokens WHERE name = {n:String}", {"n": name})
+
+
+def insert_token(wh: Warehouse, row: pl.DataFrame) -> None:
+    wh.insert_df("ingest_tokens", row)
+
+
+# Serving the reference-data history (ingest.history, hcp ingest history, the dashboard) --------------------------
+def stored_change_ids(wh: Warehouse, ids: list[str]) -> set[str]:
+    """The change ids among ``ids`` that ``reference_changes`` holds (20 000 at a time)."""
+    seen: set[str] = set()
+    for start in range(0, len(ids), 20_000):
+        seen.update(r[0] for r in wh.query_rows(
+            "SELECT change_id FROM reference_changes WHERE change_id IN {ids:Array(String)}",
+            {"ids": ids[start:start + 20_000]}))
+    return seen
+
+
+def insert_reference_changes(wh: Warehouse, rows: pl.DataFrame) -> int:
+    return wh.insert_df("reference_changes", rows)
+
+
+#: A change whose region, before or after, lies in the subtree ``{p}`` (what an office of it may see).
+TOUCHES_REGION = ("(startsWith(JSONExtractString(before, 'region_code'), {p:String}) "
+                  "OR startsWith(JSONExtractString(after, 'region_code'), {p:String}))")
+
+
+def reference_history(wh, *, kind: str | None = None, record_id: str | None = None, actor: str | None = None,
+                      region_prefix: str | None = None, limit: int | None = None) -> pl.DataFrame:
+    """Changes of reference data, oldest first: ``changed_at, kind, record_id, action, before, after,
+    before_source, actor, source, position``.
+
+    ``record_id`` is a region code, a department code or an item code (every version of the item);
+    ``region_prefix`` keeps changes whose ``region_code`` before or after lies in that subtree.
+    """
+    where, params = [], {}
+    if kind:
+        where.append("kind = {kind:String}")
+        params["kind"] = kind
+    if record_id:
+        where.append("(record_id = {rid:String} OR startsWith(record_id, {rid_at:String}))")
+        params.update(rid=record_id, rid_at=record_id + "@")
+    if actor:
+        where.append("actor = {actor:String}")
+        params["actor"] = actor
+    if region_prefix:
+        where.append(TOUCHES_REGION)
+        params["p"] = region_prefix
+    sql = ("SELECT changed_at, kind, record_id, action, before, after, before_source, actor, source, position "
+           "FROM reference_changes FINAL" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY changed_at, kind, record_id, change_id"
+           + (f" LIMIT {int(limit)}" if limit is not None and limit >= 0 else ""))
+    return wh.query_df(sql, params).with_columns(pl.col(pl.Categorical).cast(pl.String))
+
+
+def department_region_changes(wh, *, dept_code: str | None = None, region_prefix: str | None = None,
+                              include_created: bool = False) -> pl.DataFrame:
+    """Who put a department in another region, oldest first: ``changed_at, dept_code, dept_name,
+    region_before, region_after, actor, source, position``.
+
+    Only changes of ``region_code`` (a renamed department is not listed); with ``include_created``, the
+    creation of a department too (``region_before`` ''). ``region_prefix`` keeps moves into or out of
+    that subtree — what a city or county office may see.
+    """
+    where = ["kind = 'department'"]
+    params: dict = {}
+    moved = "JSONExtractString(before, 'region_code') != JSONExtractString(after, 'region_code')"
+    where.append(f"(action = 'created' OR {moved})" if include_created else f"action = 'changed' AND {moved}")
+    if dept_code:
+        where.append("record_id = {d:String}")
+        params["d"] = dept_code
+    if region_prefix:
+        where.append(TOUCHES_REGION)
+        params["p"] = region_prefix
+    sql = ("SELECT changed_at, record_id AS dept_code, JSONExtractString(after, 'dept_name') AS dept_name, "
+           "JSONExtractString(before, 'region_code') AS region_before, "
+           "JSONExtractString(after, 'region_code') AS region_after, actor, source, position "
+           "FROM reference_changes FINAL WHERE " + " AND ".join(where)
+           + " ORDER BY changed_at, dept_code")
+    return wh.query_df(sql, params)
+
+
+# Serving the stream follower (ingest.follow): where a stream's reading stands --------------------------------------
+def checkpoint_of(wh: Warehouse, stream: str) -> tuple[str, int] | None:
+    """(file id, byte position) a followed stream was read up to, or None."""
+    rows = wh.query_rows(
+        f"SELECT file_id, position FROM {final('ingest_checkpoints')} WHERE stream = {{s:String}}", {"s": stream})
+    return (rows[0][0], int(rows[0][1])) if rows else None
+
+
+def insert_checkpoint(wh: Warehouse, stream: str, file_id: str, position: int) -> None:
+    wh.insert_df("ingest_checkpoints", pl.DataFrame(
+        {"stream": [stream], "file_id": [file_id], "position": [position]},
+        schema={"stream": pl.String, "file_id": pl.String, "position": pl.UInt64}))
