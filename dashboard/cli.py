@@ -16,7 +16,6 @@ import sys
 
 import click
 
-from hcp.config import get_config
 from hcp.errors import BusyError, HcpError
 from hcp.settings import users_path
 from hcp.i18n import tr
@@ -61,6 +60,7 @@ def dashboard(ctx: click.Context, host: str, port: int | None) -> None:
     import os
 
     from dashboard import service
+    from hcp.config import get_config  # parsing the typed sections is kept out of `hcp --help`
 
     app = ctx.obj
     port = get_config().dashboard.port if port is None else port
@@ -210,6 +210,7 @@ def users_sessions(app) -> None:
     import datetime as dt
 
     from dashboard import sessions
+    from hcp.config import get_config  # kept out of `hcp --help`, like the imports above
     from hcp.textable import render
     from warehouse.client import SHANGHAI
 

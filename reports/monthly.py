@@ -10,7 +10,10 @@ from hcp.periods import Period
 from warehouse.queries.reference import load_calendar
 from metrics.jobs import MetricsSettings
 from reports.archive import Archive, Computed, Published
+from reports.bulletin import render_html
+from reports.excel import render_workbook
 from reports.figures import as_of_day, canonical_json, data_version, figures_checksum, gather
+from reports.pdf import html_to_pdf
 from warehouse.client import SHANGHAI, Warehouse
 
 
@@ -25,10 +28,6 @@ def file_stem(kind: str, month: str, region: str | None, lang: str) -> str:
 
 def render_files(figures: dict, watermark: str | None, number: int, region: str | None) -> dict[str, bytes]:
     """Every file of one bulletin version (deterministic for the same figures, watermark and number)."""
-    from reports.bulletin import render_html
-    from reports.excel import render_workbook
-    from reports.pdf import html_to_pdf
-
     checksum = figures_checksum(figures)
     month, lang = figures["month"], figures["lang"]
     html = render_html(figures, watermark=watermark, checksum=checksum, version=number)
