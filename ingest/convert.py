@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from hcp.pii import PiiKey, mask_id_expr, mask_name_expr, mask_phone_expr
+from ingest import jsonsafe
 from ingest.fields import PII_CARRIER, PII_OBJECTS
 
 # Raw-text protection (quarantine raw, free text) -----------------------------------------------
@@ -77,8 +78,6 @@ def protect_people(raw: pl.Series) -> pl.Series:
 
 
 def _protect_person_text(text: str) -> str:
-    from ingest import jsonsafe
-
     try:
         obj = jsonsafe.loads(text)
     except jsonsafe.BadJson:
@@ -96,8 +95,6 @@ def _protect_person_text(text: str) -> str:
 def _regular_person(value, fields) -> bool:
     """An object (or the JSON text of one) of the known sub-fields with text values: masked by key."""
     if isinstance(value, str):
-        from ingest import jsonsafe
-
         if not value.strip():
             return True
         try:

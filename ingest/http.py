@@ -44,6 +44,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import click
 import numpy as np
 import polars as pl
 from starlette.concurrency import run_in_threadpool
@@ -656,8 +657,6 @@ def routes(ctx) -> list[Route]:
     writer = IngestWriter(ctx.warehouse, queue_rows=_option(options, "queue_rows"),
                           unknown_items=_option(options, "unknown_items"))
     ctx.cleanups.append(writer.stop)
-    import click
-
     click.echo(tr(ctx.lang, f"HTTP 推送接口：POST http://{ctx.host}:{ctx.port}/ingest",
                   f"HTTP push endpoint: POST http://{ctx.host}:{ctx.port}/ingest"))
     click.echo(tokens.token_hint(ctx.lang))

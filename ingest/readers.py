@@ -26,12 +26,14 @@ Text encodings (JSON Lines, CSV): UTF-8 with or without BOM, GB18030/GBK and UTF
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
+from xml.etree.ElementTree import iterparse
 
 import numpy as np
 import polars as pl
@@ -50,8 +52,8 @@ from ingest.fields import (
     PII_OBJECTS,
     RAW,
     READ_SCHEMA,
-    TEXT_FIELDS,
     READ_SCHEMA_WITH_PII_CARRIER,
+    TEXT_FIELDS,
 )
 from ingest.limits import MAX_DEPTH, MAX_LINE_BYTES
 
@@ -653,8 +655,6 @@ def read_parquet(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> 
 
 def _cell_text(value) -> str | None:
     """An Excel cell as the text a person typed (integral numbers without ``.0``)."""
-    import datetime as dt
-
     if value is None:
         return None
     if isinstance(value, bool):
@@ -676,9 +676,7 @@ def merged_ranges(book, sheet) -> list[tuple[int, int, int, int]]:
     so the sheet's XML is streamed once for its ``<mergeCell ref="A2:A5"/>`` elements, and each ref is
     read with openpyxl's ``CellRange``.
     """
-    from xml.etree.ElementTree import iterparse
-
-    from openpyxl.worksheet.cell_range import CellRange
+    from openpyxl.worksheet.cell_range import CellRange  # lazy: openpyxl loads only for Excel input
 
     path, archive = getattr(sheet, "_worksheet_path", None), getattr(book, "_archive", None)
     if not path or archive is None:
@@ -728,7 +726,7 @@ def read_xlsx(path: str | BinaryIO, batch_rows: int = DEFAULT_BATCH_ROWS) -> Ite
     under a merged ``dept_code`` cell carry it. ``_line`` is the sheet row minus one (the position is
     ``sheet!row``).
     """
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # lazy: openpyxl loads only for Excel input
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)

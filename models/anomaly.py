@@ -50,11 +50,15 @@ import polars as pl
 
 from hcp.i18n import tr
 from hcp.periods import Period
-from warehouse.queries import ratings as q
+from hcp.settings import hcp_home
+from hcp.textable import render
 from models.anomaly_labels import EPISODE_KINDS, LABELS_DIR, LABELS_FILE, read_labels
 from models.registry import ModelKind, TrainResult
 from models.store import TooLittleData
+from supervision.settings import SupervisionSettings
+from supervision.suspicious import PATTERNS, top_rating_bursts
 from warehouse.client import SHANGHAI
+from warehouse.queries import ratings as q
 
 FEATURE_VERSION = 1
 UNIT_KINDS = {"staff": ("窗口人员", "staff"), "device": ("评价器/渠道", "device/channel"),
@@ -246,9 +250,6 @@ def z_matrix(frame: pl.DataFrame) -> np.ndarray:
 def existing_rule_hits(ratings: pl.DataFrame) -> pl.DataFrame:
     """The unit-days on which a burst rule of :mod:`supervision.suspicious` fired: ``unit_kind``,
     ``unit_id``, ``day``, ``rules`` (the patterns). Thresholds from ``[supervision.suspicious]``."""
-    from supervision.settings import SupervisionSettings
-    from supervision.suspicious import top_rating_bursts
-
     settings = SupervisionSettings.load().suspicious
     frame = ratings.with_columns(default_rating=pl.lit(False), stage=pl.lit(""),
                                  staff_id=pl.col("staff_id").fill_null(""), device_id=pl.col("device_id").fill_null(""))
@@ -356,8 +357,6 @@ def evidence(row: dict, lang: str) -> list[dict]:
     in one sentence (the longest run "42 条评价在 11 分钟内，平均间隔 15 秒" when there is one of 5 or more),
     ``feature`` naming the one told and ``z`` the family's largest. Then the existing rules of
     :mod:`supervision.suspicious` that fired (``z`` null)."""
-    from supervision.suspicious import PATTERNS
-
     groups: dict[str, list[str]] = {}
     for feature in sorted(FEATURE_NAMES, key=lambda f: (-row[f"z_{f}"], FEATURE_NAMES.index(f))):
         if _tellable(feature, row):
@@ -373,7 +372,7 @@ def evidence(row: dict, lang: str) -> list[dict]:
 
 # Detector -----------------------------------------------------------------------------------------
 def _forest(seed: int):
-    from sklearn.ensemble import IsolationForest
+    from sklearn.ensemble import IsolationForest  # lazy: scikit-learn is heavy; loaded only to fit
 
     return IsolationForest(n_estimators=TREES, max_samples=256, contamination="auto", random_state=seed)
 
@@ -451,8 +450,6 @@ def score_window(wh, model, start: dt.datetime, end: dt.datetime, lang: str = "z
 # Evaluation ---------------------------------------------------------------------------------------
 def label_files() -> list[Path]:
     """The demo's manipulation labels under ``$HCP_HOME/demo/*/labels/`` (:mod:`models.anomaly_labels`)."""
-    from hcp.settings import hcp_home
-
     return sorted((hcp_home() / "demo").glob(f"*/{LABELS_DIR}/{LABELS_FILE}"))
 
 
@@ -582,8 +579,6 @@ def train(wh, *, seed: int = 0, progress=None, lang: str = "zh", label_paths: li
 
 
 def evaluation_lines(manifest: dict, lang: str) -> list[str]:
-    from hcp.textable import render
-
     ev = manifest["evaluation"]
     final = manifest["final"]
     lines = [tr(lang,

@@ -43,9 +43,11 @@ import numpy as np
 import polars as pl
 
 from hcp.config import get_config
+from hcp.domain import REASON_CATEGORIES
 from hcp.errors import EXIT_DATA, HcpError
 from hcp.i18n import tr
-from models import cause_data
+from hcp.textable import render
+from models import cause_data, store
 from models.registry import ModelKind, TrainResult
 from models.store import TooLittleData
 from warehouse.client import SHANGHAI
@@ -131,9 +133,9 @@ def keyword_cause(text: pl.Expr) -> pl.Expr:
 
 # Model ------------------------------------------------------------------------------------------------------
 def _pipeline(seed: int):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
+    from sklearn.feature_extraction.text import TfidfVectorizer  # lazy: scikit-learn is heavy; loaded only to fit
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn is heavy; loaded only to fit
+    from sklearn.pipeline import Pipeline  # lazy: scikit-learn is heavy; loaded only to fit
 
     return Pipeline([
         ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAM_RANGE, sublinear_tf=True, dtype=np.float64)),
@@ -179,7 +181,10 @@ def predict(model, frame: pl.DataFrame) -> pl.DataFrame:
 def classification_report(truth: list[str], predicted: list[str]) -> dict:
     """Macro-F1 (over the seven causes), accuracy, per-cause precision/recall/F1/support and the confusion
     matrix (rows: true cause, columns: predicted, both in :data:`CAUSES` order)."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import (  # lazy: scikit-learn is heavy; loaded only to fit
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     labels = list(CAUSES)
     present = [c for c in labels if c in set(truth)]
@@ -326,8 +331,6 @@ def seed_model(seed: int = 0):
 def load_or_seed(lang: str = "zh"):
     """The current trained cause model and its manifest; with none trained yet, the seed model and None.
     An incompatible stored model is refused (:class:`models.store.ModelIncompatible`), never replaced on a guess."""
-    from models import store
-
     try:
         return store.load("cause", FEATURE_VERSION, lang)
     except store.ModelMissing:
@@ -386,9 +389,6 @@ SCORER_LABELS = {"model": ("模型", "model"), "seed_only": ("仅种子集模型
 
 
 def evaluation_lines(manifest: dict, lang: str) -> list[str]:
-    from hcp.domain import REASON_CATEGORIES
-    from hcp.textable import render
-
     ev, final = manifest["evaluation"], manifest["final"]
     lines = [tr(lang, f"差评原因模型 v{manifest['version']}（{manifest['trained_at']} 训练；种子集 {final['seed_examples']} 条 + "
                       f"已核实 {final['verified_examples']} 条）",

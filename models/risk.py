@@ -35,10 +35,11 @@ import polars as pl
 
 from hcp.config import Config, get_config
 from hcp.i18n import tr
+from hcp.textable import render
+from metrics.jobs import MetricsSettings
 from models import risk_features as rf
 from models.evaluation import binary_report, pr_auc_gain, score_baseline
 from models.registry import ModelKind, TrainResult
-from metrics.jobs import MetricsSettings
 from models.store import TooLittleData
 from warehouse.client import SHANGHAI
 from warehouse.queries.events import latest_event_time
@@ -120,9 +121,9 @@ def design(frame: pl.DataFrame) -> np.ndarray:
 
 
 def _pipeline(seed: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn is heavy; loaded only to fit
+    from sklearn.pipeline import Pipeline  # lazy: scikit-learn is heavy; loaded only to fit
+    from sklearn.preprocessing import StandardScaler  # lazy: scikit-learn is heavy; loaded only to fit
 
     return Pipeline([("scale", StandardScaler()),
                      ("logit", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
@@ -426,8 +427,6 @@ def factor_words(factors: list[dict], lang: str) -> str:
 
 # Evaluation as text -------------------------------------------------------------------------------
 def evaluation_lines(manifest: dict, lang: str) -> list[str]:
-    from hcp.textable import render
-
     ev = manifest["evaluation"]
     lines = [tr(lang,
                 f"超期风险模型 v{manifest['version']}（{manifest['trained_at']} 训练，数据截至 {manifest['data_watermark']}）",
@@ -466,8 +465,6 @@ def evaluation_lines(manifest: dict, lang: str) -> list[str]:
 def not_yet_yellow_lines(sub: dict | None, lang: str, headers: list[str]) -> list[str]:
     """The not-yet-yellow figures of :func:`not_yet_yellow_evaluation` as text (nothing for a model trained
     before they were measured)."""
-    from hcp.textable import render
-
     if not sub:
         return []
     lines = ["", tr(lang, f"测试月中尚未黄牌的快照（剩余超过 {sub['warning_days']} 个工作日或正在停止计时）："

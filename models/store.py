@@ -25,6 +25,7 @@ import platform
 from pathlib import Path
 
 from hcp.errors import HcpError
+from hcp.i18n import tr
 from hcp.settings import hcp_home, private_dir
 
 #: The plain types every model file is made of besides its estimators.
@@ -63,11 +64,11 @@ def models_root() -> Path:
 
 
 def library_versions() -> dict[str, str]:
-    import numpy
-    import polars
-    import scipy
-    import skops
-    import sklearn
+    import numpy  # lazy: the heavy model libraries, loaded only to record their versions
+    import polars  # lazy: the heavy model libraries, loaded only to record their versions
+    import scipy  # lazy: the heavy model libraries, loaded only to record their versions
+    import sklearn  # lazy: the heavy model libraries, loaded only to record their versions
+    import skops  # lazy: the heavy model libraries, loaded only to record their versions
 
     return {"sklearn": sklearn.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
             "skops": skops.__version__, "polars": polars.__version__, "python": platform.python_version()}
@@ -98,7 +99,7 @@ def current_version(kind: str) -> int | None:
 
 def save(kind: str, estimator, manifest: dict) -> Path:
     """Store a new version of ``kind`` and make it current; returns its directory."""
-    import skops.io
+    import skops.io  # lazy: skops loads scikit-learn; only to save or load a model
 
     base = private_dir(models_root() / kind)
     version = max([int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit()] or [0]) + 1
@@ -114,8 +115,6 @@ def save(kind: str, estimator, manifest: dict) -> Path:
 
 
 def load_manifest(kind: str, lang: str = "zh") -> dict:
-    from hcp.i18n import tr
-
     version = current_version(kind)
     if version is None:
         raise ModelMissing(tr(lang, f"尚无 {kind} 模型：请先运行 hcp models train {kind}",
@@ -125,8 +124,6 @@ def load_manifest(kind: str, lang: str = "zh") -> dict:
 
 def check_compatible(manifest: dict, feature_version: int, lang: str = "zh") -> None:
     """Refuse a model trained with other library versions or another feature definition."""
-    from hcp.i18n import tr
-
     kind = manifest["kind"]
     now = library_versions()
     changed = [f"{lib} {manifest['libraries'].get(lib)} → {now[lib]}" for lib in PINNED_LIBRARIES
@@ -143,9 +140,7 @@ def check_compatible(manifest: dict, feature_version: int, lang: str = "zh") -> 
 
 def load(kind: str, feature_version: int, lang: str = "zh"):
     """The current model of ``kind`` and its manifest, checked (versions, checksum, trusted types)."""
-    import skops.io
-
-    from hcp.i18n import tr
+    import skops.io  # lazy: skops loads scikit-learn; only to save or load a model
 
     manifest = load_manifest(kind, lang)
     check_compatible(manifest, feature_version, lang)

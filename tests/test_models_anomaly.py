@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from models import anomaly
-from warehouse.queries import ratings as anomaly_queries
+from warehouse.queries import ratings as rating_queries
 from models import store as model_store
 from tests.builders import TS, at, event, events_frame
 from tests.conftest import home_with, run_hcp
@@ -69,7 +69,7 @@ def load_hand(wh) -> None:
 
 def test_unit_day_features_worked_by_hand(warehouse):
     load_hand(warehouse)
-    ratings = anomaly_queries.ratings_between(warehouse, at("2026-10-01 00:00"), at("2026-11-01 00:00"))
+    ratings = rating_queries.ratings_between(warehouse, at("2026-10-01 00:00"), at("2026-11-01 00:00"))
     assert "R20" not in ratings["rating_id"].to_list()  # the default rating is not the rater's act
     days = {(r["unit_kind"], r["unit_id"], r["day"].isoformat()): r for r in anomaly.unit_days(ratings).to_dicts()}
     staff = days[("staff", "S1", "2026-10-12")]
@@ -211,7 +211,7 @@ def test_independent_episodes_are_found_in_the_top_k(synthetic_home):
     home, labels, episodes = synthetic_home
     with open_warehouse() as wh:
         result = anomaly.train(wh, seed=0, label_paths=[labels])
-        frame = anomaly.prepare(anomaly_queries.ratings_between(wh, at("2026-10-01 00:00"), at("2026-12-01 00:00")))
+        frame = anomaly.prepare(rating_queries.ratings_between(wh, at("2026-10-01 00:00"), at("2026-12-01 00:00")))
     ev = result.manifest["evaluation"]
     assert ev["episodes"] == 4
     forest, rules, baseline = (ev["scorers"][k] for k in ("isolation_forest", "rules", "most_ratings"))
@@ -236,7 +236,7 @@ def test_training_and_scores_are_deterministic(synthetic_home):
     with open_warehouse() as wh:
         a = anomaly.train(wh, seed=5, label_paths=[])
         b = anomaly.train(wh, seed=5, label_paths=[])
-        frame = anomaly.prepare(anomaly_queries.ratings_between(wh, at("2026-10-01 00:00"), at("2026-12-01 00:00")))
+        frame = anomaly.prepare(rating_queries.ratings_between(wh, at("2026-10-01 00:00"), at("2026-12-01 00:00")))
     assert np.array_equal(anomaly.forest_scores(a.estimator, frame), anomaly.forest_scores(b.estimator, frame))
     first = anomaly.anomalies(frame, a.estimator, "en", top=30)
     second = anomaly.anomalies(frame, b.estimator, "en", top=30)

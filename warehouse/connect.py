@@ -54,7 +54,7 @@ def _open_embedded(parsed: DSN, *, wait: float, own: bool) -> Warehouse:
         if not own:
             owner = embedded.read_owner(directory)
             if owner:
-                from warehouse.owner import OwnerWarehouse
+                from warehouse.owner import OwnerWarehouse  # lazy: starlette and urllib3 load only to proxy to an owner
 
                 proxy = OwnerWarehouse(owner["url"], owner["token"], display_dsn=parsed.display())
                 if proxy.ping():
