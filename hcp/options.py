@@ -54,13 +54,12 @@ class PeriodType(click.ParamType):
     def convert(self, value, param, ctx) -> Period:
         if isinstance(value, Period):
             return value
+        if self.months_only and not re.fullmatch(r"\d{4}-\d{2}", value.strip()):
+            self.fail(f"月份格式为 YYYY-MM（如 2025-10）/ {value!r}: use YYYY-MM (e.g. 2025-10)", param, ctx)
         try:
-            period = Period.parse(value)
+            return Period.parse(value)
         except ValueError as exc:
             self.fail(f"{'月份' if self.months_only else '期间'}无效 / {exc}", param, ctx)
-        if self.months_only and not period.is_month:
-            self.fail(f"月份格式为 YYYY-MM / {value!r}: use YYYY-MM", param, ctx)
-        return period
 
 
 class InstantType(click.ParamType):
