@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from html import escape
 
+from hcp.domain import REASON_CATEGORIES
 from hcp.i18n import fmt_int, tr
 from reports import charts
 from reports.text import (CHART_KEYS, HEADLINE_KEYS, RANKING_KEYS, fmt_change, fmt_value, grouping_label, label,
@@ -566,8 +567,6 @@ def _rectification(figures: dict, lang: str) -> str:
 def _causes(figures: dict, lang: str) -> str:
     """Bad ratings by cause: the causes departments verified, and — apart, for those not verified yet — the
     complaint-cause model's suggestions (figures ``bad_causes``; a bulletin of an older format has none)."""
-    from hcp.domain import REASON_CATEGORIES
-
     causes = figures.get("bad_causes")
     if not causes or not figures["bad_ratings"]:
         return ""

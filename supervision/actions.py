@@ -31,12 +31,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 
 import polars as pl
 
 from hcp.domain import FOLLOWUP_ACTIONS, REASON_CATEGORIES
 from hcp.locks import job_lock
+from hcp.pii import ensure_key
+from ingest.loader import Loader
+from ingest.run import ingest_bytes
 from warehouse.queries.reference import load_calendar
 from supervision import store
 from supervision.loop import (STATES, STEPS, ActionRefused, LoopStatus, check_action, check_known_action, derive_states,
@@ -134,12 +138,6 @@ def _append(wh: Warehouse, record: dict, source: str) -> None:
     the same checks, the same masking of ID-number- and phone-like digits in the note, and the id goes into
     the ingest ledger (``received_ids``), so a later resend of it is a duplicate (or, changed, a quarantined
     conflict) and never a second or replacing row."""
-    import json
-
-    from hcp.pii import ensure_key
-    from ingest.loader import Loader
-    from ingest.run import ingest_bytes
-
     line = json.dumps({"kind": "followup", **record,
                        "action_time": record["action_time"].isoformat(timespec="milliseconds")}, ensure_ascii=False)
     # Follow-ups carry no personal data; the loader still wants the current pseudonym key.

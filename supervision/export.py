@@ -16,6 +16,7 @@ import polars as pl
 
 from hcp.errors import HcpError
 from hcp.i18n import tr
+from hcp.textable import render
 
 FORMATS = ("table", "json", "csv", "xlsx")
 
@@ -59,7 +60,7 @@ def to_csv(frame: pl.DataFrame) -> str:
 
 def write_xlsx(frame: pl.DataFrame, path: Path, headers: list[str], sheet: str) -> None:
     """An Excel workbook with one sheet: a bold header row (frozen), then the rows."""
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # heavy, and only an .xlsx export needs it: loaded here, not with the CLI
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -103,8 +104,6 @@ def emit(frame: pl.DataFrame, fmt: str, out: str | None, *, lang: str, labels: d
     elif fmt == "csv":
         text = to_csv(frame)
     elif fmt == "table":
-        from hcp.textable import render
-
         rows = [["—" if v is None else _cell(v, lang) for v in row] for row in _flat(frame, excel=True).iter_rows()]
         # No rows: a word, not a header over nothing.
         text = (render(headers, rows) if rows else tr(lang, "（无）", "(none)")) + "\n"
