@@ -12,19 +12,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import sys
 
 import click
 
 from hcp.errors import BusyError, HcpError
-from hcp.settings import users_path
 from hcp.i18n import tr
 from hcp.options import format_option
+from hcp.settings import users_path, warehouse_dsn
+from hcp.textable import render
+
+# The dashboard, its users and the warehouse are imported inside the commands, to keep `hcp --help` fast:
+# it imports every command's module.
 
 
 def _warehouse_state(app) -> str:
     """``free`` (embedded, nobody holds it), ``owned`` (an owner shares it), ``held`` or ``server``."""
-    from hcp.settings import warehouse_dsn
     from warehouse import embedded
     from warehouse.dsn import parse_dsn
 
@@ -57,7 +63,6 @@ def dashboard(ctx: click.Context, host: str, port: int | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    import os
 
     from dashboard import service
     from hcp.config import get_config  # parsing the typed sections is kept out of `hcp --help`
@@ -153,7 +158,6 @@ def dashboard_add_user(app, username, role, region, dept, name, password_stdin, 
 def users_list(app) -> None:
     """列出用户 / list the users (never their passwords)."""
     from dashboard import auth
-    from hcp.textable import render
 
     rows = [[u.username, u.role, u.name, u.region, u.dept] for u in auth.list_users()]
     headers = [tr(app.lang, *p) for p in (("用户名", "user"), ("角色", "role"), ("名称", "name"),
@@ -180,10 +184,8 @@ def users_remove(app, username: str) -> None:
 @click.pass_obj
 def users_logins(app, show_all: bool, limit: int, fmt: str) -> None:
     """登录失败与锁定记录 / recent failed logins and lockouts (who, from where, when)."""
-    import json
 
     from dashboard import login_guard
-    from hcp.textable import render
     from warehouse.client import SHANGHAI
 
     attempts = [a for a in login_guard.read_attempts() if show_all or not a.get("ok")][-limit:]
@@ -207,11 +209,9 @@ def users_logins(app, show_all: bool, limit: int, fmt: str) -> None:
 @click.pass_obj
 def users_sessions(app) -> None:
     """当前有效的看板会话 / the dashboard sessions still live (who, since when, last active)."""
-    import datetime as dt
 
     from dashboard import sessions
     from hcp.config import get_config  # kept out of `hcp --help`, like the imports above
-    from hcp.textable import render
     from warehouse.client import SHANGHAI
 
     settings = get_config().dashboard.sessions

@@ -7,14 +7,18 @@ user are printed without a stack trace and end with a meaningful exit code (see 
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 
 import click
 
 from hcp import __version__
 from hcp.errors import EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, HcpError
+from hcp.settings import hcp_home, private_dir
 
 #: name -> "module:attribute" of the click command. Order is the order of `hcp --help`.
 COMMANDS = {
@@ -154,11 +158,7 @@ def _usage_error(exc: click.exceptions.UsageError) -> None:
 
 def _record_traceback() -> str:
     """Write the current exception's traceback to ``$HCP_HOME/logs/`` (0600); the file's path, for the report."""
-    import datetime as dt
-    import os
-    import traceback
 
-    from hcp.settings import hcp_home, private_dir
 
     try:
         directory = private_dir(hcp_home() / "logs")

@@ -15,6 +15,11 @@ import click
 from hcp.errors import EXIT_DATA, HcpError, UsageError
 from hcp.i18n import fmt_int, tr
 from hcp.options import format_option
+from hcp.textable import display_width
+from hcp.workdays import region_prefix
+
+# The ingest machinery (loader, readers, HTTP server, tokens) is imported inside the commands, to keep
+# `hcp --help` fast: it imports every command's module.
 
 _FORMATS = ["jsonl", "csv", "parquet", "xlsx"]
 _ENCODINGS = ["auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "utf-16"]
@@ -301,8 +306,8 @@ def serve_ingest(app, host, port, max_body_bytes, max_lines, queue_rows, max_inf
     import uvicorn
     from starlette.applications import Starlette
 
-    from hcp.serve import bind_listener
     from hcp.config import get_config
+    from hcp.serve import bind_listener
     from ingest.http import IngestWriter, make_routes
 
     _key_or_fail(app)
@@ -362,7 +367,6 @@ def history_cmd(app, dept_code, region_code, item_code, within, actor, moves, fm
     Every creation or change is kept (append-only) with its actor (token:<name> for a push,
     operator:<user> for local ingest), source and time.
     """
-    from hcp.workdays import region_prefix
     from warehouse.queries.state import department_region_changes, reference_history
 
     if within and not (len(within) == 12 and within.isdigit()):
@@ -477,7 +481,6 @@ def tokens_list(app, active, as_json):
     if not found:
         click.echo(tr(app.lang, "没有令牌（hcp tokens issue 签发）", "no tokens (issue one with hcp tokens issue)"))
         return
-    from hcp.textable import display_width
 
     def pad(text: str, width: int) -> str:
         return text + " " * max(0, width - display_width(text))

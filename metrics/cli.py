@@ -23,6 +23,7 @@ import json
 import click
 import polars as pl
 
+from hcp.textable import render
 from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS
 from hcp.errors import UsageError
 from hcp.i18n import fmt_int, fmt_rate, tr
@@ -175,7 +176,6 @@ def metrics(app, period: Period, grouping: str, fmt: str, columns: str | None, n
         pl.DataFrame(flat, infer_schema_length=None).write_csv(buffer) if flat else buffer.write("group\n")
         click.echo(buffer.getvalue(), nl=False)
     else:
-        from hcp.textable import render  # lazy: --help
 
         headers = [tr(app.lang, "单位", "group"), tr(app.lang, "名称", "name"), tr(app.lang, "排名状态", "status")] + [
             tr(app.lang, *INDICATOR_LABELS[k]) for k in keys]
@@ -210,7 +210,6 @@ def flags(app, as_of: dt.datetime | None, fmt: str, no_refresh: bool) -> None:
         ]
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
-    from hcp.textable import render  # lazy: --help
 
     wh = app.warehouse()
     red = frame.filter(pl.col("flag") == "red").height
@@ -265,7 +264,6 @@ def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool
         pl.DataFrame(records, schema=list(cases.columns)).write_csv(buffer) if records else buffer.write(",".join(cases.columns) + "\n")
         click.echo(buffer.getvalue(), nl=False)
         return
-    from hcp.textable import render  # lazy: --help
 
     names = group_names(wh, "dept")
     scope = parsed.label if parsed else tr(app.lang, "全部期间", "all periods")
@@ -292,7 +290,6 @@ def quality(app, period: Period | None, scope: Scope, fmt: str, no_refresh: bool
 
 def _print_untimed(app, untimed: pl.DataFrame, names: dict, stamp) -> None:
     """The table form's second part: completed cases whose item is not in the catalogue (no deadline)."""
-    from hcp.textable import render  # lazy: --help
 
     click.echo("")
     click.echo(tr(app.lang, f"无法计时办件 {untimed.height:,} 件（事项不在目录中：计入办结量，不计入按时办结率；请补录事项目录）",

@@ -26,11 +26,14 @@ import json
 import sys
 
 import click
+import polars as pl
 
+from hcp.domain import REASON_CATEGORIES
 from hcp.errors import EXIT_FAILURE, UsageError
 from hcp.i18n import tr
 from hcp.options import format_option, instant_option, period_option
 from hcp.periods import Period, now
+from hcp.textable import display_width, render
 from models.registry import KINDS
 
 # The models, the warehouse and the metrics job are imported inside the commands, to keep `hcp --help` fast: it imports
@@ -113,7 +116,6 @@ def evaluate_command(app, names: tuple[str, ...], fmt: str) -> None:
 
 
 def _clip(text: str, width: int) -> str:
-    from hcp.textable import display_width
 
     if display_width(text) <= width:
         return text
@@ -150,11 +152,9 @@ def risk_command(app, as_of: dt.datetime | None, fmt: str, top: int, no_refresh:
     wh = app.warehouse()
     frame = risk.score(wh, instant, model, warning_days=MetricsSettings.load().warning_days)
     if fmt == "json":
-        import polars as pl
 
         click.echo(frame.with_columns(deadline=pl.col("deadline").dt.strftime("%Y-%m-%d")).write_json())
         return
-    from hcp.textable import render
     from models.risk_features import FEATURES
 
     depts, items, regions = (group_names(wh, g) for g in ("dept", "item", "region:city"))
@@ -217,11 +217,9 @@ def anomalies_command(app, period: Period | None, as_of: dt.datetime | None, top
     model, manifest = store.load("anomaly", anomaly.FEATURE_VERSION, app.lang)
     frame = anomaly.score_window(app.warehouse(), model, start, end, app.lang, top=top, by=by)
     if fmt == "json":
-        import polars as pl
 
         click.echo(frame.with_columns(day=pl.col("day").dt.strftime("%Y-%m-%d")).write_json())
         return
-    from hcp.textable import render
 
     window = f"{start:%Y-%m-%d} – {(end - dt.timedelta(seconds=1)):%Y-%m-%d}"
     if frame.is_empty():
@@ -276,8 +274,6 @@ def classify_command(app, source: str, fmt: str) -> None:
                                for r in predicted.select("id_json", "cause", "confidence").iter_rows(named=True)],
                               ensure_ascii=False, indent=2))
         return
-    from hcp.domain import REASON_CATEGORIES
-    from hcp.textable import render
 
     headers = [tr(app.lang, *p) for p in (("编号", "id"), ("原因", "cause"), ("置信度", "confidence"), ("依据", "basis"),
                                            ("评价内容", "comment"))]

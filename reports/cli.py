@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import signal
 import sys
@@ -75,7 +76,6 @@ def scheduler(app, once: bool, now: dt.datetime | None) -> None:
     Without --once it runs until stopped (Ctrl-C or SIGTERM). The cron expressions, the archive and the
     retries are set in [reports] of the configuration; see docs/reports.md.
     """
-    import logging
 
     from reports.scheduler import ReportScheduler
 

@@ -17,6 +17,7 @@ from hcp.domain import INDICATOR_LABELS
 from hcp.errors import UsageError
 from hcp.i18n import fmt_int, fmt_rate, tr
 from hcp.options import format_option, instant_option, month_option
+from hcp.settings import hcp_home
 from hcp.textable import display_width
 
 # The generator and the stages are imported inside the commands, to keep `hcp --help` fast: it imports
@@ -62,7 +63,6 @@ def demo(ctx: click.Context, month, cases: int, seed: int, out: Path | None, ser
     if ctx.invoked_subcommand is not None:
         return
     from hcp.demo.generator import previous_month
-    from hcp.settings import hcp_home
 
     month = month.label if month else previous_month()
     run_demo(ctx.obj, month, cases, seed, out or hcp_home() / "demo" / month, serve=serve)
