@@ -27,6 +27,7 @@ import threading
 import zipfile
 
 from openpyxl import Workbook
+from openpyxl.cell import _writer
 from openpyxl.formatting.rule import CellIsRule, ColorScaleRule, DataBarRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
@@ -315,8 +316,6 @@ def _exact_floats():
     """openpyxl writes numbers with ``%.16g``, which can change the last bit of a double (55.176767676767675
     becomes 55.17676767676767). Write floats with ``repr`` — the shortest text that reads back as the same
     double — so the workbook holds exactly the values of ``hcp metrics``."""
-    from openpyxl.cell import _writer
-
     original = _writer.safe_string
 
     def exact(value):
