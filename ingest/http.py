@@ -533,6 +533,7 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                 max_inflight_bytes: int | None = None, prefix: str = "/ingest") -> list[Route]:
     inflight = InFlight(get_config().ingest.max_inflight_bytes if max_inflight_bytes is None else max_inflight_bytes)
     wh = writer.loader.wh
+    verifier = tokens.Verifier(wh)  # one token look-up per wave of concurrent requests
 
     def busy(message: str) -> Response:
         retry = writer.retry_after()
@@ -541,7 +542,7 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
 
     async def push(request: Request) -> Response:
         try:
-            token = await run_in_threadpool(tokens.verify, wh, _bearer(request))
+            token = await run_in_threadpool(verifier.verify, _bearer(request))
         except WarehouseError:
             return busy("the warehouse cannot check the token now; retry later")
         if token is None:

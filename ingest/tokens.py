@@ -19,7 +19,8 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -28,7 +29,7 @@ from hcp.i18n import tr
 from hcp.settings import TIMEZONE
 from hcp.workdays import region_prefix
 from ingest.fields import FACT_KINDS, REFERENCE_KINDS
-from warehouse.queries.state import insert_token, token_by_hash, token_hash_of, token_rows, token_updated_at
+from warehouse.queries.state import insert_token, token_hash_of, token_rows, token_updated_at, tokens_by_hashes
 
 PREFIX = "hcp_"
 DEFAULT_KINDS = FACT_KINDS
@@ -109,14 +110,72 @@ def get_token(wh, name: str) -> Token | None:
 
 def verify(wh, token: str | None) -> Token | None:
     """The grant of a presented token, or None (unknown, revoked, or not a token at all)."""
-    if not token or not token.startswith(PREFIX) or len(token) > 200:
+    if not plausible(token):
         return None
-    # One small query per request, read as plain rows (no frame: this runs for every push).
-    found = token_by_hash(wh, digest(token))
-    if not found or found[3] != "active":
-        return None
-    name, kinds, region_code, status, issued_at, revoked_at, note = found
-    return Token(name, tuple(kinds or ()), region_code, status, issued_at, revoked_at, note)
+    return grants(wh, [digest(token)]).get(digest(token))
+
+
+def plausible(token: str | None) -> bool:
+    """Shaped like a token at all (else it is refused without a look-up)."""
+    return bool(token) and token.startswith(PREFIX) and len(token) <= 200
+
+
+def grants(wh, hashes: list[str]) -> dict[str, Token]:
+    """The grants of the active tokens among ``hashes`` (digests), by digest: one small query."""
+    return {h: Token(name, tuple(kinds or ()), region_code, status, issued_at, revoked_at, note)
+            for h, name, kinds, region_code, status, issued_at, revoked_at, note in tokens_by_hashes(wh, sorted(set(hashes)))
+            if status == "active"}
+
+
+class Verifier:
+    """Checks the tokens of concurrent requests together: one look-up per wave instead of one per request.
+
+    A request joins the wave that has not been looked up yet; the first of a wave to find no look-up in
+    flight runs it for everyone in the wave. Each look-up therefore starts after every request in its wave
+    arrived, so a token revoked before a request came is refused, exactly as with one look-up per request.
+    """
+
+    def __init__(self, wh):
+        self.wh = wh
+        self._cond = threading.Condition()
+        self._open = _Wave()
+        self._busy = False
+
+    def verify(self, token: str | None) -> Token | None:
+        """As :func:`verify`; a warehouse error is raised to every request of the wave."""
+        if not plausible(token):
+            return None
+        h = digest(token)
+        with self._cond:
+            wave = self._open
+            wave.hashes.add(h)
+            while self._busy and not wave.done:
+                self._cond.wait()
+            lead = not wave.done
+            if lead:
+                self._busy = True
+                self._open = _Wave()
+        if lead:
+            try:
+                wave.found = grants(self.wh, list(wave.hashes))
+            except BaseException as exc:  # handed to every request of the wave
+                wave.error = exc
+            finally:
+                with self._cond:
+                    wave.done = True
+                    self._busy = False
+                    self._cond.notify_all()
+        if wave.error is not None:
+            raise wave.error
+        return wave.found.get(h)
+
+
+@dataclass
+class _Wave:
+    hashes: set = field(default_factory=set)
+    found: dict = field(default_factory=dict)
+    error: BaseException | None = None
+    done: bool = False
 
 
 def _insert(wh, row: dict) -> None:

@@ -181,13 +181,13 @@ def token_rows(wh: Warehouse, name: str | None = None) -> pl.DataFrame:
                        {"n": name} if name is not None else {})
 
 
-def token_by_hash(wh: Warehouse, token_hash: str) -> tuple | None:
-    """The grant (:data:`TOKEN_FIELDS`, region and status as text) of a token's hash, as one plain row (this
-    runs for every push: no frame), or None."""
-    found = wh.query_rows(
-        "SELECT name, kinds, toString(region_code), toString(status), issued_at, revoked_at, note FROM "
-        f"(SELECT * FROM {final('ingest_tokens')}) WHERE token_hash = {{h:String}} LIMIT 1", {"h": token_hash})
-    return found[0] if found else None
+def tokens_by_hashes(wh: Warehouse, token_hashes: list[str]) -> list[tuple]:
+    """The grants of tokens' hashes in one look-up (this runs for every wave of pushes: plain rows, no frame):
+    ``token_hash`` then :data:`TOKEN_FIELDS` (region and status as text), one row per hash that is the
+    current one of its name."""
+    return wh.query_rows(
+        "SELECT token_hash, name, kinds, toString(region_code), toString(status), issued_at, revoked_at, note FROM "
+        f"(SELECT * FROM {final('ingest_tokens')}) WHERE token_hash IN {{h:Array(String)}}", {"h": list(token_hashes)})
 
 
 def token_hash_of(wh: Warehouse, name: str) -> str | None:
