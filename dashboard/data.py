@@ -11,8 +11,8 @@ Figures are the engine's own:
 * **Live**: a date range, an item type or a channel is computed on the fly by the engine's pure functions
   (:func:`metrics.ratings.rating_facts`, :func:`metrics.indicators.rating_counts`,
   :func:`metrics.indicators.catalogue_counts`, :func:`metrics.indicators.indicator_values`,
-  :func:`metrics.jobs.score_period`) from SQL-filtered inputs; the case counts are the SQL aggregate of
-  :func:`metrics.indicators.case_counts` over ``case_facts``. Without filters, live equals stored (tested).
+  :func:`metrics.jobs.score_period`, :func:`metrics.indicators.case_counts`) from SQL-filtered inputs.
+  Without filters, live equals stored (tested).
 
 Red and yellow cards are :func:`metrics.flags.flags_as_of` with the scope applied in SQL (see :func:`open_flags`).
 
@@ -33,8 +33,8 @@ from hcp.scope import NotPermitted, Scope
 from warehouse.queries.state import department_region_changes
 from metrics.facts import clock_stops
 from metrics.flags import flags_as_of
-from metrics.indicators import (COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, catalogue_counts, indicator_values,
-                                items_in_force, rating_counts)
+from metrics.indicators import (CELL_KEYS, COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, case_counts, catalogue_counts,
+                                indicator_values, items_in_force, rating_counts)
 from metrics.jobs import MetricsJob, MetricsSettings, score_period
 from metrics.quality import inconsistent_cases as listed_inconsistent, untimed_cases as listed_untimed
 from models import cause, cause_data, risk, store as model_store
@@ -208,10 +208,20 @@ def stored_groups(wh: Warehouse, scope: Scope, period: str, grouping: str, codes
     return group_metrics.stored_rows_in_scope(wh, scope, [period], grouping, codes)
 
 
+#: The case-fact columns the case counts are made of (:func:`metrics.indicators.case_cells`).
+CASE_COUNT_INPUTS = ("completed_at", "state", "inconsistent", "on_time", "net_working_days", "same_day", "trips",
+                     "online", "rating_count", *CELL_KEYS)
+
+
 def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
-    """:func:`metrics.indicators.case_counts` as one SQL aggregate over the scope's completed case facts:
-    inconsistent cases are left out of every case indicator and counted in ``inconsistent_cases``."""
-    return facts.case_counts(wh, _cases(scope, filters).add(*facts.completed_in(filters.parsed)), grouping, OWN_WIDTHS)
+    """The counts behind the case indicators of the scope's cases completed in the period, counted by the
+    metrics job's own rule (:func:`metrics.indicators.case_counts`) over the SQL-selected case facts — so live
+    figures and stored ones cannot count differently (inconsistent cases only in ``inconsistent_cases``, a case
+    that cannot be timed outside ``timed_n``)."""
+    period = filters.parsed
+    selected = facts.load_case_facts(wh, _cases(scope, filters).add(*facts.completed_in(period)),
+                                     columns=CASE_COUNT_INPUTS)
+    return case_counts(selected, period, grouping)
 
 
 def _settings():

@@ -196,26 +196,6 @@ def group_sql(grouping: str, own_widths: tuple[int, ...] = (2, 4)) -> tuple[str,
     return f"rightPad(substring(region_code, 1, {width}), 12, '0')", f"{LEVEL_WIDTH_SQL} >= {width}"
 
 
-def case_counts(wh: Warehouse, where: Where, grouping: str, own_widths: tuple[int, ...] = (2, 4)) -> pl.DataFrame:
-    """:func:`metrics.indicators.case_counts` as one SQL aggregate over the case facts ``where`` selects, per
-    group of ``grouping``: inconsistent cases are left out of every case indicator and counted in
-    ``inconsistent_cases``."""
-    group, in_group = group_sql(grouping, own_widths)
-    ok = "NOT inconsistent"
-    return wh.query_df(
-        f"SELECT {group} AS group, toUInt32(countIf({ok})) AS cases_completed, "
-        f"toUInt32(countIf({ok} AND on_time IS NOT NULL)) AS timed_n, "
-        f"toUInt32(countIf({ok} AND on_time = true)) AS on_time_n, "
-        f"toUInt32(countIf({ok} AND on_time = false)) AS overdue_completed, "
-        f"toInt64(sumIf(ifNull(net_working_days, 0), {ok})) AS net_days_sum, "
-        f"toUInt32(countIf({ok} AND net_working_days IS NOT NULL)) AS net_days_n, "
-        f"toUInt32(countIf({ok} AND ifNull(same_day, false))) AS same_day_n, "
-        f"toUInt32(countIf({ok} AND trips = 0)) AS zero_trip_n, "
-        f"toUInt32(countIf({ok} AND trips <= 1)) AS max_one_trip_n, toUInt32(countIf({ok} AND online)) AS online_n, "
-        f"toUInt32(countIf({ok} AND rating_count > 0)) AS rated_n, toUInt32(countIf(inconsistent)) AS inconsistent_cases "
-        f"FROM {final('case_facts')} WHERE {where.sql()} AND {in_group} GROUP BY group ORDER BY group", where.params)
-
-
 def completed_cases_since(wh: Warehouse, where: Where) -> pl.DataFrame:
     """``case_id, dept_code, region_code, item_code, completed_at`` of the case facts ``where`` selects."""
     return wh.query_df("SELECT case_id, dept_code, region_code, item_code, completed_at "
