@@ -8,6 +8,7 @@ carries the code of what was clicked.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import plotly.graph_objects as go
 import polars as pl
@@ -44,8 +45,6 @@ def _layout(fig: go.Figure, *, height: int = 360, legend: bool = True, title: st
 
 def _nice_step(span: float, ticks: int = 5) -> float:
     """A round tick step (1, 2, 2.5 or 5 × 10^k) giving about ``ticks`` ticks over ``span``."""
-    import math
-
     raw = max(span, 1e-9) / ticks
     power = 10 ** math.floor(math.log10(raw))
     for factor in (1, 2, 2.5, 5, 10):

@@ -12,6 +12,7 @@ The child's output goes to ``$HCP_HOME/logs/dashboard.log``. ``GET /dashboard`` 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -63,8 +64,6 @@ def streamlit_command(host: str, port: int) -> list[str]:
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: deliver SIGTERM to the child when the process that started it dies (no orphaned server)."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass

@@ -14,16 +14,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import threading
 from pathlib import Path
 from dataclasses import dataclass, replace
 
+import pandas as pd
 import polars as pl
 import streamlit as st
 
 from dashboard import data
 from dashboard import labels as L
 from dashboard.data import Filters
+from hcp.settings import warehouse_dsn
+from reports.archive import Archive, default_root
+from reports.monthly import scope_key
+from warehouse import open_warehouse
+from warehouse.client import WarehouseError
 from hcp.config import get_config
 from hcp.scope import NotPermitted, Scope
 from hcp.indicators import DEFAULT_TARGETS
@@ -49,8 +57,6 @@ _open: dict[str, object] = {}
 
 
 def _warehouse_key() -> str:
-    from hcp.settings import warehouse_dsn
-
     return warehouse_dsn()
 
 
@@ -60,8 +66,6 @@ def warehouse():
     with _lock:
         wh = _open.get(key)
         if wh is None:
-            from warehouse import open_warehouse
-
             wh = open_warehouse()
             _open[key] = wh
         return wh
@@ -77,8 +81,6 @@ def close_warehouse() -> None:
 
 
 def _call(name: str, args: tuple, kwargs: dict):
-    from warehouse.client import WarehouseError
-
     try:
         return getattr(data, name)(warehouse(), *args, **kwargs)
     except WarehouseError as exc:
@@ -353,8 +355,6 @@ def coloured(frame: pl.DataFrame, states: pl.Series):
     values uncoloured). One vectorised style frame, no per-row Python: sorting by a column keeps the colours."""
     data = frame.to_pandas()
     css = [f"background-color: {ROW_COLOURS[s]}" if s in ROW_COLOURS else "" for s in states.to_list()]
-    import pandas as pd
-
     styles = pd.DataFrame({col: css for col in data.columns}, index=data.index)
     return data.style.apply(lambda _: styles, axis=None)
 
@@ -386,8 +386,6 @@ def export_frame(frame: pl.DataFrame, columns: dict | None = None) -> pl.DataFra
 
 def export_bytes(frame: pl.DataFrame) -> tuple[bytes, bytes]:
     """CSV (UTF-8 with BOM, so Excel reads the Chinese) and Excel (.xlsx) bytes of ``frame``."""
-    import io
-
     data = frame.to_pandas()
     for name, dtype in frame.schema.items():  # a whole-number column with gaps stays whole (4, not 4.0)
         if dtype.is_integer():
@@ -418,9 +416,6 @@ def bulletin(month: str, scope: Scope, lang: str) -> tuple[str, dict[str, Path]]
     for an office of the whole province, a city's own for a city office — in ``lang`` (else the Chinese
     edition): its version label and its files by suffix (``.pdf``, ``.xlsx``). None when the archive has none
     (or for a department, which publishes no bulletin). Read-only use of :mod:`reports.archive`."""
-    from reports.archive import Archive, default_root
-    from reports.monthly import scope_key
-
     if scope.dept_code:
         return None
     region = scope.region_prefix.ljust(12, "0") if len(scope.region_prefix) > 2 else None
@@ -452,8 +447,6 @@ def scope_caption() -> str:
 
 def with_contributions(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Add ``c_<indicator>`` columns (points) from the ``contributions`` JSON of group-metrics rows."""
-    import json
-
     if frame.height == 0 or "contributions" not in frame.columns:
         return frame, []
     parsed = [json.loads(v) if isinstance(v, str) else (v or {}) for v in frame["contributions"].to_list()]

@@ -7,6 +7,8 @@ import click
 from hcp.errors import HcpError
 from hcp.i18n import fmt_int, tr
 
+# The warehouse and the key are imported inside the commands to keep `hcp --help` fast (it imports every command).
+
 
 @click.command()
 @click.option("--cluster", metavar="NAME", help="在集群上建表 / create the cluster form (ON CLUSTER NAME) on a server.")

@@ -20,6 +20,8 @@ from hcp import __version__
 from hcp.errors import EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, HcpError
 from hcp.settings import hcp_home, private_dir
 
+# The warehouse is imported inside the commands to keep `hcp --help` fast: no command needs it to print help.
+
 #: name -> "module:attribute" of the click command. Order is the order of `hcp --help`.
 COMMANDS = {
     "init": "hcp.admin:init",

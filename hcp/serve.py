@@ -11,6 +11,8 @@ A platform pushing to ``POST /ingest`` needs a token of its own: ``hcp tokens is
 --region CODE`` prints it once (docs/ingest.md).
 """
 
+# uvicorn and the warehouse are imported inside the commands to keep `hcp --help` fast (it imports every command).
+
 from __future__ import annotations
 
 import importlib

@@ -21,6 +21,9 @@ from hcp.scope import Scope
 # fast: it imports every command's module.
 
 
+# The bulletin and the scheduler are imported inside the commands to keep `hcp --help` fast (it imports every command).
+
+
 @click.group()
 def report() -> None:
     """通报 / reports: monthly ranking bulletins (Excel + PDF) in the archive."""

@@ -35,6 +35,6 @@ def html_to_pdf(html: str) -> bytes:
     check_font()
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    from weasyprint import HTML
+    from weasyprint import HTML  # heavy (Pango, fonts): loaded only when a PDF is made
 
     return HTML(string=html).write_pdf()

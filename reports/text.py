@@ -5,6 +5,7 @@ from __future__ import annotations
 from hcp import indicators
 from hcp.domain import INDICATOR_LABELS, RANK_STATUS_LABELS, RATING_CHANNELS, REASON_CATEGORIES
 from hcp.i18n import fmt_int, fmt_rate, tr
+from metrics.quality import PROBLEMS
 
 #: Indicators of the headline table, in the order a bulletin reads them (the registry's headline rows, then the
 #: composite score). The rectification figures are the due-ness ones (DOMAIN.md: a rating still within its limit
@@ -155,8 +156,6 @@ def yes_no(flag: bool, lang: str) -> str:
 
 def problem_label(problem: str, lang: str) -> str:
     """Which contradiction an inconsistent case shows (:data:`metrics.quality.PROBLEMS`)."""
-    from metrics.quality import PROBLEMS
-
     return tr(lang, *PROBLEMS[problem]) if problem in PROBLEMS else problem
 
 

@@ -61,8 +61,8 @@ def to_csv(frame: pl.DataFrame) -> str:
 def write_xlsx(frame: pl.DataFrame, path: Path, headers: list[str], sheet: str) -> None:
     """An Excel workbook with one sheet: a bold header row (frozen), then the rows."""
     from openpyxl import Workbook  # heavy, and only an .xlsx export needs it: loaded here, not with the CLI
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    from openpyxl.styles import Font  # heavy: see above
+    from openpyxl.utils import get_column_letter  # heavy: see above
 
     workbook = Workbook()
     ws = workbook.active

@@ -39,6 +39,8 @@ from hcp.demo.clock import (DAY, NEVER, DemoCalendar, choose, day_number, iso_ex
                             window_seconds)
 from hcp.domain import CASE_CHANNELS, EVENT_TYPES
 from hcp.demo.item_templates import TYPE_ABBR, XK
+from hcp.demo.people import credit_codes, org_names, people
+from hcp.demo.regions import OUTSIDE_COUNTIES
 
 CHANNELS = tuple(CASE_CHANNELS)
 ONLINE, MOBILE, HALL, SELF_SERVICE, MAIL, AGENT = (CHANNELS.index(c) for c in
@@ -330,9 +332,6 @@ def unknown_code(code: str, k: int) -> str:
 def label(batch: CaseBatch, cat: Catalogue, numbers: CaseNumbers, rng: np.random.Generator,
           as_of_day: int) -> CaseLabels:
     """Case numbers, codes, window officers and the (fake) applicant of every case in the batch."""
-    from hcp.demo.people import credit_codes, org_names, people
-    from hcp.demo.regions import OUTSIDE_COUNTIES
-
     regions, depts = cat.regions, cat.departments
     item, n = batch.item, batch.n
     region = cat.region[item]

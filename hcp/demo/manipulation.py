@@ -33,6 +33,7 @@ Every draw comes from the batch's own seeded generator, so the output stays byte
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -253,8 +254,6 @@ def write_labels(out: Path, episodes: list[dict], seed: int) -> Path:
     body = {"generator": "hcp.demo.manipulation", "seed": seed, "kinds": list(KINDS),
             "episodes": episodes, "ratings": sum(e["ratings"] for e in episodes)}
     tmp = path.with_name(path.name + ".tmp")
-    import os
-
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(body, handle, ensure_ascii=False, indent=1)
