@@ -81,7 +81,7 @@ class InstantType(click.ParamType):
 
 
 class RegionCodeType(click.ParamType):
-    """A full 12-digit region code (区划代码)."""
+    """A full 12-digit region code (区划代码), or ``all`` (everywhere, as if the option were not given)."""
 
     name = "region"
 
@@ -89,6 +89,8 @@ class RegionCodeType(click.ParamType):
         return "CODE"
 
     def convert(self, value, param, ctx) -> str:
+        if value == "all":
+            return value
         if not re.fullmatch(r"\d{12}", value or ""):
             self.fail(f"区划代码应为 12 位数字：{value!r} / a region code has 12 digits: {value!r}", param, ctx)
         return value
@@ -132,6 +134,7 @@ def scope_option(*, region: str | None = "--region", dept: str | None = "--dept"
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             region_code, dept_code = kwargs.pop("scope_region", None), kwargs.pop("scope_dept", None)
+            region_code = None if region_code == "all" else region_code
             if exclusive and region_code and dept_code:
                 raise click.UsageError(f"{dept} 与 {region} 只能选一个 / use either {dept} or {region}, not both")
             if dept_code:
