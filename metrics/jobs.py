@@ -29,9 +29,10 @@ import hashlib
 import math
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import polars as pl
 
@@ -236,6 +237,16 @@ def group_counts(case_cells_: pl.DataFrame, rating_cells_: pl.DataFrame) -> pl.D
                                ).select(empty.columns).sort(keys)
 
 
+def _split_by_case(frame: pl.DataFrame, bounds: list[str]) -> list[pl.DataFrame]:
+    """The rows of ``frame`` (with ``case_id``) in the case-id ranges that ``bounds`` delimit, one frame per
+    range (the order of ``case_id >= lo AND case_id < hi`` in the warehouse: bytewise)."""
+    if not bounds:
+        return [frame]
+    part = pl.Series(bounds, dtype=pl.String).search_sorted(frame["case_id"], side="right")
+    parts = frame.with_columns(_part=part).partition_by("_part", as_dict=True, include_key=False)
+    return [parts.get((k,), frame.clear()) for k in range(len(bounds) + 1)]
+
+
 class MetricsJob:
     """Runs the metrics pipeline against one warehouse."""
 
@@ -349,19 +360,16 @@ class MetricsJob:
         with step("reference (calendar, items, departments)"):
             calendar = reference.load_calendar(self.wh)
             items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
-        total = events.count_events(self.wh)
-        buckets = max(1, math.ceil(total / EVENTS_PER_BUCKET))
-        cases, case_parts, rating_parts = 0, [], []
         state.set_state(self.wh, "writing", str(run_id))
-        for bucket in range(buckets):
-            facts, rfacts = self._bucket_facts(events.cases_in_bucket(buckets, bucket), items, calendar,
-                                               f"part {bucket + 1} of {buckets}", run_id)
+        # The ratings first, a bucket of ratings at a time: their cells, and how many ratings each case has.
+        rating_counts, rated = self._rating_pass(None, calendar)
+        cases, case_counts = 0, None
+        for cases_, reads, label, rated_ in self._case_buckets(events.count_events(self.wh), None, rated):
+            facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id, rated_)
             with step("bucket: cells"):
-                case_parts.append(case_cells(facts))
-                rating_parts.append(rating_cells(rfacts))
+                case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
             cases += facts.height
-            del facts, rfacts
-        case_counts, rating_counts = sum_cells(*case_parts), sum_cells(*rating_parts)
+            del facts, reads
         months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
         stale = sorted(set(group_metrics.stored_periods(self.wh)) - {p.label for p in months})
         done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
@@ -386,45 +394,88 @@ class MetricsJob:
         with step("reference (calendar, items)"):
             calendar, items = reference.load_calendar(self.wh), reference.load_items(self.wh)
         cities = city_condition(self.cities)
-        buckets = max(1, math.ceil(count_city_events(self.wh, cities) / EVENTS_PER_BUCKET))
-        cases, case_parts, rating_parts = 0, [], []
         state.set_state(self.wh, "writing", str(run_id))
-        for bucket in range(buckets):
-            facts, rfacts = self._bucket_facts(events.cases_in_bucket(buckets, bucket, within=cities), items, calendar,
-                                               f"part {bucket + 1} of {buckets}", run_id)
+        rating_counts, rated = self._rating_pass(cities, calendar)
+        cases, case_counts = 0, None
+        for cases_, reads, label, rated_ in self._case_buckets(count_city_events(self.wh, cities), cities, rated):
+            facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id, rated_)
             with step("bucket: cells"):
-                case_parts.append(case_cells(facts))
-                rating_parts.append(rating_cells(rfacts))
+                case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
             cases += facts.height
-            del facts, rfacts
-        counts = group_counts(sum_cells(*case_parts), sum_cells(*rating_parts)).with_columns(
+            del facts, reads
+        counts = group_counts(case_counts, rating_counts).with_columns(
             [pl.lit(value, dtype=pl.String).alias(name) for name, value in run.items()])
         months = sorted({m.strftime("%Y-%m") for m in counts["month"].unique().to_list()})
         return RunReport(mode="partial", cases=cases, periods=months, seconds=time.monotonic() - started,
                          profile=self.profile, counts=counts)
 
-    def _bucket_facts(self, cases: Where, items: pl.DataFrame, calendar, label: str,
-                      run_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Facts of the selected cases (with their ratings' counts), written as
-        ``run_id``; and the rating facts of those cases' ratings."""
+    def _case_buckets(self, n_events: int, within: Where | None,
+                      rated: pl.DataFrame | None = None) -> Iterator[tuple[Where, dict, str, pl.DataFrame | None]]:
+        """The cases of ``within`` (all without it) in ranges of case ids of about :data:`EVENTS_PER_BUCKET`
+        events: per range, its selection, its reads (:meth:`_read_bucket`), a label, and the part of
+        ``rated`` (ratings per case, when the ratings were counted beforehand) whose cases it holds. The next
+        range is read while the caller computes this one (a thread: the warehouse calls release the GIL)."""
+        bounds = events.case_bounds(self.wh, max(1, math.ceil(n_events / EVENTS_PER_BUCKET)), within)
+        parts = [events.case_range(lo, hi, within) for lo, hi in zip([None, *bounds], [*bounds, None])]
+        rated_parts = _split_by_case(rated, bounds) if rated is not None else [None] * len(parts)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read") as pool:
+            pending = pool.submit(self._read_bucket, parts[0], rated is None)
+            for k, cases in enumerate(parts):
+                with self.profile.step("bucket: wait for its read"):
+                    reads = pending.result()
+                if k + 1 < len(parts):
+                    pending = pool.submit(self._read_bucket, parts[k + 1], rated is None)
+                yield cases, reads, f"part {k + 1} of {len(parts)}", rated_parts[k]
+
+    def _read_bucket(self, cases: Where, with_ratings: bool) -> dict[str, pl.DataFrame]:
+        """What the facts of the selected cases are made from: their first events (aggregated in the
+        warehouse), their clock-stop events and (``with_ratings``) their ratings and follow-ups."""
         step = self.profile.step
-        # The first events of each case are aggregated in the warehouse; only clock stops come out as events.
         with step("bucket: read events"):
-            first = events.load_first_events(self.wh, cases)
-            stop_events = events.load_stop_events(self.wh, cases)
-        self.progress(f"计算办件事实 / case facts, {label} ({first.height:,} cases)")
-        with step("bucket: read ratings"):
-            ratings = ratings_q.load_ratings(self.wh, cases)
-            followups = ratings_q.load_followups(self.wh, cases, select_final=False)
-        with step("bucket: rating facts"):
-            rfacts = self._rating_facts(ratings, followups, calendar)
-        del ratings, followups
+            reads = {"first": events.load_first_events(self.wh, cases), "stops": events.load_stop_events(self.wh, cases)}
+        if with_ratings:
+            with step("bucket: read ratings"):
+                reads["ratings"] = ratings_q.load_ratings(self.wh, cases)
+                reads["followups"] = ratings_q.load_followups(self.wh, cases, select_final=False)
+        return reads
+
+    def _bucket_facts(self, cases: Where, reads: dict[str, pl.DataFrame], items: pl.DataFrame, calendar, label: str,
+                      run_id: int, rated: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """Facts of the selected cases (with their ratings' counts: ``rated``, or counted from their ratings
+        read with them), written as ``run_id``; and the rating facts of those cases' ratings (None when
+        ``rated`` was given)."""
+        step = self.profile.step
+        self.progress(f"计算办件事实 / case facts, {label} ({reads['first'].height:,} cases)")
+        rfacts = None
+        if rated is None:
+            with step("bucket: rating facts"):
+                rfacts = self._rating_facts(reads.pop("ratings"), reads.pop("followups"), calendar)
+                rated = rated_cases(rfacts)
         with step("bucket: case facts"):
-            facts = self._with_rating_counts(case_facts_from(first, stop_events, items, calendar), rfacts)
-        del first, stop_events
+            facts = self._with_rating_counts(case_facts_from(reads.pop("first"), reads.pop("stops"), items, calendar),
+                                             rated)
         with step("bucket: write facts"):
             facts_q.write_case_facts(self.wh, facts, run_id)
         return facts, rfacts
+
+    def _rating_pass(self, within: Where | None, calendar, steps: str = "ratings") -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rating cells of the ratings ``within`` selects (all without it), and how many ratings each
+        case has (:func:`metrics.ratings.rated_cases`), a bucket of :data:`FACTS_PER_BUCKET` ratings at a time
+        (by rating id: every stored copy of a rating falls in one bucket)."""
+        n_ratings = ratings_q.count_ratings(self.wh, as_where(within))
+        cells, rated, buckets = [], [], max(1, math.ceil(n_ratings / FACTS_PER_BUCKET))
+        for bucket in range(buckets):
+            selection = as_where(within).add(in_bucket("rating_id", buckets, bucket))
+            with self.profile.step(f"{steps}: read ratings"):
+                ratings = ratings_q.load_ratings(self.wh, selection)
+                followups = ratings_q.load_followups(self.wh, selection, select_final=False)
+            with self.profile.step(f"{steps}: rating facts and cells"):
+                rfacts = self._rating_facts(ratings, followups, calendar)
+                cells.append(rating_cells(rfacts))
+                rated.append(rated_cases(rfacts))
+            del ratings, followups, rfacts
+        per_case = pl.concat(rated).group_by("case_id").agg(pl.col("rating_count").sum().cast(pl.UInt32))
+        return sum_cells(*cells), per_case
 
     def _due_changed_months(self, last_day: dt.date | None, calendar) -> list[dt.date]:
         """First days of the months with a bad rating whose rectification limit passed between the day the
@@ -458,15 +509,13 @@ class MetricsJob:
         run_id = time.time_ns()
         items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
         # Bucketed like a full run, whatever the size of the change.
-        buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
-        self.progress(f"增量计算办件事实 / case facts of the touched cases ({n_events:,} events, {buckets} part(s))")
+        self.progress(f"增量计算办件事实 / case facts of the touched cases ({n_events:,} events)")
         cases, completed, delta = 0, [], []
         state.set_state(self.wh, "writing", str(run_id))
-        for bucket in range(buckets):
-            cases_ = events.cases_in_bucket(buckets, bucket, within=touched)
+        for cases_, reads, label, _ in self._case_buckets(n_events, touched):
             with step("bucket: read old facts"):
                 old = case_cells(facts_q.load_case_facts(self.wh, cases_, columns=CELL_FACT_COLUMNS))
-            facts, _ = self._bucket_facts(cases_, items, calendar, f"part {bucket + 1} of {buckets}", run_id)
+            facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id)
             with step("bucket: cells"):
                 new = case_cells(facts)
                 # Every month a touched case was completed in, before this run or now, is recomputed (one
@@ -474,7 +523,7 @@ class MetricsJob:
                 completed.append(pl.concat([new["month"], old["month"]]).unique())
                 delta.append(sum_cells(new, negated(old)))
             cases += facts.height
-            del facts, old, new
+            del facts, old, new, reads
         case_delta = sum_cells(*delta)
         months = self._months(*completed, pl.Series(rating_months, dtype=pl.Date))
         # The month after a recomputed one is re-scored for its bottom-two-running mark.
@@ -486,8 +535,8 @@ class MetricsJob:
         return RunReport(mode="incremental", cases=cases, periods=done)
 
     @staticmethod
-    def _with_rating_counts(facts: pl.DataFrame, rfacts: pl.DataFrame) -> pl.DataFrame:
-        return facts.join(rated_cases(rfacts), on="case_id", how="left").with_columns(
+    def _with_rating_counts(facts: pl.DataFrame, rated: pl.DataFrame) -> pl.DataFrame:
+        return facts.join(rated, on="case_id", how="left").with_columns(
             rating_count=pl.col("rating_count").fill_null(0).cast(pl.UInt32)
         )
 
@@ -518,18 +567,7 @@ class MetricsJob:
         """Rating cells of the given months from the ratings and their follow-ups, a bucket at a time."""
         if not months:
             return pl.DataFrame()
-        rated = ratings_q.rated_in_months([p.start for p in months])
-        n_ratings = ratings_q.count_ratings(self.wh, rated)
-        parts, buckets = [], max(1, math.ceil(n_ratings / FACTS_PER_BUCKET))
-        for bucket in range(buckets):
-            selection = as_where(rated).add(in_bucket("rating_id", buckets, bucket))
-            with self.profile.step("month: read ratings"):
-                ratings = ratings_q.load_ratings(self.wh, selection)
-                followups = ratings_q.load_followups(self.wh, selection, select_final=False)
-            with self.profile.step("month: rating facts and cells"):
-                parts.append(rating_cells(self._rating_facts(ratings, followups, calendar)))
-            del ratings, followups
-        return sum_cells(*parts)
+        return self._rating_pass(ratings_q.rated_in_months([p.start for p in months]), calendar, "month")[0]
 
     def _store_periods(self, months: list[Period], cells: tuple[pl.DataFrame, pl.DataFrame] | None,
                        items: pl.DataFrame, departments: pl.DataFrame, run_id: int, calendar,

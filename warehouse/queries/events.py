@@ -85,6 +85,30 @@ def cases_in_bucket(buckets: int, bucket: int, within: Where | None = None) -> W
     return selection.add(in_bucket("case_id", buckets, bucket))
 
 
+def case_bounds(wh: Warehouse, buckets: int, within: Where | None = None) -> list[str]:
+    """Case ids that split the cases of ``within`` (all without it) into about ``buckets`` ranges holding about
+    as many events each (:func:`case_range` between consecutive bounds; fewer when the cases are few).
+    Events are stored in case-id order, so a range reads only its own part of the table, where a hash
+    bucket reads every event of the table, once per bucket. The bounds come from a sample of the events."""
+    if buckets <= 1:
+        return []
+    selection = as_where(within)
+    size = min(100_000, 1_000 * buckets)
+    sample = wh.query_value(f"SELECT arraySort(groupArraySample({size}, 1)(case_id)) FROM case_events "
+                            f"WHERE {selection.sql()}", selection.params) or []
+    return sorted({sample[len(sample) * i // buckets] for i in range(1, buckets)}) if sample else []
+
+
+def case_range(lo: str | None, hi: str | None, within: Where | None = None) -> Where:
+    """The cases of ``within`` whose id is in [``lo``, ``hi``) (None: unbounded on that side)."""
+    selection = as_where(within)
+    if lo is not None:
+        selection.add("case_id >= {case_lo:String}", case_lo=lo)
+    if hi is not None:
+        selection.add("case_id < {case_hi:String}", case_hi=hi)
+    return selection
+
+
 def touched_cases(since: str) -> Where:
     """The cases new data touched after the instant ``since`` (a Shanghai instant as text): one of their
     events, ratings or the follow-ups of their ratings arrived since, or their item's catalogue entry changed."""
