@@ -122,6 +122,11 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
                   f"bare insert_arrow (median of 3) {rows / bare_s:>10,.0f} rows/s ({bare_s:.2f} s)   "
                   f"ratio {bare_s / ingest_s:.2f}   CPU (all threads, chDB's too) ingest {ingest_cpu:.1f} s, "
                   f"bare {bare_cpu:.1f} s", flush=True)
+            if label == "jsonl":
+                decode_s, floor_s = decode_figures(jsonl)
+                print(f"{'':8} of which to compare: reading and decoding alone {decode_s:.2f} s "
+                      f"({decode_s / bare_s:.1f}x the bare insert); Polars' read_ndjson of the file, the parser's "
+                      f"floor, {floor_s:.2f} s ({floor_s / bare_s:.1f}x)", flush=True)
         # Idempotency at scale: sending the Parquet file again accepts nothing.
         t0 = time.perf_counter()
         again = ingest_path(Loader(wh), str(parquet))
@@ -131,6 +136,21 @@ def run(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     finally:
         wh.close()
     return results
+
+
+def decode_figures(path: Path) -> tuple[float, float]:
+    """Seconds to read and decode ``path`` as the ingest does (:func:`ingest.readers.read_source`, nothing
+    validated or stored), and seconds for a bare ``pl.read_ndjson`` of it."""
+    from ingest.readers import DEFAULT_BATCH_ROWS, DEFAULT_CHUNK_BYTES, read_source  # as run()'s: after HCP_HOME is set
+
+    t0 = time.perf_counter()
+    chunk_bytes = min(DEFAULT_CHUNK_BYTES, DEFAULT_BATCH_ROWS * 512)  # what ingest_path reads JSON Lines in
+    for _chunk in read_source(str(path), "jsonl", batch_rows=DEFAULT_BATCH_ROWS, chunk_bytes=chunk_bytes):
+        pass
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pl.read_ndjson(path)
+    return decode_s, time.perf_counter() - t0
 
 
 REPO = Path(__file__).resolve().parents[1]
