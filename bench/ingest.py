@@ -10,7 +10,11 @@ pushing ``--http-batches`` NDJSON batches of ``--http-batch`` (200) records with
 each answer (200 = stored), first with one commit per request (``--group-rows 0``), then with group
 commit (the default), in the same run.
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--keep DIR] [--skip-files] [--skip-http]
+``--stages`` times the steps of a group commit in process (token look-up, decoding, scope check,
+validation and conversion, ledger and insert) for groups of ``--http-clients`` × ``--http-batch`` records:
+where the HTTP scenario's time goes. Run it with ``--skip-files --skip-http`` for a warehouse of its own.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--keep DIR] [--skip-files] [--skip-http] [--stages]
 
 The events are synthetic (a vectorised generator here, so the bench does not depend on the demo).
 """
@@ -241,6 +245,64 @@ def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> l
     return results
 
 
+def group_stages(workdir: Path, *, clients: int, batch: int, groups: int = 10) -> dict[str, float]:
+    """Where a group commit's time goes, in process (no HTTP): ``groups`` groups of ``clients`` NDJSON bodies of
+    ``batch`` new records, each through the writer's steps — the token look-up, decoding the bodies together,
+    the scope check, validating and converting (``prepare``), the commit (ledger, insert). Milliseconds per
+    group, the first (warm-up) group left out."""
+    os.environ["HCP_HOME"] = str(workdir / "stages-home")
+    # imported here like run()'s: after HCP_HOME is set
+    from hcp.pii import ensure_key
+    from ingest import scope, tokens
+    from ingest.fields import GROUP
+    from ingest.http import decode_bodies
+    from ingest.loader import Loader
+    from ingest.run import with_positions
+    from warehouse import open_warehouse
+    from warehouse.migrations import ensure_schema
+
+    ensure_key()
+    wh = open_warehouse()
+    ensure_schema(wh)
+    try:
+        secret, token = tokens.issue(wh, "bench-stages", kinds=("case_event",), region_code="370200000000")
+        size = clients * batch
+        lines = synthetic_events((groups + 1) * size, seed=5).select(pl.struct(pl.all()).struct.json_encode()).to_series()
+        loader = Loader(wh, keep_rejects=True)
+        spent: dict[str, float] = {}
+
+        def timed(name: str, fn, *args):
+            t0 = time.perf_counter()
+            out = fn(*args)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+            return out
+
+        for g in range(groups + 1):
+            if g == 1:
+                spent.clear()
+            bodies = [("\n".join(lines.slice(g * size + c * batch, batch).to_list()) + "\n").encode()
+                      for c in range(clients)]
+            timed("token look-up (one per group)", tokens.grants, wh, [tokens.digest(secret)])
+            frames = timed("decode", decode_bodies, bodies)
+            together = pl.concat([f.drop("_line") for f in frames], how="diagonal_relaxed").with_columns(
+                pl.int_range(1, size + 1).alias("_line"))
+            timed("scope check", scope.violations, wh, token, together)
+            frame = pl.concat([with_positions(f, "batch", f"g{g}c{i}").with_columns(
+                pl.lit(i, dtype=pl.UInt32).alias(GROUP), pl.lit("http:bench-stages").alias("_source"))
+                for i, f in enumerate(frames)], how="diagonal_relaxed")
+            prepared = timed("prepare (validate, convert)", loader.prepare, frame, "")
+            summary = timed("commit (ledger, insert)", loader.commit, prepared)
+            assert summary.accepted == size, summary.as_dict()
+    finally:
+        wh.close()
+    per_group = {name: 1000 * seconds / groups for name, seconds in spent.items()}
+    total = sum(per_group.values())
+    print(f"group of {clients} x {batch} records, in process: {total:.1f} ms per group = "
+          f"{size / total * 1000:,.0f} records/s on one thread; " + ", ".join(f"{k} {v:.1f} ms" for k, v in per_group.items()),
+          flush=True)
+    return per_group
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -250,6 +312,8 @@ def main() -> None:
     parser.add_argument("--http-clients", type=int, default=8)
     parser.add_argument("--http-batches", type=int, default=10, help="batches per client")
     parser.add_argument("--http-batch", type=int, default=200, help="records per batch")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time the steps of one group commit in process (where the HTTP time goes)")
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="hcp-bench-ingest-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -258,6 +322,8 @@ def main() -> None:
             run(args.rows, workdir)
         if not args.skip_http:
             http_scenario(workdir, clients=args.http_clients, batches=args.http_batches, batch=args.http_batch)
+        if args.stages:
+            group_stages(workdir, clients=args.http_clients, batch=args.http_batch)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
