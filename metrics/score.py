@@ -33,6 +33,9 @@ talk (``bottom_two_consecutive``).
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import add
+
 import polars as pl
 
 from hcp.config import RankingConfig, ScoringConfig
@@ -101,8 +104,17 @@ def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFram
     ]
     scored = values.with_columns(contributions)
     return scored.with_columns(
-        composite_score=pl.when(present_weight > 0).then(pl.sum_horizontal([contribution_column(k) for k in config.weights]))
+        composite_score=pl.when(present_weight > 0).then(ordered_sum([contribution_column(k) for k in config.weights]))
     )
+
+
+def ordered_sum(columns: list[str]) -> pl.Expr:
+    """The row-wise sum of ``columns`` (a missing value counts 0), added left to right in the order given.
+
+    A float sum depends on its order in the last bit, and ``pl.sum_horizontal`` may add in any order: the
+    same figures computed twice (or merged from shards) could differ by 1e-14 and, at a rounding edge, print
+    differently. A fixed order makes the composite score the same every time."""
+    return reduce(add, [pl.col(c).fill_null(0.0) for c in columns])
 
 
 #: Scores are published with two decimals; units whose published scores are equal share a rank.
