@@ -38,6 +38,11 @@ from hcp.domain import ONLINE_CHANNELS, STOP_EVENT_TYPES
 from hcp.workdays import WorkCalendar
 from warehouse.queries.events import EVENT_COLUMNS  # the event columns this module needs
 
+#: Polars' in-memory engine: these plans (joins, sorts, per-case windows over a bucket held in memory) run
+#: about 1.3–3× faster in it than in the default streaming engine of Polars 2 (measured on a bucket of the
+#: 1 M-case bench).
+ENGINE = "in-memory"
+
 #: An index far beyond any calendar: an open stop without an as-of never ends.
 _NEVER = 10_000_000
 
@@ -195,7 +200,7 @@ def case_facts(
         ev = ev.filter(pl.col("event_time") <= as_of)
     # The events and the per-case frame feed several joins below: materialise each once (a lazy frame
     # used in several branches would be recomputed in each).
-    ev = ev.filter(pl.col("event_id").is_first_distinct()).sort("event_time", "event_id").collect().lazy()
+    ev = ev.filter(pl.col("event_id").is_first_distinct()).sort("event_time", "event_id").collect(engine=ENGINE).lazy()
     return case_facts_from(first_events(ev), ev.filter(pl.col("event_type").is_in(STOP_EVENT_TYPES)), items,
                            calendar, as_of=as_of)
 
@@ -211,7 +216,7 @@ def case_facts_from(
     """:func:`case_facts` from each case's :func:`first_events` and its distinct clock-stop events
     (``case_id``, ``event_type``, ``event_time``; :data:`STOP_EVENT_TYPES`), e.g. both aggregated and
     filtered in the warehouse (``warehouse.queries.events.load_first_events``, ``load_stop_events``)."""
-    ev = stop_events.lazy().select("case_id", "event_type", "event_time").collect().lazy()
+    ev = stop_events.lazy().select("case_id", "event_type", "event_time").collect(engine=ENGINE).lazy()
     cases = item_limits(milestones_of(first.lazy()), items.lazy())
     cases = cases.with_columns(
         _slot=calendar.locality_expr("region_code"),
@@ -221,7 +226,7 @@ def case_facts_from(
         _idx_a=calendar.index_expr("acceptance_date", pl.col("_slot")),
         _idx_c=calendar.index_expr("completion_date", pl.col("_slot")),
         _idx_end=calendar.index_expr("_end_date", pl.col("_slot")),
-    ).collect().lazy()
+    ).collect(engine=ENGINE).lazy()
 
     stops = clock_stops(ev, cases).join(
         cases.select("case_id", "_slot", "_idx_a", "_idx_end", "promised_limit_days"), on="case_id"
@@ -245,7 +250,7 @@ def case_facts_from(
         _open=pl.col("_open") & pl.col("_idx_end").is_null(),
     )
     # Whether the clock is stopped right now does not depend on how many working days the stop has run.
-    stops = stops.collect().lazy()
+    stops = stops.collect(engine=ENGINE).lazy()
     stopped_now = stops.group_by("case_id").agg(clock_stopped=pl.col("_open").any())
     stops = stops.filter(pl.col("_r") > pl.col("_s"))
 
@@ -262,7 +267,7 @@ def case_facts_from(
         _before=(pl.col("_len").cum_sum() - pl.col("_len")).over("case_id")
     ).with_columns(
         _applies=(pl.col("_s") - pl.col("_before")) < (pl.col("_idx_a") + pl.col("_limit"))
-    ).collect().lazy()
+    ).collect(engine=ENGINE).lazy()
     per_case_stops = merged.group_by("case_id").agg(
         _shift=pl.col("_len").filter(pl.col("_applies")).sum(),
         _open_applies=(pl.col("_open") & pl.col("_applies")).any(),
@@ -310,4 +315,4 @@ def case_facts_from(
             pl.col("completion_date") == pl.col("acceptance_date")
         ),
     )
-    return facts.select([pl.col(name).cast(dtype) for name, dtype in FACT_SCHEMA.items()]).collect()
+    return facts.select([pl.col(name).cast(dtype) for name, dtype in FACT_SCHEMA.items()]).collect(engine=ENGINE)

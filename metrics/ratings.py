@@ -22,6 +22,9 @@ import polars as pl
 from hcp.workdays import WorkCalendar, region_prefix
 from warehouse.client import SHANGHAI
 
+#: Polars' in-memory engine (as :data:`metrics.facts.ENGINE`: faster here than the streaming default).
+ENGINE = "in-memory"
+
 RATING_FACT_COLUMNS = (
     "rating_id", "case_id", "item_code", "dept_code", "region_code", "channel", "level", "rated_at",
     "real_name", "default_rating", "appeal_upheld", "counted", "good", "bad", "rectified_at",
@@ -75,7 +78,7 @@ def rating_facts(
     ).with_columns(
         due=(pl.lit(today) > pl.col("due_date")).fill_null(False),
     )
-    return facts.select(RATING_FACT_COLUMNS).collect()
+    return facts.select(RATING_FACT_COLUMNS).collect(engine=ENGINE)
 
 
 def rated_cases(rfacts: pl.DataFrame) -> pl.DataFrame:
