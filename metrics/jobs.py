@@ -264,6 +264,9 @@ class MetricsJob:
         #: watermark always follows the real clock, which stamps the arrivals.
         self.clock = clock or (lambda: dt.datetime.now(SHANGHAI))
         self.profile = Profile()
+        #: The background writer of a bucket loop and its pending write (:meth:`_write_facts`).
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing = None
 
     # Public -------------------------------------------------------------------------------
     def run(self, *, full: bool = False, budget: int | None = None) -> RunReport:
@@ -414,18 +417,43 @@ class MetricsJob:
         """The cases of ``within`` (all without it) in ranges of case ids of about :data:`EVENTS_PER_BUCKET`
         events: per range, its selection, its reads (:meth:`_read_bucket`), a label, and the part of
         ``rated`` (ratings per case, when the ratings were counted beforehand) whose cases it holds. The next
-        range is read while the caller computes this one (a thread: the warehouse calls release the GIL)."""
+        range is read while the caller computes this one, and its facts are written while the caller computes
+        the next (threads: the warehouse calls release the GIL); every write is done when the loop ends."""
         bounds = events.case_bounds(self.wh, max(1, math.ceil(n_events / EVENTS_PER_BUCKET)), within)
         parts = [events.case_range(lo, hi, within) for lo, hi in zip([None, *bounds], [*bounds, None])]
         rated_parts = _split_by_case(rated, bounds) if rated is not None else [None] * len(parts)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read") as pool:
-            pending = pool.submit(self._read_bucket, parts[0], rated is None)
-            for k, cases in enumerate(parts):
-                with self.profile.step("bucket: wait for its read"):
-                    reads = pending.result()
-                if k + 1 < len(parts):
-                    pending = pool.submit(self._read_bucket, parts[k + 1], rated is None)
-                yield cases, reads, f"part {k + 1} of {len(parts)}", rated_parts[k]
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read") as pool, \
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-write") as self._writer:
+                pending = pool.submit(self._read_bucket, parts[0], rated is None)
+                for k, cases in enumerate(parts):
+                    with self.profile.step("bucket: wait for its read"):
+                        reads = pending.result()
+                    if k + 1 < len(parts):
+                        pending = pool.submit(self._read_bucket, parts[k + 1], rated is None)
+                    yield cases, reads, f"part {k + 1} of {len(parts)}", rated_parts[k]
+                self._wait_for_write()
+        finally:
+            self._writer, self._writing = None, None
+
+    def _write_facts(self, facts: pl.DataFrame, run_id: int) -> None:
+        """Store a bucket's facts: in the background inside :meth:`_case_buckets` (one write at a time, so at
+        most one bucket's facts wait), else now."""
+        def write() -> None:
+            with self.profile.step("bucket: write facts"):
+                facts_q.write_case_facts(self.wh, facts, run_id)
+        if self._writer is None:
+            write()
+            return
+        self._wait_for_write()
+        self._writing = self._writer.submit(write)
+
+    def _wait_for_write(self) -> None:
+        """Wait for the background write of the previous bucket's facts (its error is raised here)."""
+        if self._writing is not None:
+            with self.profile.step("bucket: wait for its write"):
+                writing, self._writing = self._writing, None
+                writing.result()
 
     def _read_bucket(self, cases: Where, with_ratings: bool) -> dict[str, pl.DataFrame]:
         """What the facts of the selected cases are made from: their first events (aggregated in the
@@ -454,8 +482,7 @@ class MetricsJob:
         with step("bucket: case facts"):
             facts = self._with_rating_counts(case_facts_from(reads.pop("first"), reads.pop("stops"), items, calendar),
                                              rated)
-        with step("bucket: write facts"):
-            facts_q.write_case_facts(self.wh, facts, run_id)
+        self._write_facts(facts, run_id)
         return facts, rfacts
 
     def _rating_pass(self, within: Where | None, calendar, steps: str = "ratings") -> tuple[pl.DataFrame, pl.DataFrame]:
