@@ -4,8 +4,8 @@
 
 1. `hcp demo generate` a month (Parquet), hold back 1% of its events as late arrivals, `hcp ingest` the rest;
 2. `hcp compute --full --profile` (time, peak memory of the process, where the time went);
-3. the floor, in the same run: a bare read of the same events into Arrow (the job's buckets, the job's
-   query) and a bare write of the same number of fact rows (into a scratch copy of `case_facts`);
+3. the floor, in the same run: a bare read of the same events into Arrow (the job's ranges of case ids,
+   the job's selection) and a bare write of the same number of fact rows (into a scratch copy of `case_facts`);
 4. a read command right after the full run (`hcp metrics --period M --by dept --format json`: it must
    find nothing to redo);
 5. `hcp ingest` the late 1%, `hcp compute --profile` (incremental; time);
@@ -110,30 +110,31 @@ def compare(reference: pd.DataFrame, engine: pd.DataFrame) -> pd.DataFrame:
 
 def floor(env: dict) -> dict:
     """The physical floor of a full run, measured on the bench warehouse: read every event once into Arrow
-    (in the job's hash buckets, with the job's query) and write as many fact rows once."""
+    (in the job's ranges of case ids, with the job's selection) and write as many fact rows once."""
     os.environ.update(env)
+    from warehouse.queries.events import EVENT_COLUMNS, case_bounds, case_range
     from warehouse.queries.facts import load_case_facts, write_case_facts_to
-    from warehouse.queries.events import EVENT_COLUMNS
     from metrics.jobs import EVENTS_PER_BUCKET
     from warehouse import open_warehouse
 
     wh = open_warehouse()
     try:
         total = int(wh.query_value("SELECT count() FROM case_events") or 0)
-        buckets = max(1, -(-total // EVENTS_PER_BUCKET))
+        bounds = case_bounds(wh, max(1, -(-total // EVENTS_PER_BUCKET)))
+        ranges = [case_range(lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None])]
         read_s, events = 0.0, 0
-        for k in range(buckets):
+        for cases in ranges:
             t0 = time.perf_counter()
-            table = wh.query_arrow(f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_events FINAL "
-                                   f"WHERE cityHash64(case_id) % {buckets} = {k}")
+            table = wh.query_arrow(f"SELECT {', '.join(EVENT_COLUMNS)} FROM case_events FINAL WHERE {cases.sql()}",
+                                   cases.params)
             read_s += time.perf_counter() - t0
             events += table.num_rows
             del table
         wh.command("DROP TABLE IF EXISTS bench_floor_facts")
         wh.command("CREATE TABLE bench_floor_facts AS case_facts")
         write_s, rows = 0.0, 0
-        for k in range(buckets):
-            facts = load_case_facts(wh, f"cityHash64(case_id) % {buckets} = {k}")
+        for cases in ranges:
+            facts = load_case_facts(wh, cases)
             t0 = time.perf_counter()
             rows += write_case_facts_to(wh, "bench_floor_facts", facts, 1)
             write_s += time.perf_counter() - t0
