@@ -35,7 +35,7 @@ from metrics.facts import clock_stops
 from metrics.flags import flags_as_of
 from metrics.indicators import (CELL_KEYS, COUNT_COLUMNS, INDICATOR_KEYS, OWN_LEVELS, case_counts, catalogue_counts,
                                 indicator_values, items_in_force, rating_counts)
-from metrics.jobs import MetricsJob, MetricsSettings, score_period
+from metrics.jobs import MetricsSettings, rating_facts_where, score_period
 from metrics.quality import inconsistent_cases as listed_inconsistent, untimed_cases as listed_untimed
 from models import cause, cause_data, risk, store as model_store
 from supervision import actions
@@ -249,8 +249,7 @@ def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=No
     where = _ratings(scope, filters).add(*ratings.rated_in(filters.parsed))
     if bad_only:
         ratings.bad_only(where)
-    job = MetricsJob(wh, _settings(), clock=(lambda: as_of) if as_of is not None else None)
-    return job.rating_facts_where(where, calendar=calendar or work_calendar(wh))
+    return rating_facts_where(wh, where, _settings(), calendar or work_calendar(wh), as_of=as_of)
 
 
 def due_day(wh: Warehouse, filters: Filters) -> dt.date:

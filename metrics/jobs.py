@@ -201,6 +201,17 @@ def score_period(values: pl.DataFrame, grouping: str, settings: MetricsSettings,
                            settings.ranking.bottom_margin_points).drop("unit_region")
 
 
+def rating_facts_where(wh: Warehouse, selection: Where, settings: MetricsSettings, calendar=None, *,
+                       as_of: dt.datetime | None = None) -> pl.DataFrame:
+    """:func:`metrics.ratings.rating_facts` of the ratings a selection holds (given in a period, in a reader's
+    scope …), read from the warehouse, with the rectification limits in force; due-ness as of ``as_of`` (now
+    when None) — what the job counts, for a page or a list that must agree with it."""
+    ratings = ratings_q.load_ratings(wh, selection)
+    followups = ratings_q.load_followups(wh, selection, select_final=False)
+    return rating_facts(ratings, followups, calendar or reference.load_calendar(wh), rectify_days=settings.rectify_days,
+                        rectify_days_by_locality=settings.rectify_days_by_locality, as_of=as_of)
+
+
 def compute_period(facts: pl.DataFrame, rfacts: pl.DataFrame, items: pl.DataFrame, departments: pl.DataFrame,
                    period: Period, grouping: str, settings: MetricsSettings,
                    previous: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -346,10 +357,7 @@ class MetricsJob:
 
     def rating_facts_where(self, where: Where | str, parameters: dict | None = None, calendar=None) -> pl.DataFrame:
         """Rating facts of the ratings a condition selects (e.g. given in a period, in a scope)."""
-        selection = as_where(where, parameters)
-        ratings = ratings_q.load_ratings(self.wh, selection)
-        followups = ratings_q.load_followups(self.wh, selection, select_final=False)
-        return self._rating_facts(ratings, followups, calendar or reference.load_calendar(self.wh))
+        return rating_facts_where(self.wh, as_where(where, parameters), self.settings, calendar, as_of=self.clock())
 
     def _rating_facts_in(self, period: Period, calendar=None) -> pl.DataFrame:
         return self.rating_facts_where(*ratings_q.rated_in(period), calendar=calendar)
