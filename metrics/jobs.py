@@ -616,7 +616,7 @@ class MetricsJob:
         its stored rating counts unless its ratings changed; a month not stored yet is counted afresh."""
         if not months:
             return []
-        stored, done = set(group_metrics.stored_periods(self.wh)), []
+        stored, done, last = set(group_metrics.stored_periods(self.wh)), [], None
         if cells is None:
             case_delta, rating_months = changes
             fresh = [p for p in months if p.label not in stored]
@@ -637,16 +637,19 @@ class MetricsJob:
             else:
                 counts = self._changed_counts(period, of_month(case_delta),
                                               of_month(rating_cells_) if period.start in rating_months else None)
-            self._store_period(period, counts, items, departments, run_id)
+            previous = last[1] if last is not None and last[0] == period.previous_month().label else None
+            last = (period.label, self._store_period(period, counts, items, departments, run_id, previous))
             done.append(period.label)
         return done
 
     def _changed_counts(self, period: Period, case_delta: pl.DataFrame, rating_cells_: pl.DataFrame | None):
         """Per grouping: the stored case counts of a month plus the change of its cases, and its stored
         rating counts (or those of ``rating_cells_`` when its ratings were counted afresh)."""
+        with self.profile.step("month: read stored counts"):
+            stored_month = group_metrics.read_month_metrics(self.wh, period.label)
+
         def counts(grouping: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-            with self.profile.step("month × grouping: read stored counts"):
-                stored = group_metrics.read_group_metrics(self.wh, period.label, grouping).rename({"group_code": "group"})
+            stored = stored_month.get(grouping, pl.DataFrame()).rename({"group_code": "group"}, strict=False)
             if stored.height == 0:  # nothing stored for this grouping (no group of its kind has data)
                 stored = pl.DataFrame(schema={"group": pl.String, **{c: pl.Int64 for c in
                                                                      (*CASE_COUNT_COLUMNS, *RATING_COUNT_COLUMNS)}})
@@ -661,20 +664,27 @@ class MetricsJob:
         return counts
 
     def _store_period(self, period: Period, counts, items: pl.DataFrame, departments: pl.DataFrame,
-                      run_id: int) -> None:
-        """Score and store every grouping of a month from ``counts(grouping)`` (its case and rating counts)."""
+                      run_id: int, previous: dict[str, pl.DataFrame] | None = None) -> dict[str, pl.DataFrame]:
+        """Score and store every grouping of a month from ``counts(grouping)`` (its case and rating counts);
+        the scored rows per grouping. ``previous``: the previous month's scored rows when this run has just
+        stored them (else they are read), for the bottom-two-months-running mark."""
         watermark = dt.datetime.now(SHANGHAI)
         step = self.profile.step
+        if previous is None:
+            with step("month: read previous month"):
+                previous = {grouping: rows.rename({"group_code": "group"}) for grouping, rows in
+                            group_metrics.read_month_metrics(self.wh, period.previous_month().label).items()}
+        results = {}
         for grouping in GROUPINGS:
-            with step("month × grouping: read previous month"):
-                previous = group_metrics.read_group_metrics(self.wh, period.previous_month().label, grouping)
             with step("month × grouping: indicators"):
                 cases, ratings = counts(grouping)
                 values = indicators_from_counts(cases, ratings, items, departments, period, grouping)
             with step("month × grouping: score and rank"):
-                scored = score_period(values, grouping, self.settings,
-                                      previous.rename({"group_code": "group"}) if previous.height else None,
-                                      items, departments, period)
-            with step("month × grouping: write"):
-                group_metrics.write_group_metrics(self.wh, period, grouping, scored, run_id,
-                                          list(self.settings.scoring.weights), watermark)
+                before = previous.get(grouping)
+                results[grouping] = score_period(values, grouping, self.settings,
+                                                 before if before is not None and before.height else None,
+                                                 items, departments, period)
+        with step("month: write"):
+            group_metrics.write_month_metrics(self.wh, period, results, run_id, list(self.settings.scoring.weights),
+                                              watermark)
+        return results

@@ -63,6 +63,27 @@ def retire_periods(wh: Warehouse, labels: list[str], groupings: tuple[str, ...],
     }, schema=_RUN_SCHEMA))
 
 
+def write_month_metrics(wh: Warehouse, period: Any, results: dict[str, pl.DataFrame], run_id: int,
+                        contribution_keys: list[str], watermark: dt.datetime) -> None:
+    """Store the results of several groupings of one month (grouping → scored rows) and make them the current
+    runs: every row first, then the runs (as :func:`write_group_metrics`, in one insert each)."""
+    if not results:
+        return
+    contributions = (
+        pl.struct([pl.col(f"contrib_{k}").alias(k) for k in contribution_keys]).struct.json_encode()
+        if contribution_keys else pl.lit("{}")
+    )
+    columns = ["period", "grouping", *group_metric_columns(), "contributions", "run_id"]
+    frames = [scored.rename({"group": "group_code"}).with_columns(
+        period=pl.lit(period.label), grouping=pl.lit(grouping), run_id=pl.lit(run_id, dtype=pl.UInt64),
+        contributions=contributions).select(columns) for grouping, scored in results.items()]
+    wh.insert_df("group_metrics", pl.concat(frames, how="vertical_relaxed"))
+    wh.insert_df("metric_runs", pl.DataFrame({
+        "period": [period.label] * len(results), "grouping": list(results), "run_id": [run_id] * len(results),
+        "watermark": [watermark] * len(results),
+    }, schema=_RUN_SCHEMA))
+
+
 # Serving the job, the CLI, the pages and the bulletin: the current results ------------------------------------
 def read_group_metrics(wh: Warehouse, period: str, grouping: str) -> pl.DataFrame:
     """The current stored result of one (period, grouping); empty if it was never computed."""
@@ -74,6 +95,21 @@ def read_group_metrics(wh: Warehouse, period: str, grouping: str) -> pl.DataFram
         "ORDER BY m.group_code",
         {"p": period, "g": grouping},
     )
+
+
+def read_month_metrics(wh: Warehouse, period: str) -> dict[str, pl.DataFrame]:
+    """The current stored result of every grouping of one month (grouping → rows as
+    :func:`read_group_metrics` gives them); a grouping never computed is missing."""
+    frame = wh.query_df(
+        "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
+        "INNER JOIN (SELECT period, grouping, run_id FROM metric_runs FINAL WHERE period = {p:String}) AS r "
+        "ON m.period = r.period AND m.grouping = r.grouping AND m.run_id = r.run_id "
+        "ORDER BY m.grouping, m.group_code",
+        {"p": period},
+    )
+    if frame.height == 0:
+        return {}
+    return {str(key[0]): part for key, part in frame.partition_by("grouping", as_dict=True, maintain_order=True).items()}
 
 
 def _current_runs(grouping: str = "all") -> str:
