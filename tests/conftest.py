@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import contextlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,31 @@ def demo_month_loader(out: Path, month: str, cases: int, seed: int):
             ingest_path(loader, str(out / f["name"]))
         MetricsJob(wh).run()
     return load
+
+
+#: The demo province the overdue-risk tests and the risk watch judge the model on (2026-03, seed 11).
+RISK_DEMO_MONTH, RISK_DEMO_CASES, RISK_DEMO_SEED = "2026-03", 12_000, 11
+
+
+@pytest.fixture(scope="session")
+def risk_demo_base(tmp_path_factory):
+    """The risk demo month generated, ingested, computed and its risk model trained — once per session, with
+    the output of ``hcp models train risk``. A module uses a copy (:func:`copy_of_home`): its tests write
+    to their warehouse and model store, and an embedded warehouse directory belongs to one process at a time."""
+    home = tmp_path_factory.mktemp("risk-demo-base")
+    loader = demo_month_loader(home / "demo-data", RISK_DEMO_MONTH, RISK_DEMO_CASES, RISK_DEMO_SEED)
+    with home_with(home, loader):
+        trained = run_hcp("models", "train", "risk", check=True)
+    return home, trained
+
+
+@contextlib.contextmanager
+def copy_of_home(base: Path, dest: Path):
+    """A copy of a closed HCP_HOME (warehouse, keys, models, demo files) at ``dest``, made HCP_HOME for the
+    duration (as :func:`home_with`)."""
+    shutil.copytree(base, dest, symlinks=True)
+    with home_with(dest, lambda wh: None) as path:
+        yield path
 
 
 def run_hcp(*args: str, env: dict | None = None, timeout: float = 300, check: bool = False, **kwargs):

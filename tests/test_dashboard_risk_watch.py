@@ -17,25 +17,25 @@ from hcp.config import Config
 from metrics.jobs import MetricsSettings
 from models import risk
 from models import store as model_store
-from tests.conftest import demo_month_loader, home_with, run_hcp
+from tests.conftest import RISK_DEMO_MONTH, copy_of_home, run_hcp
 from tests.dashboard_support import PASSWORD, home_env
 from warehouse import open_warehouse
 from warehouse.client import SHANGHAI
 from hcp.scope import Scope
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-MONTH = "2026-03"
+MONTH = RISK_DEMO_MONTH
 T = dt.datetime(2026, 3, 18, 10, 5, tzinfo=SHANGHAI)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo month, its risk model trained, and a province user for the dashboard."""
+def demo(tmp_path_factory, risk_demo_base):
+    """The demo month, its risk model trained (a copy of the session's
+    :func:`tests.conftest.risk_demo_base`), and a province user for the dashboard."""
     from dashboard import auth, ui
 
-    home = tmp_path_factory.mktemp("risk-watch")
-    with home_with(home, demo_month_loader(home / "demo-data", MONTH, 12_000, 11)) as path:
-        run_hcp("models", "train", "risk", "--no-refresh", check=True)
+    with copy_of_home(risk_demo_base[0], tmp_path_factory.mktemp("risk-watch") / "home") as path:
+        home = path
         with home_env(home):
             auth.add_user(auth.User(username="province", role="province", name="山东省政务服务管理办公室",
                                     region="370000000000"), PASSWORD, replace=True)

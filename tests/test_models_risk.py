@@ -18,10 +18,10 @@ from metrics.jobs import MetricsJob
 from models import risk, risk_features as rf
 from models import store as model_store
 from tests.builders import at, event, events_frame, items_frame
-from tests.conftest import demo_month_loader, home_with, run_hcp
+from tests.conftest import RISK_DEMO_MONTH, copy_of_home, run_hcp
 from warehouse import open_warehouse
 
-DEMO_MONTH = "2026-03"
+DEMO_MONTH = RISK_DEMO_MONTH
 
 
 # A small warehouse worked out by hand ----------------------------------------------------------------
@@ -119,11 +119,11 @@ def test_no_leakage_features_at_t_are_unchanged_by_later_events(warehouse):
 
 # A demo province -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def demo_home(tmp_path_factory):
-    """A 12,000-case demo month (2026-03, seed 11) ingested and computed, and its risk model trained."""
-    home = tmp_path_factory.mktemp("risk-demo")
-    with home_with(home, demo_month_loader(home / "demo-data", DEMO_MONTH, 12_000, 11)):
-        trained = run_hcp("models", "train", "risk", check=True)
+def demo_home(tmp_path_factory, risk_demo_base):
+    """A 12,000-case demo month (2026-03, seed 11) ingested and computed, and its risk model trained (a copy
+    of the session's :func:`tests.conftest.risk_demo_base`)."""
+    base, trained = risk_demo_base
+    with copy_of_home(base, tmp_path_factory.mktemp("risk-demo") / "home") as home:
         yield home, trained
 
 
