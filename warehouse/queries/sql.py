@@ -13,9 +13,7 @@ small builder of ``WHERE`` clauses with server-side bound parameters (``{name:Ty
 from __future__ import annotations
 
 from hcp.scope import Scope
-
-#: The ClickHouse type of every instant in the warehouse (millisecond precision, Shanghai time).
-TS = "DateTime64(3, 'Asia/Shanghai')"
+from warehouse.schema import TS  # the type the tables declare: every instant, millisecond precision, Shanghai time
 
 
 def ts_param(name: str) -> str:
