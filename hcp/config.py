@@ -438,29 +438,21 @@ def _number(name: str, text: str, kind: type) -> Any:
 
 
 def _environment() -> dict:
-    """The ``HCP_*`` variables that override a setting, as a dict laid over the files."""
+    """The ``HCP_*`` variables that override a setting (:data:`hcp.settings.SETTING_VARIABLES`), as a dict laid
+    over the files."""
     overlay: dict[str, dict] = {}
-    if (wait := settings.wait_env()) is not None:
-        overlay["warehouse"] = {"wait_seconds": _number("HCP_WAIT", wait, float)}
-    if (port := settings.dashboard_port_env()) is not None:
-        port = port.strip().lower()
-        overlay["dashboard"] = ({"serve": False} if port in ("off", "no", "false", "-1")
-                                else {"port": _number("HCP_DASHBOARD_PORT", port, int)})
-    ingest = {key: _number(f"HCP_INGEST_{key.upper()}", text, int) for key, text in (
-        ("max_body_bytes", settings.ingest_max_body_bytes_env()), ("max_lines", settings.ingest_max_lines_env()),
-        ("queue_rows", settings.ingest_queue_rows_env()),
-        ("max_inflight_bytes", settings.ingest_max_inflight_bytes_env())) if text is not None}
-    if (unknown_items := settings.ingest_unknown_items_env()) is not None:
-        ingest["unknown_items"] = unknown_items
-    if ingest:
-        overlay["ingest"] = ingest
+    for name, text in settings.setting_overrides().items():
+        section, key, kind = settings.SETTING_VARIABLES[name]
+        if name == "HCP_DASHBOARD_PORT" and text.strip().lower() in ("off", "no", "false", "-1"):
+            key, value = "serve", False
+        else:
+            value = text if kind is str else _number(name, text.strip(), kind)
+        overlay.setdefault(section, {})[key] = value
     return overlay
 
 
 def _environment_key() -> tuple:
-    return (settings.wait_env(), settings.dashboard_port_env(), settings.ingest_max_body_bytes_env(),
-            settings.ingest_max_lines_env(), settings.ingest_queue_rows_env(), settings.ingest_max_inflight_bytes_env(),
-            settings.ingest_unknown_items_env())
+    return tuple(sorted(settings.setting_overrides().items()))
 
 
 # The process-wide configuration ---------------------------------------------------------------------------

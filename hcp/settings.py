@@ -82,36 +82,20 @@ def users_path() -> Path:
     return Path(explicit).expanduser() if explicit else hcp_home() / "users.toml"
 
 
-def wait_env() -> str | None:
-    """``$HCP_WAIT``: seconds to wait for a warehouse held by another process (``[warehouse] wait_seconds``)."""
-    return _env("HCP_WAIT")
+#: The environment variables that override a setting of the config: name -> (section, key, type). Read only
+#: here (:func:`setting_overrides`), laid over the files by :mod:`hcp.config`, documented at the top of
+#: ``defaults.toml``. ``HCP_DASHBOARD_PORT=off`` sets ``[dashboard] serve = false`` instead of a port.
+SETTING_VARIABLES: dict[str, tuple[str, str, type]] = {
+    "HCP_WAIT": ("warehouse", "wait_seconds", float),
+    "HCP_DASHBOARD_PORT": ("dashboard", "port", int),
+    "HCP_INGEST_MAX_BODY_BYTES": ("ingest", "max_body_bytes", int),
+    "HCP_INGEST_MAX_LINES": ("ingest", "max_lines", int),
+    "HCP_INGEST_QUEUE_ROWS": ("ingest", "queue_rows", int),
+    "HCP_INGEST_MAX_INFLIGHT_BYTES": ("ingest", "max_inflight_bytes", int),
+    "HCP_INGEST_UNKNOWN_ITEMS": ("ingest", "unknown_items", str),
+}
 
 
-def dashboard_port_env() -> str | None:
-    """``$HCP_DASHBOARD_PORT``: the dashboard's port, or ``off`` (``[dashboard] port`` / ``serve``)."""
-    return _env("HCP_DASHBOARD_PORT")
-
-
-def ingest_max_body_bytes_env() -> str | None:
-    """``$HCP_INGEST_MAX_BODY_BYTES`` (``[ingest] max_body_bytes``)."""
-    return _env("HCP_INGEST_MAX_BODY_BYTES")
-
-
-def ingest_max_lines_env() -> str | None:
-    """``$HCP_INGEST_MAX_LINES`` (``[ingest] max_lines``)."""
-    return _env("HCP_INGEST_MAX_LINES")
-
-
-def ingest_queue_rows_env() -> str | None:
-    """``$HCP_INGEST_QUEUE_ROWS`` (``[ingest] queue_rows``)."""
-    return _env("HCP_INGEST_QUEUE_ROWS")
-
-
-def ingest_max_inflight_bytes_env() -> str | None:
-    """``$HCP_INGEST_MAX_INFLIGHT_BYTES`` (``[ingest] max_inflight_bytes``)."""
-    return _env("HCP_INGEST_MAX_INFLIGHT_BYTES")
-
-
-def ingest_unknown_items_env() -> str | None:
-    """``$HCP_INGEST_UNKNOWN_ITEMS`` (``[ingest] unknown_items``)."""
-    return _env("HCP_INGEST_UNKNOWN_ITEMS")
+def setting_overrides() -> dict[str, str]:
+    """The variables of :data:`SETTING_VARIABLES` that are set (and not blank): name -> text."""
+    return {name: value for name in SETTING_VARIABLES if (value := _env(name)) is not None}

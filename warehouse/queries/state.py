@@ -223,6 +223,11 @@ TOUCHES_REGION = ("(startsWith(JSONExtractString(before, 'region_code'), {p:Stri
                   "OR startsWith(JSONExtractString(after, 'region_code'), {p:String}))")
 
 
+def _touching(where: Where, region_prefix: str | None) -> Where:
+    """``where`` narrowed to changes whose region before or after lies in a subtree (none: unchanged)."""
+    return where.add(TOUCHES_REGION, p=region_prefix) if region_prefix else where
+
+
 def reference_history(wh, *, kind: str | None = None, record_id: str | None = None, actor: str | None = None,
                       region_prefix: str | None = None, limit: int | None = None) -> pl.DataFrame:
     """Changes of reference data, oldest first: ``changed_at, kind, record_id, action, before, after,
@@ -231,23 +236,18 @@ def reference_history(wh, *, kind: str | None = None, record_id: str | None = No
     ``record_id`` is a region code, a department code or an item code (every version of the item);
     ``region_prefix`` keeps changes whose ``region_code`` before or after lies in that subtree.
     """
-    where, params = [], {}
+    where = _touching(Where(), region_prefix)
     if kind:
-        where.append("kind = {kind:String}")
-        params["kind"] = kind
+        where.add("kind = {kind:String}", kind=kind)
     if record_id:
-        where.append("(record_id = {rid:String} OR startsWith(record_id, {rid_at:String}))")
-        params.update(rid=record_id, rid_at=record_id + "@")
+        where.add("record_id = {rid:String} OR startsWith(record_id, {rid_at:String})", rid=record_id,
+                  rid_at=record_id + "@")
     if actor:
-        where.append("actor = {actor:String}")
-        params["actor"] = actor
-    if region_prefix:
-        where.append(TOUCHES_REGION)
-        params["p"] = region_prefix
+        where.add("actor = {actor:String}", actor=actor)
     sql = ("SELECT changed_at, kind, record_id, action, before, after, before_source, actor, source, position "
-           "FROM reference_changes FINAL" + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY changed_at, kind, record_id, change_id"
+           f"FROM {final('reference_changes')} WHERE {where.sql()} ORDER BY changed_at, kind, record_id, change_id"
            + (f" LIMIT {int(limit)}" if limit is not None and limit >= 0 else ""))
+    params = where.params
     return wh.query_df(sql, params).with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
@@ -260,21 +260,16 @@ def department_region_changes(wh, *, dept_code: str | None = None, region_prefix
     creation of a department too (``region_before`` ''). ``region_prefix`` keeps moves into or out of
     that subtree — what a city or county office may see.
     """
-    where = ["kind = 'department'"]
-    params: dict = {}
     moved = "JSONExtractString(before, 'region_code') != JSONExtractString(after, 'region_code')"
-    where.append(f"(action = 'created' OR {moved})" if include_created else f"action = 'changed' AND {moved}")
+    where = _touching(Where("kind = 'department'"), region_prefix)
+    where.add(f"action = 'created' OR {moved}" if include_created else f"action = 'changed' AND {moved}")
     if dept_code:
-        where.append("record_id = {d:String}")
-        params["d"] = dept_code
-    if region_prefix:
-        where.append(TOUCHES_REGION)
-        params["p"] = region_prefix
+        where.add("record_id = {d:String}", d=dept_code)
     sql = ("SELECT changed_at, record_id AS dept_code, JSONExtractString(after, 'dept_name') AS dept_name, "
            "JSONExtractString(before, 'region_code') AS region_before, "
            "JSONExtractString(after, 'region_code') AS region_after, actor, source, position "
-           "FROM reference_changes FINAL WHERE " + " AND ".join(where)
-           + " ORDER BY changed_at, dept_code")
+           f"FROM {final('reference_changes')} WHERE {where.sql()} ORDER BY changed_at, dept_code")
+    params = where.params
     return wh.query_df(sql, params)
 
 
