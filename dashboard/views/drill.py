@@ -98,11 +98,8 @@ def indicator_choice() -> str:
     return st.selectbox(c.t("indicator"), options, key="drill_indicator", format_func=lambda k: L.indicator(c.lang, k))
 
 
-def chart(frame: pl.DataFrame, indicator: str, key: str, colors: dict[str, str] | None = None) -> str | None:
-    rate = indicator in RATE_KEYS
-    target = ui.targets().get(indicator)
-    fig = charts.bars(frame, indicator, c.lang, target=target, percent=rate, marker_colors=colors)
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=key, config=charts.CONFIG)
+def _point_code(event) -> str | None:
+    """The code (``customdata``) of the clicked bar of a chart selection event, if any."""
     point = ui.select_point(event)
     if point and point.get("customdata"):
         value = point["customdata"]
@@ -110,12 +107,37 @@ def chart(frame: pl.DataFrame, indicator: str, key: str, colors: dict[str, str] 
     return None
 
 
+def chart(frame: pl.DataFrame, indicator: str, key: str, colors: dict[str, str] | None = None,
+          on_pick=None) -> str | None:
+    """A bar chart of the units; returns the code of a clicked bar. With ``on_pick``, a click calls it with
+    the code before the rerun (a drill-down then draws the level below in that one run, instead of drawing
+    this level again and then rerunning)."""
+    rate = indicator in RATE_KEYS
+    target = ui.targets().get(indicator)
+    fig = charts.bars(frame, indicator, c.lang, target=target, percent=rate, marker_colors=colors)
+
+    def picked() -> None:
+        code = _point_code(st.session_state.get(key))
+        if code:
+            on_pick(code)
+
+    event = st.plotly_chart(fig, on_select=picked if on_pick else "rerun", selection_mode="points", key=key,
+                            config=charts.CONFIG)
+    return _point_code(event)
+
+
 def units(frame: pl.DataFrame, indicator: str, kind: str, where: str, place: str, own: str | None = None) -> None:
     """A level's units as a bar chart of the indicator and a table; a click on a bar or a row goes down into
     that unit (``place``: the location key it sets — region, dept or item). ``own``: the code of the 本级
     row among them (its departments are listed below: a click on it goes nowhere)."""
     colors = {own: charts.GREY} if own else None
-    code = chart(frame, indicator, f"drill_{kind}_{where}_{indicator}_{c.filters}", colors) or \
+
+    def down(code: str) -> None:
+        if code != own:
+            ui.set_loc(**{place: code}, **({"dept": ""} if place == "region" else {}))
+            st.session_state["_nav"] = True
+
+    code = chart(frame, indicator, f"drill_{kind}_{where}_{indicator}_{c.filters}", colors, on_pick=down) or \
         unit_table(frame, f"drill_{kind}_table_{where}_{c.filters}")
     if code and code != own:
         ui.go("drill", **{place: code}, **({"dept": ""} if place == "region" else {}))
