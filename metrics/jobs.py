@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import math
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -74,15 +75,19 @@ class Profile:
 
     seconds: dict[str, float] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @contextmanager
     def step(self, name: str):
+        """Time a step. The reader and writer threads time theirs beside the main thread's, so the totals
+        of a run overlap and may add up to more than its wall time."""
         started = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
-            self.calls[name] = self.calls.get(name, 0) + 1
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+                self.calls[name] = self.calls.get(name, 0) + 1
 
     def rows(self) -> list[tuple[str, int, float]]:
         return [(name, self.calls[name], seconds) for name, seconds in self.seconds.items()]
@@ -441,6 +446,9 @@ class MetricsJob:
                         pending = pool.submit(self._read_bucket, parts[k + 1], rated is None)
                     yield cases, reads, f"part {k + 1} of {len(parts)}", rated_parts[k]
                 self._wait_for_write()
+                # The two threads end with the pools: their warehouse clients go with them.
+                pool.submit(self.wh.release_thread_client).result()
+                self._writer.submit(self.wh.release_thread_client).result()
         finally:
             self._writer, self._writing = None, None
 

@@ -107,3 +107,15 @@ def test_the_first_events_aggregated_in_the_warehouse_agree_with_the_rule(wareho
     facts = case_facts_from(in_warehouse, load_stop_events(warehouse, "1"), items, calendar).sort("case_id")
     assert facts.equals(case_facts(events, items, calendar).sort("case_id"))
     assert facts.filter(pl.col("clock_stopped") | (pl.col("stopped_days") > 0)).height > 0  # stops were there
+
+
+def test_the_jobs_reader_and_writer_threads_leave_no_client_open(warehouse):
+    """The read-ahead and write-behind threads each open a warehouse client; a run closes them as its threads
+    end, so a long-lived process (the scheduler, ``hcp serve``) does not gain two clients per run."""
+    scenario.load(warehouse)
+    opened = len(warehouse._clients)
+    job = MetricsJob(warehouse, margin=dt.timedelta(0))
+    assert job.run(full=True).mode == "full"
+    assert job.run(full=True).profile.calls["bucket: read events"] >= 1  # the threads did run
+    assert len(warehouse._clients) == opened
+    assert warehouse.query_value("SELECT count() FROM case_facts") > 0  # the warehouse still answers

@@ -77,6 +77,9 @@ class Warehouse(ABC):
     def close(self) -> None:  # pragma: no cover - trivial default
         """Release the connection (and, for an embedded warehouse, the data directory)."""
 
+    def release_thread_client(self) -> None:  # pragma: no cover - trivial default
+        """Release the connection the calling thread opened, if any (a worker thread that ends)."""
+
     # Conveniences built on the three primitives -------------------------------------------------
     def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run a query and return a Polars frame."""
@@ -180,6 +183,21 @@ class ClickHouseWarehouse(Warehouse):
         except Exception as exc:
             raise WarehouseError(_clickhouse_message(exc)) from exc
         return data.num_rows
+
+    def release_thread_client(self) -> None:
+        """Close and forget the client the calling thread opened: a thread that ends (the metrics job's reader
+        and writer) would otherwise leave its client open until the warehouse closes — one more per run in a
+        long-lived process such as the scheduler."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            return
+        self._local.client = None
+        with self._clients_lock:
+            self._clients = [c for c in self._clients if c is not client]
+        try:
+            client.close()
+        except Exception:  # pragma: no cover - closing is best effort
+            pass
 
     def close(self) -> None:
         with self._clients_lock:
