@@ -91,10 +91,6 @@ class Scope:
                 return f"region:{level}", self.code
         return None
 
-    def contains_region(self, region_code: str | None) -> bool:
-        """Whether a row of region ``region_code`` lies in the subtree (departments aside)."""
-        return bool(region_code) and str(region_code).startswith(self.region_prefix)
-
     def as_dict(self) -> dict:
         return {"code": self.code, "name": self.name, "level": self.level, "grouping": self.grouping}
 

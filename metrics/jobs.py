@@ -49,7 +49,7 @@ from metrics.score import composite_scores, mark_bottom_two, rank_status, rank_w
 from warehouse.client import SHANGHAI, Warehouse
 from warehouse.queries import events, facts as facts_q, group_metrics, ratings as ratings_q, reference, state
 from warehouse.queries.sql import Where, as_where, in_bucket
-from warehouse.queries.shards import city_condition, count_city_events
+from warehouse.queries.shards import city_condition
 
 #: Cases are processed in hash buckets of about this many events (memory ≈ 1 GB per million events).
 EVENTS_PER_BUCKET = 1_500_000
@@ -413,7 +413,7 @@ class MetricsJob:
         state.set_state(self.wh, "writing", str(run_id))
         rating_counts, rated = self._rating_pass(cities, calendar)
         cases, case_counts = 0, None
-        for cases_, reads, label, rated_ in self._case_buckets(count_city_events(self.wh, cities), cities, rated):
+        for cases_, reads, label, rated_ in self._case_buckets(events.count_events(self.wh, cities), cities, rated):
             facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id, rated_)
             with step("bucket: cells"):
                 case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))

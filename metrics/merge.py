@@ -24,7 +24,7 @@ from typing import Callable
 import polars as pl
 
 from hcp.periods import Period
-from warehouse.queries.group_metrics import read_group_metrics, retire_periods, stored_periods, write_group_metrics
+from warehouse.queries.group_metrics import read_group_metrics, retire_periods, stored_periods, write_month_metrics
 from warehouse.queries.reference import load_departments, load_items
 from warehouse.queries.state import set_state
 from metrics.indicators import (CASE_COUNT_COLUMNS, GROUPINGS, RATING_COUNT_COLUMNS, indicators_from_counts,
@@ -128,9 +128,9 @@ def merge_into(wh: Warehouse, shards: list[pl.DataFrame], settings: MetricsSetti
     done = []
     for period in periods_with_data(counts):
         of_month = results.filter(pl.col("period") == period.label)
-        for grouping in GROUPINGS:
-            scored = of_month.filter(pl.col("grouping") == grouping).drop("period", "grouping")
-            write_group_metrics(wh, period, grouping, scored, run_id, list(settings.scoring.weights), watermark)
+        month = {grouping: of_month.filter(pl.col("grouping") == grouping).drop("period", "grouping")
+                 for grouping in GROUPINGS}
+        write_month_metrics(wh, period, month, run_id, list(settings.scoring.weights), watermark)
         done.append(period.label)
     stale = sorted(set(stored_periods(wh)) - set(done))
     retire_periods(wh, stale, GROUPINGS, run_id, watermark)

@@ -20,10 +20,8 @@ import datetime as dt
 import polars as pl
 
 from hcp.workdays import WorkCalendar, region_prefix
+from metrics.facts import ENGINE  # Polars' in-memory engine: faster here than the streaming default
 from warehouse.client import SHANGHAI
-
-#: Polars' in-memory engine (as :data:`metrics.facts.ENGINE`: faster here than the streaming default).
-ENGINE = "in-memory"
 
 RATING_FACT_COLUMNS = (
     "rating_id", "case_id", "item_code", "dept_code", "region_code", "channel", "level", "rated_at",

@@ -18,14 +18,12 @@ import datetime as dt
 import threading
 from abc import ABC, abstractmethod
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow as pa
 
-from hcp.settings import TIMEZONE
+from hcp.periods import SHANGHAI  # noqa: F401 - the facade's callers import it from here too
 
-SHANGHAI = ZoneInfo(TIMEZONE)
 
 
 class WarehouseError(RuntimeError):

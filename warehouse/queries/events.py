@@ -14,7 +14,7 @@ import polars as pl
 from hcp.domain import STOP_EVENT_TYPES
 from warehouse.client import Warehouse
 from warehouse.queries.ratings import touched_ratings_sql
-from warehouse.queries.sql import Where, as_where, final, in_bucket, ts_param
+from warehouse.queries.sql import Where, as_where, final, ts_param
 
 #: The event columns every computation of case facts reads.
 EVENT_COLUMNS = (
@@ -63,9 +63,11 @@ def load_stop_events(wh: Warehouse, where: Where | str, parameters: dict | None 
                        f"WHERE event_type IN ({kinds}) AND ({selection.sql()})", selection.params)
 
 
-def count_events(wh: Warehouse) -> int:
-    """How many stored rows ``case_events`` holds (a size, for splitting the work into buckets)."""
-    return int(wh.query_value("SELECT count() FROM case_events") or 0)
+def count_events(wh: Warehouse, within: Where | None = None) -> int:
+    """How many stored rows ``case_events`` holds (those ``within`` selects: a shard's cities): a size, for
+    splitting the work into buckets."""
+    selection = as_where(within)
+    return int(wh.query_value(f"SELECT count() FROM case_events WHERE {selection.sql()}", selection.params) or 0)
 
 
 def count_events_and_ratings(wh: Warehouse) -> int:
@@ -79,12 +81,6 @@ def latest_event_time(wh: Warehouse):
 
 
 # Serving the metrics job: selections of cases, a bucket at a time -----------------------------------------
-def cases_in_bucket(buckets: int, bucket: int, within: Where | None = None) -> Where:
-    """The cases of ``within`` (all without it) whose id hashes into bucket ``bucket`` of ``buckets``."""
-    selection = as_where(within)
-    return selection.add(in_bucket("case_id", buckets, bucket))
-
-
 def case_bounds(wh: Warehouse, buckets: int, within: Where | None = None) -> list[str]:
     """Case ids that split the cases of ``within`` (all without it) into about ``buckets`` ranges holding about
     as many events each (:func:`case_range` between consecutive bounds; fewer when the cases are few).

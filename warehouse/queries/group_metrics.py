@@ -30,26 +30,6 @@ def group_metric_columns() -> tuple[str, ...]:
 
 
 # Serving the metrics job: storing a month's result --------------------------------------------------------
-def write_group_metrics(wh: Warehouse, period: Any, grouping: str, scored: pl.DataFrame, run_id: int,
-                        contribution_keys: list[str], watermark: dt.datetime) -> None:
-    """Store one (period, grouping) result and make it the current run (``period`` has a ``label``)."""
-    contributions = (
-        pl.struct([pl.col(f"contrib_{k}").alias(k) for k in contribution_keys]).struct.json_encode()
-        if contribution_keys else pl.lit("{}")
-    )
-    frame = scored.rename({"group": "group_code"}).with_columns(
-        period=pl.lit(period.label),
-        grouping=pl.lit(grouping),
-        run_id=pl.lit(run_id, dtype=pl.UInt64),
-        contributions=contributions,
-    )
-    columns = ["period", "grouping", *group_metric_columns(), "contributions", "run_id"]
-    wh.insert_df("group_metrics", frame.select(columns))
-    wh.insert_df("metric_runs", pl.DataFrame({
-        "period": [period.label], "grouping": [grouping], "run_id": [run_id], "watermark": [watermark],
-    }, schema=_RUN_SCHEMA))
-
-
 def retire_periods(wh: Warehouse, labels: list[str], groupings: tuple[str, ...], run_id: int,
                    watermark: dt.datetime) -> None:
     """Make the current run of each (month, grouping) an empty one: a month a full run found no data for
@@ -66,7 +46,7 @@ def retire_periods(wh: Warehouse, labels: list[str], groupings: tuple[str, ...],
 def write_month_metrics(wh: Warehouse, period: Any, results: dict[str, pl.DataFrame], run_id: int,
                         contribution_keys: list[str], watermark: dt.datetime) -> None:
     """Store the results of several groupings of one month (grouping → scored rows) and make them the current
-    runs: every row first, then the runs (as :func:`write_group_metrics`, in one insert each)."""
+    runs: every row first, then the runs, in one insert each."""
     if not results:
         return
     contributions = (

@@ -45,11 +45,6 @@ def cities_of_shard(wh: Warehouse, shards: int, shard: int) -> list[str]:
         f"WHERE {shard_condition('case_events', shards, shard)} ORDER BY city")]
 
 
-def count_city_events(wh: Warehouse, where: Where) -> int:
-    """How many event rows the cities' condition selects (what sizes a worker's buckets)."""
-    return int(wh.query_value(f"SELECT count() FROM case_events WHERE {where.sql()}", where.params) or 0)
-
-
 def shard_rows(wh: Warehouse, table: str, shards: int, shard: int):
     """The rows of a sharded raw table (deduplicated) that the cluster places on one shard."""
     return wh.query_df(f"SELECT * FROM {table} FINAL WHERE {shard_condition(table, shards, shard)}")
