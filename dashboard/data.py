@@ -446,8 +446,7 @@ def likely_overdue(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.date
     except model_store.ModelIncompatible as exc:
         return {"status": "incompatible", "message": str(exc), "cases": pl.DataFrame()}
     where = scope_condition(scope)
-    scored = risk.score(wh, as_of, model, warning_days=warning_days, where=" AND ".join(where.conditions),
-                        parameters=where.params)
+    scored = risk.score(wh, as_of, model, warning_days=warning_days, where=where.sql(), parameters=where.params)
     likely = risk.likely_overdue(scored, threshold)
     if (filters.item_type or filters.channel) and likely.height:
         kept = facts.case_filter(Where(), item_type=filters.item_type, channel=filters.channel)
@@ -469,9 +468,8 @@ def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:
         history.select("event_type", "event_time").with_columns(case_id=pl.lit(case_id)).lazy(),
         found.select("case_id", "accepted_at").lazy(),
     ).collect().sort("start")
-    own = facts.of_case(scope_condition(scope), case_id)  # the case's ratings by their own region and department
     return {"facts": found.row(0, named=True), "events": history, "stops": stops,
-            "ratings": ratings.case_ratings(wh, own), "followups": ratings.followups_shown(wh, own)}
+            "ratings": ratings.case_ratings(wh, where), "followups": ratings.followups_shown(wh, where)}
 
 
 # Data quality ------------------------------------------------------------------------------------------
@@ -479,19 +477,18 @@ def inconsistent_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.Data
     """The scope's inconsistent cases of the period (:func:`metrics.quality.inconsistent_cases`: any milestone
     in the period), for correction: an office sees its subtree, a department its own cases."""
     where = _cases(scope, filters)
-    return listed_inconsistent(wh, filters.parsed, where=where.sql() if where.conditions else "",
-                               parameters=where.params)
+    return listed_inconsistent(wh, filters.parsed, where=where)
 
 
 def untimed_cases(wh: Warehouse, scope: Scope, filters: Filters) -> pl.DataFrame:
     """The scope's cases completed in the period under an item the catalogue does not hold (no deadline:
     :func:`metrics.quality.untimed_cases`), for the catalogue to be completed."""
     where = _cases(scope, filters)
-    return listed_untimed(wh, filters.parsed, where=where.sql() if where.conditions else "", parameters=where.params)
+    return listed_untimed(wh, filters.parsed, where=where)
 
 
 def department_moves(wh: Warehouse, scope: Scope) -> pl.DataFrame:
-    """Who put a department in another region, and when (:func:`ingest.history.department_region_changes`:
+    """Who put a department in another region, and when (:func:`warehouse.queries.state.department_region_changes`:
     the reference-data history ingest keeps): a department sees its own moves, an office the moves into or
     out of its subtree (a move changes who sees a department's figures)."""
     if scope.dept_code:
@@ -522,7 +519,7 @@ def loop_rows(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime,
     """The bad-rating loop (:func:`supervision.store.load_loop`) of the scope's ratings as of an instant:
     every bad rating given by then (the queue), or only those given in the period; with the comment, the
     stage and the masked rater."""
-    where = _ratings(scope, filters)
+    where = ratings.rating_filter(Where(), item_type=filters.item_type, channel=filters.channel)  # scope: load_loop's
     if period_only:
         where.add(*ratings.rated_in(filters.parsed))
     loop = load_loop(wh, scope, as_of, SupervisionSettings.load(), work_calendar(wh), where=where)

@@ -335,8 +335,7 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     the month that cannot be timed (:func:`metrics.quality.untimed_cases`: item not in the catalogue), per
     department."""
     in_scope = scope_condition(scope)
-    cases = inconsistent_cases(wh, period, where=in_scope.sql() if in_scope.conditions else "",
-                               parameters=in_scope.params)
+    cases = inconsistent_cases(wh, period, where=in_scope)
     listed = [
         {"case_id": r["case_id"], "problem": r["problem"],
          "dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
@@ -347,8 +346,7 @@ def _quality(wh: Warehouse, period: Period, scope: Scope, names: dict) -> dict:
     ]
     by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""), "cases": int(r["cases"])}
                for r in per_department(cases).iter_rows(named=True)] if cases.height else []
-    untimed = untimed_cases(wh, period, where=in_scope.sql() if in_scope.conditions else "",
-                            parameters=in_scope.params)
+    untimed = untimed_cases(wh, period, where=in_scope)
     untimed_by_dept = [{"dept_code": r["dept_code"], "dept_name": names["dept"].get(r["dept_code"], ""),
                         "cases": int(r["cases"])} for r in per_department(untimed).iter_rows(named=True)]
     return {"cases": listed, "per_department": by_dept,

@@ -20,7 +20,7 @@ from warehouse.client import SHANGHAI, Warehouse
 from warehouse.queries.loop import loop_ratings
 from warehouse.queries.ratings import load_followups, load_ratings, of_rating
 from warehouse.queries.reference import load_calendar
-from warehouse.queries.sql import Where, scope_condition
+from warehouse.queries.sql import Where, as_where, scope_condition
 
 
 def instant(value: dt.datetime | None) -> dt.datetime:
@@ -35,9 +35,7 @@ def load_loop(wh: Warehouse, scope: Scope, as_of: dt.datetime, settings: Supervi
     """The loop of every rating in ``scope`` (and ``where``, e.g. a page's filters) given up to ``as_of`` (bad
     ratings in the loop unless ``bad_only`` is False), with the follow-ups recorded up to ``as_of``: see
     :func:`supervision.loop.loop_frame`."""
-    selection = Where(where.sql() if where is not None and where.conditions else None,
-                      where.params if where is not None else None)
-    selection = loop_ratings(scope_condition(scope, selection), as_of, bad_only=bad_only)
+    selection = loop_ratings(scope_condition(scope, as_where(where)), as_of, bad_only=bad_only)
     ratings = load_ratings(wh, selection)
     followups = load_followups(wh, selection)
     return loop_frame(ratings, followups, calendar or load_calendar(wh), settings, as_of=as_of)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from ingest import tokens
 
@@ -11,12 +12,33 @@ def test_concurrent_checks_share_lookups_and_see_revocation(warehouse, monkeypat
     good, _ = tokens.issue(warehouse, "hall-a", kinds=("case_event",))
     gone, _ = tokens.issue(warehouse, "hall-b", kinds=("case_event",))
     tokens.revoke(warehouse, "hall-b")
+    presented = [good, gone, "hcp_unknown", "not-a-token", None] * 4
+    plausible_requests = sum(tokens.plausible(t) for t in presented)  # 12: the others are refused unread
+    # The first look-up is held until every plausible request has arrived, so the rest must share the next
+    # one: one look-up per request (the feature broken) would make 12.
+    arrived, everyone_arrived = [], threading.Event()
+    real_digest = tokens.digest
+
+    def counting_digest(token):
+        arrived.append(token)
+        if len(arrived) == plausible_requests:
+            everyone_arrived.set()
+        return real_digest(token)
+
     lookups = []
     real = tokens.grants
-    monkeypatch.setattr(tokens, "grants", lambda wh, hashes: lookups.append(len(hashes)) or real(wh, hashes))
+
+    def held_grants(wh, hashes):
+        if not lookups:
+            everyone_arrived.wait(30)
+            time.sleep(0.3)  # from digest() into the wave: a few instructions
+        lookups.append(len(hashes))
+        return real(wh, hashes)
+
+    monkeypatch.setattr(tokens, "digest", counting_digest)
+    monkeypatch.setattr(tokens, "grants", held_grants)
     verifier = tokens.Verifier(warehouse)
     answers: dict[int, object] = {}
-    presented = [good, gone, "hcp_unknown", "not-a-token", None] * 4
 
     def check(i: int) -> None:
         answers[i] = verifier.verify(presented[i])
@@ -27,7 +49,8 @@ def test_concurrent_checks_share_lookups_and_see_revocation(warehouse, monkeypat
     for t in threads:
         t.join()
     assert [getattr(answers[i], "name", None) for i in range(len(presented))] == ["hall-a", None, None, None, None] * 4
-    assert 1 <= len(lookups) <= 12  # the 12 plausible tokens: at most one look-up each, usually far fewer
+    assert plausible_requests == 12 and everyone_arrived.is_set()
+    assert len(lookups) <= 3  # the held first wave, then (nearly) everyone else in one
     # A revocation after a check is seen by the next one.
     tokens.revoke(warehouse, "hall-a")
     assert verifier.verify(good) is None

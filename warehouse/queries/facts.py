@@ -140,7 +140,7 @@ def listed_cases(wh: Warehouse, where: Where, period: Any, columns: tuple[str, .
     """``columns`` of the cases of ``where`` (optionally of one item) completed in the period — only those
     completed late with ``overdue_only``, latest first — else together with the cases still open that were
     accepted by the period's end, open ones and the newest acceptances first; at most ``limit``."""
-    where = Where(where.sql() if where.conditions else None, where.params)
+    where = as_where(where)
     done, bounds = completed_in(period)
     if overdue_only:
         where.add(f"{done} AND on_time = false", bounds)
@@ -155,7 +155,7 @@ def listed_cases(wh: Warehouse, where: Where, period: Any, columns: tuple[str, .
 
 def completed_count(wh: Warehouse, where: Where, period: Any, *, overdue_only: bool = False) -> int:
     """How many cases of ``where`` were completed in the period (only those completed late: ``overdue_only``)."""
-    where = Where(where.sql() if where.conditions else None, where.params).add(*completed_in(period))
+    where = as_where(where).add(*completed_in(period))
     if overdue_only:
         where.add("on_time = false")
     return int(wh.query_value(f"SELECT count() FROM {final('case_facts')} WHERE {where.sql()}", where.params) or 0)
