@@ -28,7 +28,7 @@ from hcp.domain import RECORD_KINDS
 from hcp.i18n import tr
 from hcp.settings import TIMEZONE
 from hcp.workdays import region_prefix
-from ingest.fields import FACT_KINDS, REFERENCE_KINDS
+from ingest.fields import FACT_KINDS
 from warehouse.queries.state import insert_token, token_hash_of, token_rows, token_updated_at, tokens_by_hashes
 
 PREFIX = "hcp_"
@@ -230,10 +230,6 @@ def revoke(wh, name: str) -> Token:
                  "status": "revoked", "issued_at": current.issued_at, "revoked_at": now, "note": current.note,
                  "updated_at": now})
     return Token(name, current.kinds, current.region_code, "revoked", current.issued_at, now, current.note)
-
-
-def writes_reference(token: Token) -> bool:
-    return any(k in REFERENCE_KINDS for k in token.kinds)
 
 
 def token_hint(lang: str) -> str:

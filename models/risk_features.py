@@ -122,15 +122,6 @@ def completed_history(cases: pl.DataFrame) -> pl.DataFrame:
         "dept_code", "item_code", "completed_at", "on_time")
 
 
-def stop_case_ids(cases: pl.DataFrame, marks: pl.DataFrame) -> pl.Series:
-    """Cases with a clock stop after acceptance: a suspension, or a supplement requested after acceptance."""
-    joined = marks.join(cases.select("case_id", "accepted_at"), on="case_id")
-    return joined.filter(
-        (pl.col("event_type") == "suspended")
-        | ((pl.col("event_type") == "supplement_requested") & (pl.col("event_time") > pl.col("accepted_at")))
-    )["case_id"].unique().sort()
-
-
 # Calendar helpers -------------------------------------------------------------------------------
 def _holiday_series(calendar: WorkCalendar) -> tuple[pl.Series, int]:
     """Per (slot, day) position: official holiday weekdays from the calendar start up to that day."""

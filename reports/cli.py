@@ -21,8 +21,6 @@ from hcp.scope import Scope
 # fast: it imports every command's module.
 
 
-# The bulletin and the scheduler are imported inside the commands to keep `hcp --help` fast (it imports every command).
-
 
 @click.group()
 def report() -> None:
@@ -86,9 +84,8 @@ def scheduler(app, once: bool, now: dt.datetime | None) -> None:
         raise click.UsageError("--now needs --once")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    fixed = now
     try:
-        runner = ReportScheduler(app.warehouse(), lang=app.lang, clock=(lambda: fixed) if fixed else None)
+        runner = ReportScheduler(app.warehouse(), lang=app.lang, clock=(lambda: now) if now else None)
     except ValueError as exc:
         raise HcpError(str(exc)) from exc
     if once:

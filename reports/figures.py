@@ -47,7 +47,7 @@ from warehouse.queries.events import first_applicant_names
 from warehouse.queries.facts import cases_of, load_case_facts, overdue_completed
 from warehouse.queries.group_metrics import read_group_metrics
 from warehouse.queries.ratings import load_followups, load_ratings, rated_in, rater_names
-from warehouse.queries.reference import load_calendar, load_departments, region_rows
+from warehouse.queries.reference import group_names, load_calendar, load_departments, region_rows
 from warehouse.queries.sql import Where, scope_condition
 from warehouse.queries.state import data_stamp
 from metrics.flags import flags_as_of
@@ -59,7 +59,6 @@ from supervision.urges import per_department as urges_per_department, urge_outco
 from metrics.quality import inconsistent_cases, per_department, untimed_cases
 from metrics.ratings import rating_facts
 from warehouse.client import SHANGHAI, Warehouse
-from warehouse.queries.reference import group_names
 
 #: Bump when the structure of the figures (and so of every checksum) changes.
 FIGURES_FORMAT = 6  # 4: urges (督办); 5: bad_causes (verified and predicted apart); 6: quality.untimed

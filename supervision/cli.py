@@ -269,8 +269,7 @@ def loop_suspicious(app, period: Period, fmt, out) -> None:
     missing or uncompleted cases, ratings before completion)."""
     from supervision.suspicious import LABELS, PATTERNS, evidence_objects, suspicious_ratings
 
-    parsed = period
-    frame = suspicious_ratings(app.warehouse(), parsed)
+    frame = suspicious_ratings(app.warehouse(), period)
     if fmt == "json":  # evidence as an object, not JSON text
         text = json.dumps(evidence_objects(frame), ensure_ascii=False, indent=2)
         if out:
@@ -284,8 +283,8 @@ def loop_suspicious(app, period: Period, fmt, out) -> None:
     if fmt == "table":
         counts = dict(frame.group_by("pattern").len().iter_rows())
         summary = "，".join(f"{tr(app.lang, *PATTERNS[p])} {counts[p]}" for p in PATTERNS if p in counts) or "—"
-        click.echo(tr(app.lang, f"{parsed.label} 异常评价线索 {frame.height} 条：{summary}",
-                      f"{parsed.label}: {frame.height} findings: {summary}"))
+        click.echo(tr(app.lang, f"{period.label} 异常评价线索 {frame.height} 条：{summary}",
+                      f"{period.label}: {frame.height} findings: {summary}"))
     _output(app, frame, fmt, out, LABELS, "suspicious")
 
 

@@ -21,11 +21,10 @@ import polars as pl
 
 from hcp.workdays import WorkCalendar, region_prefix
 from metrics.flags import flags_as_of
-from warehouse.queries.reference import load_calendar, load_departments
+from warehouse.queries.reference import group_names, load_calendar, load_departments
 from supervision import store
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
-from warehouse.queries.reference import group_names
 
 ESCALATION_COLUMNS = ("case_id", "dept_code", "item_code", "region_code", "deadline", "overdue_working_days",
                       "escalated_on", "office_code", "escalate_to", "escalate_to_name")

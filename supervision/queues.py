@@ -21,11 +21,10 @@ import polars as pl
 
 from hcp.errors import UsageError
 from hcp.scope import Scope
-from warehouse.queries.reference import load_calendar
+from warehouse.queries.reference import group_names, load_calendar
 from supervision import store
 from supervision.settings import SupervisionSettings
 from warehouse.client import Warehouse
-from warehouse.queries.reference import group_names
 
 QUEUE_COLUMNS = ("rating_id", "case_id", "dept_code", "dept_name", "region_code", "item_code", "level",
                  "real_name", "channel", "rated_at", "state", "next_step", "next_owner", "due_date", "overdue",
