@@ -17,8 +17,8 @@ from hcp.options import instant_option, month_option, scope_option
 from hcp.periods import SHANGHAI, Period
 from hcp.scope import Scope
 
-# The report modules (figures, archive, scheduler) are imported inside the commands, to keep `hcp --help`
-# fast: it imports every command's module.
+# The report modules (figures, archive, scheduler) are imported inside the commands to keep `hcp --help` fast
+# (it imports every command's module).
 
 
 
