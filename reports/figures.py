@@ -242,8 +242,9 @@ def _overdue(wh: Warehouse, period: Period, scope: Scope, warning_days: int, nam
                             nulls_last=True).iter_rows(named=True)
     ]
     as_of = dt.datetime.combine(period.end, dt.time(), SHANGHAI) - dt.timedelta(milliseconds=1)
-    flags = flags_as_of(wh, as_of, warning_days)
-    red = flags.filter((pl.col("flag") == "red") & pl.col("region_code").str.starts_with(scope.region_prefix))
+    in_scope = scope_condition(scope)
+    flags = flags_as_of(wh, as_of, warning_days, where=in_scope.sql(), parameters=in_scope.params)
+    red = flags.filter(pl.col("flag") == "red")
     open_red = [
         {**_case(r, names, accepted=r["accepted_at"].date() if r["accepted_at"] else None),
          "overdue_working_days": r["overdue_working_days"]}
@@ -267,12 +268,12 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
     including the due date, 0 when it is due that very day). Overdue first, then in progress, each by
     due date.
     """
-    where, params = rated_in(period)
-    ratings = load_ratings(wh, where, params)
-    followups = load_followups(wh, where, params)
+    rated = scope_condition(scope, Where(*rated_in(period)))
+    ratings = load_ratings(wh, rated)
+    followups = load_followups(wh, rated)
     facts = rating_facts(ratings, followups, calendar, rectify_days=settings.rectify_days,
                          rectify_days_by_locality=settings.rectify_days_by_locality, as_of=as_of)
-    bad = facts.filter(pl.col("counted") & pl.col("bad") & pl.col("region_code").str.starts_with(scope.region_prefix))
+    bad = facts.filter(pl.col("counted") & pl.col("bad"))
     if bad.height == 0:
         return []
     ordered = followups.unique(subset="followup_id", keep="first").sort("action_time", "followup_id")
@@ -280,7 +281,7 @@ def _bad_ratings(wh: Warehouse, period: Period, scope: Scope, settings: MetricsS
                       .group_by("rating_id", maintain_order=True).agg(pl.col("action").first()).rows())
     reasons = dict(ordered.filter(pl.col("reason_category") != "")
                    .group_by("rating_id", maintain_order=True).agg(pl.col("reason_category").first()).rows())
-    raters = rater_names(wh, Where(where, params))
+    raters = rater_names(wh, rated)
     slot = calendar.locality_expr("region_code")
     bad = bad.with_columns(
         status=pl.when(pl.col("rectified")).then(pl.lit("done"))

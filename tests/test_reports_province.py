@@ -165,3 +165,20 @@ def test_a_city_office_ranks_its_own_counties(province):
     province_wide = {r["group"]: r for r in figures(province["all"])["regions"]["region:county"]}
     assert all(r["province_rank"] == province_wide[r["group"]]["rank"] for r in counties)
     assert "全省排名" in stream_text(pdf_of(province[CITY]))
+
+
+def test_a_smaller_office_lists_exactly_its_share_of_the_province_cases(province):
+    """The overdue cases, the open red cases and the bad ratings of a city's bulletin (selected in the
+    warehouse by the scope's region) are exactly the province bulletin's of that region, in the same
+    order: none lost, none added, no figure changed by reading a smaller scope. (The demo's county has
+    too few cases to list any.)"""
+    mine, everything = figures(province[CITY]), figures(province["all"])
+
+    def of_scope(rows: list[dict]) -> list[dict]:
+        return [r for r in rows if r["region_code"].startswith(CITY[:4])]
+
+    for part in ("completed", "open_red"):
+        assert mine["overdue"][part] == of_scope(everything["overdue"][part])
+    assert mine["bad_ratings"] == of_scope(everything["bad_ratings"])
+    listed = len(mine["overdue"]["completed"]) + len(mine["overdue"]["open_red"]) + len(mine["bad_ratings"])
+    assert listed and len(everything["bad_ratings"]) > len(mine["bad_ratings"]), "the scope has cases, not all"
