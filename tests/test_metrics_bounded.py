@@ -109,6 +109,30 @@ def test_the_first_events_aggregated_in_the_warehouse_agree_with_the_rule(wareho
     assert facts.filter(pl.col("clock_stopped") | (pl.col("stopped_days") > 0)).height > 0  # stops were there
 
 
+def test_the_first_events_break_ties_by_event_id_and_keep_any_code_whole(warehouse):
+    """Events of a case at the same instant: the earliest is the one with the smaller event id (bytewise), its
+    codes taken whole whatever they hold (non-ASCII text, digits, separators), in the warehouse as in Polars;
+    an instant before 1970 orders before one after it."""
+    from metrics.facts import FIRST_EVENT_COLUMNS, first_events
+
+    rows = [
+        event("T1", "submitted", "2025-10-09 09:00", event_id="e-b", item="事项|乙", dept="部门00012", channel="online"),
+        event("T1", "submitted", "2025-10-09 09:00", event_id="e-a", item="I2", dept="局", channel="hall"),
+        event("T1", "accepted", "2025-10-09 09:00", event_id="e-0", item="x", dept="00005市局12"),
+        event("T1", "completed", "2025-10-09 09:00", event_id="e-c", result="denied"),
+        event("T1", "completed", "2025-10-09 09:00", event_id="e-d", result="approved"),
+        event("T2", "submitted", "2025-10-09 09:00", event_id="z", item="later"),
+        event("T2", "submitted", "1969-12-31 23:59", event_id="zz", item="earlier", dept=""),
+    ]
+    warehouse.insert_df("case_events", events_frame(rows))
+    events = load_events(warehouse).sort("event_time", "event_id")
+    expected = first_events(events.lazy()).collect().select(FIRST_EVENT_COLUMNS).sort("case_id")
+    in_warehouse = load_first_events(warehouse, "1").select(FIRST_EVENT_COLUMNS).sort("case_id")
+    assert in_warehouse.equals(expected)
+    assert in_warehouse.select("item_code", "dept_code", "channel", "result").rows() == [
+        ("x", "00005市局12", "hall", "denied"), ("earlier", "", "hall", None)]
+
+
 def test_the_jobs_reader_and_writer_threads_leave_no_client_open(warehouse):
     """The read-ahead and write-behind threads each open a warehouse client; a run closes them as its threads
     end, so a long-lived process (the scheduler, ``hcp serve``) does not gain two clients per run."""

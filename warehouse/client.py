@@ -70,7 +70,9 @@ class Warehouse(ABC):
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any: ...
 
     @abstractmethod
-    def insert_arrow(self, table: str, data: pa.Table) -> int: ...
+    def insert_arrow(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None = None) -> int:
+        """Insert an Arrow table; ``settings``: ClickHouse settings of this insert only (e.g.
+        ``optimize_on_insert = 0`` for rows already unique by the table's key)."""
 
     def close(self) -> None:  # pragma: no cover - trivial default
         """Release the connection (and, for an embedded warehouse, the data directory)."""
@@ -94,11 +96,11 @@ class Warehouse(ABC):
         rows = self.query_rows(sql, parameters)
         return rows[0][0] if rows else None
 
-    def insert_df(self, table: str, frame: pl.DataFrame) -> int:
+    def insert_df(self, table: str, frame: pl.DataFrame, settings: Mapping[str, Any] | None = None) -> int:
         """Insert a Polars frame (columns by name) and return the number of rows written."""
         if frame.height == 0:
             return 0
-        return self.insert_arrow(table, frame.to_arrow())
+        return self.insert_arrow(table, frame.to_arrow(), settings)
 
     def table_exists(self, table: str) -> bool:
         return bool(self.query_value("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}", {"t": table}))
@@ -173,11 +175,11 @@ class ClickHouseWarehouse(Warehouse):
         except Exception as exc:
             raise WarehouseError(_clickhouse_message(exc)) from exc
 
-    def insert_arrow(self, table: str, data: pa.Table) -> int:
+    def insert_arrow(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None = None) -> int:
         if data.num_rows == 0:
             return 0
         try:
-            self._client().insert_arrow(table, data)
+            self._client().insert_arrow(table, data, settings=dict(settings) if settings else None)
         except Exception as exc:
             raise WarehouseError(_clickhouse_message(exc)) from exc
         return data.num_rows

@@ -78,7 +78,8 @@ def owner_routes(warehouse: Warehouse, token: str) -> list[Route]:
     @guarded
     async def insert(request: Request) -> Response:
         data = arrow_from_bytes(await request.body())
-        rows = await run_in_threadpool(warehouse.insert_arrow, request.query_params.get("table", ""), data)
+        settings = json.loads(request.query_params.get("settings", "{}"))
+        rows = await run_in_threadpool(warehouse.insert_arrow, request.query_params.get("table", ""), data, settings)
         return JSONResponse({"rows": rows})
 
     return [
@@ -139,11 +140,11 @@ class OwnerWarehouse(Warehouse):
         response = self._post("/wh/command", body=self._sql_body(sql, parameters), content_type="application/json")
         return json.loads(response.data)["result"]
 
-    def insert_arrow(self, table: str, data: pa.Table) -> int:
+    def insert_arrow(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None = None) -> int:
         if data.num_rows == 0:
             return 0
-        response = self._post("/wh/insert", body=arrow_to_bytes(data), content_type=ARROW_STREAM,
-                              fields={"table": table})
+        fields = {"table": table, **({"settings": json.dumps(dict(settings))} if settings else {})}
+        response = self._post("/wh/insert", body=arrow_to_bytes(data), content_type=ARROW_STREAM, fields=fields)
         return int(json.loads(response.data)["rows"])
 
     def close(self) -> None:

@@ -35,24 +35,42 @@ def load_events(wh: Warehouse, case_filter: str | None = None, parameters: dict 
     return wh.query_df(f"SELECT {', '.join(EVENT_COLUMNS)} FROM {final('case_events')}{clause}", selection.params)
 
 
+#: The order of "first" among a case's events as one text: (event time, event id) — the time as 14 fixed-width
+#: digits (milliseconds shifted to be positive over DateTime64's range, 1900–2299), then the id. Text compares
+#: byte by byte, so this orders exactly as the pair does; ``argMin`` by one text runs about twice as fast as by
+#: the tuple (measured on the 1 M-case bench), and a case's event ids are distinct, so no two keys tie.
+_FIRST_KEY = "concat(leftPad(toString(toUnixTimestamp64Milli(event_time) + 10000000000000), 14, '0'), event_id)"
+#: The earliest event's three codes as one text (one ``argMin`` instead of three): region and department
+#: each behind its length in characters (5 digits), then the item — split apart by :func:`_split_codes`.
+_CODES = ("concat(leftPad(toString(lengthUTF8(region_code)), 5, '0'), region_code, "
+          "leftPad(toString(lengthUTF8(dept_code)), 5, '0'), dept_code, item_code)")
+
+
+def _split_codes(codes: pl.Expr) -> list[pl.Expr]:
+    """``region_code``, ``dept_code``, ``item_code`` from :data:`_CODES`."""
+    region_len = codes.str.slice(0, 5).cast(pl.Int64)
+    dept_at = region_len + 5
+    dept_len = codes.str.slice(dept_at, 5).cast(pl.Int64)
+    return [codes.str.slice(dept_at + 5 + dept_len).alias("item_code"),
+            codes.str.slice(dept_at + 5, dept_len).alias("dept_code"),
+            codes.str.slice(5, region_len).alias("region_code")]
+
+
 def load_first_events(wh: Warehouse, where: Where | str, parameters: dict | None = None) -> pl.DataFrame:
     """:func:`metrics.facts.first_events` computed in ClickHouse, for the cases whose distinct events a
     condition selects: "first" is the earliest by (event time, event id), as there."""
     selection = as_where(where, parameters)
-    order = "(event_time, event_id)"
     first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
-    # The earliest event's three codes from one argMin (one comparison of the order per event, not three).
-    return wh.query_df(
-        "SELECT * EXCEPT (codes), tupleElement(codes, 1) AS item_code, tupleElement(codes, 2) AS dept_code, "
-        "tupleElement(codes, 3) AS region_code FROM ("
+    frame = wh.query_df(
+        f"WITH {_FIRST_KEY} AS first_key "
         f"SELECT case_id, {first('submitted')} AS submitted_at, {first('accepted')} AS accepted_at, "
         f"{first('completed')} AS completed_at_raw, {first('rejected')} AS rejected_at, "
         f"{first('withdrawn')} AS withdrawn_at, "
-        f"argMinIfOrNull(toString(channel), {order}, event_type = 'submitted') AS channel, "
-        f"argMinIfOrNull(toString(result), {order}, event_type = 'completed') AS result, "
-        f"argMin((toString(item_code), toString(dept_code), toString(region_code)), {order}) AS codes, "
-        f"toUInt32(countIf(onsite)) AS trips "
-        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id)", selection.params)
+        f"argMinIfOrNull(toString(channel), first_key, event_type = 'submitted') AS channel, "
+        f"argMinIfOrNull(toString(result), first_key, event_type = 'completed') AS result, "
+        f"argMin({_CODES}, first_key) AS codes, toUInt32(countIf(onsite)) AS trips "
+        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id", selection.params)
+    return frame.with_columns(_split_codes(pl.col("codes"))).drop("codes")
 
 
 def load_stop_events(wh: Warehouse, where: Where | str, parameters: dict | None = None) -> pl.DataFrame:
