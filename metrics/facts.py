@@ -96,7 +96,7 @@ def first_events(events: pl.LazyFrame) -> pl.LazyFrame:
     of the first completion, the codes of the earliest event and the number of on-site events (trips).
 
     ``events`` must be sorted by (event_time, event_id): "first" means earliest, ties broken by id.
-    ``warehouse.queries.events.load_first_events`` is the same aggregate done in ClickHouse (tested to agree).
+    ``warehouse.queries.events.load_first_and_stop_events`` is the same aggregate done in ClickHouse (tested to agree).
     """
     return events.group_by("case_id").agg(
         submitted_at=_first_time("submitted"),
@@ -215,7 +215,7 @@ def case_facts_from(
 ) -> pl.DataFrame:
     """:func:`case_facts` from each case's :func:`first_events` and its distinct clock-stop events
     (``case_id``, ``event_type``, ``event_time``; :data:`STOP_EVENT_TYPES`), e.g. both aggregated and
-    filtered in the warehouse (``warehouse.queries.events.load_first_events``, ``load_stop_events``)."""
+    filtered in the warehouse in one pass (``warehouse.queries.events.load_first_and_stop_events``)."""
     ev = stop_events.lazy().select("case_id", "event_type", "event_time").collect(engine=ENGINE).lazy()
     cases = item_limits(milestones_of(first.lazy()), items.lazy())
     cases = cases.with_columns(

@@ -476,7 +476,7 @@ class MetricsJob:
         warehouse), their clock-stop events and (``with_ratings``) their ratings and follow-ups."""
         step = self.profile.step
         with step("bucket: read events"):
-            reads = {"first": events.load_first_events(self.wh, cases), "stops": events.load_stop_events(self.wh, cases)}
+            reads = dict(zip(("first", "stops"), events.load_first_and_stop_events(self.wh, cases)))
         if with_ratings:
             with step("bucket: read ratings"):
                 reads["ratings"] = ratings_q.load_ratings(self.wh, cases)
