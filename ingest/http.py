@@ -57,7 +57,7 @@ from hcp.i18n import tr
 from ingest import jsonsafe, scope, tokens
 from ingest.fields import ERR, ERR_DETAIL, EXTRA, GROUP, RAW, REFERENCE_KINDS
 from ingest.limits import MAX_DEPTH, MAX_LINE_BYTES
-from ingest.loader import Loader, Summary
+from ingest.loader import Loader, Prepared, Summary
 from ingest.readers import decode_jsonl
 from ingest.run import with_positions
 from warehouse.client import WarehouseError
@@ -147,11 +147,36 @@ def decode_bodies(bodies: list[bytes]) -> list[pl.DataFrame]:
     return [parts.get((i,), frame.clear().drop("__body")) for i in range(len(bodies))]
 
 
+@dataclass
+class Unit:
+    """The requests one commit takes from the queue: ``prepared`` — the batch of the requests committed
+    together, validated and converted ahead (None when the commit prepares them itself: a unit holding
+    reference data, or one whose preparation failed) — and ``alone``, the requests committed one by one."""
+
+    jobs: list[Job]
+    together: list[Job]
+    alone: list[Job]
+    prepared: Prepared | None
+    started: float
+
+    @property
+    def holds_reference_data(self) -> bool:
+        return any(job.alone for job in self.jobs)
+
+
 class IngestWriter:
     """The single writer of this process: a bounded queue of batches, committed in order, the requests
     queued while a commit is in flight grouped into the next commit (at most ``group_rows`` rows;
     ``group_rows <= 1`` commits each request alone). A writer that finds fewer than ``group_rows`` rows
-    queued waits up to ``group_wait`` seconds for more to join them."""
+    queued and no commit in flight waits up to ``group_wait`` seconds for more to join them.
+
+    Two threads, a pipeline of one: the *preparer* takes the next group from the queue, decodes it, checks
+    it against its tokens and validates and converts it (:meth:`ingest.loader.Loader.prepare`) while the
+    *committer* stores the group before it (ledger, inserts — ClickHouse's work, outside the GIL) and
+    answers its requests. Only the commit reads or writes the ledger, one group after the other, so
+    idempotency is that of one writer. A group holding reference data is prepared by the committer after
+    the groups before it are stored, and the next group waits for it: a request always sees the
+    catalogue, departments and regions as every earlier commit left them."""
 
     def __init__(self, wh, *, queue_rows: int | None = None, unknown_items: str | None = None,
                  group_rows: int | None = None, group_wait: float | None = None):
@@ -160,6 +185,7 @@ class IngestWriter:
         self.queue_rows = config.queue_rows if queue_rows is None else queue_rows
         self.group_rows = config.group_max_rows if group_rows is None else group_rows
         self.group_wait = config.group_wait_seconds if group_wait is None else group_wait
+        #: rows queued, being prepared or being committed (the queue bound counts them all)
         self.pending_rows = 0
         self.committed_batches = 0
         #: commits made (a group of requests is one; a group that failed and was retried request by
@@ -170,12 +196,17 @@ class IngestWriter:
         self._jobs: deque[Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
+        self._ready: Unit | None = None  # prepared, waiting for the committer
+        self._committing: Unit | None = None
+        self._prepared_all = False  # the preparer has stopped: the committer ends once _ready is taken
         self._thread = threading.Thread(target=self._run, name="hcp-ingest-writer", daemon=True)
+        self._committer = threading.Thread(target=self._run_commits, name="hcp-ingest-commit", daemon=True)
         self._thread.start()
+        self._committer.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.is_alive() and self._committer.is_alive()
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained (for ``Retry-After``)."""
@@ -201,65 +232,120 @@ class IngestWriter:
                 raise QueueFull(self.retry_after())
             self._jobs.append(job)
             self.pending_rows += job.rows
-            self._cond.notify()
+            self._cond.notify_all()
         return job
 
+    def _idle(self) -> bool:
+        """Nothing prepared or being committed (called holding ``_cond``)."""
+        return self._ready is None and self._committing is None
+
     def _next_group(self) -> list[Job]:
-        """The jobs the next commit takes, from the head of the queue (called holding ``_cond``): one job
-        holding reference data alone, else the queued jobs without any, in order, up to ``group_rows``."""
-        if self.group_wait > 0 and not self._jobs[0].alone:
+        """The jobs the next commit takes, off the head of the queue (called holding ``_cond``): one job
+        holding reference data alone, else the queued jobs without any, in order, up to ``group_rows``.
+        With a commit in flight the group is what queued meanwhile; with none, it waits for more to join."""
+        if self.group_wait > 0 and not self._jobs[0].alone and self._idle():
             # Let concurrent requests catch up (at most group_wait, less once the group is full).
             deadline = time.monotonic() + self.group_wait
-            while not self._stopping and self.pending_rows < self.group_rows:
+            while not self._stopping and self._queued_rows() < self.group_rows:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-        group = [self._jobs[0]]
+        group = [self._jobs.popleft()]
         if group[0].alone:
             return group
         rows = group[0].rows
-        for job in list(self._jobs)[1:]:
-            if job.alone or rows + job.rows > self.group_rows:
-                break
-            group.append(job)
-            rows += job.rows
+        while self._jobs and not self._jobs[0].alone and rows + self._jobs[0].rows <= self.group_rows:
+            rows += self._jobs[0].rows
+            group.append(self._jobs.popleft())
         return group
 
+    def _queued_rows(self) -> int:
+        return sum(job.rows for job in self._jobs)
+
     def _run(self) -> None:
+        """The preparer: the next group off the queue once the previous one is handed over (and, when it
+        holds reference data, stored), prepared, handed to the committer."""
         while True:
             with self._cond:
-                while not self._jobs and not self._stopping:
+                while not self._stopping and (not self._jobs or self._ready is not None or self._waits_for_reference()):
                     self._cond.wait()
-                if self._stopping and not self._jobs:
+                if not self._jobs:  # stopping, and nothing left
+                    self._prepared_all = True
+                    self._cond.notify_all()
                     return
+                if self._ready is not None or self._waits_for_reference():
+                    self._cond.wait(0.05)  # stopping: drain what is queued, in order
+                    continue
                 group = self._next_group()
-            started = time.perf_counter()
-            try:
-                self._decode(group)
-            except Exception as exc:  # never the writer's end: the requests not yet decided say why
-                message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-                for job in group:
-                    if job.frame is None and job.response is None:
-                        job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {message}"})
-            ready = [job for job in group if job.response is None]
-            for job in [job for job in ready if job.alone]:
-                self._commit_alone(job)
-            rest = [job for job in ready if not job.alone]
-            if len(rest) == 1:
-                self._commit_alone(rest[0])
-            elif rest:
-                self._commit_group(rest)
-            elapsed = time.perf_counter() - started
-            rows = sum(job.rows for job in group)
+            unit = self._prepare(group)
             with self._cond:
-                for _ in group:
-                    self._jobs.popleft()
+                self._ready = unit
+                self._cond.notify_all()
+
+    def _waits_for_reference(self) -> bool:
+        """A group holding reference data is not yet stored (called holding ``_cond``)."""
+        return any(unit is not None and unit.holds_reference_data for unit in (self._ready, self._committing))
+
+    def _prepare(self, group: list[Job]) -> Unit:
+        """Decode ``group`` and, unless it holds reference data, validate and convert the requests it
+        commits together. Nothing here stops the writer: a failure leaves the work to the committer."""
+        started = time.perf_counter()
+        try:
+            self._decode(group)
+        except Exception as exc:  # never the writer's end: the requests not yet decided say why
+            message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+            for job in group:
+                if job.frame is None and job.response is None:
+                    job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {message}"})
+        ready = [job for job in group if job.response is None]
+        alone = [job for job in ready if job.alone]
+        together = [job for job in ready if not job.alone]
+        prepared = None
+        if together and not alone:
+            try:
+                prepared = self.loader.prepare(self._together_frame(together), together[0].source if len(together) == 1 else "",
+                                               actor=together[0].actor if len(together) == 1 else None)
+            except Exception:  # the warehouse (a catalogue look-up): the commit prepares them again
+                prepared = None
+        return Unit(group, together, alone, prepared, started)
+
+    @staticmethod
+    def _together_frame(jobs: list[Job]) -> pl.DataFrame:
+        """The frame of the requests committed together: one request's as it is, several with each row's
+        request (:data:`ingest.fields.GROUP`) and source."""
+        if len(jobs) == 1:
+            return jobs[0].frame
+        return pl.concat([job.frame.with_columns(pl.lit(index, dtype=pl.UInt32).alias(GROUP),
+                                                 pl.lit(job.source).alias("_source"))
+                          for index, job in enumerate(jobs)], how="diagonal_relaxed")
+
+    def _run_commits(self) -> None:
+        """The committer: each prepared group stored in turn, then its requests answered."""
+        while True:
+            with self._cond:
+                while self._ready is None and not self._prepared_all:
+                    self._cond.wait()
+                if self._ready is None:
+                    return
+                unit, self._ready, self._committing = self._ready, None, self._ready
+                self._cond.notify_all()
+            for job in unit.alone:
+                self._commit_alone(job)
+            if len(unit.together) == 1 and unit.prepared is None:
+                self._commit_alone(unit.together[0])
+            elif unit.together:
+                self._commit_group(unit.together, unit.prepared)
+            elapsed = time.perf_counter() - unit.started
+            rows = sum(job.rows for job in unit.jobs)
+            with self._cond:
+                self._committing = None
                 self.pending_rows -= rows
-                self.committed_batches += len(group)
+                self.committed_batches += len(unit.jobs)
                 if elapsed > 0 and rows:
                     self._rate = 0.7 * self._rate + 0.3 * (rows / elapsed)
-            for job in group:
+                self._cond.notify_all()
+            for job in unit.jobs:
                 job.frame = None
                 job.done.set()
                 for callback in job.on_done:
@@ -320,6 +406,7 @@ class IngestWriter:
                 job.frame = with_positions(frame, "batch", job.batch_id)
                 job.alone = self.group_rows <= 1 or holds_reference_data(job.frame)
 
+
     def _commit_alone(self, job: Job) -> None:
         self.commits += 1
         try:
@@ -329,21 +416,25 @@ class IngestWriter:
             job.error = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
             self.last_error = job.error
 
-    def _commit_group(self, group: list[Job]) -> None:
-        """One commit for the requests of ``group``, each getting its own summary; on any failure the
-        requests are committed again one by one (idempotent: what the failed commit stored is found in
-        the ledger, or stored again under the same ids), so each gets its own outcome."""
+    def _commit_group(self, group: list[Job], prepared: Prepared | None) -> None:
+        """One commit for the requests of ``group`` (``prepared`` ahead, else here), each getting its own
+        summary; on any failure the requests are committed again one by one (idempotent: what the failed
+        commit stored is found in the ledger, or stored again under the same ids), so each gets its own
+        outcome."""
         self.commits += 1
         try:
-            frames = [job.frame.with_columns(pl.lit(index, dtype=pl.UInt32).alias(GROUP),
-                                             pl.lit(job.source).alias("_source"))
-                      for index, job in enumerate(group)]
-            total = self.loader.load(pl.concat(frames, how="diagonal_relaxed"), "")
-        except Exception:  # the warehouse or a request: each request alone says which
-            for job in group:
+            if prepared is None:
+                prepared = self.loader.prepare(self._together_frame(group), "")
+            total = self.loader.commit(prepared)
+        except Exception as exc:  # the warehouse or a request: each request alone says which
+            if len(group) == 1:
+                group[0].error = self.last_error = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+            for job in group if len(group) > 1 else []:
                 self._commit_alone(job)
             return
-        for index, job in enumerate(group):
+        if len(group) == 1:
+            group[0].summary = total
+        for index, job in enumerate(group if len(group) > 1 else []):
             job.summary = total.groups.get(index) or Summary()
             job.summary.seconds = total.seconds
         self.last_error = None
@@ -353,6 +444,7 @@ class IngestWriter:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        self._committer.join(timeout)
 
 
 class BadBody(ValueError):
