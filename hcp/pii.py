@@ -51,8 +51,16 @@ class PiiKey:
     def _pseudonym_series(self, series: pl.Series) -> pl.Series:
         uniques = series.drop_nulls().unique()
         uniques = uniques.filter(uniques != "")
-        mapping = {v: self.pseudonym(v) for v in uniques.to_list()}
-        return series.replace_strict(mapping, default="", return_dtype=pl.String)
+        # The keyed state is set up once and copied per value (what :meth:`pseudonym` computes, without
+        # keying BLAKE2b anew each time); the pseudonyms go back by position, not through a dict.
+        keyed = hashlib.blake2b(key=self.secret, digest_size=16)
+        prefix = f"k{self.number}:"
+        hashed = []
+        for value in uniques.to_list():
+            state = keyed.copy()
+            state.update("".join(value.split()).upper().encode())
+            hashed.append(prefix + state.hexdigest())
+        return series.replace_strict(uniques, pl.Series(hashed, dtype=pl.String), default="", return_dtype=pl.String)
 
 
 def _key_files(directory: Path) -> list[tuple[int, Path]]:

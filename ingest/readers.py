@@ -353,7 +353,6 @@ def _unreadable(line: bytes, line_no: int, offset: int, exc: BaseException) -> p
 _BLANK_COLON = r"[ \t\r\f\v]:"
 #: Lines sampled (spread over a chunk) for the fields it names (:func:`_sampled_schema`).
 SCHEMA_SAMPLE_LINES = 4000
-_KEY = r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:'
 
 
 def _sampled_schema(lines: pl.Series, full: dict) -> dict:
@@ -368,7 +367,9 @@ def _sampled_schema(lines: pl.Series, full: dict) -> dict:
     if lines.str.contains(_BLANK_COLON).any():  # one vectorised scan (a blank cannot span lines)
         return full
     sample = lines.gather_every(max(1, len(lines) // SCHEMA_SAMPLE_LINES))
-    named = set(sample.str.extract_all(_KEY).explode().drop_nulls().str.extract(_KEY, 1).unique().to_list())
+    # Each field's key as written (``"kind":``), all found in one multi-pattern scan of the sample.
+    keys = {f'"{name}":': name for name in full}
+    named = {keys[k] for k in sample.str.extract_many(list(keys)).explode().drop_nulls().unique().to_list()}
     subset = {name: dtype for name, dtype in full.items() if name in named}
     return subset if subset else full
 

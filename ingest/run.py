@@ -17,6 +17,10 @@ from ingest.loader import Loader, Summary
 from ingest.readers import DEFAULT_BATCH_ROWS, DEFAULT_CHUNK_BYTES, Chunk, decode_jsonl, detect_format, read_source
 
 
+#: The largest JSON Lines chunk :func:`ingest_path` decodes at a time (~40,000 records of ~400 bytes).
+PIPELINE_CHUNK_BYTES = 16 << 20
+
+
 def with_positions(frame: pl.DataFrame, style: str = "line", prefix: str = "") -> pl.DataFrame:
     """Add ``_pos``: the record's place in its source, as stored in the quarantine.
 
@@ -90,8 +94,10 @@ def ingest_path(loader: Loader, path: str, *, fmt: str | None = None, batch_rows
     started = time.perf_counter()
     stream = sys.stdin.buffer if path == "-" else None
     if fmt == "jsonl":
-        # JSON Lines: decode in chunks of bytes, commit in batches of rows.
-        chunk_bytes = max(1 << 16, min(chunk_bytes, batch_rows * 512))
+        # JSON Lines: decode in chunks of bytes, commit in batches of rows. Chunks of at most
+        # PIPELINE_CHUNK_BYTES keep the three steps below busy together for most of a file (with two
+        # 64 MB chunks, the first decode and the last commit ran alone).
+        chunk_bytes = max(1 << 16, min(chunk_bytes, batch_rows * 512, PIPELINE_CHUNK_BYTES))
 
     def batches():
         chunks = read_source(path, fmt, batch_rows=batch_rows, chunk_bytes=chunk_bytes, stream=stream,
