@@ -381,7 +381,7 @@ class MetricsJob:
         rating_counts, rated = self._rating_pass(None, calendar)
         cases, case_counts = 0, None
         for cases_, reads, label, rated_ in self._case_buckets(events.count_events(self.wh), None, rated):
-            facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id, rated_)
+            facts = self._bucket_facts(reads, items, calendar, label, run_id, rated_)
             with step("bucket: cells"):
                 case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
             cases += facts.height
@@ -414,7 +414,7 @@ class MetricsJob:
         rating_counts, rated = self._rating_pass(cities, calendar)
         cases, case_counts = 0, None
         for cases_, reads, label, rated_ in self._case_buckets(events.count_events(self.wh, cities), cities, rated):
-            facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id, rated_)
+            facts = self._bucket_facts(reads, items, calendar, label, run_id, rated_)
             with step("bucket: cells"):
                 case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
             cases += facts.height
@@ -473,33 +473,25 @@ class MetricsJob:
 
     def _read_bucket(self, cases: Where, with_ratings: bool) -> dict[str, pl.DataFrame]:
         """What the facts of the selected cases are made from: their first events (aggregated in the
-        warehouse), their clock-stop events and (``with_ratings``) their ratings and follow-ups."""
+        warehouse), their clock-stop events and (``with_ratings``) how many ratings each has (``rated``)."""
         step = self.profile.step
         with step("bucket: read events"):
             reads = dict(zip(("first", "stops"), events.load_first_and_stop_events(self.wh, cases)))
         if with_ratings:
             with step("bucket: read ratings"):
-                reads["ratings"] = ratings_q.load_ratings(self.wh, cases)
-                reads["followups"] = ratings_q.load_followups(self.wh, cases, select_final=False)
+                reads["rated"] = ratings_q.ratings_per_case(self.wh, cases)
         return reads
 
-    def _bucket_facts(self, cases: Where, reads: dict[str, pl.DataFrame], items: pl.DataFrame, calendar, label: str,
-                      run_id: int, rated: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-        """Facts of the selected cases (with their ratings' counts: ``rated``, or counted from their ratings
-        read with them), written as ``run_id``; and the rating facts of those cases' ratings (None when
-        ``rated`` was given)."""
-        step = self.profile.step
+    def _bucket_facts(self, reads: dict[str, pl.DataFrame], items: pl.DataFrame, calendar, label: str, run_id: int,
+                      rated: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Facts of a bucket's cases with their ratings' counts (``rated``, or the counts read with them),
+        written as ``run_id``."""
         self.progress(f"计算办件事实 / case facts, {label} ({reads['first'].height:,} cases)")
-        rfacts = None
-        if rated is None:
-            with step("bucket: rating facts"):
-                rfacts = self._rating_facts(reads.pop("ratings"), reads.pop("followups"), calendar)
-                rated = rated_cases(rfacts)
-        with step("bucket: case facts"):
+        with self.profile.step("bucket: case facts"):
             facts = self._with_rating_counts(case_facts_from(reads.pop("first"), reads.pop("stops"), items, calendar),
-                                             rated)
+                                             rated if rated is not None else reads.pop("rated"))
         self._write_facts(facts, run_id)
-        return facts, rfacts
+        return facts
 
     def _rating_pass(self, within: Where | None, calendar, steps: str = "ratings") -> tuple[pl.DataFrame, pl.DataFrame]:
         """The rating cells of the ratings ``within`` selects (all without it), and how many ratings each
@@ -558,7 +550,7 @@ class MetricsJob:
         for cases_, reads, label, _ in self._case_buckets(n_events, touched):
             with step("bucket: read old facts"):
                 old = case_cells(facts_q.load_case_facts(self.wh, cases_, columns=CELL_FACT_COLUMNS))
-            facts, _ = self._bucket_facts(cases_, reads, items, calendar, label, run_id)
+            facts = self._bucket_facts(reads, items, calendar, label, run_id)
             with step("bucket: cells"):
                 new = case_cells(facts)
                 # Every month a touched case was completed in, before this run or now, is recomputed (one
