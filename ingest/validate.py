@@ -61,6 +61,12 @@ class Checked:
 # Typed readings of one column, whatever the source type -----------------------------------------
 
 
+def _empty_as_null(text: pl.Expr) -> pl.Expr:
+    """Empty text is a missing value (null). A replace of the one value, half the cost of a comparison and
+    a when/then over every row."""
+    return text.replace("", None)
+
+
 class Reader:
     """Typed expressions over a frame's columns (absent columns read as null)."""
 
@@ -91,7 +97,7 @@ class Reader:
             value = col.cast(pl.String)
         else:
             value = pl.lit(None, dtype=pl.String)  # nested where text was expected: see nested_where_text
-        return pl.when(value != "").then(value)
+        return _empty_as_null(value)
 
     def nested_where_text(self, name: str) -> pl.Expr:
         """True where text was expected but a list/object/number/boolean came (typed Parquet columns)."""
@@ -196,7 +202,7 @@ class Reader:
             for f in fields:
                 if f in present:
                     v = pl.col(name).struct.field(f).cast(pl.String).str.strip_chars()
-                    out[f] = pl.when(v != "").then(v)
+                    out[f] = _empty_as_null(v)
                 else:
                     out[f] = pl.lit(None, dtype=pl.String)
             return out, pl.lit(False)
@@ -207,7 +213,7 @@ class Reader:
         out = {}
         for f in fields:
             v = pl.when(looks).then(text).str.json_path_match(f"$.{f}").str.strip_chars()
-            out[f] = pl.when(v != "").then(v)
+            out[f] = _empty_as_null(v)
         return out, text.is_not_null() & looks.not_()
 
 
