@@ -36,6 +36,7 @@ owns an embedded warehouse; see :data:`hcp.serve.SERVICES`) and on its own by ``
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -187,6 +188,9 @@ class IngestWriter:
         self.group_wait = config.group_wait_seconds if group_wait is None else group_wait
         #: rows queued, being prepared or being committed (the queue bound counts them all)
         self.pending_rows = 0
+        #: requests received and not yet queued or answered (their token or body still being read): the
+        #: next group waits for them (at most ``group_wait``) rather than leave them to the one after
+        self.arriving = 0
         self.committed_batches = 0
         #: commits made (a group of requests is one; a group that failed and was retried request by
         #: request counts once more per request)
@@ -212,24 +216,42 @@ class IngestWriter:
         """Seconds until the queue has likely drained (for ``Retry-After``)."""
         return max(1, min(60, math.ceil(self.pending_rows / max(self._rate, 1.0))))
 
-    def submit(self, frame, source: str, actor: str | None = None, on_done=None) -> Job:
+    def arrive(self) -> list[bool]:
+        """A request has arrived: count it in :attr:`arriving` until it is queued (``submit(expected=…)``)
+        or :meth:`left` without being queued. Returns the flag to hand to both."""
+        with self._cond:
+            self.arriving += 1
+        return [True]
+
+    def left(self, expected: list[bool]) -> None:
+        """A request counted by :meth:`arrive` is answered without being queued."""
+        with self._cond:
+            if expected[0]:
+                expected[0] = False
+                self.arriving -= 1
+                self._cond.notify_all()
+
+    def submit(self, frame, source: str, actor: str | None = None, on_done=None, expected: list[bool] | None = None) -> Job:
         """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed)."""
         return self._queue(Job(frame, source, frame.height, actor, on_done=[on_done] if on_done else [],
-                               alone=self.group_rows <= 1 or holds_reference_data(frame)))
+                               alone=self.group_rows <= 1 or holds_reference_data(frame)), expected)
 
     def submit_body(self, body: bytes, source: str, token: tokens.Token, batch_id: str, max_lines: int,
-                    on_done=None) -> Job:
+                    on_done=None, expected: list[bool] | None = None) -> Job:
         """Queue an NDJSON body as it came (:func:`is_plain_ndjson`): the writer decodes the bodies of a
         group together, checks each against its token's grant (:func:`ingest.scope.violations`, one
         look-up per token) and answers 403/413/400 for a request as the request path would."""
         rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
         return self._queue(Job(None, source, rows, token.actor, on_done=[on_done] if on_done else [],
-                               body=body, token=token, batch_id=batch_id, max_lines=max_lines))
+                               body=body, token=token, batch_id=batch_id, max_lines=max_lines), expected)
 
-    def _queue(self, job: Job) -> Job:
+    def _queue(self, job: Job, expected: list[bool] | None = None) -> Job:
         with self._cond:
             if self.pending_rows > 0 and self.pending_rows + job.rows > self.queue_rows:
                 raise QueueFull(self.retry_after())
+            if expected and expected[0]:
+                expected[0] = False
+                self.arriving -= 1
             self._jobs.append(job)
             self.pending_rows += job.rows
             self._cond.notify_all()
@@ -242,11 +264,11 @@ class IngestWriter:
     def _next_group(self) -> list[Job]:
         """The jobs the next commit takes, off the head of the queue (called holding ``_cond``): one job
         holding reference data alone, else the queued jobs without any, in order, up to ``group_rows``.
-        With a commit in flight the group is what queued meanwhile; with none, it waits for more to join."""
-        if self.group_wait > 0 and not self._jobs[0].alone and self._idle():
-            # Let concurrent requests catch up (at most group_wait, less once the group is full).
+        It waits (at most ``group_wait``, less once the group is full) for more to join: with nothing in
+        flight, for any request; with a commit in flight, for the requests already arriving."""
+        if self.group_wait > 0 and not self._jobs[0].alone:
             deadline = time.monotonic() + self.group_wait
-            while not self._stopping and self._queued_rows() < self.group_rows:
+            while not self._stopping and self._queued_rows() < self.group_rows and (self._idle() or self.arriving > 0):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -633,6 +655,13 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                             headers={"Retry-After": str(retry)})
 
     async def push(request: Request) -> Response:
+        expected = writer.arrive()  # the writer's next group waits for this request (see IngestWriter.arriving)
+        try:
+            return await _verified(request, expected)
+        finally:
+            writer.left(expected)
+
+    async def _verified(request: Request, expected: list[bool]) -> Response:
         try:
             token = await run_in_threadpool(verifier.verify, _bearer(request))
         except WarehouseError:
@@ -644,21 +673,21 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                 status_code=401, headers={"WWW-Authenticate": 'Bearer realm="hcp-ingest"'})
         held = [0]
         try:
-            return await _push(request, token, held)
+            return await _push(request, token, held, expected)
         finally:
             if held[0]:
                 pending = held[0]
                 held[0] = 0
                 inflight.give(pending)
 
-    async def _push(request: Request, token: tokens.Token, held: list[int]) -> Response:
+    async def _push(request: Request, token: tokens.Token, held: list[int], expected: list[bool]) -> Response:
         try:
             body = await _read_body(request, max_body_bytes, inflight, held)
             content_type = request.headers.get("content-type", "")
             waits = request.query_params.get("wait", "1") not in ("0", "false", "no")
             if waits and writer.group_rows > 1 and is_plain_ndjson(body, content_type):
                 # Decoded and checked by the writer with the other requests of its group.
-                return await _queue_body(request, token, held, body)
+                return await _queue_body(request, token, held, body, expected)
             frame = await run_in_threadpool(body_to_frame, body, content_type)
         except BadBody as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
@@ -682,7 +711,8 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         del body
         pending = held[0]
         try:  # once queued, the bytes are the writer's: given back when the batch is committed
-            job = writer.submit(frame, source, token.actor, on_done=lambda: inflight.give(pending))
+            done, committed = _on_done(pending)
+            job = writer.submit(frame, source, token.actor, on_done=done, expected=expected)
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
@@ -690,23 +720,44 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         held[0] = 0
         if request.query_params.get("wait", "1") in ("0", "false", "no"):
             return JSONResponse({"batch_id": batch_id, "queued": frame.height}, status_code=202)
-        return await _answer(job, batch_id)
+        return await _answer(job, batch_id, committed)
 
-    async def _queue_body(request: Request, token: tokens.Token, held: list[int], body: bytes) -> Response:
+    async def _queue_body(request: Request, token: tokens.Token, held: list[int], body: bytes,
+                          expected: list[bool]) -> Response:
         batch_id, source = _batch_and_source(request, token, body)
         pending = held[0]
         try:  # once queued, the bytes are the writer's: given back when the batch is committed or refused
-            job = writer.submit_body(body, source, token, batch_id, max_lines, on_done=lambda: inflight.give(pending))
+            done, committed = _on_done(pending)
+            job = writer.submit_body(body, source, token, batch_id, max_lines, on_done=done, expected=expected)
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
                 status_code=503, headers={"Retry-After": str(exc.retry_after)})
         held[0] = 0
         del body
-        return await _answer(job, batch_id)
+        return await _answer(job, batch_id, committed)
 
-    async def _answer(job: Job, batch_id: str) -> Response:
-        await run_in_threadpool(job.done.wait)
+    def _on_done(pending: int):
+        """What the writer calls once a batch is committed or refused: its bytes given back, and the request
+        waiting for it woken on the event loop (no thread held per waiting request)."""
+        loop = asyncio.get_running_loop()
+        committed = loop.create_future()
+
+        def wake() -> None:
+            if not committed.done():  # not if the client went away meanwhile
+                committed.set_result(None)
+
+        def done() -> None:
+            inflight.give(pending)
+            try:
+                loop.call_soon_threadsafe(wake)
+            except RuntimeError:  # the server has stopped: nobody waits any more
+                pass
+
+        return done, committed
+
+    async def _answer(job: Job, batch_id: str, committed: asyncio.Future) -> Response:
+        await committed
         if job.response is not None:
             status, payload = job.response
             headers = {"Retry-After": str(payload["retry_after"])} if status == 503 else None
@@ -755,3 +806,4 @@ def routes(ctx) -> list[Route]:
     click.echo(tokens.token_hint(ctx.lang))
     return make_routes(writer, max_body_bytes=_option(options, "max_body_bytes"),
                        max_lines=_option(options, "max_lines"), max_inflight_bytes=_option(options, "max_inflight_bytes"))
+

@@ -8,8 +8,8 @@ One :meth:`Loader.load` call commits one batch:
 3. ids repeated *within* the batch are reduced in Polars: an identical repeat is a duplicate, a repeat
    with other content is quarantined as ``duplicate_id_conflict`` (reference data: the last one wins);
 4. under the commit lock, the batch's ``(kind, record_id, content hash)`` go to a transient in-memory
-   stage table and are looked up in the ``received_ids`` ledger in one join (the ledger is ordered by
-   ``(kind, record_id)``). A known id with the same content is a duplicate; with other content it is a
+   stage table and are looked up in the ``received_ids`` ledger in one query (by its key
+   ``(kind, record_id)``), the hashes compared in Polars. A known id with the same content is a duplicate; with other content it is a
    conflict (facts: verified against the stored row first, see :meth:`Loader._verify_against_stored`)
    or a replacement (reference data, latest wins);
 5. the history of the reference data the batch creates or changes is appended (:mod:`ingest.history`:
@@ -58,7 +58,7 @@ from ingest.validate import Reader, Rule, fmt, validate, values_of
 from warehouse.client import WarehouseError
 from warehouse.migrations import current_tables
 from warehouse.queries.reference import catalogue_has
-from warehouse.queries.state import (create_stage, drop_table, ledger_matches, record_in_ledger, stage_tables,
+from warehouse.queries.state import (create_stage, drop_table, ledger_hashes, record_in_ledger, stage_tables,
                                      stored_by_id)
 
 STAGE_PREFIX = "ingest_stage_"
@@ -473,15 +473,16 @@ class Loader:
             staged = pl.concat([rows.select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id"),
                                             pl.col("_hash").alias("h")) for k, rows in accepted.items()])
             wh.insert_df(stage, staged)
-            known = ledger_matches(wh, stage)
+            known = ledger_hashes(wh, stage)
             inserted: dict[str, pl.DataFrame] = {}
             conflicts: dict[str, pl.DataFrame] = {}
             dupes: list[pl.DataFrame] = []  # the rows already stored, identical (their requests when grouped)
             skip: list[pl.DataFrame] = []
             for k, rows in accepted.items():
-                hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("same").cast(pl.Boolean))
+                hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("h").alias("_ledger_hash"))
                 if hits.height:
                     rows = rows.join(hits, left_on="_rid", right_on="record_id", how="left", maintain_order="left")
+                    rows = rows.with_columns((pl.col("_ledger_hash") == pl.col("_hash")).alias("same")).drop("_ledger_hash")
                     if k in FACT_KINDS and (rows["same"] == False).any():  # noqa: E712 - polars mask
                         rows = self._verify_against_stored(k, rows)
                     same = rows["same"].fill_null(False)

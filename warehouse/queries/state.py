@@ -145,15 +145,13 @@ def create_stage(wh: Warehouse, name: str, *, with_hash: bool = True) -> None:
     wh.command(f"CREATE TABLE `{name}` ({columns}) ENGINE = Memory")
 
 
-def ledger_matches(wh: Warehouse, stage: str) -> pl.DataFrame:
-    """``kind``, ``record_id``, ``same`` (1 when the ledger's latest hash equals the staged one) of every staged
-    id the ledger already knows: one join against ``received_ids`` (ordered by ``(kind, record_id)``)."""
+def ledger_hashes(wh: Warehouse, stage: str) -> pl.DataFrame:
+    """``kind``, ``record_id``, ``h`` (the latest content hash the ledger holds) of every staged id the ledger
+    already knows: one look-up of ``received_ids`` by its key ``(kind, record_id)`` (the caller compares the
+    hashes; a join here would cost ClickHouse more than the comparison costs Polars)."""
     return wh.query_df(
-        f"SELECT s.kind AS kind, s.record_id AS record_id, toUInt8(l.h = s.h) AS same "
-        f"FROM `{stage}` AS s INNER JOIN ("
-        f"  SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids"
-        f"  WHERE (kind, record_id) GLOBAL IN (SELECT kind, record_id FROM `{stage}`)"
-        f"  GROUP BY kind, record_id) AS l ON s.kind = l.kind AND s.record_id = l.record_id")
+        "SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids "
+        f"WHERE (kind, record_id) GLOBAL IN (SELECT kind, record_id FROM `{stage}`) GROUP BY kind, record_id")
 
 
 def record_in_ledger(wh: Warehouse, stage: str, skip: str | None = None) -> None:
