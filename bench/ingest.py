@@ -200,6 +200,15 @@ def catalogue_records(path: Path) -> None:
     pl.concat([depts, items], how="diagonal").write_ndjson(path)
 
 
+def _health(url: str) -> dict:
+    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=60)
+    try:
+        conn.request("GET", "/ingest/health")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
 def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> list[tuple[str, float, int]]:
     """``clients`` threads pushing ``batches`` batches of ``batch`` new records each to a real
     ``hcp serve-ingest``: one commit per request, then group commit. Returns (label, records/s, commits)."""
@@ -231,6 +240,7 @@ def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> l
                 raise RuntimeError(f"serve-ingest did not start: {line}{proc.stderr.read()}")
             url = line.strip().split()[-1]
             _push(url, token, [(lines[2 * total + run_index] + "\n").encode()], [])  # warm up: one record of its own
+            before = _health(url)
             errors: list = []
             threads = [threading.Thread(target=_push, args=(url, token, bodies[c], errors)) for c in range(clients)]
             cpu0, client0 = _cpu_seconds(proc.pid), time.process_time()
@@ -241,10 +251,7 @@ def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> l
                 t.join()
             seconds = time.perf_counter() - t0
             cpu, client_cpu = _cpu_seconds(proc.pid) - cpu0, time.process_time() - client0
-            health_conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=60)
-            health_conn.request("GET", "/ingest/health")
-            health = json.loads(health_conn.getresponse().read())
-            health_conn.close()
+            health = _health(url)
         finally:
             proc.terminate()
             proc.wait(timeout=120)
@@ -252,7 +259,9 @@ def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> l
             proc.stderr.close()
         if errors:
             raise RuntimeError(f"{label}: {len(errors)} requests failed, e.g. {errors[0]}")
-        commits = health["commits"] - 1  # less the warm-up
+        commits = health["commits"] - before["commits"]
+        writer_cpu = {step: health["writer_cpu_seconds"][step] - before["writer_cpu_seconds"][step]
+                      for step in health["writer_cpu_seconds"]}
         results.append((label, total / seconds, commits))
         # The server's CPU per record does not depend on what else the machine runs: records per CPU
         # second is what one core of a quiet machine would sustain.
@@ -260,6 +269,12 @@ def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> l
               f"{clients * batches} requests of {batch}, {commits} commits; server CPU {cpu:.2f} s = "
               f"{total / max(cpu, 1e-9):,.0f} records per CPU second; the {clients} clients' CPU {client_cpu:.2f} s)",
               flush=True)
+        # Where the server's CPU went: the writer's two threads on their own, the rest (ClickHouse's threads —
+        # queries, inserts, background merges —, Polars' pool, the event loop, token checks) together.
+        print(f"{'':8} {'':24} {clients * batches / max(commits, 1):.1f} requests per commit; server CPU: "
+              f"preparing {writer_cpu['prepare']:.2f} s (decode, scope, validate, convert), committing "
+              f"{writer_cpu['commit']:.2f} s (its Python thread), the rest {cpu - sum(writer_cpu.values()):.2f} s "
+              "(ClickHouse's and Polars' threads, HTTP, token checks)", flush=True)
     return results
 
 
