@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,10 +40,51 @@ PAGES = {"overview": "总览", "ranking": "排名", "overdue": "超期监督", "
          "catalogue": "事项目录", "quality": "数据质量", "anomalies": "异常评价"}
 
 
+#: Installed in every document before Streamlit's own script: records (in ``performance.now()`` time) when
+#: the server starts a script run (``window.__hcpStarted``: a ``new_session`` ForwardMsg, field 4) and when it
+#: says one is over (``window.__hcpFinished``: ``script_finished``, field 6, other than "finished early for a
+#: rerun", 2), read from the top level of each binary websocket message (protobuf wire format: a varint tag,
+#: then a varint, 8 or 4 bytes, or a length and that many bytes).
+#: The page itself gives no reliable sign of a run in progress: the status widget comes up only after 500 ms
+#: (and not at all in this app's minimal toolbar), and a page whose queries run for seconds changes nothing
+#: in the DOM meanwhile.
+RUN_FINISHED_HOOK = """
+(() => {
+  if (window.__hcpHooked) return;
+  window.__hcpHooked = true;
+  window.__hcpStarted = 0;
+  window.__hcpFinished = 0;
+  const scan = (buffer) => {
+    const b = new Uint8Array(buffer);
+    let i = 0;
+    const varint = () => { let v = 0, s = 1, x; do { x = b[i++]; v += (x & 0x7f) * s; s *= 128; } while ((x & 0x80) && i < b.length); return v; };
+    while (i < b.length) {
+      const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
+      if (wire === 0) { const v = varint(); if (field === 6 && v !== 2) window.__hcpFinished = performance.now(); }
+      else if (wire === 2) { const n = varint(); if (field === 4) window.__hcpStarted = performance.now(); i += n; }
+      else if (wire === 1) { i += 8; } else if (wire === 5) { i += 4; } else { return; }
+    }
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        if (event.data instanceof ArrayBuffer) scan(event.data);
+        else if (event.data instanceof Blob) event.data.arrayBuffer().then(scan);
+      });
+    }
+  };
+})();
+"""
+
+
 def start_browser():
     from tests.dashboard_support import chromium
 
-    return chromium(page_load_timeout=120)
+    driver = chromium(page_load_timeout=120)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RUN_FINISHED_HOOK})
+    return driver
 
 
 def wait(driver, condition, timeout: float = 300.0, poll: float = 0.05):
@@ -56,14 +96,18 @@ def wait(driver, condition, timeout: float = 300.0, poll: float = 0.05):
                          ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
+#: A Streamlit run is not over, or its content not drawn, while any of these is on the page: the status
+#: widget, a skeleton (a table or chart still loading), an element of the previous run not yet redrawn.
+BUSY = "[data-testid='stStatusWidget'], [data-testid='stSkeleton'], [data-stale='true']"
+
+
 def shown(driver, timeout: float = 300.0) -> None:
-    """Wait until Streamlit's run is over and the page's content is drawn (no status widget, no skeleton)."""
+    """Wait until a run of this document is over and the page's content is drawn."""
     from selenium.webdriver.common.by import By
 
     def done(d):
-        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"):
-            return False
-        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stSkeleton']"):
+        if not d.execute_script("return (window.__hcpFinished || 0) > (window.__hcpStarted || 0)") \
+                or d.find_elements(By.CSS_SELECTOR, BUSY):
             return False
         main = d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain']")
         return bool(main) and bool(main[0].text.strip())
@@ -72,39 +116,51 @@ def shown(driver, timeout: float = 300.0) -> None:
 
 
 #: Records, in the page, the time of the last change to the DOM (Streamlit marks elements stale during a run
-#: and redraws them after it, so even a rerun with nothing new changes the DOM when it ends). Installed again
-#: in a new document when a click navigates (its click time is then the navigation's start, 0).
+#: and redraws them after it). With ``arguments[0]`` true, marks the click; otherwise returns null until the
+#: server has started a run after the click and finished its latest run (a run that was still going at the
+#: click does not count), else the milliseconds since the last change and the click's
+#: duration (click → the later of the run's end and the last change). A click that navigates starts a new
+#: document (installed again; its click time is then the navigation's start, 0).
 OBSERVE = """
 if (!window.__hcpObserver) {
   window.__hcpLast = performance.now();
   window.__hcpObserver = new MutationObserver(() => { window.__hcpLast = performance.now(); });
   window.__hcpObserver.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }
-if (arguments[0]) { window.__hcpClick = performance.now(); }
+if (arguments[0]) { window.__hcpClick = performance.now(); return null; }
 const click = window.__hcpClick === undefined ? 0 : window.__hcpClick;
-return window.__hcpLast > click ? performance.now() - window.__hcpLast : null;
+const started = window.__hcpStarted || 0, finished = window.__hcpFinished || 0;
+if (started <= click || finished <= started) return null;
+const end = Math.max(finished, window.__hcpLast);
+return [performance.now() - end, end - click];
 """
 QUIET_MS = 500
 
 
 def timed(driver, action) -> float:
-    """Seconds from ``action()`` (a click) to the content being shown: the last change to the page after the
-    click, once the page has been still for QUIET_MS with no Streamlit run in progress (the still time and
-    the polling are not counted)."""
+    """Seconds from ``action()`` (a click) to the content being shown: the server has finished the click's
+    run, nothing is loading, and the page has been still for QUIET_MS; the time is that of the run's end or
+    of the last change to the page, whichever is later (the still time and the polling are not counted)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
 
     driver.execute_script(OBSERVE, True)
-    start = time.perf_counter()
     action()
 
     def still(d):
-        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget'], [data-testid='stSkeleton']"):
+        if d.find_elements(By.CSS_SELECTOR, BUSY):
             return False
-        quiet_ms = d.execute_script(OBSERVE, False)
-        return (time.perf_counter(), quiet_ms) if quiet_ms is not None and quiet_ms > QUIET_MS else False
+        state = d.execute_script(OBSERVE, False)
+        return state[1] if state is not None and state[0] > QUIET_MS else False
 
-    now, quiet_ms = wait(driver, still, 300, 0.05)
-    return max(0.0, now - quiet_ms / 1000.0 - start)
+    try:
+        return wait(driver, still, 300, 0.05) / 1000.0
+    except TimeoutException:
+        busy = [e.get_attribute("data-testid") for e in driver.find_elements(By.CSS_SELECTOR, BUSY)]
+        state = driver.execute_script("return [window.__hcpClick, window.__hcpStarted, window.__hcpFinished, "
+                                      "window.__hcpLast]")
+        raise SystemExit(f"no end of the click's run after 300 s on {driver.current_url}: still loading {busy}; "
+                         f"click, run started, run finished, last change at {state}") from None
 
 
 def login(driver, url: str, username: str) -> float:
@@ -222,6 +278,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--month", default="2025-10")
     parser.add_argument("--repeat", type=int, default=2, help="warm repetitions of each click (median)")
+    parser.add_argument("--roles", default="province,city,dept", help="comma-separated: province, city, dept")
+    parser.add_argument("--only", default="", help="comma-separated clicks to time (default all): login, floor, "
+                        f"{', '.join(k for k in PAGES if k != 'overview')}, drill, filter")
     args = parser.parse_args()
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         raise SystemExit("needs Debian chromium and chromium-driver (scripts/system-deps.sh installs them)")
@@ -229,7 +288,11 @@ def main() -> None:
     from dashboard import service
 
     home = args.home or Path(tempfile.mkdtemp(prefix="hcp-bench-browser-"))
-    roles = prepare(home, args.cases, args.month, build=args.home is None)
+    roles = [r for r in prepare(home, args.cases, args.month, build=args.home is None) if r in args.roles.split(",")]
+    only = set(filter(None, args.only.split(",")))
+
+    def wanted(click: str) -> bool:
+        return not only or click in only
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
     process = serve(home, port)
@@ -247,11 +310,14 @@ def main() -> None:
 
     try:
         for role in roles:
-            record(role, "login", login(driver, url, role), [login(driver, url, role) for _ in range(args.repeat)])
-            floor = [timed(driver, lambda: page_link(driver, "overview").click()) for _ in range(args.repeat + 1)]
-            record(role, "floor (rerun, no query)", floor[0], floor[1:])
+            cold = login(driver, url, role)
+            if wanted("login"):
+                record(role, "login", cold, [login(driver, url, role) for _ in range(args.repeat)])
+            if wanted("floor"):
+                floor = [timed(driver, lambda: page_link(driver, "overview").click()) for _ in range(args.repeat + 1)]
+                record(role, "floor (rerun, no query)", floor[0], floor[1:])
             for key in PAGES:
-                if key == "overview":
+                if key == "overview" or not wanted(key):
                     continue
                 if not has_link(driver, key):  # e.g. 异常评价 is for offices only
                     print(f"{role:9s} page {key:19s} (not shown to this role)", flush=True)
@@ -262,23 +328,10 @@ def main() -> None:
                     open_page(driver, "overview")
                     warm.append(open_page(driver, key))
                 record(role, f"page {key}", cold, warm)
-            open_page(driver, "drill")
-            drill_url = driver.current_url
-            cold = drill_click(driver)
-            warm = []
-            for _ in range(args.repeat):
-                driver.get(drill_url)
-                shown(driver)
-                warm.append(drill_click(driver))
-            record(role, "drill click", cold, warm)
-            open_page(driver, "overview")
-            cold = channel_filter(driver, 1)
-            warm = []
-            for _ in range(args.repeat):
-                channel_filter(driver, 0)
-                warm.append(channel_filter(driver, 1))
-            channel_filter(driver, 0)
-            record(role, "filter 办理渠道", cold, warm)
+            if wanted("drill"):
+                drill(driver, role, record, args.repeat)
+            if wanted("filter"):
+                channel(driver, role, record, args.repeat)
     finally:
         driver.quit()
         process.send_signal(signal.SIGTERM)
@@ -290,6 +343,31 @@ def main() -> None:
         worst = max(rows, key=lambda r: r[3])
         print(f"slowest warm click: {worst[1]} for {worst[0]}, {worst[3]:.2f} s; "
               f"every click ≤ 1.5 s warm: {all(r[3] <= 1.5 for r in rows)}")
+
+
+def drill(driver, role: str, record, repeat: int) -> None:
+    """The drill click, cold then ``repeat`` times warm (the drill page reloaded before each)."""
+    open_page(driver, "drill")
+    drill_url = driver.current_url
+    cold = drill_click(driver)
+    warm = []
+    for _ in range(repeat):
+        driver.get(drill_url)
+        shown(driver)
+        warm.append(drill_click(driver))
+    record(role, "drill click", cold, warm)
+
+
+def channel(driver, role: str, record, repeat: int) -> None:
+    """The 办理渠道 filter on the overview, cold then ``repeat`` times warm (back to 全部 before each)."""
+    open_page(driver, "overview")
+    cold = channel_filter(driver, 1)
+    warm = []
+    for _ in range(repeat):
+        channel_filter(driver, 0)
+        warm.append(channel_filter(driver, 1))
+    channel_filter(driver, 0)
+    record(role, "filter 办理渠道", cold, warm)
 
 
 if __name__ == "__main__":

@@ -345,34 +345,52 @@ def dataframe(frame: pl.DataFrame, **kwargs) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY, **kwargs)
 
 
-#: Row backgrounds by state (light, so the text stays readable): red and yellow cards, and likely to go
+#: State colours (light backgrounds, so the text stays readable): red and yellow cards, and likely to go
 #: overdue (可能超期, the overdue-risk model's prediction: violet, a colour no card has).
-ROW_COLOURS = {"red": "#fde2e1", "yellow": "#fff4cc", "likely": "#eee6fb"}
+STATE_COLOURS = {"red": "#fde2e1", "yellow": "#fff4cc", "likely": "#eee6fb"}
 
 
-def coloured(frame: pl.DataFrame, states: pl.Series):
-    """``frame`` as a pandas Styler whose rows are coloured by ``states`` (keys of :data:`ROW_COLOURS`; other
-    values uncoloured). One vectorised style frame, no per-row Python: sorting by a column keeps the colours.
+def coloured(frame: pl.DataFrame, states: pl.Series, column: str | None = None):
+    """``frame`` as a pandas Styler in which each row's state cell — ``column``, by default the first — has
+    the colour of that row's state (``states``: keys of :data:`STATE_COLOURS`; other values uncoloured). One
+    vectorised style, no per-row Python; sorting by a column in the browser keeps each colour on its row.
 
-    Only the coloured rows carry a style (an uncoloured row sends no CSS to the browser), and a table with
-    no coloured row is the plain frame: a queue of thousands of rows with a few hundred red ones was half a
-    second of styling and megabytes of per-cell CSS on every rerun."""
+    One cell per row, not the whole row: the style is sent per cell, and whole coloured rows of a long queue
+    were half a second of styling and megabytes of CSS on every rerun. A table with no coloured row is the
+    plain frame."""
     data = frame.to_pandas()
-    known = states.is_in(list(ROW_COLOURS)).fill_null(False)
+    known = states.is_in(list(STATE_COLOURS)).fill_null(False)
     if not known.any():
         return data
-    rows = known.arg_true().to_list()
-    css = [f"background-color: {ROW_COLOURS[s]}" for s in states.filter(known).to_list()]
-    styles = pd.DataFrame({col: css for col in data.columns}, index=data.index[rows])
-    return data.style.apply(lambda _: styles, axis=None, subset=(data.index[rows], data.columns))
+    rows = data.index[known.arg_true().to_list()]
+    css = pd.Series([f"background-color: {STATE_COLOURS[s]}" for s in states.filter(known).to_list()], index=rows)
+    return data.style.apply(lambda _: css, subset=(rows, column or data.columns[0]))
+
+
+#: How many rows a long list of cases or ratings shows — its most urgent first, as the page sorts it; the
+#: CSV and Excel downloads hold every row. A person works a queue from its top (the table shows about a dozen
+#: rows at a time), and a list of thousands of rows was seconds of rendering on every click.
+SHOWN_ROWS = 200
 
 
 def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto",
-          states: pl.Series | None = None, export: str | None = None) -> int | None:
+          states: pl.Series | None = None, state_column: str | None = None, export: str | None = None,
+          order: str | None = None) -> int | None:
     """A table whose rows can be clicked (single-row selection); returns the clicked row's index. With
-    ``states``, each row is coloured by its state (:func:`coloured`); with ``export`` (a file name), CSV and
-    Excel downloads of the table as shown follow it (:func:`export_buttons`)."""
-    data = coloured(frame, states) if states is not None else frame
+    ``states``, each row's ``state_column`` cell (by default its first) has the colour of its state
+    (:func:`coloured`); with ``export`` (a file name), CSV and
+    Excel downloads of the table as shown follow it (:func:`export_buttons`).
+
+    ``order``: ``frame`` is a work list sorted most urgent first, and these words say how (e.g. "red first, then
+    yellow"); when it is longer than :data:`SHOWN_ROWS`, the table shows its first rows and says so ("showing
+    the first N of M"), and the downloads still hold all M rows. A clicked row's index is the same in
+    ``frame``."""
+    shown = frame.head(SHOWN_ROWS) if order and frame.height > SHOWN_ROWS else frame
+    if shown.height < frame.height:
+        c = ctx()
+        st.caption(L.t(c.lang, "shown_of").format(order=order, n=f"{shown.height:,}", m=f"{frame.height:,}")
+                   + (L.t(c.lang, "full_list_download") if export else ""))
+    data = coloured(shown, states.head(shown.height), state_column) if states is not None else shown
     event = st.dataframe(data, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
                          column_config=columns or {}, width="stretch", height=height, placeholder=EMPTY)
     if export:

@@ -76,3 +76,20 @@ def chromium(page_load_timeout: float = 60):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(page_load_timeout)
     return driver
+
+
+def cell_colours(element) -> dict[tuple[int, str], str]:
+    """The background colours a dataframe element of AppTest carries, by (row position, column name): read
+    from its pandas Styler CSS (``#T_<uuid>_row<r>_col<c>`` selectors, several per rule when they share a
+    colour). Empty for a plain (unstyled) table."""
+    import re
+
+    styler = element.proto.arrow_data.styler
+    columns = list(element.value.columns)
+    colours = {}
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", styler.styles):
+        colour = re.search(r"background-color:\s*([^;\s]+)", body)
+        for row, col in re.findall(r"_row(\d+)_col(\d+)", selectors):
+            if colour:
+                colours[(int(row), columns[int(col)])] = colour.group(1)
+    return colours

@@ -16,7 +16,8 @@ from streamlit.elements.lib.utils import user_key_from_element_id
 from streamlit.testing.v1 import AppTest
 
 from dashboard import labels as L
-from tests.dashboard_support import PASSWORD, USERS, build_home, home_env
+from dashboard import ui
+from tests.dashboard_support import PASSWORD, USERS, build_home, cell_colours, home_env
 from tests.test_metrics_indicators import ALL, D1
 from tests.builders import rating, ratings_frame
 from hcp.scope import Scope
@@ -206,7 +207,10 @@ def test_overdue_watch_lists_red_and_yellow_cases_and_opens_them(home):
     assert flags["days_over"].tolist()[0] == 4 and pd.isna(flags["days_over"][1])  # red: days over, no days left
     assert pd.isna(flags["days_left"][0]) and flags["days_left"].tolist()[1] == 1
     styles = at.dataframe[0].proto.arrow_data.styler.styles
-    assert "#fde2e1" in styles and "#fff4cc" in styles  # rows coloured red and yellow
+    assert "#fde2e1" in styles and "#fff4cc" in styles  # red and yellow cards coloured
+    # Row by row: each row's card cell has the colour of that row's card, and no other cell is coloured.
+    card = {"红牌（超期）": ui.STATE_COLOURS["red"], "黄牌（临期）": ui.STATE_COLOURS["yellow"]}
+    assert cell_colours(at.dataframe[0]) == {(row, "flag"): card[f] for row, f in enumerate(flags["flag"])}
     overdue = at.dataframe[1].value
     assert set(overdue["case_id"]) == {"A", "F2"}
     ok(click_row(at, 0, 0))
@@ -221,6 +225,42 @@ def test_overdue_watch_lists_red_and_yellow_cases_and_opens_them(home):
     crumbs = [b.label for b in at.button if b.key and b.key.startswith("crumb_")]
     assert crumbs == ["山东省", "青岛市", "市南区", "青岛市市南区市场监督管理局", "ITEM3"]  # ITEM3 has no name here
     assert any(m.value == "**办件 M**" for m in at.markdown)
+
+
+def test_a_long_watch_list_shows_its_most_urgent_rows_and_downloads_them_all(home, monkeypatch):
+    """A list longer than ui.SHOWN_ROWS shows its first rows (red before yellow), says "first N of M", and the
+    download holds every row; the tiles count every case."""
+    exported = []
+    export_frame = ui.export_frame
+    monkeypatch.setattr(ui, "SHOWN_ROWS", 1)
+    monkeypatch.setattr(ui, "export_frame", lambda frame, columns=None: exported.append(frame) or export_frame(frame, columns))
+    at = ok(app("province", "overdue", asof="2025-10-29T10:00"))
+    assert metrics(at)[":red[红牌（超期）]"] == "1" and metrics(at)[":orange[黄牌（临期）]"] == "1"
+    flags = at.dataframe[0].value
+    assert flags["case_id"].tolist() == ["M"]
+    assert cell_colours(at.dataframe[0]) == {(0, "flag"): ui.STATE_COLOURS["red"]}
+    assert ("红牌在前（超期最久的在前），其后黄牌（剩余工作日最少的在前）：显示前 1 条，共 2 条；完整清单请下载 CSV 或 Excel"
+            in [c.value for c in at.caption])
+    assert exported[0]["case_id"].to_list() == ["M", "X"]  # the flags' download: both cases
+    ok(click_row(at, 0, 0))
+    assert at.query_params.get("case") == "M"
+    english = ok(app("province", "overdue", asof="2025-10-29T10:00", lang="en"))
+    assert ("Red first (longest overdue first), then yellow (fewest working days left first): showing the first 1 "
+            "of 2; the full list is in the CSV and Excel downloads" in [c.value for c in english.caption])
+
+
+@pytest.mark.parametrize("view", ["queue", "period"])
+def test_each_overdue_step_of_the_bad_rating_queue_is_red_row_by_row(home, view):
+    at = ok(app("province", "ratings"))
+    if view == "period":
+        at.radio(key="ratings_view").set_value("period").run()
+        ok(at)
+    table = next(f for f in at.dataframe if "days_over" in f.value.columns)
+    over = table.value["days_over"]
+    red = {(row, "days_over"): ui.STATE_COLOURS["red"] for row in range(len(over)) if not pd.isna(over[row])}
+    assert red and cell_colours(table) == red
+    if view == "period":  # closed loops are not overdue and stay plain; they come after the open ones
+        assert len(red) < len(over) and sorted(red) == [(row, "days_over") for row in range(len(red))]
 
 
 def test_the_department_works_its_loop_and_the_office_decides_the_appeal(home):

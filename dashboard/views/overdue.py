@@ -72,8 +72,8 @@ else:
         if point and point.get("customdata"):
             ui.go("overdue", dept=point["customdata"] if isinstance(point["customdata"], str) else point["customdata"][0])
     # As hcp flags orders them: red first (most working days over first), then yellow (fewest left first);
-    # days over and days left in two numeric columns (sortable; "—" where one does not apply); each row
-    # coloured by its card.
+    # days over and days left in two numeric columns (sortable; "—" where one does not apply); each row's
+    # card cell in its colour. A long list shows its most urgent rows; the download has all.
     display = flags.select(
         "case_id",
         pl.col("flag").replace_strict({k: L.pair(c.lang, L.FLAGS, k) for k in L.FLAGS}),  # the row colour shows it
@@ -93,7 +93,8 @@ else:
         "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"), "dept": c.t("dept"),
         "urged": st.column_config.NumberColumn(L.tr(c.lang, "督办未回应", "Urges open"), format="%d"),
         "item": c.t("item"), "region": c.t("region"), "accepted_at": c.t("accepted_at"),
-    }, height=min(420, 38 + 35 * display.height), states=flags["flag"], export="flags")
+    }, height=min(420, 38 + 35 * display.height), states=flags["flag"], state_column="flag", export="flags",
+        order=c.t("order_flags"))
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])
 
@@ -124,17 +125,16 @@ else:
             "days_left": st.column_config.NumberColumn(c.t("days_left"), format="%d"), "deadline": c.t("deadline"),
             "factor_words": c.t("main_factors"), "dept": c.t("dept"), "item": c.t("item"), "region": c.t("region"),
         }, height=min(420, 38 + 35 * display.height), states=pl.Series(["likely"] * display.height),
-            export="likely-overdue")
+            state_column="risk", export="likely-overdue", order=c.t("order_risk"))
         if selected is not None:
             ui.go("drill", case=display["case_id"][selected])
 
 st.markdown(f"##### {c.t('overdue_completed_title')}{L.paren(c.lang, ui.period_label(c.filters.period))}")
-done = ui.q("cases", c.scope, c.filters, overdue_only=True, limit=1000)
+# Every one of them (the tile's count): the table shows the most overdue, the download has them all.
+done = ui.q("cases", c.scope, c.filters, overdue_only=True, limit=max(overdue_total, 1))
 if done.height == 0:
     st.success(c.t("none_overdue"))
 else:
-    if overdue_total > done.height:
-        st.caption(f"{c.t('limit_note')} {done.height:,} / {overdue_total:,}")
     dept_names, item_names = ui.names("dept"), ui.names("item")
     display = done.select(
         "case_id",
@@ -149,6 +149,6 @@ else:
         "case_id": c.t("case_id"), "overdue_days": st.column_config.NumberColumn(c.t("overdue_days"), format="%d"),
         "deadline": c.t("deadline"), "completed_at": c.t("completed_at"), "dept": c.t("dept"), "item": c.t("item"),
         "net_working_days": c.t("net_days"),
-    }, height=min(420, 38 + 35 * display.height), export="overdue-completed")
+    }, height=min(420, 38 + 35 * display.height), export="overdue-completed", order=c.t("order_overdue_days"))
     if selected is not None:
         ui.go("drill", case=display["case_id"][selected])

@@ -75,7 +75,9 @@ if view == "queue":
     rows = (rows.join(urge_ui.open_on_ratings(c, as_of), on="rating_id", how="left")
             .with_row_index("_pos").sort(pl.col("urges").is_null(), "_pos").drop("_pos"))
 else:
-    rows = loop.sort("rated_at", "rating_id")
+    # Most urgent first, as the queue: open loops by their next step's due date (overdue ones have the earliest),
+    # closed ones last; then by rating time.
+    rows = loop.sort("due_date", "rated_at", "rating_id", nulls_last=True)
     if status is not None and status.height:
         done_late = pl.col("rectified") & ~pl.col("rectified_on_time")
         words = status.select(
@@ -153,7 +155,8 @@ else:
         "rectify_status": c.t("bad_status"), "rectify_due": c.t("rectify_due"),
         "comment": c.t("comment"), "predicted": L.tr(c.lang, "模型建议原因", "Suggested cause"),
     }, height=min(460, 38 + 35 * display.height), export="bad-ratings",
-        states=rows["overdue"].fill_null(False).replace_strict({True: "red"}, default="", return_dtype=pl.String))
+        states=rows["overdue"].fill_null(False).replace_strict({True: "red"}, default="", return_dtype=pl.String),
+        state_column="days_over", order=c.t("order_queue" if view == "queue" else "order_loops"))
     if selected is not None and display["rating_id"][selected] != ui.get("rating"):
         ui.set_loc(rating=display["rating_id"][selected])
         st.rerun()
