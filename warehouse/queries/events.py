@@ -41,19 +41,15 @@ def load_events(wh: Warehouse, case_filter: str | None = None, parameters: dict 
 #: the tuple (measured on the 1 M-case bench), and a case's event ids are distinct, so no two keys tie.
 _FIRST_KEY = "concat(leftPad(toString(toUnixTimestamp64Milli(event_time) + 10000000000000), 14, '0'), event_id)"
 #: The earliest event's three codes as one text (one ``argMin`` instead of three): region and department
-#: each behind its length in characters (5 digits), then the item — split apart by :func:`_split_codes`.
+#: each behind its length in characters (5 digits), then the item — split apart again by :data:`_SPLIT_CODES`.
 _CODES = ("concat(leftPad(toString(lengthUTF8(region_code)), 5, '0'), region_code, "
           "leftPad(toString(lengthUTF8(dept_code)), 5, '0'), dept_code, item_code)")
-
-
-def _split_codes(codes: pl.Expr) -> list[pl.Expr]:
-    """``region_code``, ``dept_code``, ``item_code`` from :data:`_CODES`."""
-    region_len = codes.str.slice(0, 5).cast(pl.Int64)
-    dept_at = region_len + 5
-    dept_len = codes.str.slice(dept_at, 5).cast(pl.Int64)
-    return [codes.str.slice(dept_at + 5 + dept_len).alias("item_code"),
-            codes.str.slice(dept_at + 5, dept_len).alias("dept_code"),
-            codes.str.slice(5, region_len).alias("region_code")]
+_SPLIT_CODES = (
+    "substringUTF8(codes, 6, toUInt64(substringUTF8(codes, 1, 5))) AS region_code, "
+    "substringUTF8(codes, 11 + toUInt64(substringUTF8(codes, 1, 5)), "
+    "toUInt64(substringUTF8(codes, 6 + toUInt64(substringUTF8(codes, 1, 5)), 5))) AS dept_code, "
+    "substringUTF8(codes, 11 + toUInt64(substringUTF8(codes, 1, 5)) "
+    "+ toUInt64(substringUTF8(codes, 6 + toUInt64(substringUTF8(codes, 1, 5)), 5))) AS item_code")
 
 
 def load_first_and_stop_events(wh: Warehouse, where: Where | str,
@@ -67,6 +63,7 @@ def load_first_and_stop_events(wh: Warehouse, where: Where | str,
     first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
     kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
     frame = wh.query_df(
+        f"SELECT * EXCEPT (codes), {_SPLIT_CODES} FROM ("
         f"WITH {_FIRST_KEY} AS first_key "
         f"SELECT case_id, {first('submitted')} AS submitted_at, {first('accepted')} AS accepted_at, "
         f"{first('completed')} AS completed_at_raw, {first('rejected')} AS rejected_at, "
@@ -76,9 +73,9 @@ def load_first_and_stop_events(wh: Warehouse, where: Where | str,
         f"argMin({_CODES}, first_key) AS codes, toUInt32(countIf(onsite)) AS trips, "
         f"groupArrayIf(CAST((toString(event_type), event_time) AS Tuple(event_type String, event_time {TS})), "
         f"event_type IN ({kinds})) AS stops "
-        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id", selection.params)
+        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id)", selection.params)
     stops = frame.select("case_id", "stops").filter(pl.col("stops").list.len() > 0).explode("stops").unnest("stops")
-    return frame.drop("stops").with_columns(_split_codes(pl.col("codes"))).drop("codes"), stops
+    return frame.drop("stops"), stops
 
 
 def count_events(wh: Warehouse, within: Where | None = None) -> int:

@@ -67,11 +67,11 @@ def write_case_facts_to(wh: Warehouse, table: str, facts: pl.DataFrame, version:
         result=pl.col("result").fill_null(""),
         channel=pl.col("channel").fill_null(""),
     )
-    # In the table's order (ORDER BY case_id): ClickHouse sorts an unsorted block itself, at about twice
-    # the cost of the whole insert. A batch holds one row per case, so the insert-time collapse of rows of
-    # the same key (optimize_on_insert) has nothing to do but costs about 40 % of the insert: off (reads
-    # use FINAL whatever the parts hold).
-    return wh.insert_df(table, frame.sort("case_id"), settings={"optimize_on_insert": 0})
+    # A batch holds one row per case, so the insert-time collapse of rows of the same key (optimize_on_insert)
+    # has nothing to do but cost about 40 % of the insert: off (reads use FINAL whatever the parts hold).
+    # ClickHouse then sorts the block by case_id for about a quarter of Polars' cost of sorting it first
+    # (measured on a bucket of the 1 M-case bench: 0.07 s of CPU against 0.30 s).
+    return wh.insert_df(table, frame, settings={"optimize_on_insert": 0})
 
 
 # Serving the data-quality list (metrics.quality): inconsistent and untimed cases -----------------------------
