@@ -557,12 +557,13 @@ def iter_line_chunks(stream: BinaryIO, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
             dropped += newline
             block = block[newline:]
             skipping = False
-        data = pending + block
-        cut = data.rfind(b"\n")
+        # ``pending`` holds no line end, so the last one is the block's: the chunk is built with one copy
+        # of the block (the pending start of a line, then the block up to its last line end).
+        cut = block.rfind(b"\n")
         if cut < 0:
-            complete, pending = b"", data
+            complete, pending = b"", pending + block
         else:
-            complete, pending = data[: cut + 1], data[cut + 1:]
+            complete, pending = pending + memoryview(block)[: cut + 1], block[cut + 1:]
         if complete:
             yield complete, line_no, offset
             line_no += complete.count(b"\n")
