@@ -71,8 +71,9 @@ def rated_in_months(firsts: list[dt.date]) -> Where:
 def ratings_per_case(wh: Warehouse, where: Where) -> pl.DataFrame:
     """``case_id``, ``rating_count``: how many distinct ratings that are not default ratings each case of the
     ratings a selection holds has — :func:`metrics.ratings.rated_cases` counted in ClickHouse (an incremental
-    run needs only this of the touched cases' ratings)."""
-    return wh.query_df(f"SELECT case_id, toUInt32(count()) AS rating_count FROM {final('ratings')} "
+    run needs only this of the touched cases' ratings). Distinct by rating id: a rating re-sent under another
+    region or department is two rows even after ``FINAL`` (the table's key holds them)."""
+    return wh.query_df(f"SELECT case_id, toUInt32(uniqExact(rating_id)) AS rating_count FROM {final('ratings')} "
                        f"WHERE NOT default_rating AND case_id != '' AND ({where.sql()}) GROUP BY case_id", where.params)
 
 
