@@ -370,7 +370,7 @@ def coloured(frame: pl.DataFrame, states: pl.Series, column: str | None = None):
 #: How many rows a long list of cases or ratings shows — its most urgent first, as the page sorts it; the
 #: CSV and Excel downloads hold every row. A person works a queue from its top (the table shows about a dozen
 #: rows at a time), and a list of thousands of rows was seconds of rendering on every click.
-SHOWN_ROWS = 200
+SHOWN_ROWS = 100
 
 
 def table(frame: pl.DataFrame, key: str, columns: dict | None = None, *, height: int | str = "auto",
