@@ -385,15 +385,7 @@ class MetricsJob:
             calendar = reference.load_calendar(self.wh)
             items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
         state.set_state(self.wh, "writing", str(run_id))
-        # The ratings first, a bucket of ratings at a time: their cells, and how many ratings each case has.
-        rating_counts, rated = self._rating_pass(None, calendar)
-        cases, case_counts = 0, None
-        for cases_, reads, label, rated_ in self._case_buckets(events.count_events(self.wh), None, rated):
-            facts = self._bucket_facts(reads, items, calendar, label, run_id, rated_)
-            with step("bucket: cells"):
-                case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
-            cases += facts.height
-            del facts, reads
+        cases, case_counts, rating_counts = self._every_case(None, items, calendar, run_id)
         months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
         stale = sorted(set(group_metrics.stored_periods(self.wh)) - {p.label for p in months})
         done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
@@ -419,19 +411,28 @@ class MetricsJob:
             calendar, items = reference.load_calendar(self.wh), reference.load_items(self.wh)
         cities = city_condition(self.cities)
         state.set_state(self.wh, "writing", str(run_id))
-        rating_counts, rated = self._rating_pass(cities, calendar)
-        cases, case_counts = 0, None
-        for cases_, reads, label, rated_ in self._case_buckets(events.count_events(self.wh, cities), cities, rated):
-            facts = self._bucket_facts(reads, items, calendar, label, run_id, rated_)
-            with step("bucket: cells"):
-                case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
-            cases += facts.height
-            del facts, reads
+        cases, case_counts, rating_counts = self._every_case(cities, items, calendar, run_id)
         counts = group_counts(case_counts, rating_counts).with_columns(
             [pl.lit(value, dtype=pl.String).alias(name) for name, value in run.items()])
         months = sorted({m.strftime("%Y-%m") for m in counts["month"].unique().to_list()})
         return RunReport(mode="partial", cases=cases, periods=months, seconds=time.monotonic() - started,
                          profile=self.profile, counts=counts)
+
+    def _every_case(self, within: Where | None, items: pl.DataFrame, calendar,
+                    run_id: int) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+        """The facts of every case of ``within`` (all without it), written as ``run_id`` a range of cases at a
+        time, and the counts per month and cell of those cases and of their ratings: (cases, case cells,
+        rating cells). The ratings first, a bucket of ratings at a time: their cells, and how many ratings
+        each case has (which the ranges of cases then take)."""
+        rating_counts, rated = self._rating_pass(within, calendar)
+        cases, case_counts = 0, None
+        for _, reads, label, rated_ in self._case_buckets(events.count_events(self.wh, within), within, rated):
+            facts = self._bucket_facts(reads, items, calendar, label, run_id, rated_)
+            with self.profile.step("bucket: cells"):
+                case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
+            cases += facts.height
+            del facts, reads
+        return cases, case_counts, rating_counts
 
     def _case_buckets(self, n_events: int, within: Where | None,
                       rated: pl.DataFrame | None = None) -> Iterator[tuple[Where, dict, str, pl.DataFrame | None]]:
