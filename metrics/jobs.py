@@ -514,7 +514,9 @@ class MetricsJob:
         n_ratings = ratings_q.count_ratings(self.wh, as_where(within))
         cells, rated, buckets = [], [], max(1, math.ceil(n_ratings / FACTS_PER_BUCKET))
         for bucket in range(buckets):
-            selection = as_where(within).add(in_bucket("rating_id", buckets, bucket))
+            # One bucket of every rating: no condition at all (a condition would make the follow-ups' read
+            # select them through the set of every rating id).
+            selection = as_where(within) if buckets == 1 else as_where(within).add(in_bucket("rating_id", buckets, bucket))
             with self.profile.step(f"{steps}: read ratings"):
                 ratings = ratings_q.load_ratings(self.wh, selection)
                 followups = ratings_q.load_followups(self.wh, selection, select_final=False)
