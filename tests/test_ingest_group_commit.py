@@ -117,6 +117,19 @@ def test_reference_data_is_committed_on_its_own_with_its_actor(warehouse):
     assert history.height == 1 and history["actor"][0] == "token:test-platform"
 
 
+def test_requests_after_a_catalogue_push_see_its_items(warehouse):
+    """The writer prepares the next group while the one before commits; a group holding reference data
+    is the exception: what is queued after a catalogue push is validated against the catalogue as that
+    push left it (its events' item is known, not flagged), in the same group or the next."""
+    with grouped_endpoint(warehouse, group_rows=3 * 20, group_wait=0.5) as (url, writer, token):
+        answers = _send_together(url, token, [_ndjson([item("370200-XK-0777")]),
+                                              _ndjson(_events("N1-", 20)).replace(b"370200-XK-0001", b"370200-XK-0777"),
+                                              _ndjson(_events("N2-", 20)).replace(b"370200-XK-0001", b"370200-XK-0777")],
+                                 first_queued=writer)
+        assert [(s, a["accepted"], a["flagged_unknown_items"]) for s, a in answers] == [(200, 1, 0), (200, 20, 0), (200, 20, 0)]
+    assert warehouse.query_value("SELECT countIf(NOT item_known) FROM case_events FINAL") == 0
+
+
 # --- a crash between queueing and commit -------------------------------------------------------------------
 
 CLIENTS, BATCH = 8, 100
