@@ -15,9 +15,18 @@ browser (Debian chromium, headless), on a demo month.
    trip (a click on the 总览 link while on 总览: a rerun that fetches nothing new) — the floor no query can
    go under.
 
-"Content shown" means: Streamlit reports no run in progress, no skeleton is left, and the page's main
-block has its content (the same condition the browser tests wait for, without their extra pause). Prints
-one line per (role, click) and the slowest warm click; the aim (issue 15) is every click ≤ 1.5 s warm.
+"Content shown" means: the server has started a script run after the click and finished it (read from
+the websocket: a hook installed in every document records Streamlit's ``new_session`` and
+``script_finished`` messages), nothing is loading (no status widget, skeleton or stale element of the
+previous run), and the page has then been still for 0.5 s; the click's time ends at the run's end or at
+the last change to the page, whichever is later. (Until issue 15's last round the bench waited only for the
+page to be still: a page whose queries ran for seconds without changing the DOM was timed at the click's own
+redraw — the overdue page read 0.3–0.4 s cold while it took 5–10 s.)
+
+    .venv/bin/python bench/dashboard_browser.py --home … --roles province --only overdue,ratings   # a subset
+
+Prints one line per (role, click) and the slowest warm click; the aim (issue 15) is every click ≤ 1.5 s warm.
+The machine's load counts: run ``uptime`` beside it, and compare runs of the same load.
 """
 
 from __future__ import annotations
@@ -172,7 +181,7 @@ def login(driver, url: str, username: str) -> float:
     box = wait(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='用户名']")), 120)
     box.send_keys(username)
     driver.find_element(By.CSS_SELECTOR, "input[aria-label='密码']").send_keys(PASSWORD)
-    button = driver.find_element(By.CSS_SELECTOR, "[data-testid='stFormSubmitButton'] button")
+    button = wait(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stFormSubmitButton'] button")), 60)
     seconds = timed(driver, button.click)
     wait(driver, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "退出登录"], 30)
     return seconds
