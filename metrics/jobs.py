@@ -56,11 +56,11 @@ from warehouse.queries.shards import city_condition
 EVENTS_PER_BUCKET = 1_500_000
 #: Stored facts (or ratings) are counted into cells this many rows at a time.
 FACTS_PER_BUCKET = 2_000_000
-#: Reading the next bucket and writing the previous one in threads beside computing this one pays only with
-#: cores to spare: ClickHouse and Polars already run each step on every core, and on 2 cores the threads
-#: just contend (a full run at 1 M on this 2-core machine: 17.4–26.2 s in line against 21.8–29.4 s with the
-#: threads, and less CPU, beside other work; not measured on more cores).
-OVERLAP_MIN_CORES = 4
+#: Reading the next bucket and writing the previous one in threads beside computing this one pays from 2
+#: cores on: a full run at 1 M on an otherwise idle 2-core machine took 7.6–7.8 s with the threads against
+#: 8.6–9.9 s in line (three runs each, alternating). On one core, or beside other heavy work (load 10 on 2
+#: cores: 21.8–29.4 s with them against 17.4–26.2 s in line), they only contend.
+OVERLAP_MIN_CORES = 2
 #: The fact columns the case cells need.
 CELL_FACT_COLUMNS = ("case_id", "region_code", "dept_code", "item_code", "state", "completed_at", "inconsistent",
                      "on_time", "net_working_days", "same_day", "trips", "online", "rating_count")
