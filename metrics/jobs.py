@@ -423,42 +423,56 @@ class MetricsJob:
         """The facts of every case of ``within`` (all without it), written as ``run_id`` a range of cases at a
         time, and the counts per month and cell of those cases and of their ratings: (cases, case cells,
         rating cells). The ratings first, a bucket of ratings at a time: their cells, and how many ratings
-        each case has (which the ranges of cases then take)."""
-        rating_counts, rated = self._rating_pass(within, calendar)
+        each case has (which the ranges of cases then take) — counted while the first range of cases is read."""
+        counted: dict[str, pl.DataFrame] = {}
+
+        def rating_pass() -> pl.DataFrame:
+            counted["cells"], rated = self._rating_pass(within, calendar)
+            return rated
+
         cases, case_counts = 0, None
-        for _, reads, label, rated_ in self._case_buckets(events.count_events(self.wh, within), within, rated):
+        n_events = events.count_events(self.wh, within)
+        for _, reads, label, rated_ in self._case_buckets(n_events, within, meanwhile=rating_pass):
             facts = self._bucket_facts(reads, items, calendar, label, run_id, rated_)
             with self.profile.step("bucket: cells"):
                 case_counts = sum_cells(*([case_counts] if case_counts is not None else []), case_cells(facts))
             cases += facts.height
             del facts, reads
-        return cases, case_counts, rating_counts
+        return cases, case_counts, counted["cells"]
 
-    def _case_buckets(self, n_events: int, within: Where | None,
-                      rated: pl.DataFrame | None = None) -> Iterator[tuple[Where, dict, str, pl.DataFrame | None]]:
+    def _case_buckets(self, n_events: int, within: Where | None, *,
+                      meanwhile: Callable[[], pl.DataFrame] | None = None
+                      ) -> Iterator[tuple[Where, dict, str, pl.DataFrame | None]]:
         """The cases of ``within`` (all without it) in ranges of case ids of about :data:`EVENTS_PER_BUCKET`
         events: per range, its selection, its reads (:meth:`_read_bucket`), a label, and the part of
-        ``rated`` (ratings per case, when the ratings were counted beforehand) whose cases it holds. The next
-        range is read while the caller computes this one, and its facts are written while the caller computes
-        the next (threads: the warehouse calls release the GIL), when :attr:`overlap`; every write is done when
-        the loop ends."""
+        ``rated`` whose cases it holds. ``meanwhile`` (the rating pass) is run while the first range is read
+        and returns ``rated``, the ratings per case; without it each range reads its cases' ratings itself.
+        The next range is read while the caller computes this one, and its facts are written while the caller
+        computes the next (threads: the warehouse calls release the GIL), when :attr:`overlap`; every write is
+        done when the loop ends."""
         bounds = events.case_bounds(self.wh, max(1, math.ceil(n_events / EVENTS_PER_BUCKET)), within)
         parts = [events.case_range(lo, hi, within) for lo, hi in zip([None, *bounds], [*bounds, None])]
-        rated_parts = _split_by_case(rated, bounds) if rated is not None else [None] * len(parts)
+        with_ratings = meanwhile is None
+
+        def rated_parts(rated: pl.DataFrame | None) -> list[pl.DataFrame | None]:
+            return _split_by_case(rated, bounds) if rated is not None else [None] * len(parts)
+
         if not self.overlap:
+            per_range = rated_parts(meanwhile() if meanwhile else None)
             for k, cases in enumerate(parts):
-                yield cases, self._read_bucket(cases, rated is None), f"part {k + 1} of {len(parts)}", rated_parts[k]
+                yield cases, self._read_bucket(cases, with_ratings), f"part {k + 1} of {len(parts)}", per_range[k]
             return
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read") as pool, \
                     ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-write") as self._writer:
-                pending = pool.submit(self._read_bucket, parts[0], rated is None)
+                pending = pool.submit(self._read_bucket, parts[0], with_ratings)
+                per_range = rated_parts(meanwhile() if meanwhile else None)
                 for k, cases in enumerate(parts):
                     with self.profile.step("bucket: wait for its read"):
                         reads = pending.result()
                     if k + 1 < len(parts):
-                        pending = pool.submit(self._read_bucket, parts[k + 1], rated is None)
-                    yield cases, reads, f"part {k + 1} of {len(parts)}", rated_parts[k]
+                        pending = pool.submit(self._read_bucket, parts[k + 1], with_ratings)
+                    yield cases, reads, f"part {k + 1} of {len(parts)}", per_range[k]
                 self._wait_for_write()
                 # The two threads end with the pools: their warehouse clients go with them.
                 pool.submit(self.wh.release_thread_client).result()
