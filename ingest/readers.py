@@ -458,8 +458,8 @@ def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
         extra, pl.lit(None, dtype=pl.String).alias(ERR), pl.lit(None, dtype=pl.String).alias(ERR_DETAIL)
     )
     # JSON has types: a number, boolean, list or object where INTERCHANGE says string is a wrong type
-    # (the typed decode above read it as text). The field is named only for the lines hit.
-    typed_wrong = _text_given_otherwise(good_lines, decoded, schema, suspects)
+    # (the typed decode above read it as text). One scan; the field is named only for the lines hit.
+    typed_wrong = good_lines.str.contains(_NOT_A_STRING)
     if typed_wrong.any():
         idx = np.flatnonzero(typed_wrong.to_numpy())
         field = good_lines.gather(idx).str.extract(_NOT_A_STRING, 1)
@@ -489,39 +489,6 @@ def _decode_jsonl(data: bytes, *, first_line: int = 1, base_offset: int = 0,
     if special:
         frame = _scatter_special(frame, special)
     return frame
-
-
-#: A blank on either side of a colon (``"tags" :``, ``"kind": 5``): the key counts below cannot see such keys.
-_LOOSE_COLON = r"[ \t\r\f\v]:|:[ \t\r\f\v]"
-
-
-def _text_given_otherwise(lines: pl.Series, decoded: pl.DataFrame, schema: dict, suspects: pl.Series) -> pl.Series:
-    """True for the lines where a field INTERCHANGE types as text holds a number, boolean, list or object,
-    anywhere in the line (:data:`_NOT_A_STRING`) — that pattern run only on the lines that may hold one.
-
-    A line may hold one only if (a) its keys followed by a string (``":"``) are fewer or more than its
-    decoded text values (text fields, ``applicant``/``rater`` and ``_pii`` sub-fields): a text field with
-    a number has a string too few; or (b) it is a ``suspect`` (more keys than known fields: unknown or
-    nested keys, where such a key may hide, or a spurious ``":"`` inside a string, which always counts
-    as a key too); or (c) a known field that is *not* text holds a string (``"onsite":"true"``), the one
-    excess that could hide a text field's missing string; or (d) it has a blank beside a colon, which
-    the counts cannot see. Cheap literal scans instead of the pattern's scan of every line.
-    """
-    texts = [pl.col(c).is_not_null() for c in TEXT_FIELDS if c in schema]
-    for obj, subfields in {**PII_OBJECTS, PII_CARRIER: ("applicant_key", "rater_key")}.items():
-        if obj in decoded.columns:
-            texts += [pl.col(obj).struct.field(f).is_not_null() for f in subfields]
-    expected = decoded.select(pl.sum_horizontal([t.cast(pl.Int32) for t in texts]) if texts else pl.lit(0)).to_series()
-    maybe = (lines.str.count_matches('":"', literal=True).cast(pl.Int32) != expected) | suspects
-    maybe = maybe | lines.str.contains(_LOOSE_COLON)
-    for name in schema:
-        if name not in TEXT_FIELDS:
-            maybe = maybe | lines.str.contains(f'"{name}":"', literal=True)
-    hit = pl.repeat(False, len(lines), dtype=pl.Boolean, eager=True)
-    if maybe.any():
-        idx = np.flatnonzero(maybe.to_numpy())
-        hit = hit.scatter(idx, lines.gather(idx).str.contains(_NOT_A_STRING))
-    return hit
 
 
 def _scatter_special(frame: pl.DataFrame, special: dict[int, tuple[str, str, str]]) -> pl.DataFrame:
