@@ -140,19 +140,20 @@ def milestones_of(per_case: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("completed_at_raw", "rejected_at", "withdrawn_at")
 
 
-def _pair_stops(events: pl.LazyFrame, start_type: str, end_type: str) -> pl.LazyFrame:
+def _pair_stops(events: pl.LazyFrame, start_type: str, end_type: str, key: str = "case_id") -> pl.LazyFrame:
     """Each ``start_type`` event paired with the next ``end_type`` event of the same case (or none)."""
-    starts = events.filter(pl.col("event_type") == start_type).select("case_id", start=pl.col("event_time")).sort("start")
-    ends = events.filter(pl.col("event_type") == end_type).select("case_id", end=pl.col("event_time")).sort("end")
-    return starts.join_asof(ends, left_on="start", right_on="end", by="case_id", strategy="forward",
+    starts = events.filter(pl.col("event_type") == start_type).select(key, start=pl.col("event_time")).sort("start")
+    ends = events.filter(pl.col("event_type") == end_type).select(key, end=pl.col("event_time")).sort("end")
+    return starts.join_asof(ends, left_on="start", right_on="end", by=key, strategy="forward",
                            check_sortedness=False)
 
 
-def clock_stops(events: pl.LazyFrame, cases: pl.LazyFrame) -> pl.LazyFrame:
-    """The clock stops of every case: suspensions, and supplement requests made after acceptance."""
-    suspensions = _pair_stops(events, "suspended", "resumed")
-    supplements = _pair_stops(events, "supplement_requested", "supplement_received").join(
-        cases.select("case_id", "accepted_at"), on="case_id"
+def clock_stops(events: pl.LazyFrame, cases: pl.LazyFrame, key: str = "case_id") -> pl.LazyFrame:
+    """The clock stops of every case: suspensions, and supplement requests made after acceptance. ``key``
+    names the column that identifies a case in both frames (``case_id``, or an integer stand-in for it)."""
+    suspensions = _pair_stops(events, "suspended", "resumed", key)
+    supplements = _pair_stops(events, "supplement_requested", "supplement_received", key).join(
+        cases.select(key, "accepted_at"), on=key
     ).filter(pl.col("start") > pl.col("accepted_at")).drop("accepted_at")
     return pl.concat([suspensions, supplements])
 
@@ -207,7 +208,7 @@ def case_facts(
 
 def case_facts_from(
     first: pl.DataFrame | pl.LazyFrame,
-    stop_events: pl.DataFrame | pl.LazyFrame,
+    stop_events: pl.DataFrame | pl.LazyFrame | None,
     items: pl.DataFrame | pl.LazyFrame,
     calendar: WorkCalendar,
     *,
@@ -215,9 +216,18 @@ def case_facts_from(
 ) -> pl.DataFrame:
     """:func:`case_facts` from each case's :func:`first_events` and its distinct clock-stop events
     (``case_id``, ``event_type``, ``event_time``; :data:`STOP_EVENT_TYPES`), e.g. both aggregated and
-    filtered in the warehouse in one pass (``warehouse.queries.events.load_first_and_stop_events``)."""
-    ev = stop_events.lazy().select("case_id", "event_type", "event_time").collect(engine=ENGINE).lazy()
-    cases = item_limits(milestones_of(first.lazy()), items.lazy())
+    filtered in the warehouse in one pass (``warehouse.queries.events.load_first_events_with_stops``).
+    Without ``stop_events``, each case's own are the list ``stops`` of ``first`` (structs of ``event_type``
+    and ``event_time``), as that query gives them."""
+    first = first.lazy().collect(engine=ENGINE)
+    if stop_events is None:
+        # Each case's row in ``first`` (``_k``) stands in for its id in every join and window below: hashing
+        # the text ids was most of the cost of this function.
+        ev = (first.lazy().select(_k=pl.int_range(pl.len(), dtype=pl.UInt32), stops="stops")
+              .filter(pl.col("stops").list.len() > 0).explode("stops").unnest("stops")
+              .collect(engine=ENGINE).lazy())
+        first = first.drop("stops")
+    cases = item_limits(milestones_of(first.lazy().with_row_index("_k")), items.lazy())
     cases = cases.with_columns(
         _slot=calendar.locality_expr("region_code"),
         completion_date=pl.col("completed_at").dt.date(),
@@ -227,9 +237,12 @@ def case_facts_from(
         _idx_c=calendar.index_expr("completion_date", pl.col("_slot")),
         _idx_end=calendar.index_expr("_end_date", pl.col("_slot")),
     ).collect(engine=ENGINE).lazy()
+    if stop_events is not None:  # stop events of cases not in ``first`` have no facts
+        ev = stop_events.lazy().select("case_id", "event_type", "event_time").join(
+            cases.select("case_id", "_k"), on="case_id").drop("case_id").collect(engine=ENGINE).lazy()
 
-    stops = clock_stops(ev, cases).join(
-        cases.select("case_id", "_slot", "_idx_a", "_idx_end", "promised_limit_days"), on="case_id"
+    stops = clock_stops(ev, cases, "_k").join(
+        cases.select("_k", "_slot", "_idx_a", "_idx_end", "promised_limit_days"), on="_k"
     ).filter(pl.col("_idx_a").is_not_null())
     # A stop with no end yet runs to the as-of date, or (without an as-of) never ends.
     open_stop_end = (
@@ -251,40 +264,40 @@ def case_facts_from(
     )
     # Whether the clock is stopped right now does not depend on how many working days the stop has run.
     stops = stops.collect(engine=ENGINE).lazy()
-    stopped_now = stops.group_by("case_id").agg(clock_stopped=pl.col("_open").any())
+    stopped_now = stops.group_by("_k").agg(clock_stopped=pl.col("_open").any())
     stops = stops.filter(pl.col("_r") > pl.col("_s"))
 
     # Merge overlapping stops per case (index space), then apply the prefix rule.
-    stops = stops.sort("case_id", "_s").with_columns(
-        _prev_end=pl.col("_r").cum_max().shift(1).over("case_id")
+    stops = stops.sort("_k", "_s").with_columns(
+        _prev_end=pl.col("_r").cum_max().shift(1).over("_k")
     ).with_columns(
-        _grp=(pl.col("_prev_end").is_null() | (pl.col("_s") > pl.col("_prev_end"))).cast(pl.Int32).cum_sum().over("case_id")
+        _grp=(pl.col("_prev_end").is_null() | (pl.col("_s") > pl.col("_prev_end"))).cast(pl.Int32).cum_sum().over("_k")
     )
-    merged = stops.group_by("case_id", "_grp").agg(
+    merged = stops.group_by("_k", "_grp").agg(
         _s=pl.col("_s").min(), _r=pl.col("_r").max(), _open=pl.col("_open").any(),
         _idx_a=pl.col("_idx_a").first(), _limit=pl.col("promised_limit_days").first(),
-    ).sort("case_id", "_s").with_columns(_len=pl.col("_r") - pl.col("_s")).with_columns(
-        _before=(pl.col("_len").cum_sum() - pl.col("_len")).over("case_id")
+    ).sort("_k", "_s").with_columns(_len=pl.col("_r") - pl.col("_s")).with_columns(
+        _before=(pl.col("_len").cum_sum() - pl.col("_len")).over("_k")
     ).with_columns(
         _applies=(pl.col("_s") - pl.col("_before")) < (pl.col("_idx_a") + pl.col("_limit"))
     ).collect(engine=ENGINE).lazy()
-    per_case_stops = merged.group_by("case_id").agg(
+    per_case_stops = merged.group_by("_k").agg(
         _shift=pl.col("_len").filter(pl.col("_applies")).sum(),
         _open_applies=(pl.col("_open") & pl.col("_applies")).any(),
     )
 
-    facts = cases.join(per_case_stops, on="case_id", how="left").join(stopped_now, on="case_id", how="left").with_columns(
+    facts = cases.join(per_case_stops, on="_k", how="left").join(stopped_now, on="_k", how="left").with_columns(
         _shift=pl.col("_shift").fill_null(0),
         _open_applies=pl.col("_open_applies").fill_null(False),
         clock_stopped=pl.col("clock_stopped").fill_null(False),
     )
     # Stopped working days inside (A, C] of a completed case: overlap of each merged stop with it.
     overlap = merged.join(
-        facts.filter(pl.col("_idx_c").is_not_null()).select("case_id", "_idx_c"), on="case_id"
+        facts.filter(pl.col("_idx_c").is_not_null()).select("_k", "_idx_c"), on="_k"
     ).with_columns(
         _ov=(pl.min_horizontal("_r", pl.col("_idx_c").cast(pl.Int64)) - pl.col("_s")).clip(lower_bound=0)
-    ).group_by("case_id").agg(_stopped_in_c=pl.col("_ov").sum())
-    facts = facts.join(overlap, on="case_id", how="left").with_columns(
+    ).group_by("_k").agg(_stopped_in_c=pl.col("_ov").sum())
+    facts = facts.join(overlap, on="_k", how="left").with_columns(
         _stopped_in_c=pl.col("_stopped_in_c").fill_null(0)
     )
 

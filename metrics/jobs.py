@@ -501,10 +501,10 @@ class MetricsJob:
 
     def _read_bucket(self, cases: Where, with_ratings: bool) -> dict[str, pl.DataFrame]:
         """What the facts of the selected cases are made from: their first events (aggregated in the
-        warehouse), their clock-stop events and (``with_ratings``) how many ratings each has (``rated``)."""
+        warehouse) with their clock-stop events, and (``with_ratings``) how many ratings each has (``rated``)."""
         step = self.profile.step
         with step("bucket: read events"):
-            reads = dict(zip(("first", "stops"), events.load_first_and_stop_events(self.wh, cases)))
+            reads = {"first": events.load_first_events_with_stops(self.wh, cases)}
         if with_ratings:
             with step("bucket: read ratings"):
                 reads["rated"] = ratings_q.ratings_per_case(self.wh, cases)
@@ -516,7 +516,7 @@ class MetricsJob:
         written as ``run_id``."""
         self.progress(f"计算办件事实 / case facts, {label} ({reads['first'].height:,} cases)")
         with self.profile.step("bucket: case facts"):
-            facts = self._with_rating_counts(case_facts_from(reads.pop("first"), reads.pop("stops"), items, calendar),
+            facts = self._with_rating_counts(case_facts_from(reads.pop("first"), None, items, calendar),
                                              rated if rated is not None else reads.pop("rated"))
         self._write_facts(facts, run_id)
         return facts

@@ -64,9 +64,18 @@ def _open_embedded(parsed: DSN, *, wait: float, own: bool) -> Warehouse:
         time.sleep(0.2)
 
 
+#: Session settings of every embedded client. Query results cross no network, so the Arrow blocks are not
+#: compressed (ClickHouse's default, lz4, cost about half the CPU of reading the ratings of the 1 M-case bench
+#: into Arrow: 0.82 s against 0.37 s; the same data, decoded the same way).
+EMBEDDED_SESSION_SETTINGS = {"output_format_arrow_compression_method": "none"}
+
+
 def _open_locked(parsed: DSN, lock: embedded.DirectoryLock) -> Warehouse:
     def factory():
-        return clickhouse_connect.get_client(dsn=f"chdb://{parsed.path}")
+        client = clickhouse_connect.get_client(dsn=f"chdb://{parsed.path}")
+        for name, value in EMBEDDED_SESSION_SETTINGS.items():
+            client.command(f"SET {name} = '{value}'")
+        return client
 
     try:
         return ClickHouseWarehouse(factory, display_dsn=parsed.display(), embedded=True, on_close=lock.release)

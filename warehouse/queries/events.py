@@ -58,8 +58,18 @@ def load_first_and_stop_events(wh: Warehouse, where: Where | str,
     """What the facts of the cases a condition selects are made from, in one pass over their distinct events:
     :func:`metrics.facts.first_events` computed in ClickHouse ("first" is the earliest by (event time,
     event id), as there), and their clock-stop events (``case_id``, ``event_type``, ``event_time``;
-    :data:`hcp.domain.STOP_EVENT_TYPES`). One pass: a deduplicated (``FINAL``) read costs about as much as
-    the aggregation, and a selection of scattered cases (an incremental run's) reads every granule."""
+    :data:`hcp.domain.STOP_EVENT_TYPES`): :func:`load_first_events_with_stops` with the stops apart."""
+    frame = load_first_events_with_stops(wh, where, parameters)
+    stops = frame.select("case_id", "stops").filter(pl.col("stops").list.len() > 0).explode("stops").unnest("stops")
+    return frame.drop("stops"), stops
+
+
+def load_first_events_with_stops(wh: Warehouse, where: Where | str, parameters: dict | None = None) -> pl.DataFrame:
+    """:func:`metrics.facts.first_events` of the cases a condition selects, computed in ClickHouse ("first" is
+    the earliest by (event time, event id), as there), each case with its distinct clock-stop events (``stops``:
+    a list of ``event_type``, ``event_time``; :data:`hcp.domain.STOP_EVENT_TYPES`), in one pass over their
+    distinct events. One pass: a deduplicated (``FINAL``) read costs about as much as the aggregation, and a
+    selection of scattered cases (an incremental run's) reads every granule."""
     selection = as_where(where, parameters)
     first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
     kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
@@ -75,8 +85,7 @@ def load_first_and_stop_events(wh: Warehouse, where: Where | str,
         f"groupArrayIf(CAST((toString(event_type), event_time) AS Tuple(event_type String, event_time {TS})), "
         f"event_type IN ({kinds})) AS stops "
         f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id)", selection.params)
-    stops = frame.select("case_id", "stops").filter(pl.col("stops").list.len() > 0).explode("stops").unnest("stops")
-    return frame.drop("stops"), stops
+    return frame
 
 
 def count_events(wh: Warehouse, within: Where | None = None) -> int:
