@@ -61,10 +61,19 @@ class Checked:
 # Typed readings of one column, whatever the source type -----------------------------------------
 
 
-def _empty_as_null(text: pl.Expr) -> pl.Expr:
-    """Empty text is a missing value (null). A replace of the one value, half the cost of a comparison and
-    a when/then over every row."""
-    return text.replace("", None)
+#: Below this many rows a frame's empty text is made null with a when/then, above it with a replace: the
+#: replace costs less per row but ~0.5 ms more per column and call (its look-up table is built each time),
+#: which for the small batches of an HTTP push is most of the validation (measured with Polars 2.1: 20
+#: columns of 1,600 rows 12 ms against 2.4 ms; equal at 80,000 rows; at 500,000 the replace 1.5x cheaper).
+REPLACE_FROM_ROWS = 100_000
+
+
+def _empty_as_null(text: pl.Expr, rows: int) -> pl.Expr:
+    """Empty text is a missing value (null). ``rows``: the frame's height, which picks the cheaper of two
+    equal expressions (:data:`REPLACE_FROM_ROWS`)."""
+    if rows >= REPLACE_FROM_ROWS:
+        return text.replace("", None)
+    return pl.when(text.str.len_bytes() > 0).then(text)
 
 
 class Reader:
@@ -72,6 +81,7 @@ class Reader:
 
     def __init__(self, frame: pl.DataFrame):
         self.schema = frame.schema
+        self.rows = frame.height
 
     def has(self, name: str) -> bool:
         return name in self.schema and self.schema[name] != pl.Null
@@ -97,7 +107,7 @@ class Reader:
             value = col.cast(pl.String)
         else:
             value = pl.lit(None, dtype=pl.String)  # nested where text was expected: see nested_where_text
-        return _empty_as_null(value)
+        return _empty_as_null(value, self.rows)
 
     def nested_where_text(self, name: str) -> pl.Expr:
         """True where text was expected but a list/object/number/boolean came (typed Parquet columns)."""
@@ -202,7 +212,7 @@ class Reader:
             for f in fields:
                 if f in present:
                     v = pl.col(name).struct.field(f).cast(pl.String).str.strip_chars()
-                    out[f] = _empty_as_null(v)
+                    out[f] = _empty_as_null(v, self.rows)
                 else:
                     out[f] = pl.lit(None, dtype=pl.String)
             return out, pl.lit(False)
@@ -213,7 +223,7 @@ class Reader:
         out = {}
         for f in fields:
             v = pl.when(looks).then(text).str.json_path_match(f"$.{f}").str.strip_chars()
-            out[f] = _empty_as_null(v)
+            out[f] = _empty_as_null(v, self.rows)
         return out, text.is_not_null() & looks.not_()
 
 

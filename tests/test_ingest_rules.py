@@ -298,3 +298,24 @@ def test_records_of_a_kind_whose_id_column_is_absent_get_their_own_reason(wareho
     reasons = pl.concat(prepared.quarantine).sort("position")["reason"].to_list()
     assert reasons == ["missing_field:followup_id", "missing_field:followup_id", "missing_field:event_id",
                        "missing_field:event_id"]
+
+
+@pytest.mark.parametrize("kind,records", [
+    ("case_event", [event("E-blank", staff_id="", channel="  ", item_code=" x "), without(event("E-none"), "channel"),
+                    event("E-pii", applicant={"type": "person", "name": "", "id_number": " ", "phone": "13800000000"}),
+                    {**event("E-json-text"), "applicant": '{"type": "person", "name": "", "phone": " 1 "}'},
+                    {**event("E-bool"), "onsite": "yes"}, {**event("E-bool2"), "onsite": ""}]),
+    ("rating", [rating("R-blank", comment="", rater={"type": "", "name": " "}), rating("R-x")]),
+])
+def test_empty_text_is_missing_alike_for_small_and_large_frames(monkeypatch, kind, records):
+    """Empty text becomes a missing value with either of the two equal expressions the frame's height picks
+    (:data:`ingest.validate.REPLACE_FROM_ROWS`): the typed values, reasons and details are identical."""
+    from ingest import validate as rules
+    from ingest.readers import decode_jsonl
+
+    frame = decode_jsonl(("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n").encode())
+    small = rules.validate(kind, frame)
+    monkeypatch.setattr(rules, "REPLACE_FROM_ROWS", 0)
+    large = rules.validate(kind, frame)
+    assert small.typed.equals(large.typed) and small.reason.equals(large.reason) and small.detail.equals(large.detail)
+    assert small.typed.null_count().sum_horizontal().item() > 0  # the empty texts did become missing values
