@@ -31,6 +31,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +62,11 @@ FACTS_PER_BUCKET = 2_000_000
 #: 8.6–9.9 s in line (three runs each, alternating). On one core, or beside other heavy work (load 10 on 2
 #: cores: 21.8–29.4 s with them against 17.4–26.2 s in line), they only contend.
 OVERLAP_MIN_CORES = 2
+#: How many ranges of cases the reader thread reads ahead of the one being computed. Two: at the start of a
+#: full run the rating pass takes longer than reading the first range, and with one range ahead the reader
+#: waited for it (0.8 s of a 1 M-case run beside other work); the price is one more range in memory (a range
+#: is ~1.5 M events, about 0.3 GB of first events).
+READ_AHEAD = 2
 #: The fact columns the case cells need.
 CELL_FACT_COLUMNS = ("case_id", "region_code", "dept_code", "item_code", "state", "completed_at", "inconsistent",
                      "on_time", "net_working_days", "same_day", "trips", "online", "rating_count")
@@ -264,7 +270,9 @@ def _split_by_case(frame: pl.DataFrame, bounds: list[str]) -> list[pl.DataFrame]
     range (the order of ``case_id >= lo AND case_id < hi`` in the warehouse: bytewise)."""
     if not bounds:
         return [frame]
-    part = pl.Series(bounds, dtype=pl.String).search_sorted(frame["case_id"], side="right")
+    # The range of a case: how many bounds it is at or above (one comparison per bound, cheaper than a binary
+    # search of every id among the bounds).
+    part = pl.sum_horizontal([(pl.col("case_id") >= bound).cast(pl.UInt32) for bound in bounds])
     parts = frame.with_columns(_part=part).partition_by("_part", as_dict=True, include_key=False)
     return [parts.get((k,), frame.clear()) for k in range(len(bounds) + 1)]
 
@@ -385,10 +393,11 @@ class MetricsJob:
             calendar = reference.load_calendar(self.wh)
             items, departments = reference.load_items(self.wh), reference.load_departments(self.wh)
         state.set_state(self.wh, "writing", str(run_id))
-        cases, case_counts, rating_counts = self._every_case(None, items, calendar, run_id)
-        months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
-        stale = sorted(set(group_metrics.stored_periods(self.wh)) - {p.label for p in months})
-        done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
+        with self._writes_behind():  # the months are stored while the last range's facts are written
+            cases, case_counts, rating_counts = self._every_case(None, items, calendar, run_id)
+            months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
+            stale = sorted(set(group_metrics.stored_periods(self.wh)) - {p.label for p in months})
+            done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
         group_metrics.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
         return RunReport(mode="full", cases=cases, periods=done)
 
@@ -447,9 +456,9 @@ class MetricsJob:
         events: per range, its selection, its reads (:meth:`_read_bucket`), a label, and the part of
         ``rated`` whose cases it holds. ``meanwhile`` (the rating pass) is run while the first range is read
         and returns ``rated``, the ratings per case; without it each range reads its cases' ratings itself.
-        The next range is read while the caller computes this one, and its facts are written while the caller
-        computes the next (threads: the warehouse calls release the GIL), when :attr:`overlap`; every write is
-        done when the loop ends."""
+        The next ranges (:data:`READ_AHEAD`) are read while the caller computes this one, and its facts are
+        written while the caller computes the next (threads: the warehouse calls release the GIL), when :attr:`overlap`; every write is
+        done when the loop ends, or inside an outer :meth:`_writes_behind` when that block ends."""
         bounds = events.case_bounds(self.wh, max(1, math.ceil(n_events / EVENTS_PER_BUCKET)), within)
         parts = [events.case_range(lo, hi, within) for lo, hi in zip([None, *bounds], [*bounds, None])]
         with_ratings = meanwhile is None
@@ -462,20 +471,31 @@ class MetricsJob:
             for k, cases in enumerate(parts):
                 yield cases, self._read_bucket(cases, with_ratings), f"part {k + 1} of {len(parts)}", per_range[k]
             return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read") as pool, self._writes_behind():
+            pending = deque(pool.submit(self._read_bucket, cases, with_ratings) for cases in parts[:READ_AHEAD])
+            per_range = rated_parts(meanwhile() if meanwhile else None)
+            for k, cases in enumerate(parts):
+                with self.profile.step("bucket: wait for its read"):
+                    reads = pending.popleft().result()
+                if k + READ_AHEAD < len(parts):
+                    pending.append(pool.submit(self._read_bucket, parts[k + READ_AHEAD], with_ratings))
+                yield cases, reads, f"part {k + 1} of {len(parts)}", per_range[k]
+            # The reader thread ends with the pool: its warehouse client goes with it.
+            pool.submit(self.wh.release_thread_client).result()
+
+    @contextmanager
+    def _writes_behind(self) -> Iterator[None]:
+        """Inside the block, bucket facts are written in a background thread (:meth:`_write_facts`) when
+        :attr:`overlap`; every write is done when the block ends. Nested, the outer block decides: a full run
+        lets the last range's write run while the months are computed (none of them reads the facts)."""
+        if not self.overlap or self._writer is not None:
+            yield
+            return
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read") as pool, \
-                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-write") as self._writer:
-                pending = pool.submit(self._read_bucket, parts[0], with_ratings)
-                per_range = rated_parts(meanwhile() if meanwhile else None)
-                for k, cases in enumerate(parts):
-                    with self.profile.step("bucket: wait for its read"):
-                        reads = pending.result()
-                    if k + 1 < len(parts):
-                        pending = pool.submit(self._read_bucket, parts[k + 1], with_ratings)
-                    yield cases, reads, f"part {k + 1} of {len(parts)}", per_range[k]
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-write") as self._writer:
+                yield
                 self._wait_for_write()
-                # The two threads end with the pools: their warehouse clients go with them.
-                pool.submit(self.wh.release_thread_client).result()
+                # The thread ends with the pool: its warehouse client goes with it.
                 self._writer.submit(self.wh.release_thread_client).result()
         finally:
             self._writer, self._writing = None, None

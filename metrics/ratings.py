@@ -52,7 +52,10 @@ def rating_facts(
     if as_of is None:
         as_of = dt.datetime.now(SHANGHAI)
     today = as_of.astimezone(SHANGHAI).date() if isinstance(as_of, dt.datetime) else as_of
-    rt = ratings.lazy().unique(subset="rating_id", keep="first")
+    # The first copy of each rating: is_first_distinct is the rule of unique(keep="first") at a tenth of its cost
+    # (0.09 s of CPU against 0.77 s for the 0.84 M ratings of the 1 M-case bench: Polars' unordered unique
+    # gathers every column per group).
+    rt = ratings.lazy().filter(pl.col("rating_id").is_first_distinct())
     fu = followups.lazy().unique(subset="followup_id", keep="first").sort("action_time", "followup_id")
     per_rating = fu.group_by("rating_id").agg(
         _decision=pl.col("action").filter(pl.col("action").is_in(["appeal_upheld", "appeal_rejected"])).last(),
