@@ -149,6 +149,13 @@ def decode_bodies(bodies: list[bytes]) -> list[pl.DataFrame]:
 
 
 @dataclass
+class Arrival:
+    """A request counted in :attr:`IngestWriter.arriving` while ``counted`` (until it is queued or answered)."""
+
+    counted: bool = True
+
+
+@dataclass
 class Unit:
     """The requests one commit takes from the queue: ``prepared`` — the batch of the requests committed
     together, validated and converted ahead (None when the commit prepares them itself: a unit holding
@@ -219,42 +226,47 @@ class IngestWriter:
         """Seconds until the queue has likely drained (for ``Retry-After``)."""
         return max(1, min(60, math.ceil(self.pending_rows / max(self._rate, 1.0))))
 
-    def arrive(self) -> list[bool]:
-        """A request has arrived: count it in :attr:`arriving` until it is queued (``submit(expected=…)``)
-        or :meth:`left` without being queued. Returns the flag to hand to both."""
+    def arrive(self) -> Arrival:
+        """A request has arrived: count it in :attr:`arriving` until it is queued (``submit(arrival=…)``)
+        or :meth:`left` without being queued. Returns the arrival to hand to both."""
         with self._cond:
             self.arriving += 1
-        return [True]
+        return Arrival()
 
-    def left(self, expected: list[bool]) -> None:
+    def left(self, arrival: Arrival) -> None:
         """A request counted by :meth:`arrive` is answered without being queued."""
         with self._cond:
-            if expected[0]:
-                expected[0] = False
-                self.arriving -= 1
+            if self._settle(arrival):
                 self._cond.notify_all()
 
-    def submit(self, frame, source: str, actor: str | None = None, on_done=None, expected: list[bool] | None = None) -> Job:
-        """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed)."""
+    def _settle(self, arrival: Arrival | None) -> bool:
+        """Stop counting ``arrival`` in :attr:`arriving` (once; called holding ``_cond``). True if it was counted."""
+        if arrival is None or not arrival.counted:
+            return False
+        arrival.counted = False
+        self.arriving -= 1
+        return True
+
+    def submit(self, frame, source: str, actor: str | None = None, on_done=None, arrival: Arrival | None = None) -> Job:
+        """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed; ``arrival``: the
+        request's :meth:`arrive`, counted no longer)."""
         return self._queue(Job(frame, source, frame.height, actor, on_done=[on_done] if on_done else [],
-                               alone=self.group_rows <= 1 or holds_reference_data(frame)), expected)
+                               alone=self.group_rows <= 1 or holds_reference_data(frame)), arrival)
 
     def submit_body(self, body: bytes, source: str, token: tokens.Token, batch_id: str, max_lines: int,
-                    on_done=None, expected: list[bool] | None = None) -> Job:
+                    on_done=None, arrival: Arrival | None = None) -> Job:
         """Queue an NDJSON body as it came (:func:`is_plain_ndjson`): the writer decodes the bodies of a
         group together, checks each against its token's grant (:func:`ingest.scope.violations`, one
         look-up per token) and answers 403/413/400 for a request as the request path would."""
         rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
         return self._queue(Job(None, source, rows, token.actor, on_done=[on_done] if on_done else [],
-                               body=body, token=token, batch_id=batch_id, max_lines=max_lines), expected)
+                               body=body, token=token, batch_id=batch_id, max_lines=max_lines), arrival)
 
-    def _queue(self, job: Job, expected: list[bool] | None = None) -> Job:
+    def _queue(self, job: Job, arrival: Arrival | None = None) -> Job:
         with self._cond:
             if self.pending_rows > 0 and self.pending_rows + job.rows > self.queue_rows:
                 raise QueueFull(self.retry_after())
-            if expected and expected[0]:
-                expected[0] = False
-                self.arriving -= 1
+            self._settle(arrival)
             self._jobs.append(job)
             self.pending_rows += job.rows
             self._cond.notify_all()
@@ -662,13 +674,13 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                             headers={"Retry-After": str(retry)})
 
     async def push(request: Request) -> Response:
-        expected = writer.arrive()  # the writer's next group waits for this request (see IngestWriter.arriving)
+        arrival = writer.arrive()  # the writer's next group waits for this request (see IngestWriter.arriving)
         try:
-            return await _verified(request, expected)
+            return await _verified(request, arrival)
         finally:
-            writer.left(expected)
+            writer.left(arrival)
 
-    async def _verified(request: Request, expected: list[bool]) -> Response:
+    async def _verified(request: Request, arrival: Arrival) -> Response:
         try:
             token = await run_in_threadpool(verifier.verify, _bearer(request))
         except WarehouseError:
@@ -680,21 +692,21 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                 status_code=401, headers={"WWW-Authenticate": 'Bearer realm="hcp-ingest"'})
         held = [0]
         try:
-            return await _push(request, token, held, expected)
+            return await _push(request, token, held, arrival)
         finally:
             if held[0]:
                 pending = held[0]
                 held[0] = 0
                 inflight.give(pending)
 
-    async def _push(request: Request, token: tokens.Token, held: list[int], expected: list[bool]) -> Response:
+    async def _push(request: Request, token: tokens.Token, held: list[int], arrival: Arrival) -> Response:
         try:
             body = await _read_body(request, max_body_bytes, inflight, held)
             content_type = request.headers.get("content-type", "")
             waits = request.query_params.get("wait", "1") not in ("0", "false", "no")
             if waits and writer.group_rows > 1 and is_plain_ndjson(body, content_type):
                 # Decoded and checked by the writer with the other requests of its group.
-                return await _queue_body(request, token, held, body, expected)
+                return await _queue_body(request, token, held, body, arrival)
             frame = await run_in_threadpool(body_to_frame, body, content_type)
         except BadBody as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
@@ -719,7 +731,7 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         pending = held[0]
         try:  # once queued, the bytes are the writer's: given back when the batch is committed
             done, committed = _on_done(pending)
-            job = writer.submit(frame, source, token.actor, on_done=done, expected=expected)
+            job = writer.submit(frame, source, token.actor, on_done=done, arrival=arrival)
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
@@ -730,12 +742,12 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         return await _answer(job, batch_id, committed)
 
     async def _queue_body(request: Request, token: tokens.Token, held: list[int], body: bytes,
-                          expected: list[bool]) -> Response:
+                          arrival: Arrival) -> Response:
         batch_id, source = _batch_and_source(request, token, body)
         pending = held[0]
         try:  # once queued, the bytes are the writer's: given back when the batch is committed or refused
             done, committed = _on_done(pending)
-            job = writer.submit_body(body, source, token, batch_id, max_lines, on_done=done, expected=expected)
+            job = writer.submit_body(body, source, token, batch_id, max_lines, on_done=done, arrival=arrival)
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
