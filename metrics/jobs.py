@@ -521,13 +521,17 @@ class MetricsJob:
 
     def _read_bucket(self, cases: Where, with_ratings: bool) -> dict[str, pl.DataFrame]:
         """What the facts of the selected cases are made from: their first events (aggregated in the
-        warehouse) with their clock-stop events, and (``with_ratings``) how many ratings each has (``rated``)."""
+        warehouse) with their clock-stop events, and (``with_ratings``: an incremental run) how many ratings
+        each has (``rated``) and the stored facts they replace (``old``: the columns of their cells; read here,
+        before this run writes theirs)."""
         step = self.profile.step
         with step("bucket: read events"):
             reads = {"first": events.load_first_events_with_stops(self.wh, cases)}
         if with_ratings:
             with step("bucket: read ratings"):
                 reads["rated"] = ratings_q.ratings_per_case(self.wh, cases)
+            with step("bucket: read old facts"):
+                reads["old"] = facts_q.load_case_facts(self.wh, cases, columns=CELL_FACT_COLUMNS)
         return reads
 
     def _bucket_facts(self, reads: dict[str, pl.DataFrame], items: pl.DataFrame, calendar, label: str, run_id: int,
@@ -597,9 +601,9 @@ class MetricsJob:
         self.progress(f"增量计算办件事实 / case facts of the touched cases ({n_events:,} events)")
         cases, completed, delta = 0, [], []
         state.set_state(self.wh, "writing", str(run_id))
-        for cases_, reads, label, _ in self._case_buckets(n_events, touched):
-            with step("bucket: read old facts"):
-                old = case_cells(facts_q.load_case_facts(self.wh, cases_, columns=CELL_FACT_COLUMNS))
+        for _, reads, label, _ in self._case_buckets(n_events, touched):
+            with step("bucket: cells"):
+                old = case_cells(reads.pop("old"))
             facts = self._bucket_facts(reads, items, calendar, label, run_id)
             with step("bucket: cells"):
                 new = case_cells(facts)

@@ -96,16 +96,19 @@ def composite_scores(values: pl.DataFrame, config: ScoringConfig) -> pl.DataFram
     )
     if "rank_status" in values.columns:
         present_weight = pl.when(pl.col("rank_status") == RANKED).then(present_weight).otherwise(0.0)
+    # The weight present is a column of its own: repeated inside every contribution, it made the plan about
+    # ten times larger (Polars' planning was most of the cost of scoring a month's small frames).
+    weight = pl.col("_present_weight")
     contributions = [
-        pl.when((present_weight > 0) & pl.col(k).is_not_null())
-        .then(100.0 * config.weights[k] * attainment[k] / present_weight)
+        pl.when((weight > 0) & pl.col(k).is_not_null())
+        .then(100.0 * config.weights[k] * attainment[k] / weight)
         .alias(contribution_column(k))
         for k in config.weights
     ]
-    scored = values.with_columns(contributions)
+    scored = values.with_columns(_present_weight=present_weight).with_columns(contributions)
     return scored.with_columns(
-        composite_score=pl.when(present_weight > 0).then(ordered_sum([contribution_column(k) for k in config.weights]))
-    )
+        composite_score=pl.when(weight > 0).then(ordered_sum([contribution_column(k) for k in config.weights]))
+    ).drop("_present_weight")
 
 
 def ordered_sum(columns: list[str]) -> pl.Expr:
