@@ -166,7 +166,7 @@ def item_limits(cases: pl.LazyFrame, items: pl.LazyFrame) -> pl.LazyFrame:
     versions = items.select("item_code", "valid_from", "promised_limit_days").sort("valid_from")
     with_date = cases.with_columns(
         acceptance_date=pl.col("accepted_at").dt.date(),
-        _lookup_date=pl.col("accepted_at").dt.date().fill_null(pl.col("submitted_at").dt.date()),
+        _lookup_date=pl.coalesce("accepted_at", "submitted_at").dt.date(),
     ).sort("_lookup_date")
     in_force = with_date.join_asof(
         versions, left_on="_lookup_date", right_on="valid_from", by="item_code", strategy="backward",
@@ -228,10 +228,13 @@ def case_facts_from(
               .collect(engine=ENGINE).lazy())
         first = first.drop("stops")
     cases = item_limits(milestones_of(first.lazy().with_row_index("_k")), items.lazy())
+    # A local date costs a time-zone conversion per row (most of Polars' date work here): a completed case's
+    # completion is its end (its first terminal event), so its date is the end's, converted once.
     cases = cases.with_columns(
         _slot=calendar.locality_expr("region_code"),
-        completion_date=pl.col("completed_at").dt.date(),
         _end_date=pl.col("terminal_at").dt.date(),
+    ).with_columns(
+        completion_date=pl.when(pl.col("completed_at").is_not_null()).then(pl.col("_end_date")),
     ).with_columns(
         _idx_a=calendar.index_expr("acceptance_date", pl.col("_slot")),
         _idx_c=calendar.index_expr("completion_date", pl.col("_slot")),

@@ -65,17 +65,19 @@ def rating_facts(
     slot = calendar.locality_expr("region_code")
     limit = locality_value_expr("region_code", rectify_days, rectify_days_by_locality or {})
     facts = rt.join(per_rating, on="rating_id", how="left").with_columns(
+        _rated_date=pl.col("rated_at").dt.date(),  # once: a local date costs a time-zone conversion per row
+    ).with_columns(
         appeal_upheld=(pl.col("_decision") == "appeal_upheld").fill_null(False),
         revisited=pl.col("revisited").fill_null(False),
         good=pl.col("level") >= 4,
         bad=pl.col("level") <= 2,
         rectified=pl.col("rectified_at").is_not_null(),
         _used=calendar.index_expr(pl.col("rectified_at").dt.date(), slot)
-        - calendar.index_expr(pl.col("rated_at").dt.date(), slot),
+        - calendar.index_expr(pl.col("_rated_date"), slot),
     ).with_columns(
         counted=~pl.col("default_rating") & ~pl.col("appeal_upheld"),
         rectified_on_time=(pl.col("rectified") & (pl.col("_used") <= limit)).fill_null(False),
-        due_date=calendar.add_working_days_expr(pl.col("rated_at").dt.date(), limit, slot),
+        due_date=calendar.add_working_days_expr(pl.col("_rated_date"), limit, slot),
     ).with_columns(
         due=(pl.lit(today) > pl.col("due_date")).fill_null(False),
     )
