@@ -526,7 +526,8 @@ class MetricsJob:
         before this run writes theirs)."""
         step = self.profile.step
         with step("bucket: read events"):
-            reads = {"first": events.load_first_events_with_stops(self.wh, cases)}
+            # A shard's selection tests the cities' region codes: only the others test nothing but the case id.
+            reads = {"first": events.load_first_events_with_stops(self.wh, cases, on_case_id_only=self.cities is None)}
         if with_ratings:
             with step("bucket: read ratings"):
                 reads["rated"] = ratings_q.ratings_per_case(self.wh, cases)

@@ -64,13 +64,21 @@ def load_first_and_stop_events(wh: Warehouse, where: Where | str,
     return frame.drop("stops"), stops
 
 
-def load_first_events_with_stops(wh: Warehouse, where: Where | str, parameters: dict | None = None) -> pl.DataFrame:
+def load_first_events_with_stops(wh: Warehouse, where: Where | str, parameters: dict | None = None, *,
+                                 on_case_id_only: bool = False) -> pl.DataFrame:
     """:func:`metrics.facts.first_events` of the cases a condition selects, computed in ClickHouse ("first" is
     the earliest by (event time, event id), as there), each case with its distinct clock-stop events (``stops``:
     a list of ``event_type``, ``event_time``; :data:`hcp.domain.STOP_EVENT_TYPES`), in one pass over their
     distinct events. One pass: a deduplicated (``FINAL``) read costs about as much as the aggregation, and a
-    selection of scattered cases (an incremental run's) reads every granule."""
+    selection of scattered cases (an incremental run's) reads every granule.
+
+    ``on_case_id_only``: the condition tests nothing but ``case_id`` (the first column of the table's key, which
+    every copy of an event shares), so rows can be selected before the copies are collapsed: ClickHouse then
+    reads the other columns of the selected rows only (an incremental run's 39 k scattered cases at 1 M: 0.50
+    → 0.34 s). Never for a condition on another column (a region, a shard's cities): an older copy of an event
+    could then stand in for a newer one."""
     selection = as_where(where, parameters)
+    settings = " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_case_id_only else ""
     first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
     kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
     frame = wh.query_df(
@@ -84,7 +92,7 @@ def load_first_events_with_stops(wh: Warehouse, where: Where | str, parameters: 
         f"argMin({_CODES}, first_key) AS codes, toUInt32(countIf(onsite)) AS trips, "
         f"groupArrayIf(CAST((toString(event_type), event_time) AS Tuple(event_type String, event_time {TS})), "
         f"event_type IN ({kinds})) AS stops "
-        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id)", selection.params)
+        f"FROM {final('case_events')} WHERE {selection.sql()} GROUP BY case_id){settings}", selection.params)
     return frame
 
 
