@@ -532,7 +532,8 @@ class MetricsJob:
             with step("bucket: read ratings"):
                 reads["rated"] = ratings_q.ratings_per_case(self.wh, cases)
             with step("bucket: read old facts"):
-                reads["old"] = facts_q.load_case_facts(self.wh, cases, columns=CELL_FACT_COLUMNS)
+                reads["old"] = facts_q.load_case_facts(self.wh, cases, columns=CELL_FACT_COLUMNS,
+                                                       on_case_id_only=self.cities is None)
         return reads
 
     def _bucket_facts(self, reads: dict[str, pl.DataFrame], items: pl.DataFrame, calendar, label: str, run_id: int,

@@ -28,12 +28,18 @@ def fact_columns() -> tuple[str, ...]:
 
 # Serving the metrics job, the pages and the models: facts of a selection of cases ---------------------------
 def load_case_facts(wh: Warehouse, where: Where | str | None = None, parameters: dict | None = None,
-                    columns: tuple[str, ...] | None = None) -> pl.DataFrame:
-    """Stored case facts (every column, or only ``columns``) of the cases a condition selects."""
+                    columns: tuple[str, ...] | None = None, *, on_case_id_only: bool = False) -> pl.DataFrame:
+    """Stored case facts (every column, or only ``columns``) of the cases a condition selects.
+
+    ``on_case_id_only``: the condition tests nothing but ``case_id`` (the table's key, which every version of a
+    case's facts shares), so rows are selected before the versions are collapsed — only the selected cases'
+    versions are merged (an incremental run's scattered cases read while a full run's versions still wait
+    for a background merge: 0.66 s otherwise)."""
     selection = as_where(where, parameters)
     clause = f" WHERE {selection.sql()}" if selection.conditions else ""
     names = ", ".join(columns or fact_columns())
-    return wh.query_df(f"SELECT {names} FROM {final('case_facts')}{clause}", selection.params)
+    settings = " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_case_id_only and clause else ""
+    return wh.query_df(f"SELECT {names} FROM {final('case_facts')}{clause}{settings}", selection.params)
 
 
 def count_case_facts(wh: Warehouse, where: Where) -> int:
