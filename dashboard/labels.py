@@ -237,6 +237,10 @@ TEXT = {
     "in_progress_left": ("整改中（剩 {n} 个工作日）", "in progress ({n} working days left)"),
     "days_left_range": ("剩 {a}–{b} 个工作日", "{a}–{b} working days left"),
     "days_left_one": ("剩 {a} 个工作日", "{a} working days left"),
+    # The base of the due rates (bad_assessed_n), as the bulletin states it: the due ones and those rectified
+    # or explained while still within their limit.
+    "due_rate_base": ("基数 {n} 件：到期 {due} 件 + 期限内已整改 {early} 件",
+                      "base {n}: {due} due + {early} rectified within their limit"),
     "overdue_unrectified_status": ("逾期未整改", "overdue, not rectified"),
     "rectified_status": ("已整改", "rectified"),
     "rectified_late_status": ("已整改（逾期）", "rectified late"),

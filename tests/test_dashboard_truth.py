@@ -254,6 +254,10 @@ def test_overdue_unrectified_is_red_and_in_progress_neutral_with_working_days_le
     assert any(c.value == "剩 8 个工作日" for c in at.caption)
     ratings = app("q1", "ratings", period="2025-10")
     assert any("按指标计算日 2025-11-06 判断" in c.value for c in ratings.caption)
+    # The due rate's base, stated as the bulletin states it: qr1 due (Nov 5 < Nov 6) and qr4 rectified on Oct 20,
+    # within its limit (due Nov 6, not yet passed) — 1 rectified of 2 assessed.
+    assert tiles(ratings)["到期差评整改率"].value == "50.00%"
+    assert any(c.value == "基数 2 件：到期 1 件 + 期限内已整改 1 件" for c in ratings.caption)
     ratings.radio(key="ratings_view").set_value("period").run()
     table = ratings.dataframe[0].value.set_index("rating_id")
     assert table.loc["qr1", "rectify_status"] == "🔴 逾期未整改"

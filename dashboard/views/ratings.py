@@ -51,6 +51,10 @@ if ui.period_has_data():
             if key == "bad_in_progress" and value and days_left.len():
                 a, b = int(days_left.min()), int(days_left.max())
                 column.caption(c.t("days_left_one").format(a=a) if a == b else c.t("days_left_range").format(a=a, b=b))
+            if key == "bad_rectified_due_rate" and period_row.get("bad_assessed_n"):
+                # The rate's base is more than the due tile when some were rectified early: say so, as the bulletin does.
+                n, due = int(period_row["bad_assessed_n"]), int(period_row.get("bad_due") or 0)
+                column.caption(c.t("due_rate_base").format(n=f"{n:,}", due=f"{due:,}", early=f"{n - due:,}"))
         if status.height:
             st.caption(c.t("due_as_of").format(day=f"{status['as_of'][0]:%Y-%m-%d}"))
         st.divider()
