@@ -96,7 +96,7 @@ def first_events(events: pl.LazyFrame) -> pl.LazyFrame:
     of the first completion, the codes of the earliest event and the number of on-site events (trips).
 
     ``events`` must be sorted by (event_time, event_id): "first" means earliest, ties broken by id.
-    ``warehouse.queries.events.load_first_and_stop_events`` is the same aggregate done in ClickHouse (tested to agree).
+    ``warehouse.queries.events.load_first_events_with_stops`` is the same aggregate done in ClickHouse (tested to agree).
     """
     return events.group_by("case_id").agg(
         submitted_at=_first_time("submitted"),

@@ -10,7 +10,7 @@ import json
 
 import polars as pl
 
-from warehouse.queries.events import load_events, load_first_and_stop_events
+from warehouse.queries.events import load_events, load_first_events_with_stops
 from warehouse.queries.reference import load_calendar, load_items
 from warehouse.queries.state import get_state
 from metrics.jobs import MetricsJob
@@ -101,11 +101,13 @@ def test_the_first_events_aggregated_in_the_warehouse_agree_with_the_rule(wareho
     events = load_events(warehouse)
     distinct = events.filter(pl.col("event_id").is_first_distinct()).sort("event_time", "event_id")
     expected = first_events(distinct.lazy()).collect().select(FIRST_EVENT_COLUMNS).sort("case_id")
-    first, stops = load_first_and_stop_events(warehouse, "1")
+    first = load_first_events_with_stops(warehouse, "1")
     in_warehouse = first.select(FIRST_EVENT_COLUMNS).sort("case_id")
     assert in_warehouse.equals(expected)
+    # The facts as the job makes them: each case's stops from the list beside it (``stops`` None), joined on
+    # the case's row — the same as the rule over every event.
     items, calendar = load_items(warehouse), load_calendar(warehouse)
-    facts = case_facts_from(in_warehouse, stops, items, calendar).sort("case_id")
+    facts = case_facts_from(first, None, items, calendar).sort("case_id")
     assert facts.equals(case_facts(events, items, calendar).sort("case_id"))
     assert facts.filter(pl.col("clock_stopped") | (pl.col("stopped_days") > 0)).height > 0  # stops were there
 
@@ -128,7 +130,7 @@ def test_the_first_events_break_ties_by_event_id_and_keep_any_code_whole(warehou
     warehouse.insert_df("case_events", events_frame(rows))
     events = load_events(warehouse).sort("event_time", "event_id")
     expected = first_events(events.lazy()).collect().select(FIRST_EVENT_COLUMNS).sort("case_id")
-    in_warehouse = load_first_and_stop_events(warehouse, "1")[0].select(FIRST_EVENT_COLUMNS).sort("case_id")
+    in_warehouse = load_first_events_with_stops(warehouse, "1").select(FIRST_EVENT_COLUMNS).sort("case_id")
     assert in_warehouse.equals(expected)
     assert in_warehouse.select("item_code", "dept_code", "channel", "result").rows() == [
         ("x", "00005市局12", "hall", "denied"), ("earlier", "", "hall", None)]

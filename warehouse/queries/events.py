@@ -53,17 +53,6 @@ _SPLIT_CODES = (
     "+ toUInt64(substringUTF8(codes, 6 + toUInt64(substringUTF8(codes, 1, 5)), 5))) AS item_code")
 
 
-def load_first_and_stop_events(wh: Warehouse, where: Where | str,
-                               parameters: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """What the facts of the cases a condition selects are made from, in one pass over their distinct events:
-    :func:`metrics.facts.first_events` computed in ClickHouse ("first" is the earliest by (event time,
-    event id), as there), and their clock-stop events (``case_id``, ``event_type``, ``event_time``;
-    :data:`hcp.domain.STOP_EVENT_TYPES`): :func:`load_first_events_with_stops` with the stops apart."""
-    frame = load_first_events_with_stops(wh, where, parameters)
-    stops = frame.select("case_id", "stops").filter(pl.col("stops").list.len() > 0).explode("stops").unnest("stops")
-    return frame.drop("stops"), stops
-
-
 def load_first_events_with_stops(wh: Warehouse, where: Where | str, parameters: dict | None = None, *,
                                  on_case_id_only: bool = False) -> pl.DataFrame:
     """:func:`metrics.facts.first_events` of the cases a condition selects, computed in ClickHouse ("first" is
