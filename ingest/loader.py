@@ -7,14 +7,14 @@ One :meth:`Loader.load` call commits one batch:
 2. the rest are converted (:mod:`ingest.convert`: pseudonyms and masks, never clear personal data);
 3. ids repeated *within* the batch are reduced in Polars: an identical repeat is a duplicate, a repeat
    with other content is quarantined as ``duplicate_id_conflict`` (reference data: the last one wins);
-4. under the commit lock, the batch's ``(kind, record_id, content hash)`` go to a transient in-memory
-   stage table and are looked up in the ``received_ids`` ledger in one query (by its key
-   ``(kind, record_id)``), the hashes compared in Polars. A known id with the same content is a duplicate; with other content it is a
+4. under the commit lock, the batch's ids are looked up in the ``received_ids`` ledger in one query by
+   its key ``(kind, record_id)`` (sent with the query, or for a large batch through a transient
+   in-memory stage table: :func:`warehouse.queries.state.ledger_hashes`), the content hashes compared in Polars. A known id with the same content is a duplicate; with other content it is a
    conflict (facts: verified against the stored row first, see :meth:`Loader._verify_against_stored`)
    or a replacement (reference data, latest wins);
 5. the history of the reference data the batch creates or changes is appended (:mod:`ingest.history`:
    who — the ``actor`` —, when, before and after), then data rows are inserted (Arrow, one insert per
-   table), THEN the ledger rows (server side, from the stage), then the quarantine rows (deterministic
+   table), THEN the ledger rows (one insert of the new ids and their hashes), then the quarantine rows (deterministic
    ids, so never twice).
 
 A crash between 5's steps loses nothing (the ledger does not yet know the ids, so a restart inserts
@@ -58,7 +58,7 @@ from ingest.validate import Reader, Rule, fmt, validate, values_of
 from warehouse.client import WarehouseError
 from warehouse.migrations import current_tables
 from warehouse.queries.reference import catalogue_has
-from warehouse.queries.state import (create_stage, drop_table, ledger_hashes, record_in_ledger, stage_tables,
+from warehouse.queries.state import (drop_table, ledger_hashes, record_in_ledger, stage_tables,
                                      stored_by_id)
 
 STAGE_PREFIX = "ingest_stage_"
@@ -465,64 +465,51 @@ class Loader:
 
     def _commit(self, accepted: dict[str, pl.DataFrame], actor: str):
         """Steps 4-5 of the module docstring, under the commit lock."""
-        stage = f"{STAGE_PREFIX}{int(time.time())}_{os.getpid()}_{secrets.token_hex(4)}"
         wh = self.wh
-        create_stage(wh, stage)
-        skip_table = None
-        try:
-            staged = pl.concat([rows.select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id"),
-                                            pl.col("_hash").alias("h")) for k, rows in accepted.items()])
-            wh.insert_df(stage, staged)
-            known = ledger_hashes(wh, stage)
-            inserted: dict[str, pl.DataFrame] = {}
-            conflicts: dict[str, pl.DataFrame] = {}
-            dupes: list[pl.DataFrame] = []  # the rows already stored, identical (their requests when grouped)
-            skip: list[pl.DataFrame] = []
-            for k, rows in accepted.items():
-                hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("h").alias("_ledger_hash"))
-                if hits.height:
-                    rows = rows.join(hits, left_on="_rid", right_on="record_id", how="left", maintain_order="left")
-                    rows = rows.with_columns((pl.col("_ledger_hash") == pl.col("_hash")).alias("same")).drop("_ledger_hash")
-                    if k in FACT_KINDS and (rows["same"] == False).any():  # noqa: E712 - polars mask
-                        rows = self._verify_against_stored(k, rows)
-                    same = rows["same"].fill_null(False)
-                    seen = rows["same"].is_not_null()
-                    dupes.append(rows.filter(same).select(GROUP if GROUP in rows.columns else "_rid"))
-                    # Facts: a known id is never stored again (other content is a conflict); reference
-                    # data: identical is a duplicate, changed content replaces.
-                    if k in FACT_KINDS and (seen & ~same).any():
-                        conflicts[k] = rows.filter(seen & ~same)
-                    known_ids = seen if k in FACT_KINDS else same
-                    skip.append(rows.filter(known_ids).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
-                    rows = rows.filter(~known_ids)
-                    rows = rows.drop("same")
-                if rows.height:
-                    inserted[k] = rows
-            # The history of reference data first (see ingest.history for why it precedes the data) ...
-            changes = [history.change_rows(wh, k, rows, actor=actor) for k, rows in inserted.items()
-                       if k in REFERENCE_KINDS]
-            changes = [c for c in changes if c.height]
-            if changes:
-                history.store(wh, pl.concat(changes))
-            # ... data next ...
-            # A batch holds one row per id (step 3), so the insert-time collapse of rows with one sorting key
-            # (optimize_on_insert) has nothing to do but costs ~40 % of the insert: off (reads use FINAL).
-            for k, rows in inserted.items():
-                wh.insert_arrow(KIND_TABLE[k], arrow_for(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row", "_pos", GROUP,
-                                                                                  strict=False)),
-                                settings={"optimize_on_insert": 0})
-            # ... then the ledger.
-            if inserted:
-                if skip:
-                    skip_table = stage + "_skip"
-                    create_stage(wh, skip_table, with_hash=False)
-                    wh.insert_df(skip_table, pl.concat(skip))
-                record_in_ledger(wh, stage, skip_table)
-            return inserted, dupes, conflicts
-        finally:
-            drop_table(wh, stage)
-            if skip_table:
-                drop_table(wh, skip_table)
+        staged = pl.concat([rows.select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id"),
+                                        pl.col("_hash").alias("h")) for k, rows in accepted.items()])
+        known = ledger_hashes(wh, staged, stage=f"{STAGE_PREFIX}{int(time.time())}_{os.getpid()}_{secrets.token_hex(4)}")
+        inserted: dict[str, pl.DataFrame] = {}
+        conflicts: dict[str, pl.DataFrame] = {}
+        dupes: list[pl.DataFrame] = []  # the rows already stored, identical (their requests when grouped)
+        skip: list[pl.DataFrame] = []
+        for k, rows in accepted.items():
+            hits = known.filter(pl.col("kind") == k).select("record_id", pl.col("h").alias("_ledger_hash"))
+            if hits.height:
+                rows = rows.join(hits, left_on="_rid", right_on="record_id", how="left", maintain_order="left")
+                rows = rows.with_columns((pl.col("_ledger_hash") == pl.col("_hash")).alias("same")).drop("_ledger_hash")
+                if k in FACT_KINDS and (rows["same"] == False).any():  # noqa: E712 - polars mask
+                    rows = self._verify_against_stored(k, rows)
+                same = rows["same"].fill_null(False)
+                seen = rows["same"].is_not_null()
+                dupes.append(rows.filter(same).select(GROUP if GROUP in rows.columns else "_rid"))
+                # Facts: a known id is never stored again (other content is a conflict); reference
+                # data: identical is a duplicate, changed content replaces.
+                if k in FACT_KINDS and (seen & ~same).any():
+                    conflicts[k] = rows.filter(seen & ~same)
+                known_ids = seen if k in FACT_KINDS else same
+                skip.append(rows.filter(known_ids).select(pl.lit(k).alias("kind"), pl.col("_rid").alias("record_id")))
+                rows = rows.filter(~known_ids)
+                rows = rows.drop("same")
+            if rows.height:
+                inserted[k] = rows
+        # The history of reference data first (see ingest.history for why it precedes the data) ...
+        changes = [history.change_rows(wh, k, rows, actor=actor) for k, rows in inserted.items()
+                   if k in REFERENCE_KINDS]
+        changes = [c for c in changes if c.height]
+        if changes:
+            history.store(wh, pl.concat(changes))
+        # ... data next ...
+        # A batch holds one row per id (step 3), so the insert-time collapse of rows with one sorting key
+        # (optimize_on_insert) has nothing to do but costs ~40 % of the insert: off (reads use FINAL).
+        for k, rows in inserted.items():
+            wh.insert_arrow(KIND_TABLE[k], arrow_for(KIND_TABLE[k], rows.drop("_rid", "_hash", "_idx", "_row", "_pos", GROUP,
+                                                                              strict=False)),
+                            settings={"optimize_on_insert": 0})
+        # ... then the ledger.
+        if inserted:
+            record_in_ledger(wh, staged.join(pl.concat(skip), on=["kind", "record_id"], how="anti") if skip else staged)
+        return inserted, dupes, conflicts
 
     def _verify_against_stored(self, kind: str, rows: pl.DataFrame) -> pl.DataFrame:
         """Ids whose ledger hash differs: compare with the stored row itself before calling it a conflict.

@@ -36,13 +36,20 @@ def _counts(wh) -> dict:
     return out
 
 
-@pytest.fixture
-def loader(warehouse):
+@pytest.fixture(params=["ids sent with the query", "ids staged in a table"])
+def loader(request, warehouse, monkeypatch):
+    """A loader; the ledger is looked up both ways (:func:`warehouse.queries.state.ledger_hashes`): the ids
+    as a query parameter (a batch this small always), and through a stage table (what a batch above
+    ``LEDGER_LOOKUP_BY_VALUE`` ids takes), which must be gone after each batch."""
     from hcp.pii import ensure_key
-    from ingest.loader import Loader
+    from ingest.loader import STAGE_PREFIX, Loader
+    from warehouse.queries import state
 
     ensure_key()
-    return Loader(warehouse)
+    if request.param == "ids staged in a table":
+        monkeypatch.setattr(state, "LEDGER_LOOKUP_BY_VALUE", 0)
+    yield Loader(warehouse)
+    assert state.stage_tables(warehouse, STAGE_PREFIX) == []
 
 
 def test_within_one_file_and_across_files(loader, warehouse, tmp_path):
