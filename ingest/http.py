@@ -85,9 +85,11 @@ class Job:
     on_done: list = field(default_factory=list)
     #: holds reference data: committed on its own (see the module docstring)
     alone: bool = False
-    #: an NDJSON body still to decode (with the writer's group), its token, batch id and line limit
+    #: an NDJSON body still to decode (with the writer's group), its token (the grant it was admitted with, then
+    #: as the writer found it) and the token's digest, batch id and line limit
     body: bytes | None = None
     token: tokens.Token | None = None
+    token_hash: str = ""
     batch_id: str = ""
     max_lines: int = 0
     #: an answer other than the counts, decided by the writer (403 outside the grant, 413, 400, 503)
@@ -111,6 +113,12 @@ def refused_answer(token: tokens.Token, refused: pl.DataFrame) -> dict:
         "refused": [{"line": r["_line"], "kind": r["kind"], "record_id": r["record_id"], "reason": r["reason"],
                      "detail": r["detail"]} for r in refused.head(REFUSED_LISTED).iter_rows(named=True)],
     }
+
+
+#: The answer to a request without a valid token (``401``), and its header.
+UNAUTHORIZED = {"error": "需要有效的令牌 / a valid token is required: Authorization: Bearer <token> "
+                         "(issued with hcp tokens issue)"}
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="hcp-ingest"'}
 
 
 def too_many_lines(height: int, max_lines: int) -> dict:
@@ -149,13 +157,6 @@ def decode_bodies(bodies: list[bytes]) -> list[pl.DataFrame]:
 
 
 @dataclass
-class Arrival:
-    """A request counted in :attr:`IngestWriter.arriving` while ``counted`` (until it is queued or answered)."""
-
-    counted: bool = True
-
-
-@dataclass
 class Unit:
     """The requests one commit takes from the queue: ``prepared`` — the batch of the requests committed
     together, validated and converted ahead (None when the commit prepares them itself: a unit holding
@@ -178,10 +179,11 @@ class IngestWriter:
     ``group_rows <= 1`` commits each request alone). A writer that finds fewer than ``group_rows`` rows
     queued and no commit in flight waits up to ``group_wait`` seconds for more to join them.
 
-    Two threads, a pipeline of one: the *preparer* takes the next group from the queue, decodes it, checks
-    it against its tokens and validates and converts it (:meth:`ingest.loader.Loader.prepare`) while the
-    *committer* stores the group before it (ledger, inserts — ClickHouse's work, outside the GIL) and
-    answers its requests. Only the commit reads or writes the ledger, one group after the other, so
+    Two threads: the *preparer* takes the next group from the queue, looks up its tokens, decodes it, checks
+    it against their grants and validates and converts it (:meth:`ingest.loader.Loader.prepare`); the
+    *committer* stores it (ledger, inserts — ClickHouse's work, outside the GIL) and answers its requests.
+    With a full group queued the preparer prepares it beside the commit in flight; with less, it waits for
+    the commit so that the requests it answers join the next group (:meth:`_joins_later`). Only the commit reads or writes the ledger, one group after the other, so
     idempotency is that of one writer. A group holding reference data is prepared by the committer after
     the groups before it are stored, and the next group waits for it: a request always sees the
     catalogue, departments and regions as every earlier commit left them."""
@@ -195,9 +197,6 @@ class IngestWriter:
         self.group_wait = config.group_wait_seconds if group_wait is None else group_wait
         #: rows queued, being prepared or being committed (the queue bound counts them all)
         self.pending_rows = 0
-        #: requests received and not yet queued or answered (their token or body still being read): the
-        #: next group waits for them (at most ``group_wait``) rather than leave them to the one after
-        self.arriving = 0
         self.committed_batches = 0
         #: commits made (a group of requests is one; a group that failed and was retried request by
         #: request counts once more per request)
@@ -226,47 +225,27 @@ class IngestWriter:
         """Seconds until the queue has likely drained (for ``Retry-After``)."""
         return max(1, min(60, math.ceil(self.pending_rows / max(self._rate, 1.0))))
 
-    def arrive(self) -> Arrival:
-        """A request has arrived: count it in :attr:`arriving` until it is queued (``submit(arrival=…)``)
-        or :meth:`left` without being queued. Returns the arrival to hand to both."""
-        with self._cond:
-            self.arriving += 1
-        return Arrival()
-
-    def left(self, arrival: Arrival) -> None:
-        """A request counted by :meth:`arrive` is answered without being queued."""
-        with self._cond:
-            if self._settle(arrival):
-                self._cond.notify_all()
-
-    def _settle(self, arrival: Arrival | None) -> bool:
-        """Stop counting ``arrival`` in :attr:`arriving` (once; called holding ``_cond``). True if it was counted."""
-        if arrival is None or not arrival.counted:
-            return False
-        arrival.counted = False
-        self.arriving -= 1
-        return True
-
-    def submit(self, frame, source: str, actor: str | None = None, on_done=None, arrival: Arrival | None = None) -> Job:
-        """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed; ``arrival``: the
-        request's :meth:`arrive`, counted no longer)."""
+    def submit(self, frame, source: str, actor: str | None = None, on_done=None) -> Job:
+        """Queue a batch (``actor``: who writes it; ``on_done``: called once it is committed or failed)."""
         return self._queue(Job(frame, source, frame.height, actor, on_done=[on_done] if on_done else [],
-                               alone=self.group_rows <= 1 or holds_reference_data(frame)), arrival)
+                               alone=self.group_rows <= 1 or holds_reference_data(frame)))
 
-    def submit_body(self, body: bytes, source: str, token: tokens.Token, batch_id: str, max_lines: int,
-                    on_done=None, arrival: Arrival | None = None) -> Job:
-        """Queue an NDJSON body as it came (:func:`is_plain_ndjson`): the writer decodes the bodies of a
-        group together, checks each against its token's grant (:func:`ingest.scope.violations`, one
-        look-up per token) and answers 403/413/400 for a request as the request path would."""
+    def submit_body(self, body: bytes, source: str, token: tokens.Token, token_hash: str, batch_id: str,
+                    max_lines: int, on_done=None) -> Job:
+        """Queue an NDJSON body as it came (:func:`is_plain_ndjson`) with the grant its request was admitted
+        with and the token's digest: the writer looks up the tokens of a group once more (one query: a token
+        revoked meanwhile stores nothing, 401), decodes its bodies together, checks each against its token's
+        grant (:func:`ingest.scope.violations`, one look-up per token) and answers 403/413/400 for a request
+        as the request path would."""
         rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
         return self._queue(Job(None, source, rows, token.actor, on_done=[on_done] if on_done else [],
-                               body=body, token=token, batch_id=batch_id, max_lines=max_lines), arrival)
+                               body=body, token=token, token_hash=token_hash, batch_id=batch_id,
+                               max_lines=max_lines))
 
-    def _queue(self, job: Job, arrival: Arrival | None = None) -> Job:
+    def _queue(self, job: Job) -> Job:
         with self._cond:
             if self.pending_rows > 0 and self.pending_rows + job.rows > self.queue_rows:
                 raise QueueFull(self.retry_after())
-            self._settle(arrival)
             self._jobs.append(job)
             self.pending_rows += job.rows
             self._cond.notify_all()
@@ -279,11 +258,11 @@ class IngestWriter:
     def _next_group(self) -> list[Job]:
         """The jobs the next commit takes, off the head of the queue (called holding ``_cond``): one job
         holding reference data alone, else the queued jobs without any, in order, up to ``group_rows``.
-        It waits (at most ``group_wait``, less once the group is full) for more to join: with nothing in
-        flight, for any request; with a commit in flight, for the requests already arriving."""
+        With nothing in flight it waits (at most ``group_wait``, less once the group is full) for more to
+        join; with a commit in flight it is called only for a full group (:meth:`_joins_later`)."""
         if self.group_wait > 0 and not self._jobs[0].alone:
             deadline = time.monotonic() + self.group_wait
-            while not self._stopping and self._queued_rows() < self.group_rows and (self._idle() or self.arriving > 0):
+            while not self._stopping and self._queued_rows() < self.group_rows and self._idle():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -305,7 +284,8 @@ class IngestWriter:
         holds reference data, stored), prepared, handed to the committer."""
         while True:
             with self._cond:
-                while not self._stopping and (not self._jobs or self._ready is not None or self._waits_for_reference()):
+                while not self._stopping and (not self._jobs or self._ready is not None or self._waits_for_reference()
+                                              or self._joins_later()):
                     self._cond.wait()
                 if not self._jobs:  # stopping, and nothing left
                     self._prepared_all = True
@@ -321,6 +301,15 @@ class IngestWriter:
             with self._cond:
                 self._ready = unit
                 self._cond.notify_all()
+
+    def _joins_later(self) -> bool:
+        """A commit is in flight and the queue holds less than a full group (called holding ``_cond``): the
+        next group is taken once the commit is done, so that the requests it answers (and those that come
+        meanwhile) join it. A group costs mostly the same whatever it holds — in process, a group of one
+        request of 200 records ~45 ms, of eight ~70 ms —, so eight requests in one group cost far less than
+        a group of one prepared beside the commit and then one of seven; with a full group queued, it is
+        prepared while the commit runs."""
+        return self._committing is not None and self._queued_rows() < self.group_rows
 
     def _waits_for_reference(self) -> bool:
         """A group holding reference data is not yet stored (called holding ``_cond``)."""
@@ -399,6 +388,9 @@ class IngestWriter:
         raw = [job for job in group if job.body is not None]
         if not raw:
             return
+        raw = self._tokens_now(raw)
+        if not raw:
+            return
         try:
             frames = decode_bodies([job.body for job in raw])
         except Exception:  # no input stops ingest: each body on its own says what is wrong with it
@@ -447,6 +439,26 @@ class IngestWriter:
                 job.frame = with_positions(frame, "batch", job.batch_id)
                 job.alone = self.group_rows <= 1 or holds_reference_data(job.frame)
 
+
+    def _tokens_now(self, raw: list[Job]) -> list[Job]:
+        """The queued bodies whose token is still valid, with its grant as the warehouse holds it now (one
+        look-up for the group); the others are answered 401 (revoked since their request was admitted) or
+        503 (the warehouse cannot say), and their bodies dropped."""
+        try:
+            current = tokens.grants(self.loader.wh, [job.token_hash for job in raw])
+        except WarehouseError:
+            current = None
+        valid = []
+        for job in raw:
+            token = current.get(job.token_hash) if current is not None else None
+            if token is not None:
+                job.token = token
+                valid.append(job)
+                continue
+            job.body = None
+            job.response = (401, UNAUTHORIZED) if current is not None else (
+                503, {"error": "the warehouse cannot check the token now; retry later", "retry_after": self.retry_after()})
+        return valid
 
     def _commit_alone(self, job: Job) -> None:
         self.commits += 1
@@ -674,39 +686,36 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                             headers={"Retry-After": str(retry)})
 
     async def push(request: Request) -> Response:
-        arrival = writer.arrive()  # the writer's next group waits for this request (see IngestWriter.arriving)
-        try:
-            return await _verified(request, arrival)
-        finally:
-            writer.left(arrival)
-
-    async def _verified(request: Request, arrival: Arrival) -> Response:
-        try:
-            token = await run_in_threadpool(verifier.verify, _bearer(request))
-        except WarehouseError:
-            return busy("the warehouse cannot check the token now; retry later")
+        # A token found valid lately is admitted without a look-up (no hop through the thread pool before the
+        # body is read); what the request stores is checked again: by the writer for the group it joins,
+        # here before the scope check otherwise (Verifier.admitted).
+        presented = _bearer(request)
+        token = verifier.admitted(presented)
+        checked = token is None
         if token is None:
-            return JSONResponse(
-                {"error": "需要有效的令牌 / a valid token is required: Authorization: Bearer <token> "
-                          "(issued with hcp tokens issue)"},
-                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="hcp-ingest"'})
+            try:
+                token = await run_in_threadpool(verifier.verify, presented)
+            except WarehouseError:
+                return busy("the warehouse cannot check the token now; retry later")
+        if token is None:
+            return JSONResponse(UNAUTHORIZED, status_code=401, headers=UNAUTHORIZED_HEADERS)
         held = [0]
         try:
-            return await _push(request, token, held, arrival)
+            return await _push(request, presented, token, checked, held)
         finally:
             if held[0]:
                 pending = held[0]
                 held[0] = 0
                 inflight.give(pending)
 
-    async def _push(request: Request, token: tokens.Token, held: list[int], arrival: Arrival) -> Response:
+    async def _push(request: Request, presented: str, token: tokens.Token, checked: bool, held: list[int]) -> Response:
         try:
             body = await _read_body(request, max_body_bytes, inflight, held)
             content_type = request.headers.get("content-type", "")
             waits = request.query_params.get("wait", "1") not in ("0", "false", "no")
             if waits and writer.group_rows > 1 and is_plain_ndjson(body, content_type):
-                # Decoded and checked by the writer with the other requests of its group.
-                return await _queue_body(request, token, held, body, arrival)
+                # Decoded and checked (its token too) by the writer with the other requests of its group.
+                return await _queue_body(request, token, tokens.digest(presented), held, body)
             frame = await run_in_threadpool(body_to_frame, body, content_type)
         except BadBody as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
@@ -719,6 +728,13 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
             return JSONResponse(too_many_lines(frame.height, max_lines), status_code=413)
         if frame.height == 0:
             return JSONResponse({"error": "the body holds no records"}, status_code=400)
+        if not checked:  # admitted without a look-up: checked now, before anything of it is stored
+            try:
+                token = await run_in_threadpool(verifier.verify, presented)
+            except WarehouseError:
+                return busy("the warehouse cannot check the token now; retry later")
+            if token is None:
+                return JSONResponse(UNAUTHORIZED, status_code=401, headers=UNAUTHORIZED_HEADERS)
         try:
             refused = await run_in_threadpool(scope.violations, wh, token, frame)
         except WarehouseError:
@@ -731,7 +747,7 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         pending = held[0]
         try:  # once queued, the bytes are the writer's: given back when the batch is committed
             done, committed = _on_done(pending)
-            job = writer.submit(frame, source, token.actor, on_done=done, arrival=arrival)
+            job = writer.submit(frame, source, token.actor, on_done=done)
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
@@ -741,13 +757,13 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
             return JSONResponse({"batch_id": batch_id, "queued": frame.height}, status_code=202)
         return await _answer(job, batch_id, committed)
 
-    async def _queue_body(request: Request, token: tokens.Token, held: list[int], body: bytes,
-                          arrival: Arrival) -> Response:
+    async def _queue_body(request: Request, token: tokens.Token, token_hash: str, held: list[int],
+                          body: bytes) -> Response:
         batch_id, source = _batch_and_source(request, token, body)
         pending = held[0]
         try:  # once queued, the bytes are the writer's: given back when the batch is committed or refused
             done, committed = _on_done(pending)
-            job = writer.submit_body(body, source, token, batch_id, max_lines, on_done=done, arrival=arrival)
+            job = writer.submit_body(body, source, token, token_hash, batch_id, max_lines, on_done=done)
         except QueueFull as exc:
             return JSONResponse(
                 {"error": "the writer is behind; retry later", "retry_after": exc.retry_after},
@@ -779,7 +795,8 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         await committed
         if job.response is not None:
             status, payload = job.response
-            headers = {"Retry-After": str(payload["retry_after"])} if status == 503 else None
+            headers = {"Retry-After": str(payload["retry_after"])} if status == 503 else \
+                UNAUTHORIZED_HEADERS if status == 401 else None
             return JSONResponse(payload, status_code=status, headers=headers)
         if job.error is not None:
             return JSONResponse({"batch_id": batch_id, "error": f"the batch was not stored: {job.error}"},

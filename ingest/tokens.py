@@ -20,6 +20,7 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -127,19 +128,40 @@ def grants(wh, hashes: list[str]) -> dict[str, Token]:
             if status == "active"}
 
 
+#: How long a token found valid lets its requests' bodies be read without a look-up (see :class:`Verifier`).
+ADMITTED_SECONDS = 60.0
+
+
 class Verifier:
     """Checks the tokens of concurrent requests together: one look-up per wave instead of one per request.
 
     A request joins the wave that has not been looked up yet; the first of a wave to find no look-up in
     flight runs it for everyone in the wave. Each look-up therefore starts after every request in its wave
     arrived, so a token revoked before a request came is refused, exactly as with one look-up per request.
+
+    A token found valid is remembered for :data:`ADMITTED_SECONDS` (:meth:`admitted`): enough to read a
+    request's body without a look-up, never to store it — what a request stores is checked against the
+    warehouse again right before (the push endpoint's writer looks up the tokens of each group it
+    prepares, :func:`grants`). Only tokens found valid are remembered, so unknown ones cannot grow it.
     """
 
-    def __init__(self, wh):
+    def __init__(self, wh, *, admitted_seconds: float = ADMITTED_SECONDS):
         self.wh = wh
         self._cond = threading.Condition()
         self._open = _Wave()
         self._busy = False
+        self._admitted_seconds = admitted_seconds
+        self._admitted: dict[str, tuple[Token, float]] = {}
+
+    def admitted(self, token: str | None) -> Token | None:
+        """The grant of ``token`` if it was found valid within the last ``admitted_seconds`` (no look-up),
+        else None: verify it."""
+        if not plausible(token):
+            return None
+        seen = self._admitted.get(digest(token))
+        if seen is None or time.monotonic() - seen[1] > self._admitted_seconds:
+            return None
+        return seen[0]
 
     def verify(self, token: str | None) -> Token | None:
         """As :func:`verify`; a warehouse error is raised to every request of the wave."""
@@ -167,7 +189,12 @@ class Verifier:
                     self._cond.notify_all()
         if wave.error is not None:
             raise wave.error
-        return wave.found.get(h)
+        found = wave.found.get(h)
+        if found is None:
+            self._admitted.pop(h, None)
+        else:
+            self._admitted[h] = (found, time.monotonic())
+        return found
 
 
 @dataclass

@@ -54,3 +54,29 @@ def test_concurrent_checks_share_lookups_and_see_revocation(warehouse, monkeypat
     # A revocation after a check is seen by the next one.
     tokens.revoke(warehouse, "hall-a")
     assert verifier.verify(good) is None
+
+
+def test_only_a_token_found_valid_lately_is_admitted_without_a_look_up(warehouse):
+    """Verifier.admitted: the grant of a token its last look-up found valid, for ``admitted_seconds``; never
+    for a token not looked up, found unknown or revoked, or looked up too long ago."""
+    good, _ = tokens.issue(warehouse, "hall-a", kinds=("case_event",), region_code="370200000000")
+    grant = tokens.verify(warehouse, good)
+    assert (grant.name, grant.kinds, grant.region_code) == ("hall-a", ("case_event",), "370200000000")
+    other, _ = tokens.issue(warehouse, "hall-b", kinds=("case_event",))
+    verifier = tokens.Verifier(warehouse)
+    assert verifier.admitted(good) is None  # never looked up
+    assert verifier.verify(good) == grant
+    assert verifier.admitted(good) == grant
+    assert verifier.admitted(other) is None
+    assert verifier.verify("hcp_unknown") is None and verifier.admitted("hcp_unknown") is None
+    assert verifier.admitted(None) is None and verifier.admitted("not-a-token") is None
+    # Revoked: admitted until the next look-up, which finds it gone and forgets it.
+    tokens.revoke(warehouse, "hall-a")
+    assert verifier.admitted(good) == grant
+    assert verifier.verify(good) is None
+    assert verifier.admitted(good) is None
+    # Looked up longer ago than admitted_seconds: looked up again.
+    stale = tokens.Verifier(warehouse, admitted_seconds=0.05)
+    assert stale.verify(other) is not None and stale.admitted(other) is not None
+    time.sleep(0.1)
+    assert stale.admitted(other) is None
