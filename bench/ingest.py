@@ -293,9 +293,10 @@ def http_scenario(workdir: Path, *, clients: int, batches: int, batch: int) -> l
               f"{clients * batches} requests of {batch}, {commits} commits; server CPU {cpu:.2f} s = "
               f"{total / max(cpu, 1e-9):,.0f} records per CPU second; the {clients} clients' CPU {client_cpu:.2f} s)",
               flush=True)
-        # Where the server's CPU went: the writer's two threads on their own, the rest (ClickHouse's threads —
+        # Where the server's CPU went: the writer's threads on their own, the rest (ClickHouse's threads —
         # queries, inserts, background merges —, Polars' pool, the event loop, token checks) together.
-        split = (f"; server CPU: preparing {writer_cpu['prepare']:.2f} s (decode, scope, validate, convert), "
+        checking = f"checking {writer_cpu['check']:.2f} s (tokens, scope), " if "check" in writer_cpu else ""
+        split = (f"; server CPU: preparing {writer_cpu['prepare']:.2f} s (decode, validate, convert), {checking}"
                  f"committing {writer_cpu['commit']:.2f} s (its Python thread), the rest "
                  f"{cpu - sum(writer_cpu.values()):.2f} s (ClickHouse's and Polars' threads, HTTP, token checks)"
                  if writer_cpu else "")

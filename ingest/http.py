@@ -43,6 +43,7 @@ import math
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import click
@@ -94,6 +95,10 @@ class Job:
     max_lines: int = 0
     #: an answer other than the counts, decided by the writer (403 outside the grant, 413, 400, 503)
     response: tuple[int, dict] | None = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
 
 
 def holds_reference_data(frame: pl.DataFrame) -> bool:
@@ -153,7 +158,10 @@ def decode_bodies(bodies: list[bytes]) -> list[pl.DataFrame]:
         *([pl.col("_byte") - pl.Series(byte_starts[owner])] if "_byte" in frame.columns else []),
     )
     parts = frame.partition_by("__body", maintain_order=True, include_key=False, as_dict=True)
-    return [parts.get((i,), frame.clear().drop("__body")) for i in range(len(bodies))]
+    if len(parts) < len(bodies):  # a body of blank lines only
+        empty = frame.clear().drop("__body")
+        return [parts.get((i,), empty) for i in range(len(bodies))]
+    return [parts[(i,)] for i in range(len(bodies))]
 
 
 @dataclass
@@ -179,9 +187,10 @@ class IngestWriter:
     ``group_rows <= 1`` commits each request alone). A writer that finds fewer than ``group_rows`` rows
     queued and no commit in flight waits up to ``group_wait`` seconds for more to join them.
 
-    Two threads: the *preparer* takes the next group from the queue, looks up its tokens, decodes it, checks
-    it against their grants and validates and converts it (:meth:`ingest.loader.Loader.prepare`); the
-    *committer* stores it (ledger, inserts — ClickHouse's work, outside the GIL) and answers its requests.
+    Three threads: the *preparer* takes the next group from the queue, decodes it and validates and
+    converts it (:meth:`ingest.loader.Loader.prepare`) while the *check* thread looks up its tokens and
+    checks its records against their grants (:meth:`_check`); the *committer* stores it (ledger, inserts —
+    ClickHouse's work, outside the GIL) and answers its requests.
     With a full group queued the preparer prepares it beside the commit in flight; with less, it waits for
     the commit so that the requests it answers join the next group (:meth:`_joins_later`). Only the commit reads or writes the ledger, one group after the other, so
     idempotency is that of one writer. A group holding reference data is prepared by the committer after
@@ -201,9 +210,9 @@ class IngestWriter:
         #: commits made (a group of requests is one; a group that failed and was retried request by
         #: request counts once more per request)
         self.commits = 0
-        #: CPU seconds the preparer and the committer threads spent (their own threads only; ClickHouse's
+        #: CPU seconds the preparer, check and committer threads spent (their own threads only; ClickHouse's
         #: threads and the HTTP event loop are not counted): where a push's time goes, on /ingest/health
-        self.cpu = {"prepare": 0.0, "commit": 0.0}
+        self.cpu = {"prepare": 0.0, "check": 0.0, "commit": 0.0}
         self.last_error: str | None = None
         self._rate = 50_000.0  # rows/s, refined as batches commit (for Retry-After)
         self._jobs: deque[Job] = deque()
@@ -212,6 +221,9 @@ class IngestWriter:
         self._ready: Unit | None = None  # prepared, waiting for the committer
         self._committing: Unit | None = None
         self._prepared_all = False  # the preparer has stopped: the committer ends once _ready is taken
+        #: looks up a group's tokens and checks its records against their grants while the preparer decodes
+        #: and prepares it (:meth:`_check`)
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="hcp-ingest-check")
         self._thread = threading.Thread(target=self._run, name="hcp-ingest-writer", daemon=True)
         self._committer = threading.Thread(target=self._run_commits, name="hcp-ingest-commit", daemon=True)
         self._thread.start()
@@ -317,15 +329,39 @@ class IngestWriter:
 
     def _prepare(self, group: list[Job]) -> Unit:
         """Decode ``group`` and, unless it holds reference data, validate and convert the requests it
-        commits together. Nothing here stops the writer: a failure leaves the work to the committer."""
+        commits together — while the check thread looks up their tokens and checks their records against
+        the grants (:meth:`_check`). The records are prepared as if every request may be stored, the usual
+        case, and prepared again without those the check refuses, so nothing of a refused request is
+        stored. Nothing here stops the writer: a failure leaves the work to the committer."""
         started = time.perf_counter()
+        check = None
         try:
-            self._decode(group)
+            check = self._decode(group)
         except Exception as exc:  # never the writer's end: the requests not yet decided say why
-            message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-            for job in group:
-                if job.frame is None and job.response is None:
-                    job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {message}"})
+            self._fail_undecided(group, exc)
+        prepared, together, alone = self._prepare_ready(group)
+        if check is not None:
+            try:
+                answers = check.result()
+            except Exception as exc:  # a fault of the check itself: nothing of its requests is stored
+                answers = [(job, (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {_first_line(exc)}"}))
+                           for job in group if job.response is None and job.token_hash]
+            for job, response in answers:
+                job.response = response
+                job.frame = None
+            if answers and any(job.response is not None for job in together):
+                prepared, together, alone = self._prepare_ready(group)
+        return Unit(group, together, alone, prepared, started)
+
+    @staticmethod
+    def _fail_undecided(group: list[Job], exc: BaseException) -> None:
+        for job in group:
+            if job.frame is None and job.response is None:
+                job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {_first_line(exc)}"})
+
+    def _prepare_ready(self, group: list[Job]) -> tuple[Prepared | None, list[Job], list[Job]]:
+        """The requests of ``group`` not answered yet, those committed together prepared (unless the group
+        holds reference data, which the committer prepares request by request)."""
         ready = [job for job in group if job.response is None]
         alone = [job for job in ready if job.alone]
         together = [job for job in ready if not job.alone]
@@ -336,7 +372,7 @@ class IngestWriter:
                                                actor=together[0].actor if len(together) == 1 else None)
             except Exception:  # the warehouse (a catalogue look-up): the commit prepares them again
                 prepared = None
-        return Unit(group, together, alone, prepared, started)
+        return prepared, together, alone
 
     @staticmethod
     def _together_frame(jobs: list[Job]) -> pl.DataFrame:
@@ -381,16 +417,14 @@ class IngestWriter:
                 for callback in job.on_done:
                     callback()
 
-    def _decode(self, group: list[Job]) -> None:
-        """The queued bodies of ``group``: decoded together, limits checked, each request's records
-        checked against its token's grant (one look-up per token); a request refused is answered so
-        (nothing of it stored) and the others go on."""
+    def _decode(self, group: list[Job]) -> Future | None:
+        """The queued bodies of ``group``: decoded together and their limits checked (413, 400), while the
+        check thread looks up their tokens. Returns the check of the decoded requests (:meth:`_check`),
+        running in the check thread, or None when the group has no body."""
         raw = [job for job in group if job.body is not None]
         if not raw:
-            return
-        raw = self._tokens_now(raw)
-        if not raw:
-            return
+            return None
+        grants = self._checker.submit(self._timed, tokens.grants, self.loader.wh, [job.token_hash for job in raw])
         try:
             frames = decode_bodies([job.body for job in raw])
         except Exception:  # no input stops ingest: each body on its own says what is wrong with it
@@ -401,7 +435,7 @@ class IngestWriter:
                 except Exception as exc:
                     frames.append(None)
                     job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {exc}"})
-        checked: list[tuple[Job, pl.DataFrame]] = []
+        decoded: list[tuple[Job, pl.DataFrame]] = []
         for job, frame in zip(raw, frames):
             job.body = None
             if frame is None:
@@ -411,12 +445,38 @@ class IngestWriter:
             elif frame.height == 0:
                 job.response = (400, {"error": "the body holds no records"})
             else:
-                checked.append((job, frame))
+                job.frame = with_positions(frame, "batch", job.batch_id)
+                job.alone = self.group_rows <= 1 or holds_reference_data(job.frame)
+                decoded.append((job, frame))
+        return self._checker.submit(self._timed, self._check, grants, decoded)
+
+    def _timed(self, fn, *args):
+        """``fn(*args)`` in the check thread, its CPU counted in :attr:`cpu` ``["check"]``."""
+        cpu = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            self.cpu["check"] += time.thread_time() - cpu
+
+    def _check(self, grants: Future, decoded: list[tuple[Job, pl.DataFrame]]) -> list[tuple[Job, tuple[int, dict]]]:
+        """The answer of each decoded request that may not be stored: 401 when its token is no longer valid
+        (the look-up ``grants``: revoked since its request was admitted), 403 when a record is outside its
+        grant (:func:`ingest.scope.violations`, one check per token for its requests together), 503 when the
+        warehouse cannot say. Runs in the check thread; reads the requests, changes none."""
+        try:
+            current = grants.result()
+        except WarehouseError:
+            return [(job, (503, {"error": "the warehouse cannot check the token now; retry later",
+                                 "retry_after": self.retry_after()})) for job, _frame in decoded]
+        answers: list[tuple[Job, tuple[int, dict]]] = []
         by_token: dict[str, list[tuple[Job, pl.DataFrame]]] = {}
-        for job, frame in checked:
-            by_token.setdefault((job.token.name, job.token.kinds, job.token.region_code), []).append((job, frame))
-        for pairs in by_token.values():
-            token = pairs[0][0].token
+        for job, frame in decoded:
+            if job.token_hash in current:
+                by_token.setdefault(job.token_hash, []).append((job, frame))
+            else:
+                answers.append((job, (401, UNAUTHORIZED)))
+        for token_hash, pairs in by_token.items():
+            token = current[token_hash]
             # One check for the token's requests: lines numbered across them, then mapped back.
             offsets = np.cumsum([0] + [frame.height for _, frame in pairs])
             together = pl.concat([frame.select(*[c for c in frame.columns if c != "_line"]) for _, frame in pairs],
@@ -425,40 +485,18 @@ class IngestWriter:
             try:
                 refused = scope.violations(self.loader.wh, token, together)
             except WarehouseError:
-                for job, _frame in pairs:
-                    job.response = (503, {"error": "the warehouse cannot check the records' scope now; retry later",
-                                          "retry_after": self.retry_after()})
+                answers += [(job, (503, {"error": "the warehouse cannot check the records' scope now; retry later",
+                                         "retry_after": self.retry_after()})) for job, _frame in pairs]
                 continue
-            owner = np.searchsorted(offsets, refused["_line"].to_numpy() - 1, side="right") - 1 if refused.height else []
+            if refused.height == 0:
+                continue
+            owner = np.searchsorted(offsets, refused["_line"].to_numpy() - 1, side="right") - 1
             for index, (job, frame) in enumerate(pairs):
-                if refused.height and (owner == index).any():
+                if (owner == index).any():
                     mine = refused.filter(pl.Series(owner == index))
                     lines = frame["_line"].gather(pl.Series(mine["_line"].to_numpy() - 1 - offsets[index]))
-                    job.response = (403, refused_answer(token, mine.with_columns(lines.alias("_line"))))
-                    continue
-                job.frame = with_positions(frame, "batch", job.batch_id)
-                job.alone = self.group_rows <= 1 or holds_reference_data(job.frame)
-
-
-    def _tokens_now(self, raw: list[Job]) -> list[Job]:
-        """The queued bodies whose token is still valid, with its grant as the warehouse holds it now (one
-        look-up for the group); the others are answered 401 (revoked since their request was admitted) or
-        503 (the warehouse cannot say), and their bodies dropped."""
-        try:
-            current = tokens.grants(self.loader.wh, [job.token_hash for job in raw])
-        except WarehouseError:
-            current = None
-        valid = []
-        for job in raw:
-            token = current.get(job.token_hash) if current is not None else None
-            if token is not None:
-                job.token = token
-                valid.append(job)
-                continue
-            job.body = None
-            job.response = (401, UNAUTHORIZED) if current is not None else (
-                503, {"error": "the warehouse cannot check the token now; retry later", "retry_after": self.retry_after()})
-        return valid
+                    answers.append((job, (403, refused_answer(token, mine.with_columns(lines.alias("_line"))))))
+        return answers
 
     def _commit_alone(self, job: Job) -> None:
         self.commits += 1
@@ -498,6 +536,7 @@ class IngestWriter:
             self._cond.notify_all()
         self._thread.join(timeout)
         self._committer.join(timeout)
+        self._checker.shutdown(wait=False)
 
 
 class BadBody(ValueError):

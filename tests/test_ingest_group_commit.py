@@ -232,3 +232,64 @@ def test_a_kill_between_queueing_and_commit_loses_nothing_acknowledged(hcp_home,
         assert wh.query_value("SELECT count() FROM case_events FINAL") == len(every) * BATCH
         assert wh.query_value("SELECT uniqExact(event_id) FROM case_events") == len(every) * BATCH
         assert wh.query_value("SELECT count() FROM received_ids FINAL") == len(every) * BATCH
+
+
+def test_requests_queued_during_a_commit_join_one_group_after_it(warehouse):
+    """While a commit is in flight the writer does not take a group smaller than ``group_rows``: the
+    requests queued meanwhile are committed together once it is done (prepared beside the commit, the
+    first of them would have made a group of its own: three commits here instead of two)."""
+    import json
+
+    with grouped_endpoint(warehouse, group_rows=10_000, group_wait=0.01) as (url, writer, token):
+        entered, release = threading.Event(), threading.Event()
+        commit = writer.loader.commit
+
+        def held_first(prepared):
+            if not entered.is_set():
+                entered.set()
+                release.wait(60)
+            return commit(prepared)
+
+        writer.loader.commit = held_first
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            first = pool.submit(post, f"{url}/ingest", _ndjson(_events("A", 5)), token=token)
+            assert entered.wait(60)  # the first request's commit is in flight, and held
+            rest = []
+            for k in range(3):
+                rest.append(pool.submit(post, f"{url}/ingest", _ndjson(_events(f"B{k}", 5)), token=token))
+                deadline = time.monotonic() + 60
+                while writer.pending_rows < 5 * (k + 2) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                time.sleep(0.05)  # time enough for a writer that prepares ahead to take it alone
+            assert writer.commits == 1
+            release.set()
+            answers = [f.result() for f in [first, *rest]]
+    assert [(status, answer["accepted"]) for status, _h, answer in answers] == [(200, 5)] * 4, json.dumps(answers[0][2])
+    assert writer.commits == 2
+    assert warehouse.query_value("SELECT count() FROM case_events FINAL") == 20
+
+
+def test_a_request_outside_its_grant_is_refused_alone_within_its_group(warehouse):
+    """The tokens and scope of a group are checked beside its preparation, which assumes every request
+    may be stored; a request refused (403) is left out and the rest prepared again without it: the others
+    are stored as if it had not been sent, and nothing of it is."""
+    from ingest.tokens import issue
+
+    with grouped_endpoint(warehouse, group_rows=15) as (url, writer, token):
+        qingdao, _grant = issue(warehouse, "qingdao-hall", kinds=("case_event",), region_code="370200000000")
+        outside = [event("J1", event_type="accepted", region_code="370102000000")]
+        sent = [(_ndjson(_events("G", 5)), token), (_ndjson(_events("Q", 4) + outside), qingdao),
+                (_ndjson(_events("H", 5)), token)]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = [pool.submit(post, f"{url}/ingest", body, token=t) for body, t in sent]
+            answers = [f.result() for f in futures]
+    statuses = [status for status, _h, _a in answers]
+    assert statuses == [200, 403, 200], answers
+    assert answers[1][2]["refused_count"] == 1 and answers[1][2]["refused"][0]["record_id"] == "J1"
+    assert answers[1][2]["refused"][0]["line"] == 5 and answers[1][2]["refused"][0]["reason"] == "region_outside_scope"
+    assert [answers[i][2]["accepted"] for i in (0, 2)] == [5, 5]
+    assert writer.commits == 1
+    stored = warehouse.query_df("SELECT event_id FROM case_events FINAL ORDER BY event_id")["event_id"].to_list()
+    assert stored == [f"G{k:04d}" for k in range(5)] + [f"H{k:04d}" for k in range(5)]
+    assert warehouse.query_value("SELECT count() FROM received_ids") == 10
+    assert warehouse.query_value("SELECT count() FROM quarantine") == 0
