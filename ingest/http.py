@@ -220,6 +220,9 @@ class IngestWriter:
         self._stopping = False
         self._ready: Unit | None = None  # prepared, waiting for the committer
         self._committing: Unit | None = None
+        #: queued requests the next group waits for: those queued when the last commit answered and as many
+        #: more as it answered (see _next_group); before any commit, the whole group_wait
+        self._awaited = 1 << 30
         self._prepared_all = False  # the preparer has stopped: the committer ends once _ready is taken
         #: looks up a group's tokens and checks its records against their grants while the preparer decodes
         #: and prepares it (:meth:`_check`)
@@ -270,11 +273,14 @@ class IngestWriter:
     def _next_group(self) -> list[Job]:
         """The jobs the next commit takes, off the head of the queue (called holding ``_cond``): one job
         holding reference data alone, else the queued jobs without any, in order, up to ``group_rows``.
-        With nothing in flight it waits (at most ``group_wait``, less once the group is full) for more to
-        join; with a commit in flight it is called only for a full group (:meth:`_joins_later`)."""
+        With nothing in flight it waits for more to join, at most ``group_wait`` and only until the
+        requests the last commit answered could all be back (as many more queued as it answered: eight
+        clients pushing in turn are all queued again ~2 ms after their answers; a client pushing alone
+        waits for nobody); with a commit in flight it is called only for a full group (:meth:`_joins_later`)."""
         if self.group_wait > 0 and not self._jobs[0].alone:
             deadline = time.monotonic() + self.group_wait
-            while not self._stopping and self._queued_rows() < self.group_rows and self._idle():
+            while (not self._stopping and self._queued_rows() < self.group_rows and self._idle()
+                   and len(self._jobs) < self._awaited):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -408,6 +414,7 @@ class IngestWriter:
                 self._committing = None
                 self.pending_rows -= rows
                 self.committed_batches += len(unit.jobs)
+                self._awaited = len(self._jobs) + len(unit.jobs)
                 if elapsed > 0 and rows:
                     self._rate = 0.7 * self._rate + 0.3 * (rows / elapsed)
                 self._cond.notify_all()

@@ -293,3 +293,30 @@ def test_a_request_outside_its_grant_is_refused_alone_within_its_group(warehouse
     assert stored == [f"G{k:04d}" for k in range(5)] + [f"H{k:04d}" for k in range(5)]
     assert warehouse.query_value("SELECT count() FROM received_ids") == 10
     assert warehouse.query_value("SELECT count() FROM quarantine") == 0
+
+
+def test_after_a_commit_the_writer_waits_only_for_the_clients_it_answered(warehouse):
+    """Having answered three requests, the writer takes the next group as soon as three are queued again,
+    not after ``group_wait`` (60 s here) nor only once ``group_rows`` rows are queued: eight clients pushing
+    in turn are all back ~2 ms after their answers, and a wait of its own would be dead time on each."""
+    with grouped_endpoint(warehouse, group_rows=30) as (url, writer, token):
+        first = _send_together(url, token, [_ndjson(_events(f"A{k}", 10)) for k in range(3)])
+        assert [status for status, _a in first] == [200] * 3 and writer.commits == 1
+        # Three again, of 5 records each: 15 rows, half of group_rows. A writer waiting for group_rows or
+        # group_wait would answer none of them within the clients' timeout.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = [pool.submit(post_within, f"{url}/ingest", _ndjson(_events(f"B{k}", 5)), token, 20) for k in range(3)]
+            again = [f.result() for f in futures]
+    assert [(status, answer["accepted"]) for status, answer in again] == [(200, 5)] * 3
+    assert writer.commits == 2
+
+
+def post_within(url: str, body: bytes, token: str, timeout: float) -> tuple[int, dict]:
+    """POST with a client timeout (raises if no answer comes within it)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/x-ndjson", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, json.loads(response.read())
