@@ -180,7 +180,8 @@ def login(driver, url: str, username: str) -> float:
     driver.get(f"{url}/")
     box = wait(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='用户名']")), 120)
     box.send_keys(username)
-    driver.find_element(By.CSS_SELECTOR, "input[aria-label='密码']").send_keys(PASSWORD)
+    # The form's widgets are drawn one after the other: the password box may come after the user name's.
+    wait(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='密码']")), 60).send_keys(PASSWORD)
     button = wait(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stFormSubmitButton'] button")), 60)
     seconds = timed(driver, button.click)
     wait(driver, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "退出登录"], 30)
