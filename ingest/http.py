@@ -86,10 +86,9 @@ class Job:
     on_done: list = field(default_factory=list)
     #: holds reference data: committed on its own (see the module docstring)
     alone: bool = False
-    #: an NDJSON body still to decode (with the writer's group), its token (the grant it was admitted with, then
-    #: as the writer found it) and the token's digest, batch id and line limit
+    #: an NDJSON body still to decode (with the writer's group), the digest of its token (looked up again by
+    #: the writer), its batch id and line limit
     body: bytes | None = None
-    token: tokens.Token | None = None
     token_hash: str = ""
     batch_id: str = ""
     max_lines: int = 0
@@ -254,7 +253,7 @@ class IngestWriter:
         as the request path would."""
         rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
         return self._queue(Job(None, source, rows, token.actor, on_done=[on_done] if on_done else [],
-                               body=body, token=token, token_hash=token_hash, batch_id=batch_id,
+                               body=body, token_hash=token_hash, batch_id=batch_id,
                                max_lines=max_lines))
 
     def _queue(self, job: Job) -> Job:
@@ -361,8 +360,10 @@ class IngestWriter:
 
     @staticmethod
     def _fail_undecided(group: list[Job], exc: BaseException) -> None:
+        """The decode failed: its requests not answered yet are answered 500 — those not decoded, and every
+        queued body, decoded or not, since its check never ran (nothing unchecked is stored)."""
         for job in group:
-            if job.frame is None and job.response is None:
+            if job.response is None and (job.frame is None or job.token_hash):
                 job.response = (500, {"batch_id": job.batch_id, "error": f"the batch was not stored: {_first_line(exc)}"})
 
     def _prepare_ready(self, group: list[Job]) -> tuple[Prepared | None, list[Job], list[Job]]:

@@ -320,3 +320,30 @@ def post_within(url: str, body: bytes, token: str, timeout: float) -> tuple[int,
         "Content-Type": "application/x-ndjson", "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, json.loads(response.read())
+
+
+def test_a_failure_while_decoding_a_group_stores_none_of_its_bodies(warehouse, monkeypatch):
+    """Should decoding a group fail after some of its bodies were decoded (a fault no rule foresaw), the
+    check of their tokens and scope never ran: none of them is stored (500 each, to be sent again), not even
+    one already decoded — here one holds a record outside its token's subtree, one is within it."""
+    import ingest.http as http
+    from ingest.tokens import issue
+
+    calls = []
+    real = http.holds_reference_data
+
+    def failing_second(frame):
+        calls.append(frame.height)
+        if len(calls) == 2:
+            raise RuntimeError("a fault no rule foresaw")
+        return real(frame)
+
+    with grouped_endpoint(warehouse, group_rows=10) as (url, writer, _token):
+        qingdao, _grant = issue(warehouse, "qingdao-hall", kinds=("case_event",), region_code="370200000000")
+        monkeypatch.setattr(http, "holds_reference_data", failing_second)
+        outside = _ndjson([event("J1", event_type="accepted", region_code="370102000000"), *_events("Q", 4)])
+        answers = _send_together(url, qingdao, [outside, _ndjson(_events("P", 5))])
+    assert [status for status, _answer in answers] == [500, 500], answers
+    assert all("a fault no rule foresaw" in answer["error"] for _status, answer in answers)
+    assert warehouse.query_value("SELECT count() FROM case_events") == 0
+    assert warehouse.query_value("SELECT count() FROM received_ids") == 0
