@@ -740,12 +740,9 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
         token = verifier.admitted(presented)
         checked = token is None
         if token is None:
-            try:
-                token = await run_in_threadpool(verifier.verify, presented)
-            except WarehouseError:
-                return busy("the warehouse cannot check the token now; retry later")
-        if token is None:
-            return JSONResponse(UNAUTHORIZED, status_code=401, headers=UNAUTHORIZED_HEADERS)
+            token = await _looked_up(presented)
+            if isinstance(token, Response):
+                return token
         held = [0]
         try:
             return await _push(request, presented, token, checked, held)
@@ -754,6 +751,14 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
                 pending = held[0]
                 held[0] = 0
                 inflight.give(pending)
+
+    async def _looked_up(presented: str | None) -> tokens.Token | Response:
+        """The grant of the presented token as the warehouse holds it now, else the answer: 401, or 503."""
+        try:
+            token = await run_in_threadpool(verifier.verify, presented)
+        except WarehouseError:
+            return busy("the warehouse cannot check the token now; retry later")
+        return token if token is not None else JSONResponse(UNAUTHORIZED, status_code=401, headers=UNAUTHORIZED_HEADERS)
 
     async def _push(request: Request, presented: str, token: tokens.Token, checked: bool, held: list[int]) -> Response:
         try:
@@ -775,13 +780,10 @@ def make_routes(writer: IngestWriter, *, max_body_bytes: int, max_lines: int,
             return JSONResponse(too_many_lines(frame.height, max_lines), status_code=413)
         if frame.height == 0:
             return JSONResponse({"error": "the body holds no records"}, status_code=400)
-        if not checked:  # admitted without a look-up: checked now, before anything of it is stored
-            try:
-                token = await run_in_threadpool(verifier.verify, presented)
-            except WarehouseError:
-                return busy("the warehouse cannot check the token now; retry later")
-            if token is None:
-                return JSONResponse(UNAUTHORIZED, status_code=401, headers=UNAUTHORIZED_HEADERS)
+        if not checked:  # admitted without a look-up: looked up now, before anything of it is stored
+            token = await _looked_up(presented)
+            if isinstance(token, Response):
+                return token
         try:
             refused = await run_in_threadpool(scope.violations, wh, token, frame)
         except WarehouseError:
