@@ -28,7 +28,7 @@ from ingest.convert import person_key_expr, protect_people, protect_raw_expr
 from ingest.fields import EXTRA, GROUP, KNOWN_FIELDS, PII_CARRIER, RAW
 from ingest.limits import MAX_RAW_CHARS, TRUNCATED_MARK
 from ingest.readers import extra_json_expr
-from ingest.validate import values_of
+from ingest.validate import ENGINE, values_of
 from warehouse.queries.state import existing_quarantine_ids, insert_quarantine, quarantine_records
 
 QUARANTINE_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason",
@@ -57,7 +57,7 @@ def raw_text(frame: pl.DataFrame) -> pl.Series:
         .when(pl.col("_cells") == "").then(pl.col("_x"))
         .otherwise(pl.col("_cells").str.strip_suffix("}") + pl.lit(",") + pl.col("_x").str.strip_prefix("{"))
         .alias("_m")).select(pl.when(pl.col("_m") == "").then(pl.lit("{}")).otherwise(pl.col("_m")).alias("raw"))
-    built = both.collect().to_series()
+    built = both.collect(engine=ENGINE).to_series()
     if RAW in frame.columns:
         return frame.select(pl.coalesce(pl.col(RAW), pl.lit(built))).to_series().alias("raw")
     return built

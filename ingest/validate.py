@@ -383,15 +383,21 @@ class Spec:
             f"{name}: at most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters each"))
 
 
+#: Polars' in-memory engine for the validation's plans: the default (``auto``, streaming in Polars 2) costs more
+#: per call — ``validate()`` of 200 case events 7.2 → 5.9 ms, of 1,600 9.5 → 8.1 ms, of 100,000 89 → 78 ms —
+#: and an HTTP push validates a group of small batches at a time (the metrics job chose it for its plans too).
+ENGINE = "in-memory"
+
+
 def values_of(frame: pl.DataFrame, expr: pl.Expr) -> pl.Series:
     """``expr`` over ``frame``, one value per row — also when ``expr`` is a literal (an absent column
     reads as null), which ``frame.select`` would give as a single row."""
-    return frame.lazy().with_columns(expr.alias("__value")).select("__value").collect().to_series()
+    return frame.lazy().with_columns(expr.alias("__value")).select("__value").collect(engine=ENGINE).to_series()
 
 
 def _broadcast_select(lazy: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> pl.DataFrame:
     """``select(**exprs)`` with literals broadcast to the frame's height (every row gets a value)."""
-    return lazy.with_columns(**exprs).select(list(exprs)).collect()
+    return lazy.with_columns(**exprs).select(list(exprs)).collect(engine=ENGINE)
 
 
 def fmt(template: str, *values: pl.Expr) -> pl.Expr:
@@ -538,7 +544,7 @@ def validate(kind: str, frame: pl.DataFrame, extra_rules: list[Rule] | None = No
             pl.concat_str([pl.when(pl.col(f"_r{i}")).then(
                 (pl.lit(rule.detail) if isinstance(rule.detail, str) else rule.detail).fill_null(rule.code))
                 for i, rule in enumerate(rules)], separator="; ", ignore_nulls=True).alias("detail"),
-        ).collect()
+        ).collect(engine=ENGINE)
         reason = reason.scatter(idx, out["reason"])
         detail = detail.scatter(idx, out["detail"])
     return Checked(typed=typed, reason=reason, detail=detail)
