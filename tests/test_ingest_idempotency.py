@@ -36,11 +36,12 @@ def _counts(wh) -> dict:
     return out
 
 
-@pytest.fixture(params=["ids sent with the query", "ids staged in a table"])
+@pytest.fixture(params=["ids sent with the query", "ids staged in a table", "ids staged for their bytes"])
 def loader(request, warehouse, monkeypatch):
     """A loader; the ledger is looked up both ways (:func:`warehouse.queries.state.ledger_hashes`): the ids
     as a query parameter (a batch this small always), and through a stage table (what a batch above
-    ``LEDGER_LOOKUP_BY_VALUE`` ids takes), which must be gone after each batch."""
+    ``LEDGER_LOOKUP_BY_VALUE`` ids, or ``LEDGER_LOOKUP_BY_VALUE_BYTES`` of them, takes), which must be gone
+    after each batch."""
     from hcp.pii import ensure_key
     from ingest.loader import STAGE_PREFIX, Loader
     from warehouse.queries import state
@@ -48,6 +49,8 @@ def loader(request, warehouse, monkeypatch):
     ensure_key()
     if request.param == "ids staged in a table":
         monkeypatch.setattr(state, "LEDGER_LOOKUP_BY_VALUE", 0)
+    if request.param == "ids staged for their bytes":
+        monkeypatch.setattr(state, "LEDGER_LOOKUP_BY_VALUE_BYTES", 0)
     yield Loader(warehouse)
     assert state.stage_tables(warehouse, STAGE_PREFIX) == []
 

@@ -144,9 +144,12 @@ def create_stage(wh: Warehouse, name: str) -> None:
     wh.command(f"CREATE TABLE `{name}` (kind String, record_id String) ENGINE = Memory")
 
 
-#: Up to this many ids, the ledger is looked up with the ids as a query parameter; above it, through a stage
-#: table (a parameter of 10 000 ids binds in a few milliseconds, one of 300 000 would take seconds).
+#: Up to this many ids, and this many bytes of them, the ledger is looked up with the ids as a query parameter;
+#: above either, through a stage table. A parameter of 10 000 ids binds in a few milliseconds, one of 300 000
+#: would take seconds; and a ClickHouse server takes the parameters in the request's URL (at most 1 MiB by
+#: default, ``http_max_uri_size``, where a byte may take three characters).
 LEDGER_LOOKUP_BY_VALUE = 10_000
+LEDGER_LOOKUP_BY_VALUE_BYTES = 256 << 10
 
 _LEDGER_SELECT = "SELECT kind, record_id, argMax(content_hash, received_at) AS h FROM received_ids WHERE "
 
@@ -157,9 +160,11 @@ def ledger_hashes(wh: Warehouse, keys: pl.DataFrame, *, stage: str) -> pl.DataFr
     ``(kind, record_id)`` (the caller compares the hashes; a join here would cost ClickHouse more than the
     comparison costs Polars).
 
-    A batch of up to :data:`LEDGER_LOOKUP_BY_VALUE` ids sends them with the query; a larger one is staged in
-    a transient table named ``stage``, created and dropped here."""
-    if keys.height <= LEDGER_LOOKUP_BY_VALUE:
+    A batch of up to :data:`LEDGER_LOOKUP_BY_VALUE` ids (and :data:`LEDGER_LOOKUP_BY_VALUE_BYTES` of them) sends
+    them with the query; a larger one is staged in a transient table named ``stage``, created and dropped here."""
+    if keys.height == 0:
+        return pl.DataFrame(schema={"kind": pl.String, "record_id": pl.String, "h": pl.UInt64})
+    if keys.height <= LEDGER_LOOKUP_BY_VALUE and keys["record_id"].str.len_bytes().sum() <= LEDGER_LOOKUP_BY_VALUE_BYTES:
         conditions, params = [], {}
         for i, (kind, ids) in enumerate(keys.group_by("kind", maintain_order=True).agg("record_id").iter_rows()):
             conditions.append(f"(kind = {{k{i}:String}} AND record_id IN {{r{i}:Array(String)}})")
