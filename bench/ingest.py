@@ -13,8 +13,8 @@ departments and items the events name, as a platform pushing for its own items f
 (200) records with a city token on a keep-alive connection (bodies encoded beforehand) and waiting for
 each answer (200 = stored), first with one commit per request (``--group-rows 0``), then with group
 commit (the default), in the same run. Each prints records/s, commits, the server's CPU and the clients'
-own, requests per commit, and where the server's CPU went: the writer's preparer and committer threads
-(``writer_cpu_seconds`` of ``/ingest/health``; with one commit per request the committer prepares too)
+own, requests per commit, and where the server's CPU went: the writer's preparer, check and committer
+threads (``writer_cpu_seconds`` of ``/ingest/health``; with one commit per request the committer prepares too)
 and the rest (ClickHouse's and Polars' threads, the event loop, token checks).
 
 ``--stages`` times the steps of a group commit in process (token look-up, decoding, scope check,

@@ -146,6 +146,13 @@ COUNT_COLUMNS = tuple(sorted({c for i in _ROWS for c in (i.numerator, i.denomina
 DEFAULT_TARGETS = {i.key: i.target for i in _ROWS if i.target is not None}
 
 
+def bad_done_within_limit(counts) -> int:
+    """Bad ratings rectified or explained while still within their limit: with the due ones (``bad_due``) they
+    make up the base of the due rates (``bad_assessed_n``), so the base is stated as due + done within the
+    limit (the bulletin's text, the dashboard's caption under the due rate)."""
+    return int(counts.get("bad_assessed_n") or 0) - int(counts.get("bad_due") or 0)
+
+
 def keys_where(**fields) -> tuple[str, ...]:
     """The keys of the indicators whose fields have the given values, in registry order.
 

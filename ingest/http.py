@@ -9,7 +9,8 @@ owns an embedded warehouse; see :data:`hcp.serve.SERVICES`) and on its own by ``
   (a kind it may not write, a region outside its subtree: :mod:`ingest.scope`) — and then nothing of
   the request is stored. Records are stored with the source ``http:<token name>[/<?source>]`` and the
   token is the actor of the reference-data history (:mod:`ingest.history`).
-* One writer thread per process commits batches in arrival order through a :class:`~ingest.loader.Loader`.
+* One writer per process (:class:`IngestWriter`: its preparer, check and committer threads) commits batches
+  in arrival order through a :class:`~ingest.loader.Loader`.
   Requests wait for their commit and get ``200`` with the batch's counts and, for each quarantined line,
   its position and reason; with ``?wait=0`` they get ``202`` as soon as the batch is queued.
 * **Group commit**: requests that arrive while a commit is in flight wait in the queue and are then

@@ -23,6 +23,7 @@ from html import escape
 
 from hcp.domain import REASON_CATEGORIES
 from hcp.i18n import fmt_int, tr
+from hcp.indicators import bad_done_within_limit
 from reports import charts
 from reports.text import (CHART_KEYS, HEADLINE_KEYS, RANKING_KEYS, fmt_change, fmt_value, grouping_label, label,
                           marks, meets, met_label, own_name, period_text, problem_label, rank_status_label, rank_text,
@@ -247,9 +248,8 @@ def _headline(figures: dict, lang: str) -> str:
 
 
 def _done_early(counts: dict) -> str:
-    """Bad ratings rectified or explained while still within their limit: with the due ones (``bad_due``)
-    they make up the base of the due rates (``bad_assessed_n``), so a reader sees the base add up."""
-    return fmt_int((counts.get("bad_assessed_n") or 0) - (counts.get("bad_due") or 0))
+    """:func:`hcp.indicators.bad_done_within_limit`, formatted: with the due ones it adds up to the due rates' base."""
+    return fmt_int(bad_done_within_limit(counts))
 
 
 # Rankings ----------------------------------------------------------------------------------------

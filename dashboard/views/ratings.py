@@ -15,6 +15,7 @@ from dashboard import labels as L
 from dashboard.data import actions_for
 from hcp.scope import NotPermitted
 from hcp.domain import REASON_CATEGORIES
+from hcp.indicators import bad_done_within_limit
 from models.store import current_version
 from supervision.actions import ACTION_NEEDS
 from supervision.loop import STATES, STEPS, ActionRefused
@@ -54,7 +55,8 @@ if ui.period_has_data():
             if key == "bad_rectified_due_rate" and period_row.get("bad_assessed_n"):
                 # The rate's base is more than the due tile when some were rectified early: say so, as the bulletin does.
                 n, due = int(period_row["bad_assessed_n"]), int(period_row.get("bad_due") or 0)
-                column.caption(c.t("due_rate_base").format(n=f"{n:,}", due=f"{due:,}", early=f"{n - due:,}"))
+                column.caption(c.t("due_rate_base").format(n=f"{n:,}", due=f"{due:,}",
+                                                            early=f"{bad_done_within_limit(period_row):,}"))
         if status.height:
             st.caption(c.t("due_as_of").format(day=f"{status['as_of'][0]:%Y-%m-%d}"))
         st.divider()

@@ -14,7 +14,7 @@ import polars as pl
 from hcp.domain import STOP_EVENT_TYPES
 from warehouse.client import Warehouse
 from warehouse.queries.ratings import touched_ratings_sql
-from warehouse.queries.sql import TS, Where, as_where, final, ts_param
+from warehouse.queries.sql import TS, Where, as_where, final, final_settings, ts_param
 
 #: The event columns every computation of case facts reads.
 EVENT_COLUMNS = (
@@ -67,7 +67,7 @@ def load_first_events_with_stops(wh: Warehouse, where: Where | str, parameters: 
     → 0.34 s). Never for a condition on another column (a region, a shard's cities): an older copy of an event
     could then stand in for a newer one."""
     selection = as_where(where, parameters)
-    settings = " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_case_id_only else ""
+    settings = final_settings(on_case_id_only)
     first = lambda kind: f"minIfOrNull(event_time, event_type = '{kind}')"  # noqa: E731
     kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
     frame = wh.query_df(

@@ -15,7 +15,7 @@ import polars as pl
 
 from warehouse.client import Warehouse
 from warehouse.migrations import current_tables
-from warehouse.queries.sql import TS, Where, as_where, final, ts_param
+from warehouse.queries.sql import TS, Where, as_where, final, final_settings, ts_param
 from hcp.domain import REGION_PREFIX
 from warehouse.queries.reference import items_of_type
 
@@ -38,7 +38,7 @@ def load_case_facts(wh: Warehouse, where: Where | str | None = None, parameters:
     selection = as_where(where, parameters)
     clause = f" WHERE {selection.sql()}" if selection.conditions else ""
     names = ", ".join(columns or fact_columns())
-    settings = " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_case_id_only and clause else ""
+    settings = final_settings(on_case_id_only and bool(clause))
     return wh.query_df(f"SELECT {names} FROM {final('case_facts')}{clause}{settings}", selection.params)
 
 

@@ -26,6 +26,14 @@ def final(table: str) -> str:
     return f"{table} FINAL"
 
 
+def final_settings(on_key_only: bool) -> str:
+    """The ``SETTINGS`` clause of a ``FINAL`` read whose condition tests nothing but the first column of the
+    table's key (``on_key_only``): rows are then selected before the copies are collapsed, and only the
+    selected rows' other columns are read. Every copy of a row shares its key, so the result is the same; for
+    a condition on any other column an older copy could stand in for a newer one — then nothing (``""``)."""
+    return " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_key_only else ""
+
+
 class Where:
     """Accumulates ``WHERE`` conditions and their bound parameters."""
 
