@@ -528,21 +528,6 @@ def loop_rows(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.datetime,
     return loop.join(ratings.rating_remarks(wh, where, loop["rating_id"].to_list()), on="rating_id", how="left")
 
 
-_models: dict[tuple, object] = {}
-
-
-def _cause_model(model_version: int, lang: str):
-    """The current complaint-cause model, loaded (checked: versions, checksum, trusted types) once per stored
-    version: a version's directory never changes (a retrained model is a new version), and loading it took
-    over a second — every time the bad-rating queue's list of ratings changed."""
-    key = (str(model_store.models_root()), model_version, lang)
-    if key not in _models:
-        if len(_models) > 4:
-            _models.clear()
-        _models[key] = model_store.load("cause", cause.FEATURE_VERSION, lang)[0]
-    return _models[key]
-
-
 def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], model_version: int | None,
                       lang: str = "zh") -> pl.DataFrame:
     """The complaint-cause model's suggestion (:mod:`models.cause`) for the scope's given ratings: ``rating_id``,
@@ -554,7 +539,7 @@ def cause_suggestions(wh: Warehouse, scope: Scope, rating_ids: tuple[str, ...], 
     if model_version is None or not rating_ids:
         return empty
     try:
-        model = _cause_model(model_version, lang)
+        model = model_store.load("cause", cause.FEATURE_VERSION, lang)[0]  # loaded once per file (models.store)
     except (model_store.ModelMissing, model_store.ModelIncompatible):
         return empty
     in_scope = ratings.rating_ids(wh, ratings.among_ratings(scope_condition(scope), list(rating_ids)))

@@ -397,19 +397,36 @@ def _masked_expr() -> pl.Expr:
     return pl.when(pl.col("unit_kind") == "staff").then(staff).when(pl.col("unit_kind") == "rater").then(rater).otherwise(uid)
 
 
-def anomalies(frame: pl.DataFrame, model, lang: str = "zh", *, top: int | None = None,
-              by: str = "score", evidence_top: int | None = None) -> pl.DataFrame:
-    """The scored unit-days (:func:`prepare`) ranked by the IsolationForest ``score`` (``by="score"``) or
-    by ``rule_score`` (``by="rules"``), with masked unit ids and evidence: columns :data:`ANOMALY_COLUMNS`. ``top`` keeps the
-    first rows; the evidence (words, built per row) is given for the first ``evidence_top`` rows (default:
-    every row kept), the others have an empty list."""
+def with_scores(frame: pl.DataFrame, model) -> pl.DataFrame:
+    """The unit-days (:func:`prepare`) with their IsolationForest ``score`` (:func:`forest_scores`). A unit-day's
+    score depends on it alone, so the unit-days of the whole window can be scored once and any scope's taken
+    from them."""
     if frame.is_empty():
+        return frame.with_columns(score=pl.lit(None, dtype=pl.Float64))
+    return frame.with_columns(score=pl.Series(np.round(forest_scores(model, frame), 4)))
+
+
+def in_scope(frame: pl.DataFrame, region_prefix: str = "", dept_code: str | None = None) -> pl.DataFrame:
+    """The unit-days of a region subtree (``region_prefix``) and/or one department (a user's scope)."""
+    if frame.height and region_prefix:
+        frame = frame.filter(pl.col("region_code").str.starts_with(region_prefix))
+    if frame.height and dept_code:
+        frame = frame.filter(pl.col("dept_code") == dept_code)
+    return frame
+
+
+def ranked(scored: pl.DataFrame, lang: str = "zh", *, top: int | None = None, by: str = "score",
+           evidence_top: int | None = None) -> pl.DataFrame:
+    """Scored unit-days (:func:`with_scores`) ranked by the IsolationForest ``score`` (``by="score"``) or by
+    ``rule_score`` (``by="rules"``), with masked unit ids and evidence: columns :data:`ANOMALY_COLUMNS`. ``top``
+    keeps the first rows; the evidence (words, built per row) is given for the first ``evidence_top`` rows
+    (default: every row kept), the others have an empty list."""
+    if scored.is_empty():
         return pl.DataFrame(schema={"unit_kind": pl.String, "unit_id": pl.String, "day": pl.Date, "score": pl.Float64,
                                     "rule_score": pl.Float64, "ratings": pl.Int64, "dept_code": pl.String,
                                     "region_code": pl.String, "rules": pl.List(pl.String), "evidence": EVIDENCE_SCHEMA})
-    ranked = frame.with_columns(score=pl.Series(np.round(forest_scores(model, frame), 4)))
     first, second = ("score", "rule_score") if by == "score" else ("rule_score", "score")
-    ranked = ranked.sort([first, second, "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
+    ranked = scored.sort([first, second, "unit_kind", "unit_id", "day"], descending=[True, True, False, False, False])
     if top is not None:
         ranked = ranked.head(top)
     told = ranked.height if evidence_top is None else min(evidence_top, ranked.height)
@@ -418,6 +435,12 @@ def anomalies(frame: pl.DataFrame, model, lang: str = "zh", *, top: int | None =
         "unit_kind", _masked_expr().alias("unit_id"), "day", "score", pl.col("rule_score").cast(pl.Float64),
         "ratings", "dept_code", "region_code", "rules",
     ).with_columns(evidence=pl.Series(words, dtype=EVIDENCE_SCHEMA))
+
+
+def anomalies(frame: pl.DataFrame, model, lang: str = "zh", *, top: int | None = None,
+              by: str = "score", evidence_top: int | None = None) -> pl.DataFrame:
+    """The unit-days (:func:`prepare`) scored and ranked: :func:`ranked` of :func:`with_scores`."""
+    return ranked(with_scores(frame, model), lang, top=top, by=by, evidence_top=evidence_top)
 
 
 def window_for(period: str | None = None, as_of: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
@@ -431,20 +454,19 @@ def window_for(period: str | None = None, as_of: dt.datetime | None = None) -> t
     return end - dt.timedelta(days=AS_OF_DAYS), end
 
 
+def window_scores(wh, model, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """Every unit-day of the ratings given in [start, end), scored (:func:`with_scores`). Peers are every unit
+    of the window (the whole province), so a unit scores the same in every scope."""
+    return with_scores(prepare(q.ratings_between(wh, start, end)), model)
+
+
 def score_window(wh, model, start: dt.datetime, end: dt.datetime, lang: str = "zh", *, top: int | None = None,
                  by: str = "score", evidence_top: int | None = None, region_prefix: str = "",
                  dept_code: str | None = None) -> pl.DataFrame:
-    """The anomalies of the ratings given in [start, end), most unusual first (:func:`anomalies`). Peers
-    are every unit of the window (the whole province), so a unit scores the same in every scope;
-    ``region_prefix`` and ``dept_code`` then keep the unit-days of a region subtree or one department
-    (a user's scope)."""
-    ratings = q.ratings_between(wh, start, end)
-    frame = prepare(ratings)
-    if frame.height and region_prefix:
-        frame = frame.filter(pl.col("region_code").str.starts_with(region_prefix))
-    if frame.height and dept_code:
-        frame = frame.filter(pl.col("dept_code") == dept_code)
-    return anomalies(frame, model, lang, top=top, by=by, evidence_top=evidence_top)
+    """The anomalies of the ratings given in [start, end), most unusual first (:func:`ranked`), of a user's
+    scope (:func:`in_scope`) among the whole window's peers (:func:`window_scores`)."""
+    scored = in_scope(window_scores(wh, model, start, end), region_prefix, dept_code)
+    return ranked(scored, lang, top=top, by=by, evidence_top=evidence_top)
 
 
 # Evaluation ---------------------------------------------------------------------------------------

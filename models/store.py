@@ -18,6 +18,8 @@ says so and how to retrain (``hcp models train <kind>``).
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 import os
@@ -139,9 +141,11 @@ def check_compatible(manifest: dict, feature_version: int, lang: str = "zh") -> 
 
 
 def load(kind: str, feature_version: int, lang: str = "zh"):
-    """The current model of ``kind`` and its manifest, checked (versions, checksum, trusted types)."""
-    import skops.io  # lazy: skops loads scikit-learn; only to save or load a model
+    """The current model of ``kind`` and its manifest, checked (versions, checksum, trusted types).
 
+    The manifest and the file's checksum are read on every call (a retrained model is used at once); the
+    model itself is loaded once per file and checksum (:func:`_load_checked`): loading costs ~0.45 s, and
+    the dashboard asks for it on every click of its pages."""
     manifest = load_manifest(kind, lang)
     check_compatible(manifest, feature_version, lang)
     path = models_root() / kind / f"v{manifest['version']}" / manifest["file"]
@@ -149,9 +153,21 @@ def load(kind: str, feature_version: int, lang: str = "zh"):
         raise ModelIncompatible(tr(lang, f"{kind} 模型文件缺失或已损坏（校验和不符）：请运行 hcp models train {kind}",
                                    f"the {kind} model file is missing or damaged (checksum mismatch): "
                                    f"run `hcp models train {kind}`"))
-    trusted = TRUSTED_TYPES.get(kind, ())
-    untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in trusted]
+    model, untrusted = _load_checked(str(path), manifest["sha256"], tuple(TRUSTED_TYPES.get(kind, ())))
     if untrusted:
         raise ModelIncompatible(tr(lang, f"{kind} 模型文件含有不受信任的类型 {untrusted}，拒绝加载",
                                    f"the {kind} model file holds untrusted types {untrusted}; refused"))
-    return skops.io.load(path, trusted=list(trusted)), manifest
+    return model, manifest
+
+
+@functools.lru_cache(maxsize=8)
+def _load_checked(path: str, sha256: str, trusted: tuple[str, ...]) -> tuple[object | None, list[str]]:  # noqa: ARG001 - sha256: the key
+    """The model in ``path`` (whose checksum ``sha256`` the caller has just verified) and ``[]``, or None and
+    the types in the file that are not ``trusted`` (nothing of it is loaded then). Kept for the next call with
+    the same file, checksum and trusted types."""
+    import skops.io  # lazy: skops loads scikit-learn; only to save or load a model
+
+    untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in trusted]
+    if untrusted:
+        return None, untrusted
+    return skops.io.load(path, trusted=list(trusted)), []

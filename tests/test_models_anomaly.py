@@ -244,6 +244,41 @@ def test_training_and_scores_are_deterministic(synthetic_home):
     assert a.manifest["evaluation"] == {"labels": None, "unit_days": frame.height}
 
 
+def test_a_scope_taken_from_the_window_scores_is_the_scope_scored_alone(synthetic_home):
+    """The dashboard scores a month's unit-days once and takes each scope from them: the same unit-days,
+    scores, order and evidence as scoring the scope's unit-days alone (a unit-day's score is its own)."""
+    with open_warehouse() as wh:
+        model = anomaly.train(wh, seed=3, label_paths=[]).estimator
+        start, end = at("2026-10-01 00:00"), at("2026-12-01 00:00")
+        whole = anomaly.window_scores(wh, model, start, end)
+        frame = anomaly.prepare(rating_queries.ratings_between(wh, start, end))
+    depts = frame["dept_code"].unique().sort().to_list()
+    assert whole.height == frame.height and len(depts) > 2
+    for dept in depts[:3]:
+        alone = anomaly.anomalies(frame.filter(pl.col("dept_code") == dept), model, "zh", evidence_top=5)
+        taken = anomaly.ranked(anomaly.in_scope(whole, dept_code=dept), "zh", evidence_top=5)
+        assert alone.height > 0 and taken.equals(alone)
+    region = frame["region_code"][0][:4]
+    assert anomaly.ranked(anomaly.in_scope(whole, region_prefix=region), "en", by="rules").equals(
+        anomaly.anomalies(frame.filter(pl.col("region_code").str.starts_with(region)), model, "en", by="rules"))
+
+
+def test_the_model_is_loaded_once_per_file_and_checksum(synthetic_home):
+    """``store.load`` reads the manifest and checks the file's checksum on every call, but loads a file
+    once: the same object until the model is trained again, then the new one."""
+    with open_warehouse() as wh:
+        for seed in (1, 2):
+            result = anomaly.train(wh, seed=seed, label_paths=[])
+            model_store.save("anomaly", result.estimator, result.manifest)
+            if seed == 1:
+                first, manifest = model_store.load("anomaly", anomaly.FEATURE_VERSION, "en")
+                again, _ = model_store.load("anomaly", anomaly.FEATURE_VERSION, "en")
+                assert again is first
+    retrained, newer = model_store.load("anomaly", anomaly.FEATURE_VERSION, "en")
+    assert newer["version"] == manifest["version"] + 1 and retrained is not first
+    assert retrained.random_state == 2 and first.random_state == 1
+
+
 def test_cli_contract_json_and_table(synthetic_home):
     trained = run_hcp("models", "train", "anomaly", "--no-refresh", check=True)
     assert "异常评价" in trained.stdout
