@@ -15,7 +15,7 @@ import polars as pl
 
 from warehouse.client import Warehouse
 from warehouse.migrations import current_tables
-from warehouse.queries.sql import TS, Where, as_where, final, final_settings, ts_param
+from warehouse.queries.sql import TS, Where, as_where, final, final_settings, in_list, ts_param
 from hcp.domain import REGION_PREFIX
 from warehouse.queries.reference import items_of_type
 
@@ -178,7 +178,7 @@ def overdue_completed(period: Any, where: Where | None = None) -> Where:
 def case_ids_among(wh: Warehouse, where: Where, case_ids: list[str]) -> pl.DataFrame:
     """``case_id`` of those of ``case_ids`` whose facts ``where`` selects."""
     return wh.query_df(f"SELECT case_id FROM {final('case_facts')} WHERE {where.sql()} "
-                       "AND case_id IN {ids:Array(String)}", {**where.params, "ids": case_ids})
+                       f"AND {in_list('case_id', 'ids')}", {**where.params, "ids": case_ids})
 
 
 #: The prefix width of a region code's own level (as :func:`metrics.indicators.region_level_width`), in SQL.

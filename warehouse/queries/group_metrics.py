@@ -16,7 +16,7 @@ from warehouse.client import Warehouse
 from warehouse.migrations import current_tables
 from hcp.scope import Scope
 from warehouse.queries.reference import scope_departments
-from warehouse.queries.sql import final
+from warehouse.queries.sql import final, in_list
 
 _RUN_SCHEMA = {"period": pl.String, "grouping": pl.String, "run_id": pl.UInt64,
                "watermark": pl.Datetime("ms", "Asia/Shanghai")}
@@ -131,7 +131,7 @@ def stored_rows_in_scope(wh: Warehouse, scope: Scope, periods: list[str], groupi
     if cond is None or not periods:
         return pl.DataFrame()
     where, params = cond
-    extra = " AND m.group_code IN {codes:Array(String)}" if codes is not None else ""
+    extra = f" AND {in_list('m.group_code', 'codes')}" if codes is not None else ""
     return wh.query_df(
         "SELECT m.* EXCEPT (computed_at) FROM group_metrics AS m FINAL "
         f"INNER JOIN (SELECT period, grouping, run_id FROM {final('metric_runs')} "

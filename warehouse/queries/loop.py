@@ -7,7 +7,7 @@ import polars as pl
 
 from hcp.scope import Scope
 from warehouse.client import Warehouse
-from warehouse.queries.sql import Where, final, scope_condition, ts_param
+from warehouse.queries.sql import Where, final, in_list, scope_condition, ts_param
 
 
 # The bad-rating loop and urges (supervision/, dashboard/, reports/) -------------------------------------
@@ -70,9 +70,9 @@ def urge_responses(wh: Warehouse, rating_ids: list[str], actions: tuple[str, ...
     return wh.query_df(
         "SELECT 'step' AS target, rating_id AS key, followup_id AS response_id, toString(action) AS action, "
         f"action_time AS at FROM {final('followups')} "
-        "WHERE rating_id IN {u_ratings:Array(String)} AND action IN {u_actions:Array(String)} "
+        f"WHERE {in_list('rating_id', 'u_ratings')} AND action IN {{u_actions:Array(String)}} "
         "UNION ALL "
         "SELECT 'case' AS target, case_id AS key, event_id AS response_id, toString(event_type) AS action, "
         f"event_time AS at FROM {final('case_events')} "
-        "WHERE case_id IN {u_cases:Array(String)} AND event_type IN {u_ends:Array(String)}",
+        f"WHERE {in_list('case_id', 'u_cases')} AND event_type IN {{u_ends:Array(String)}}",
         {"u_ratings": rating_ids, "u_actions": list(actions), "u_cases": case_ids, "u_ends": list(case_ends)})

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse
-from warehouse.queries.sql import Where, as_where, final, ts_param
+from warehouse.queries.sql import Where, as_where, final, in_list, ts_param
 from warehouse.queries.reference import items_of_type
 
 RATING_COLUMNS = ("rating_id", "case_id", "item_code", "dept_code", "region_code", "channel", "level",
@@ -138,7 +138,7 @@ def rating_remarks(wh: Warehouse, where: Where, ids: list[str]) -> pl.DataFrame:
     """``rating_id, comment, stage, rater_name_masked`` of those of ``ids`` that ``where`` selects."""
     return wh.query_df(
         f"SELECT rating_id, comment, stage, rater_name_masked FROM {final('ratings')} "
-        f"WHERE {where.sql()} AND rating_id IN {{ids:Array(String)}}", {**where.params, "ids": ids})
+        f"WHERE {where.sql()} AND {in_list('rating_id', 'ids')}", {**where.params, "ids": ids})
 
 
 def rater_names(wh: Warehouse, where: Where) -> dict[str, str]:
@@ -195,7 +195,7 @@ def of_rating(where: Where, rating_id: str) -> Where:
 
 def among_ratings(where: Where, rating_ids: list[str]) -> Where:
     """Some ratings (bound as ``ids``), added to ``where``."""
-    return where.add("rating_id IN {ids:Array(String)}", ids=list(rating_ids))
+    return where.add(in_list("rating_id", "ids"), ids=list(rating_ids))
 
 
 def bad_only(where: Where) -> Where:
@@ -258,7 +258,7 @@ def existing_ratings(wh: Warehouse, rating_ids: list[str]) -> set[str]:
     whose ratings were ingested)."""
     if not rating_ids:
         return set()
-    rows = wh.query_rows("SELECT DISTINCT rating_id FROM ratings WHERE rating_id IN {ids:Array(String)}",
+    rows = wh.query_rows(f"SELECT DISTINCT rating_id FROM ratings WHERE {in_list('rating_id', 'ids')}",
                          {"ids": list(rating_ids)})
     return {r[0] for r in rows}
 
@@ -287,4 +287,4 @@ def verified_causes(wh: Warehouse) -> pl.DataFrame:
 def rating_texts(wh: Warehouse, rating_ids: list[str]) -> pl.DataFrame:
     """``rating_id``, ``comment``, ``tags`` of the given ratings (those that exist)."""
     return wh.query_df(f"SELECT rating_id, comment, CAST(tags, 'Array(String)') AS tags FROM {final('ratings')} "
-                       "WHERE rating_id IN {ids:Array(String)}", {"ids": list(rating_ids)})
+                       f"WHERE {in_list('rating_id', 'ids')}", {"ids": list(rating_ids)})

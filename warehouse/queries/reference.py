@@ -11,7 +11,7 @@ import polars as pl
 from hcp.errors import UsageError
 from hcp.workdays import WorkCalendar
 from warehouse.client import Warehouse
-from warehouse.queries.sql import final
+from warehouse.queries.sql import final, in_list
 from dataclasses import replace
 from hcp.scope import Scope
 from warehouse.queries.sql import Where, scope_condition
@@ -170,7 +170,7 @@ def catalogue_has(wh: Warehouse, codes: list[str]) -> set[str]:
     """The codes among ``codes`` that the catalogue (``items``) holds (looked up 20 000 at a time)."""
     found: set[str] = set()
     for start in range(0, len(codes), 20_000):
-        rows = wh.query_rows("SELECT DISTINCT item_code FROM items WHERE item_code IN {c:Array(String)}",
+        rows = wh.query_rows(f"SELECT DISTINCT item_code FROM items WHERE {in_list('item_code', 'c')}",
                              {"c": codes[start:start + 20_000]})
         found.update(r[0] for r in rows)
     return found
@@ -178,7 +178,7 @@ def catalogue_has(wh: Warehouse, codes: list[str]) -> set[str]:
 
 # Serving the token scope check (ingest.scope): where stored departments, items and ratings belong -----------------
 def _pairs(wh: Warehouse, sql: str, ids: list[str]) -> list[tuple[str, str]]:
-    """Rows of ``sql`` (two columns, ``{ids:Array(String)}`` bound) for ``ids``, 20 000 at a time."""
+    """Rows of ``sql`` (two columns, ``ids`` bound: :func:`~warehouse.queries.sql.in_list`) for ``ids``, 20 000 at a time."""
     rows: list[tuple[str, str]] = []
     for start in range(0, len(ids), 20_000):
         rows += wh.query_rows(sql, {"ids": ids[start:start + 20_000]})
@@ -188,16 +188,16 @@ def _pairs(wh: Warehouse, sql: str, ids: list[str]) -> list[tuple[str, str]]:
 def department_regions(wh: Warehouse, dept_codes: list[str]) -> dict[str, str]:
     """The stored region of each of the departments (those the departments table holds)."""
     return dict(_pairs(wh, f"SELECT dept_code, region_code FROM {final('departments')} "
-                           "WHERE dept_code IN {ids:Array(String)}", dept_codes)) if dept_codes else {}
+                           f"WHERE {in_list('dept_code', 'ids')}", dept_codes)) if dept_codes else {}
 
 
 def item_owners(wh: Warehouse, item_codes: list[str]) -> list[tuple[str, str]]:
     """(item code, department) of every stored version of the items that names a department."""
     return _pairs(wh, f"SELECT DISTINCT item_code, dept_code FROM {final('items')} "
-                      "WHERE item_code IN {ids:Array(String)} AND dept_code != ''", item_codes)
+                      f"WHERE {in_list('item_code', 'ids')} AND dept_code != ''", item_codes)
 
 
 def rating_regions(wh: Warehouse, rating_ids: list[str]) -> dict[str, str]:
     """The region of each of the stored ratings."""
-    return dict(_pairs(wh, "SELECT rating_id, any(region_code) FROM ratings WHERE rating_id IN {ids:Array(String)} "
+    return dict(_pairs(wh, f"SELECT rating_id, any(region_code) FROM ratings WHERE {in_list('rating_id', 'ids')} "
                            "GROUP BY rating_id", rating_ids)) if rating_ids else {}

@@ -8,6 +8,8 @@ small builder of ``WHERE`` clauses with server-side bound parameters (``{name:Ty
 {'lv': 2, 'scope_region': '3702'}
 >>> ts_param("as_of")
 "{as_of:DateTime64(3, 'Asia/Shanghai')}"
+>>> in_list("rating_id", "ids")
+'rating_id IN (SELECT arrayJoin({ids:Array(String)}))'
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def final_settings(on_key_only: bool) -> str:
     selected rows' other columns are read. Every copy of a row shares its key, so the result is the same; for
     a condition on any other column an older copy could stand in for a newer one — then nothing (``""``)."""
     return " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_key_only else ""
+
+
+def in_list(column: str, param: str) -> str:
+    """``column`` among the bound list ``param`` (``Array(String)``), written as a sub-query:
+    ``column IN (SELECT arrayJoin({param:Array(String)}))``. Every list of ids a caller gathers (a queue's ratings,
+    a watch's cases) is bound this way, because chDB 4 takes the literal form ``column IN {param:Array(String)}``
+    into an analysis that grows out of all proportion with the list: 45,000 rating ids over the 10 M-case
+    warehouse's ratings 0.3 s, 50,000 never returned (60,000 over a table of 60,000 rows: 15 s); the sub-query
+    form took 0.2-0.4 s for 1,600 to 80,000 ids there, and 2.3 s for 500,000."""
+    return f"{column} IN (SELECT arrayJoin({{{param}:Array(String)}}))"
 
 
 class Where:

@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 
 from warehouse.client import Warehouse
-from warehouse.queries.sql import Where, final, ts_param
+from warehouse.queries.sql import Where, final, in_list, ts_param
 from typing import NamedTuple
 from warehouse.client import SHANGHAI
 
@@ -187,7 +187,7 @@ def record_in_ledger(wh: Warehouse, keys: pl.DataFrame) -> None:
 def stored_by_id(wh: Warehouse, table: str, id_column: str, columns: list[str], ids: list[str]) -> pl.DataFrame:
     """The stored rows (``FINAL``; ``columns``) of a raw table whose id is among ``ids`` (20 000 at a time)."""
     names = ", ".join(f"`{c}`" for c in columns)
-    parts = [wh.query_df(f"SELECT {names} FROM {final(table)} WHERE {id_column} IN {{ids:Array(String)}}",
+    parts = [wh.query_df(f"SELECT {names} FROM {final(table)} WHERE {in_list(id_column, 'ids')}",
                          {"ids": ids[start:start + 20_000]}) for start in range(0, len(ids), 20_000)]
     return pl.concat(parts) if parts else pl.DataFrame()
 
@@ -231,7 +231,7 @@ def stored_change_ids(wh: Warehouse, ids: list[str]) -> set[str]:
     seen: set[str] = set()
     for start in range(0, len(ids), 20_000):
         seen.update(r[0] for r in wh.query_rows(
-            "SELECT change_id FROM reference_changes WHERE change_id IN {ids:Array(String)}",
+            f"SELECT change_id FROM reference_changes WHERE {in_list('change_id', 'ids')}",
             {"ids": ids[start:start + 20_000]}))
     return seen
 
