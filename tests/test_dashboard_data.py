@@ -223,3 +223,19 @@ def test_recording_an_action_through_the_data_layer(wh):
     assert after["history"]["action"].to_list()[-1] == "verified"
     with pytest.raises(ActionRefused):
         data.record_loop_action(wh, DEPT1, "dept", "r8", "revisited", "d1")  # out of order
+
+
+def test_the_queue_read_as_of_the_end_of_the_day_is_the_queue_read_now(wh):
+    """The bad-rating page reads its queue as of the end of today, so that its cache holds until the data or
+    the day changes: with nothing recorded later in the day than now, that is the queue as of now — every row,
+    state, due date and overdue count the same (a step falls due by the date)."""
+    now = dt.datetime.now(SHANGHAI)
+    rounded = (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if rounded.date() != now.date():  # the test runs at 23:59: the next minute is tomorrow
+        rounded = now
+    day_end = dt.datetime.combine(now.date(), dt.time(23, 59, 59, 999000), SHANGHAI)
+    for view in (False, True):
+        at_now = data.loop_rows(wh, PROVINCE, OCT, rounded, period_only=view).sort("rating_id")
+        at_day_end = data.loop_rows(wh, PROVINCE, OCT, day_end, period_only=view).sort("rating_id")
+        assert at_now.height > 0 and at_now["overdue"].any()
+        assert at_day_end.equals(at_now)

@@ -25,9 +25,15 @@ from warehouse.client import SHANGHAI
 c = ui.ctx()
 ui.timed_page("ratings")
 st.caption(ui.scope_caption())
-# The loop is worked now: actions are recorded at the present instant, so the queue is read as of now
-# (rounded up to the next minute: it includes what was just recorded, and caches for a minute).
-as_of = (dt.datetime.now(SHANGHAI) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+# The loop is worked now: actions are recorded at the present instant, so the page is read as of now (rounded up
+# to the next minute: it includes what was just recorded).
+now = dt.datetime.now(SHANGHAI)
+as_of = (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+# The queue itself is read as of the end of today: its steps fall due by the day (supervision.loop.with_status
+# judges them on the date), and whatever is recorded changes the data stamp its cache is keyed on. So it is read
+# again when the data or the day changes, not each minute (the province's 71,523 bad ratings at 10 M cases:
+# 3.2 s on every click after the minute turned).
+queue_as_of = dt.datetime.combine(now.date(), dt.time(23, 59, 59, 999000), SHANGHAI)
 is_dept = c.base.role == "dept"
 # 督办 first: what an office urged and the department has not answered yet (supervision.urges).
 if urge_ui.open_panel(c, as_of):
@@ -69,7 +75,7 @@ view = left.radio(c.t("bad_queue"), views, horizontal=True, format_func=view_nam
 overdue_only = (not is_dept) and view == "queue" and right.toggle(L.tr(c.lang, "只看超期", "overdue only"),
                                                                    key="ratings_overdue_only")
 
-loop = ui.q("loop_rows", c.scope, c.filters, as_of, period_only=(view == "period"))
+loop = ui.q("loop_rows", c.scope, c.filters, queue_as_of, period_only=(view == "period"))
 if loop.height == 0:
     st.info(c.t("no_data"))
     st.stop()
