@@ -19,7 +19,6 @@ says so and how to retrain (``hcp models train <kind>``).
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import json
 import os
