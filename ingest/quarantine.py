@@ -28,7 +28,8 @@ from ingest.convert import person_key_expr, protect_people, protect_raw_expr
 from ingest.fields import EXTRA, GROUP, KNOWN_FIELDS, PII_CARRIER, RAW
 from ingest.limits import MAX_RAW_CHARS, TRUNCATED_MARK
 from ingest.readers import extra_json_expr
-from ingest.validate import ENGINE, values_of
+from hcp.frames import ENGINE
+from ingest.validate import values_of
 from warehouse.queries.state import existing_quarantine_ids, insert_quarantine, quarantine_records
 
 QUARANTINE_COLUMNS = ["quarantine_id", "received_at", "source", "position", "kind", "record_id", "reason",

@@ -35,13 +35,10 @@ import datetime as dt
 import polars as pl
 
 from hcp.domain import ONLINE_CHANNELS, STOP_EVENT_TYPES
+from hcp.frames import ENGINE  # Polars' in-memory engine for these plans
 from hcp.workdays import WorkCalendar
 from warehouse.queries.events import EVENT_COLUMNS  # the event columns this module needs
 
-#: Polars' in-memory engine: these plans (joins, sorts, per-case windows over a bucket held in memory) run
-#: about 1.3–3× faster in it than in the default streaming engine of Polars 2 (measured on a bucket of the
-#: 1 M-case bench).
-ENGINE = "in-memory"
 
 #: An index far beyond any calendar: an open stop without an as-of never ends.
 _NEVER = 10_000_000

@@ -20,7 +20,7 @@ import datetime as dt
 import polars as pl
 
 from hcp.workdays import WorkCalendar, region_prefix
-from metrics.facts import ENGINE  # Polars' in-memory engine: faster here than the streaming default
+from hcp.frames import ENGINE  # Polars' in-memory engine: faster here than the streaming default
 from warehouse.client import SHANGHAI
 
 RATING_FACT_COLUMNS = (
