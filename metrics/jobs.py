@@ -398,6 +398,8 @@ class MetricsJob:
             months = self._months(case_counts.filter(pl.col("cases_completed") > 0)["month"], rating_counts["month"])
             stale = sorted(set(group_metrics.stored_periods(self.wh)) - {p.label for p in months})
             done = self._store_periods(months, (case_counts, rating_counts), items, departments, run_id, calendar)
+        with step("superseded case facts deleted"):
+            facts_q.drop_superseded_facts(self.wh, run_id)
         group_metrics.retire_periods(self.wh, stale, GROUPINGS, run_id, dt.datetime.now(SHANGHAI))
         return RunReport(mode="full", cases=cases, periods=done)
 
@@ -421,6 +423,8 @@ class MetricsJob:
         cities = city_condition(self.cities)
         state.set_state(self.wh, "writing", str(run_id))
         cases, case_counts, rating_counts = self._every_case(cities, items, calendar, run_id)
+        with step("superseded case facts deleted"):
+            facts_q.drop_superseded_facts(self.wh, run_id, cities)
         counts = group_counts(case_counts, rating_counts).with_columns(
             [pl.lit(value, dtype=pl.String).alias(name) for name, value in run.items()])
         months = sorted({m.strftime("%Y-%m") for m in counts["month"].unique().to_list()})

@@ -76,6 +76,35 @@ def test_incremental_equals_full(warehouse, monkeypatch):
     assert october["on_time_n"] == 4  # B, C, F1 and now F2
 
 
+def _rows_and_cases(wh) -> tuple[int, int]:
+    return tuple(wh.query_rows("SELECT count(), uniqExact(case_id) FROM case_facts")[0])
+
+
+def test_a_full_run_deletes_the_case_facts_it_superseded(warehouse):
+    """Every case's older rows are gone after a full run (it wrote a newer one of each); the figures read
+    are those of the full run. A partial run deletes only its own cities' older rows."""
+    scenario.load(warehouse)
+    job = MetricsJob(warehouse, margin=dt.timedelta(0))
+    job.run()
+    add_late_data(warehouse)
+    assert job.run().mode == "incremental"
+    rows, cases = _rows_and_cases(warehouse)
+    assert rows > cases  # the incremental run's touched cases have two rows each, until a merge
+    facts = warehouse.query_df(FACT_SNAPSHOT)
+
+    MetricsJob(warehouse, margin=dt.timedelta(0), cities=["3702"]).run()  # Qingdao alone
+    per_city = {city: (n, distinct) for city, n, distinct in warehouse.query_rows(
+        "SELECT substring(region_code, 1, 4) AS city, count(), uniqExact(case_id) FROM case_facts GROUP BY city")}
+    assert per_city["3702"][0] == per_city["3702"][1]
+    jinan = per_city["3701"]
+    assert jinan[0] > jinan[1]  # X and K, touched by the incremental run: both rows kept
+    assert warehouse.query_df(FACT_SNAPSHOT).equals(facts)
+
+    job.run(full=True)
+    assert _rows_and_cases(warehouse) == (cases, cases)
+    assert warehouse.query_df(FACT_SNAPSHOT).equals(facts)
+
+
 def test_nothing_new_means_nothing_recomputed(warehouse):
     scenario.load(warehouse)
     job = MetricsJob(warehouse)

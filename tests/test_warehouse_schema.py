@@ -56,3 +56,15 @@ def test_local_schema_uses_clickhouse_native_types(warehouse):
     assert cols["event_type"] == "LowCardinality(String)"
     ddl = warehouse.query_value("SELECT create_table_query FROM system.tables WHERE name = 'case_events' AND database = currentDatabase()")
     assert "PARTITION BY toYYYYMM(event_time)" in ddl and "ORDER BY (case_id, event_id)" in ddl
+
+
+def test_a_delete_reaches_the_per_node_tables_of_a_cluster_and_the_table_itself_elsewhere(warehouse):
+    """A ``Distributed`` table holds no rows: rows are deleted from its per-node tables, on every node."""
+    from warehouse.schema import delete_statement
+
+    engine = "Distributed('hcp', 'default', 'case_facts_local', cityHash64(substring(region_code, 1, 4)))"
+    on_cluster = delete_statement("case_facts", "version < 7", engine)
+    assert on_cluster == "ALTER TABLE case_facts_local ON CLUSTER hcp DELETE WHERE version < 7 SETTINGS mutations_sync = 1"
+    assert "ON CLUSTER hcp" in warehouse.query_value("SELECT formatQuery({q:String})", {"q": on_cluster})
+    local = delete_statement("case_facts", "version < 7", "ReplacingMergeTree(version) ORDER BY case_id")
+    assert local == "ALTER TABLE case_facts DELETE WHERE version < 7 SETTINGS mutations_sync = 1"

@@ -161,6 +161,20 @@ def cluster_create(table: Table, cluster: str) -> list[str]:
     return statements
 
 
+def delete_statement(table: str, condition: str, engine_full: str) -> str:
+    """``ALTER TABLE … DELETE WHERE condition`` for ``table`` as it is stored, waiting for the mutation to end.
+
+    ``engine_full`` is the stored table's engine (``system.tables.engine_full``). A ``Distributed`` table (the
+    cluster form) holds no rows: the rows are deleted from its per-node tables on every node of its cluster,
+    ``ON CLUSTER``. Anything else is the table itself."""
+    if engine_full.startswith("Distributed("):
+        cluster = engine_full.removeprefix("Distributed(").split(",", 1)[0].strip().strip("'\"`")
+        target = f"{table}_local ON CLUSTER {cluster}"
+    else:
+        target = table
+    return f"ALTER TABLE {target} DELETE WHERE {condition} SETTINGS mutations_sync = 1"
+
+
 def add_columns_statements(op: AddColumns, tables: dict[str, Table], cluster: str | None) -> list[str]:
     """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for the local or the cluster form."""
     table = tables[op.table]

@@ -15,6 +15,7 @@ import polars as pl
 
 from warehouse.client import Warehouse
 from warehouse.migrations import current_tables
+from warehouse.schema import delete_statement
 from warehouse.queries.sql import TS, Where, as_where, final, final_settings, in_list, ts_param
 from hcp.domain import REGION_PREFIX
 from warehouse.queries.reference import items_of_type
@@ -78,6 +79,22 @@ def write_case_facts_to(wh: Warehouse, table: str, facts: pl.DataFrame, version:
     # ClickHouse then sorts the block by case_id for about a quarter of Polars' cost of sorting it first
     # (measured on a bucket of the 1 M-case bench: 0.07 s of CPU against 0.30 s).
     return wh.insert_df(table, frame, settings={"optimize_on_insert": 0})
+
+
+def drop_superseded_facts(wh: Warehouse, run_id: int, within: Where | None = None) -> None:
+    """Delete the stored case facts that run ``run_id`` superseded: every row older than the run among the
+    cases it recomputed (every case for a full run; a partial run's cities, ``within``).
+
+    A full run writes a new version of every case, so each earlier version left in the table is a copy that
+    every ``FINAL`` read has to merge away again — and background merges leave large parts of the same size
+    apart for a long time. At 10 M cases, after three full runs and an incremental one, the table held 35.5 M
+    rows; reading an office's open cases took 2.5 s and a month's completed cases 1.9 s, against 0.7 s and
+    0.5 s once the superseded 25 M rows were deleted (4.2 s of deleting). Called once the run's own rows are
+    all written: a run stopped before it keeps the older rows, which are only slower to read, never wrong."""
+    selection = as_where(within).add("version < {run:UInt64}", run=run_id)
+    engine = wh.query_value("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                            "AND name = 'case_facts'")
+    wh.command(delete_statement("case_facts", selection.sql(), str(engine)), selection.params)
 
 
 # Serving the data-quality list (metrics.quality): inconsistent and untimed cases -----------------------------
