@@ -451,9 +451,8 @@ def likely_overdue(wh: Warehouse, scope: Scope, filters: Filters, as_of: dt.date
     if (filters.item_type or filters.channel) and likely.height:
         kept = facts.case_filter(Where(), item_type=filters.item_type, channel=filters.channel)
         likely = likely.join(facts.case_ids_among(wh, kept, likely["case_id"].to_list()), on="case_id", how="semi")
-    words = [risk.factor_words(f, lang) for f in likely["factors"].to_list()]
     return {"status": "ok", "message": "", "model_version": manifest["version"],
-            "cases": likely.drop("factors").with_columns(factor_words=pl.Series(words, dtype=pl.String))}
+            "cases": likely.drop("factors").with_columns(risk.factor_words_column(likely["factors"], lang))}
 
 
 def case_detail(wh: Warehouse, scope: Scope, case_id: str) -> dict | None:

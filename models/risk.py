@@ -404,25 +404,42 @@ def factor_words(factors: list[dict], lang: str) -> str:
     unit (working days, a percentage, hours, cases; yes/no for a state) and whether it raises (↑ 推高) or
     lowers (↓ 降低) the risk compared with the average case — e.g. "承诺时限 39 个工作日 ↑推高；
     剩余工作日 3 个工作日 ↑推高". Empty for a case without factors (a red case: risk 1 by rule)."""
-    parts = []
-    for factor in factors or []:
-        name = factor["feature"]
-        label = tr(lang, *rf.FEATURES.get(name, (name, name)))
-        value = factor.get("value")
-        zh_unit, en_unit, unit_kind = _FACTOR_UNITS.get(name, ("", "", "flag"))
-        if value is None:
-            shown = ""
-        elif unit_kind == "share":
-            shown = f" {value * 100:.0f}%"
-        elif unit_kind == "flag":
-            shown = "" if value >= 0.5 else tr(lang, "（否）", " (no)")
-        else:
-            number = f"{value:,.0f}" if unit_kind in ("days", "hours", "count", "times") else f"{value:.3g}"
-            shown = tr(lang, f" {number} {zh_unit}".rstrip(), f" {number} {en_unit}".rstrip() if en_unit else f": {number}")
-        direction = (tr(lang, "↑推高", "↑ raises") if factor["contribution"] > 0
-                     else tr(lang, "↓降低", "↓ lowers"))
-        parts.append(f"{label}{shown} {direction}")
-    return tr(lang, "；", "; ").join(parts)
+    return tr(lang, "；", "; ").join(
+        factor_phrase(f["feature"], f.get("value"), f["contribution"], lang) for f in factors or [])
+
+
+def factor_phrase(name: str, value: float | None, contribution: float, lang: str) -> str:
+    """One factor of :func:`factor_words`: "承诺时限 39 个工作日 ↑推高"."""
+    label = tr(lang, *rf.FEATURES.get(name, (name, name)))
+    zh_unit, en_unit, unit_kind = _FACTOR_UNITS.get(name, ("", "", "flag"))
+    if value is None:
+        shown = ""
+    elif unit_kind == "share":
+        shown = f" {value * 100:.0f}%"
+    elif unit_kind == "flag":
+        shown = "" if value >= 0.5 else tr(lang, "（否）", " (no)")
+    else:
+        number = f"{value:,.0f}" if unit_kind in ("days", "hours", "count", "times") else f"{value:.3g}"
+        shown = tr(lang, f" {number} {zh_unit}".rstrip(), f" {number} {en_unit}".rstrip() if en_unit else f": {number}")
+    direction = tr(lang, "↑推高", "↑ raises") if contribution > 0 else tr(lang, "↓降低", "↓ lowers")
+    return f"{label}{shown} {direction}"
+
+
+def factor_words_column(factors: pl.Series, lang: str) -> pl.Series:
+    """:func:`factor_words` of every row of a column of factor lists, each distinct factor worded once: the
+    province's 100,924 cases likely to go overdue at 10 M cases have 302,772 factors, 500 of them distinct
+    (worded row by row: 1.6 s)."""
+    flat = (pl.DataFrame({"factors": factors}).with_row_index("_row").explode("factors", empty_as_null=True)
+            .with_columns(pl.col("factors").struct.field("feature", "value"),
+                          raises=pl.col("factors").struct.field("contribution") > 0))
+    keys = ["feature", "value", "raises"]
+    distinct = flat.select(keys).unique().drop_nulls("feature")
+    phrases = distinct.with_columns(phrase=pl.Series(
+        [factor_phrase(f, v, 1.0 if up else -1.0, lang) for f, v, up in distinct.iter_rows()], dtype=pl.String))
+    worded = flat.join(phrases, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return (worded.group_by("_row", maintain_order=True)
+            .agg(pl.col("phrase").drop_nulls().str.join(tr(lang, "；", "; ")))
+            .get_column("phrase").alias("factor_words"))
 
 
 # Evaluation as text -------------------------------------------------------------------------------

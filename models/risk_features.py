@@ -53,7 +53,7 @@ import polars as pl
 from hcp.domain import CASE_CHANNELS
 from hcp.workdays import WorkCalendar
 from warehouse.queries.events import clock_stop_marks
-from warehouse.queries.facts import accepted_cases, timed_completions_between
+from warehouse.queries.facts import accepted_cases, case_ids_sql, open_at, timed_completions_between
 from warehouse.queries.reference import load_calendar, load_items
 
 #: Completions of the last this many days before T make a department's and an item's history.
@@ -421,8 +421,9 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parame
         completed = timed_completions_between(wh, as_of - dt.timedelta(days=HISTORY_DAYS), as_of)
         # The open cases' clock-stop events: those between the earliest submission among them and T.
         earliest = cases["submitted_at"].min() or cases["accepted_at"].min() or as_of
-        marks = clock_stop_marks(wh, (min(earliest, as_of), as_of)).join(cases.select("case_id"), on="case_id",
-                                                                         how="semi")
+        open_cases = open_at(as_of, where, parameters)
+        marks = clock_stop_marks(wh, (min(earliest, as_of), as_of), among=case_ids_sql(open_cases),
+                                 parameters=open_cases.params)
     cases = cases.with_columns(pl.col("on_time").cast(pl.Boolean))
     return RiskInputs(cases=cases, marks=marks,
                       completed=completed.with_columns(pl.col("on_time").cast(pl.Boolean)),

@@ -125,6 +125,21 @@ def test_factor_words_read_as_words():
     assert risk.factor_words([], "zh") == ""
 
 
+def test_a_column_of_factor_lists_reads_as_each_list_worded_alone():
+    """The watch words a whole column at once (each distinct factor once): the same words, row for row,
+    including a factor repeated with the other sign, a case without factors and one with none at all."""
+    one = {"feature": "working_days_left", "contribution": 1.2, "value": 3.0}
+    share = {"feature": "dept_overdue_rate", "contribution": 0.4, "value": 0.125}
+    lowering = {**one, "contribution": -0.2}
+    thousands = {"feature": "dept_open_cases", "contribution": 0.9, "value": 7286.0}
+    rows = [[one, share], [], [lowering, one], None, [thousands], [share, lowering, thousands]]
+    column = pl.Series(rows, dtype=pl.List(pl.Struct({"feature": pl.String, "contribution": pl.Float64,
+                                                      "value": pl.Float64})))
+    for lang in ("zh", "en"):
+        assert risk.factor_words_column(column, lang).to_list() == [risk.factor_words(r, lang) for r in rows]
+    assert risk.factor_words_column(column, "zh")[4] == "部门在办件数 7,286 件 ↑推高"
+
+
 def test_hcp_models_risk_counts_the_same_cases_as_the_watch(demo):
     with open_warehouse() as wh:
         expected = risk.likely_overdue(scored_now(wh), risk.watch_threshold()).height

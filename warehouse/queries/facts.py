@@ -273,8 +273,7 @@ def accepted_cases(wh: Warehouse, columns: tuple[str, ...], as_of: dt.datetime |
     if as_of is None:
         selection.add("accepted_at IS NOT NULL")
     else:
-        t = ts_param("t")
-        selection.add(f"accepted_at <= {t} AND (terminal_at IS NULL OR terminal_at > {t})", t=as_of)
+        selection = open_at(as_of, selection.sql() if selection.conditions else "", selection.params)
     return wh.query_df(f"SELECT {', '.join(columns)} FROM {final('case_facts')} WHERE {selection.sql()}",
                        selection.params)
 
