@@ -213,33 +213,53 @@ CASE_COUNT_INPUTS = ("completed_at", "state", "inconsistent", "on_time", "net_wo
                      "online", "rating_count", *CELL_KEYS)
 
 
-def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str) -> pl.DataFrame:
-    """The counts behind the case indicators of the scope's cases completed in the period, counted by the
+def _span(periods: list[Period]) -> Period:
+    """The least period holding every one of ``periods``."""
+    return periods[0] if len(periods) == 1 else Period(
+        "span", min(p.start for p in periods), max(p.end for p in periods))
+
+
+def live_case_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str,
+                     periods: list[Period]) -> dict[str, pl.DataFrame]:
+    """The counts behind the case indicators of the scope's cases completed in each period, counted by the
     metrics job's own rule (:func:`metrics.indicators.case_counts`) over the SQL-selected case facts — so live
     figures and stored ones cannot count differently (inconsistent cases only in ``inconsistent_cases``, a case
-    that cannot be timed outside ``timed_n``)."""
-    period = filters.parsed
-    selected = facts.load_case_facts(wh, _cases(scope, filters).add(*facts.completed_in(period)),
+    that cannot be timed outside ``timed_n``). The facts of every period are read at once."""
+    selected = facts.load_case_facts(wh, _cases(scope, filters).add(*facts.completed_in(_span(periods))),
                                      columns=CASE_COUNT_INPUTS)
-    return case_counts(selected, period, grouping)
+    return {p.label: case_counts(selected, p, grouping) for p in periods}
 
 
 def _settings():
     return MetricsSettings.load()
 
 
-def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, calendar=None) -> pl.DataFrame:
-    """:func:`metrics.indicators.rating_counts` for the scope and filters. Ratings that count and good ratings
-    are counted in SQL; the bad ratings — few — go through :func:`metrics.ratings.rating_facts` for the
-    follow-up figures (rectified, on time, revisited)."""
-    period = filters.parsed
+def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, periods: list[Period],
+                       calendar=None) -> dict[str, pl.DataFrame]:
+    """:func:`metrics.indicators.rating_counts` of each period for the scope and filters. Ratings that count
+    and good ratings are counted in SQL (per day, then summed over each period); the bad ratings — few — go
+    through :func:`metrics.ratings.rating_facts` for the follow-up figures (rectified, on time, revisited).
+    The ratings of every period are read at once."""
+    span = _span(periods)
     group, in_group = facts.group_sql(grouping, OWN_WIDTHS)
-    totals = ratings.rating_totals(wh, _ratings(scope, filters).add(*ratings.rated_in(period)), group, in_group)
-    bad = rating_counts(live_rating_facts(wh, scope, filters, calendar, bad_only=True), period, grouping)
-    # Every count of the bad ratings (bad_count, rectified, due, overdue unrectified, in progress, …).
-    columns = [c for c in bad.columns if c not in ("group", "ratings", "good_n")]
-    merged = totals.join(bad.select("group", *columns), on="group", how="full", coalesce=True)
-    return merged.with_columns([pl.col(c).fill_null(0) for c in ("ratings", "good_n", *columns)])
+    daily = ratings.rating_totals(wh, _ratings(scope, filters).add(*ratings.rated_in(span)), group, in_group,
+                                  by_day=True)
+    rated = live_rating_facts(wh, scope, replace(filters, period=_label(span)), calendar, bad_only=True)
+    counts = {}
+    for period in periods:
+        totals = (daily.filter((pl.col("day") >= period.start) & (pl.col("day") < period.end))
+                  .group_by("group").agg(pl.col("ratings", "good_n").sum()))
+        bad = rating_counts(rated, period, grouping)
+        # Every count of the bad ratings (bad_count, rectified, due, overdue unrectified, in progress, …).
+        columns = [c for c in bad.columns if c not in ("group", "ratings", "good_n")]
+        merged = totals.join(bad.select("group", *columns), on="group", how="full", coalesce=True)
+        counts[period.label] = merged.with_columns([pl.col(c).fill_null(0) for c in ("ratings", "good_n", *columns)])
+    return counts
+
+
+def _label(period: Period) -> str:
+    """The text of a period that :meth:`Period.parse` reads back (a month, or a range of days)."""
+    return period.label if period.is_month else f"{period.start}..{period.end - dt.timedelta(days=1)}"
 
 
 def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False,
@@ -301,13 +321,31 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
     """Every indicator, score and rank of a grouping, computed now for the scope and filters.
 
     Ranks compare the units of the scope only (peers outside it are not read)."""
-    if group_metrics.group_scope(scope, grouping) is None:
-        return pl.DataFrame()
     period = filters.parsed
-    cases = live_case_counts(wh, scope, filters, grouping)
-    rating_part = live_rating_counts(wh, scope, filters, grouping, calendar)
+    return live_groups_of(wh, scope, filters, grouping, [period], calendar)[period.label]
+
+
+def live_groups_of(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, periods: list[Period],
+                   calendar=None) -> dict[str, pl.DataFrame]:
+    """:func:`live_groups` of each of ``periods`` (the filters' own period is not used), from one read of the
+    case facts and one of the ratings over all of them — a trend of months computed live reads its inputs
+    once, not once a month. Each period is counted, rolled up and scored alone, as the metrics job does."""
+    if group_metrics.group_scope(scope, grouping) is None:
+        return {p.label: pl.DataFrame() for p in periods}
+    case_part = live_case_counts(wh, scope, filters, grouping, periods)
+    rating_part = live_rating_counts(wh, scope, filters, grouping, periods, calendar)
     items, departments = _catalogue_inputs(wh, scope, filters)
-    parts = [cases, rating_part, catalogue_counts(items, departments, period, grouping)]
+    all_items = items if scope.unrestricted and not filters.item_type else reference.load_items(wh)
+    return {period.label: _scored(scope, grouping, period, [case_part[period.label], rating_part[period.label],
+                                                             catalogue_counts(items, departments, period, grouping)],
+                                  all_items, departments)
+            for period in periods}
+
+
+def _scored(scope: Scope, grouping: str, period: Period, parts: list[pl.DataFrame], all_items: pl.DataFrame,
+            departments: pl.DataFrame) -> pl.DataFrame:
+    """A period's counts (case, rating and catalogue parts) as indicators, scored and ranked among the
+    scope's units."""
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.join(part, on="group", how="full", coalesce=True)
@@ -315,7 +353,6 @@ def live_groups(wh: Warehouse, scope: Scope, filters: Filters, grouping: str, ca
     values = indicator_values(merged).sort("group")
     if grouping.startswith("region:") and scope.region_prefix:
         values = values.filter(pl.col("group").str.starts_with(scope.region_prefix))
-    all_items = items if scope.unrestricted and not filters.item_type else reference.load_items(wh)
     scored = score_period(values, grouping, _settings(), None, all_items, departments, period)
     contribution_keys = [c for c in scored.columns if c.startswith("contrib_")]
     contributions = (pl.struct([pl.col(c).alias(c[len("contrib_"):]) for c in contribution_keys]).struct.json_encode()
@@ -364,30 +401,38 @@ def unit_row(wh: Warehouse, scope: Scope, filters: Filters) -> dict | None:
     """The scope's own figures (its row of ``group_metrics``, or computed live), or None if empty."""
     unit = scope.unit()
     if unit is None or filters.live:
-        grouping, code = unit or ("all", "all")
-        frame = live_groups(wh, scope, filters, "all" if unit is None else grouping)
-        if unit is None:
-            frame = frame.with_columns(group_code=pl.lit("all"))
-            code = "all"
+        period = filters.parsed
+        return _unit_of(live_groups_of(wh, scope, filters, _unit_grouping(unit), [period])[period.label], unit)
+    grouping, code = unit
+    return _unit_of(stored_groups(wh, scope, filters.period, grouping, [code]), unit)
+
+
+def _unit_grouping(unit: tuple[str, str] | None) -> str:
+    return "all" if unit is None else unit[0]
+
+
+def _unit_of(frame: pl.DataFrame, unit: tuple[str, str] | None) -> dict | None:
+    """The unit's row of a grouping's rows (the whole, ``all``, for a scope without a unit), or None."""
+    if frame.height == 0:
+        return None
+    if unit is None:
+        frame, code = frame.with_columns(group_code=pl.lit("all")), "all"
     else:
-        grouping, code = unit
-        frame = stored_groups(wh, scope, filters.period, grouping, [code])
-    rows = _with_rank_status(frame.filter(pl.col("group_code") == code)).to_dicts() if frame.height else []
+        code = unit[1]
+    rows = _with_rank_status(frame.filter(pl.col("group_code") == code)).to_dicts()
     return rows[0] if rows else None
 
 
 def unit_trend(wh: Warehouse, scope: Scope, filters: Filters, months: int = 12) -> pl.DataFrame:
     """The scope's figures for each month with data up to the period's (oldest first): a month in which the
-    unit has no completed case and no rating is no point of the trend."""
+    unit has no completed case and no rating is no point of the trend. Figures computed live (a scope without
+    a unit, an item type or a channel) cover the last six months, read at once."""
     unit = scope.unit()
     end_label = filters.parsed.end - dt.timedelta(days=1)
     labels = [p for p in reversed(periods(wh)) if p <= f"{end_label:%Y-%m}"][-months:]
     if unit is None or filters.item_type or filters.channel:
-        rows = []
-        for label in labels[-6:]:  # computed live: the last six months
-            row = unit_row(wh, scope, replace(filters, period=label))
-            if row:
-                rows.append(row)
+        computed = live_groups_of(wh, scope, filters, _unit_grouping(unit), [Period.parse(m) for m in labels[-6:]])
+        rows = [row for frame in computed.values() if (row := _unit_of(frame, unit))]
         frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
     else:
         grouping, code = unit

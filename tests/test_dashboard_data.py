@@ -72,6 +72,37 @@ def test_live_computation_equals_the_stored_run(wh, grouping):
             assert (a is None and b is None) or a == pytest.approx(b, abs=1e-12), (grouping, key, a, b)
 
 
+@pytest.mark.parametrize("filters", [OCT, Filters("2025-10", channel="online"), Filters("2025-10", channel="hall")])
+def test_months_computed_live_at_once_equal_each_month_computed_alone(wh, filters):
+    """A live trend reads the inputs of all its months at once, then counts each month alone: every figure
+    of every month equals that month computed by itself, in every grouping and scope."""
+    from dataclasses import replace
+
+    from polars.testing import assert_frame_equal
+
+    from hcp.periods import Period
+
+    months = [Period.parse(label) for label in sorted(data.periods(wh))]
+    assert len(months) >= 2
+    points: list[dict] = []
+    for scope in (PROVINCE, Scope("region", region_prefix="3702"), Scope("dept", dept_code="D2")):
+        for grouping in ("all", "region:city", "region:own", "dept", "item"):
+            together = data.live_groups_of(wh, scope, filters, grouping, months)
+            for month in months:
+                alone = data.live_groups(wh, scope, replace(filters, period=month.label), grouping)
+                assert_frame_equal(together[month.label], alone, check_dtypes=False)
+        trend = data.unit_trend(wh, scope, filters)
+        expected = [row for month in months
+                    if (row := data.unit_row(wh, scope, replace(filters, period=month.label))) is not None
+                    and (row["cases_completed"] or row["ratings"])]
+        assert trend.to_dicts() == expected
+        points.extend(expected)
+    # Figures in both months (without a channel), and ratings: the inputs really were read together and split.
+    if not filters.channel:
+        assert {row["period"] for row in points if row["cases_completed"]} == {m.label for m in months}
+    assert any(row["ratings"] for row in points)
+
+
 def test_filters_by_channel_and_item_type_compute_live(wh):
     # Completed in October through online or mobile: B (on time), C (on time), F2 (overdue).
     online = data.unit_row(wh, PROVINCE, Filters("2025-10", channel="online"))

@@ -120,14 +120,16 @@ def ratings_of(where: Where) -> str:
     return f"SELECT rating_id FROM {final('ratings')} WHERE {where.sql()}"
 
 
-def rating_totals(wh: Warehouse, where: Where, group: str, in_group: str) -> pl.DataFrame:
+def rating_totals(wh: Warehouse, where: Where, group: str, in_group: str, *, by_day: bool = False) -> pl.DataFrame:
     """``group, ratings, good_n``: the ratings ``where`` selects that count (not a default rating, no upheld
     appeal: :data:`UPHELD_RATINGS_SQL`) and the good ones among them (level 4–5), per group (``group`` /
-    ``in_group``: :func:`warehouse.queries.facts.group_sql`)."""
+    ``in_group``: :func:`warehouse.queries.facts.group_sql`) — and per day they were given (``day``, Shanghai
+    time) with ``by_day``, for adding up over several periods read at once."""
     counted = f"NOT default_rating AND rating_id NOT IN ({UPHELD_RATINGS_SQL})"
+    day, by = ("toDate(rated_at) AS day, ", "day, ") if by_day else ("", "")
     return wh.query_df(
-        f"SELECT {group} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
-        f"FROM {final('ratings')} WHERE {where.sql()} AND {counted} AND {in_group} GROUP BY group", where.params)
+        f"SELECT {day}{group} AS group, toUInt32(count()) AS ratings, toUInt32(countIf(level >= 4)) AS good_n "
+        f"FROM {final('ratings')} WHERE {where.sql()} AND {counted} AND {in_group} GROUP BY {by}group", where.params)
 
 
 def rating_ids(wh: Warehouse, where: Where) -> list[str]:
