@@ -102,6 +102,47 @@ def test_unit_day_features_worked_by_hand(warehouse):
     assert row["rules"] == ["top_burst_staff"]  # five level-5 ratings within 10 minutes: the existing rule
 
 
+def _window_rows(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
+    """Ratings as :func:`warehouse.queries.ratings.ratings_between` returns them, from (id, staff, rater,
+    time); every rating level 5, of its own case, with no completion."""
+    frame = pl.DataFrame(
+        [{"rating_id": rid, "case_id": f"C-{rid}", "dept_code": "D1", "region_code": "370202000000",
+          "staff_id": staff, "device_id": "", "channel": "qr_code", "level": 5, "rated_at": at(when),
+          "day": at(when).date(), "rater_key": rater, "rater_phone_masked": "", "completed_at": None}
+         for rid, staff, rater, when in rows], schema=rating_queries.ANOMALY_RATINGS_SCHEMA)
+    return frame.sort("rated_at", "rating_id")
+
+
+def test_a_unit_days_longest_run_is_the_earliest_of_the_longest():
+    """Runs are ratings less than RUN_GAP_SECONDS (120 s) apart. S1: a run of 3 over 60 s, then (5 minutes
+    later) a run of 3 over 20 s: the earliest of the two longest. S2: a run of 2, then a longer run of 3."""
+    rows = [("a1", "S1", "", "2026-10-12 10:00:00"), ("a2", "S1", "", "2026-10-12 10:00:30"),
+            ("a3", "S1", "", "2026-10-12 10:01:00"), ("a4", "S1", "", "2026-10-12 10:06:00"),
+            ("a5", "S1", "", "2026-10-12 10:06:10"), ("a6", "S1", "", "2026-10-12 10:06:20"),
+            ("b1", "S2", "", "2026-10-12 09:00:00"), ("b2", "S2", "", "2026-10-12 09:01:00"),
+            ("b3", "S2", "", "2026-10-12 09:10:00"), ("b4", "S2", "", "2026-10-12 09:10:05"),
+            ("b5", "S2", "", "2026-10-12 09:10:07")]
+    days = {r["unit_id"]: r for r in anomaly.unit_days(_window_rows(rows)).filter(
+        pl.col("unit_kind") == "staff").to_dicts()}
+    assert (days["S1"]["run_n"], days["S1"]["run_seconds"]) == (3, 60.0)
+    assert (days["S2"]["run_n"], days["S2"]["run_seconds"]) == (3, 7.0)
+
+
+def test_each_units_ratings_are_in_time_then_id_order():
+    """Rows per unit come in (kind, unit, time, rating id) order — ratings at the same instant by id — for
+    units whose ratings interleave in time: 3,000 ratings of 7 staff and 40 raters within ten minutes."""
+    import random
+
+    pick = random.Random(7)
+    rows = [(f"r{pick.randrange(10**6):06d}-{i}", f"S{pick.randrange(7)}", f"K{pick.randrange(40)}" if i % 3 else "",
+             f"2026-10-12 10:0{pick.randrange(10)}:{pick.randrange(60):02d}") for i in range(3000)]
+    units = anomaly.unit_ratings(_window_rows(rows).sample(fraction=1.0, shuffle=True, seed=7))  # in any order
+    expected = units.sort("unit_kind", "unit_id", "rated_at", "rating_id")
+    assert units.height == 3000 * 3 + 2000  # staff, dept, rater (two in three), no device
+    assert units.select("unit_kind", "unit_id", "rating_id").rows() == expected.select(
+        "unit_kind", "unit_id", "rating_id").rows()
+
+
 def test_robust_z_against_peers_is_one_sided_floored_and_shrunk():
     n = [4, 4, 5, 6, 40, 4, 40]
     days = pl.DataFrame({
