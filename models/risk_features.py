@@ -53,7 +53,7 @@ import polars as pl
 from hcp.domain import CASE_CHANNELS
 from hcp.workdays import WorkCalendar
 from warehouse.queries.events import clock_stop_marks
-from warehouse.queries.facts import accepted_cases, case_ids_sql, open_at, timed_completions_between
+from warehouse.queries.facts import accepted_cases, case_ids_sql, open_at, timed_completion_counts_between
 from warehouse.queries.reference import load_calendar, load_items
 
 #: Completions of the last this many days before T make a department's and an item's history.
@@ -106,7 +106,8 @@ class RiskInputs:
     * ``marks``: ``case_id, event_type, event_time`` of their clock-stop events (``suspended``,
       ``resumed``, ``supplement_requested``, ``supplement_received``);
     * ``completed``: completed, timed cases (``dept_code, item_code, completed_at, on_time``) — the
-      history (only those completed by an instant count at that instant).
+      history (only those completed by an instant count at that instant); with a ``cases`` column, a row
+      stands for that many cases (the counts of one instant's history, read aggregated).
     """
 
     cases: pl.DataFrame
@@ -185,10 +186,11 @@ def rolling_history(completed: pl.DataFrame, instants: list[dt.datetime], key: s
     c_in = times.search_sorted(completed["completed_at"], side="left")  # counts from the first T_k ≥ completion
     c_out = times.dt.offset_by(f"-{HISTORY_DAYS}d").search_sorted(completed["completed_at"], side="left")
     keys = [key] if key else []
-    base = completed.select(*keys, _od=(~pl.col("on_time")).cast(pl.Int64))
+    weight = pl.col("cases").cast(pl.Int64) if "cases" in completed.columns else pl.lit(1, dtype=pl.Int64)
+    base = completed.select(*keys, _n=weight, _od=(~pl.col("on_time")).cast(pl.Int64) * weight)
     deltas = pl.concat([
-        base.with_columns(k=c_in.cast(pl.Int64), dn=pl.lit(1, dtype=pl.Int64), dod=pl.col("_od")),
-        base.with_columns(k=c_out.cast(pl.Int64), dn=pl.lit(-1, dtype=pl.Int64), dod=-pl.col("_od")),
+        base.with_columns(k=c_in.cast(pl.Int64), dn=pl.col("_n"), dod=pl.col("_od")),
+        base.with_columns(k=c_out.cast(pl.Int64), dn=-pl.col("_n"), dod=-pl.col("_od")),
     ]).filter(pl.col("k") < len(instants)).group_by([*keys, "k"]).agg(pl.col("dn").sum(), pl.col("dod").sum())
     grid = pl.DataFrame({"k": pl.int_range(0, len(instants), eager=True, dtype=pl.Int64)})
     if key:
@@ -418,7 +420,7 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parame
         marks = clock_stop_marks(wh)
     else:
         cases = accepted_cases(wh, CASE_COLUMNS, as_of, where, parameters)
-        completed = timed_completions_between(wh, as_of - dt.timedelta(days=HISTORY_DAYS), as_of)
+        completed = timed_completion_counts_between(wh, as_of - dt.timedelta(days=HISTORY_DAYS), as_of)
         # The open cases' clock-stop events: those between the earliest submission among them and T.
         earliest = cases["submitted_at"].min() or cases["accepted_at"].min() or as_of
         open_cases = open_at(as_of, where, parameters)

@@ -100,6 +100,28 @@ def test_features_at_an_instant_worked_by_hand(warehouse):
     assert early["days_left"] == 4 and early["holiday_days_ahead"] == 5
 
 
+def test_one_instants_history_from_counts_equals_the_history_from_the_cases():
+    """Scoring reads the history of its instant as counts per department, item and outcome (a row standing for
+    ``cases`` cases, dated by its latest completion): the same history, per department, item and overall, as
+    one row per completed case. Completions on the window's first instant and after T do not count."""
+    start = T - dt.timedelta(days=rf.HISTORY_DAYS)
+    cases = pl.DataFrame({
+        "dept_code": ["D1", "D1", "D1", "D2", "D2", "D1", "D2"],
+        "item_code": ["I1", "I1", "I2", "I3", "I3", "I1", "I3"],
+        "completed_at": [T - dt.timedelta(days=1), T - dt.timedelta(days=30), T, T - dt.timedelta(hours=5),
+                         start + dt.timedelta(seconds=1), start, T + dt.timedelta(minutes=1)],
+        "on_time": [True, False, False, True, False, False, False],
+    }, schema_overrides={"completed_at": pl.Datetime("ms", "Asia/Shanghai")})
+    within = cases.filter((pl.col("completed_at") > start) & (pl.col("completed_at") <= T))
+    counts = within.group_by("dept_code", "item_code", "on_time").agg(
+        pl.col("completed_at").max(), cases=pl.len().cast(pl.Int64))
+    for key in (None, "dept_code", "item_code"):
+        rows = rf.rolling_history(cases, [T], key).sort(key or "k")
+        assert rf.rolling_history(counts, [T], key).sort(key or "k").equals(rows), key
+    overall = rf.rolling_history(counts, [T], None).row(0, named=True)
+    assert (overall["n"], overall["od"]) == (5.0, 3.0)  # the first instant of the window and after T left out
+
+
 def test_no_leakage_features_at_t_are_unchanged_by_later_events(warehouse):
     warehouse.insert_df("items", items_frame({"I5": (5, 20, 4, 0, "D1", "2020-01-01")}))
     warehouse.insert_df("case_events", events_frame(hand_events()))

@@ -278,10 +278,13 @@ def accepted_cases(wh: Warehouse, columns: tuple[str, ...], as_of: dt.datetime |
                        selection.params)
 
 
-def timed_completions_between(wh: Warehouse, since: dt.datetime, upto: dt.datetime) -> pl.DataFrame:
-    """``dept_code``, ``item_code``, ``completed_at``, ``on_time`` of the cases that can be timed completed in
-    (``since``, ``upto``]."""
+def timed_completion_counts_between(wh: Warehouse, since: dt.datetime, upto: dt.datetime) -> pl.DataFrame:
+    """``dept_code``, ``item_code``, ``on_time``, ``completed_at``, ``cases``: the cases that can be timed
+    completed in (``since``, ``upto``], counted per department, item and outcome (``completed_at`` the latest
+    of each count) — one instant's history without a row per case: at 10 M cases, the province's 90 days
+    before an instant in a few thousand rows instead of a million."""
     return wh.query_df(
-        f"SELECT dept_code, item_code, completed_at, on_time FROM {final('case_facts')} "
-        f"WHERE state = 'completed' AND on_time IS NOT NULL AND completed_at > {ts_param('since')} "
-        f"AND completed_at <= {ts_param('t')}", {"since": since, "t": upto})
+        f"SELECT dept_code, item_code, on_time, max(completed_at) AS latest, toInt64(count()) AS cases "
+        f"FROM {final('case_facts')} WHERE state = 'completed' AND on_time IS NOT NULL "
+        f"AND completed_at > {ts_param('since')} AND completed_at <= {ts_param('t')} "
+        "GROUP BY dept_code, item_code, on_time", {"since": since, "t": upto}).rename({"latest": "completed_at"})
