@@ -106,11 +106,12 @@ def test_one_instants_history_from_counts_equals_the_history_from_the_cases():
     one row per completed case. Completions on the window's first instant and after T do not count."""
     start = T - dt.timedelta(days=rf.HISTORY_DAYS)
     cases = pl.DataFrame({
-        "dept_code": ["D1", "D1", "D1", "D2", "D2", "D1", "D2"],
-        "item_code": ["I1", "I1", "I2", "I3", "I3", "I1", "I3"],
-        "completed_at": [T - dt.timedelta(days=1), T - dt.timedelta(days=30), T, T - dt.timedelta(hours=5),
-                         start + dt.timedelta(seconds=1), start, T + dt.timedelta(minutes=1)],
-        "on_time": [True, False, False, True, False, False, False],
+        "dept_code": ["D1", "D1", "D1", "D1", "D1", "D2", "D2", "D2", "D1", "D2"],
+        "item_code": ["I1", "I1", "I1", "I1", "I2", "I3", "I3", "I3", "I1", "I3"],
+        "completed_at": [T - dt.timedelta(days=1), T - dt.timedelta(days=2), T - dt.timedelta(days=3),
+                         T - dt.timedelta(days=30), T, T - dt.timedelta(hours=5), start + dt.timedelta(seconds=1),
+                         T - dt.timedelta(days=60), start, T + dt.timedelta(minutes=1)],
+        "on_time": [True, True, True, False, False, True, False, False, False, False],
     }, schema_overrides={"completed_at": pl.Datetime("ms", "Asia/Shanghai")})
     within = cases.filter((pl.col("completed_at") > start) & (pl.col("completed_at") <= T))
     counts = within.group_by("dept_code", "item_code", "on_time").agg(
@@ -119,7 +120,8 @@ def test_one_instants_history_from_counts_equals_the_history_from_the_cases():
         rows = rf.rolling_history(cases, [T], key).sort(key or "k")
         assert rf.rolling_history(counts, [T], key).sort(key or "k").equals(rows), key
     overall = rf.rolling_history(counts, [T], None).row(0, named=True)
-    assert (overall["n"], overall["od"]) == (5.0, 3.0)  # the first instant of the window and after T left out
+    assert counts["cases"].max() == 3  # D1's three cases of I1 on time: one row
+    assert (overall["n"], overall["od"]) == (8.0, 4.0)  # the first instant of the window and after T left out
 
 
 def test_no_leakage_features_at_t_are_unchanged_by_later_events(warehouse):
