@@ -438,11 +438,13 @@ def ranked(scored: pl.DataFrame, lang: str = "zh", *, top: int | None = None, by
     if top is not None:
         ranked = ranked.head(top)
     told = ranked.height if evidence_top is None else min(evidence_top, ranked.height)
-    words = [evidence(r, lang) for r in ranked.head(told).to_dicts()] + [[] for _ in range(ranked.height - told)]
+    words = pl.Series([evidence(r, lang) for r in ranked.head(told).to_dicts()], dtype=EVIDENCE_SCHEMA)
+    # The rows without evidence get an empty list from Polars: 148 k of them built as Python lists took 3.4 s.
+    no_words = pl.Series([[]], dtype=EVIDENCE_SCHEMA).new_from_index(0, ranked.height - told)
     return ranked.select(
         "unit_kind", _masked_expr().alias("unit_id"), "day", "score", pl.col("rule_score").cast(pl.Float64),
         "ratings", "dept_code", "region_code", "rules",
-    ).with_columns(evidence=pl.Series(words, dtype=EVIDENCE_SCHEMA))
+    ).with_columns(evidence=pl.concat([words, no_words]))
 
 
 def anomalies(frame: pl.DataFrame, model, lang: str = "zh", *, top: int | None = None,
@@ -465,7 +467,7 @@ def window_for(period: str | None = None, as_of: dt.datetime | None = None) -> t
 def window_scores(wh, model, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
     """Every unit-day of the ratings given in [start, end), scored (:func:`with_scores`). Peers are every unit
     of the window (the whole province), so a unit scores the same in every scope."""
-    return with_scores(prepare(q.ratings_between(wh, start, end)), model)
+    return with_scores(prepare(q.ratings_between(wh, start, end)), model).drop("rating_ids")
 
 
 def score_window(wh, model, start: dt.datetime, end: dt.datetime, lang: str = "zh", *, top: int | None = None,

@@ -295,10 +295,16 @@ def test_a_scope_taken_from_the_window_scores_is_the_scope_scored_alone(syntheti
         frame = anomaly.prepare(rating_queries.ratings_between(wh, start, end))
     depts = frame["dept_code"].unique().sort().to_list()
     assert whole.height == frame.height and len(depts) > 2
+    worded = 0
     for dept in depts[:3]:
         alone = anomaly.anomalies(frame.filter(pl.col("dept_code") == dept), model, "zh", evidence_top=5)
         taken = anomaly.ranked(anomaly.in_scope(whole, dept_code=dept), "zh", evidence_top=5)
         assert alone.height > 0 and taken.equals(alone)
+        told = taken["evidence"].list.len()
+        assert (told.slice(5) == 0).all()  # evidence for the first five rows only
+        worded += int(told.head(5).sum())
+    assert worded > 0
+    assert "rating_ids" not in whole.columns  # the window cached by the page keeps no list of ids
     region = frame["region_code"][0][:4]
     assert anomaly.ranked(anomaly.in_scope(whole, region_prefix=region), "en", by="rules").equals(
         anomaly.anomalies(frame.filter(pl.col("region_code").str.starts_with(region)), model, "en", by="rules"))
