@@ -330,6 +330,8 @@ def live_groups_of(wh: Warehouse, scope: Scope, filters: Filters, grouping: str,
     """:func:`live_groups` of each of ``periods`` (the filters' own period is not used), from one read of the
     case facts and one of the ratings over all of them — a trend of months computed live reads its inputs
     once, not once a month. Each period is counted, rolled up and scored alone, as the metrics job does."""
+    if not periods:
+        return {}
     if group_metrics.group_scope(scope, grouping) is None:
         return {p.label: pl.DataFrame() for p in periods}
     case_part = live_case_counts(wh, scope, filters, grouping, periods)

@@ -270,3 +270,10 @@ def test_the_queue_read_as_of_the_end_of_the_day_is_the_queue_read_now(wh):
         at_day_end = data.loop_rows(wh, PROVINCE, OCT, day_end, period_only=view).sort("rating_id")
         assert at_now.height > 0 and at_now["overdue"].any()
         assert at_day_end.equals(at_now)
+
+
+def test_a_live_trend_of_a_warehouse_without_months_is_empty(warehouse):
+    """Before any metrics run there is no month to compute: a filtered trend is empty, not an error."""
+    for filters in (Filters("2025-10", channel="online"), Filters("2025-10", item_type="许可")):
+        assert data.unit_trend(warehouse, PROVINCE, filters).height == 0
+        assert data.unit_trend(warehouse, Scope("dept", dept_code="D1"), filters).height == 0
