@@ -272,8 +272,9 @@ def test_the_queue_read_as_of_the_end_of_the_day_is_the_queue_read_now(wh):
         assert at_day_end.equals(at_now)
 
 
-def test_a_live_trend_of_a_warehouse_without_months_is_empty(warehouse):
-    """Before any metrics run there is no month to compute: a filtered trend is empty, not an error."""
-    for filters in (Filters("2025-10", channel="online"), Filters("2025-10", item_type="许可")):
-        assert data.unit_trend(warehouse, PROVINCE, filters).height == 0
-        assert data.unit_trend(warehouse, Scope("dept", dept_code="D1"), filters).height == 0
+def test_a_live_trend_before_any_month_with_data_is_empty(wh):
+    """A period before every stored month has no month to compute: a filtered trend is empty, not an error."""
+    assert data.live_groups_of(wh, PROVINCE, Filters("2025-10", channel="online"), "all", []) == {}
+    for filters in (Filters("2025-01", channel="online"), Filters("2025-01", item_type="许可")):
+        assert data.unit_trend(wh, PROVINCE, filters).height == 0
+        assert data.unit_trend(wh, DEPT1, filters).height == 0

@@ -105,6 +105,27 @@ def test_a_full_run_deletes_the_case_facts_it_superseded(warehouse):
     assert warehouse.query_df(FACT_SNAPSHOT).equals(facts)
 
 
+def test_few_cases_picked_by_id_are_the_cases_their_newest_facts_select(warehouse):
+    """``load_few_case_facts`` picks the ids first, then reads the rows by id: an older row that matches the
+    condition does not bring its case in. X was open (D Oct 30) and is completed by the incremental run's
+    newer row; both rows are stored until a merge."""
+    from warehouse.queries.facts import load_case_facts, load_few_case_facts, open_at
+    from tests.builders import at
+
+    scenario.load(warehouse)
+    job = MetricsJob(warehouse, margin=dt.timedelta(0))
+    job.run()
+    add_late_data(warehouse)
+    job.run()
+    assert warehouse.query_value("SELECT count() FROM case_facts WHERE case_id = 'X'") == 2
+    t = at("2025-11-04 10:00")
+    for scope in ("", "dept_code = {d:String}"):
+        selection = open_at(t, scope, {"d": "D2"} if scope else None)
+        few = load_few_case_facts(warehouse, selection).sort("case_id")
+        assert few.equals(load_case_facts(warehouse, selection).sort("case_id"))
+        assert "X" not in few["case_id"].to_list() and "K" in few["case_id"].to_list()
+
+
 def test_nothing_new_means_nothing_recomputed(warehouse):
     scenario.load(warehouse)
     job = MetricsJob(warehouse)
@@ -170,6 +191,50 @@ def test_flags_of_a_past_instant_see_cases_whose_deadline_moved_later(warehouse)
     assert not stored_facts_current(warehouse, now)
     assert flags_as_of(warehouse, now, 2).equals(shortcut)
     assert set(shortcut["case_id"]) == {"M", "S", "X"}  # all red by then; K's stop never ended: neither
+
+
+def test_cards_while_events_stream_in_recompute_only_the_cases_they_touch(warehouse):
+    """Between two metrics runs, records keep arriving: the cases with an event stored since the run are
+    recomputed from their events, the others carded from the stored facts — the very cards of recomputing
+    every candidate. Oct 29: X was yellow (D Oct 30) and is now completed; K's stop ended Oct 28, so its clock
+    runs again; M's acceptance is re-sent unchanged; a new case P is not carded by either way (not stored yet).
+    A catalogue entry arriving since the run makes the stored facts stale: every candidate is recomputed."""
+    from metrics.flags import flags_as_of, stored_facts_state
+    from tests.builders import at
+
+    scenario.load(warehouse)
+    MetricsJob(warehouse, margin=dt.timedelta(0)).run()
+    t = at("2025-10-29 10:00")
+    before = flags_as_of(warehouse, t, 2)
+    assert stored_facts_state(warehouse, t) == ("current", None)
+    assert {r["case_id"]: r["flag"] for r in before.to_dicts()} == {"M": "red", "X": "yellow"}
+
+    jn, qd = {"dept": "D2", "region": scenario.JN}, {"dept": "D1", "region": scenario.QD}
+    warehouse.insert_df("case_events", events_frame([
+        event("X", "completed", "2025-10-29 09:00", item="ITEM2", **jn),
+        event("K", "resumed", "2025-10-28 10:00", item="ITEM2", **jn),
+        event("P", "submitted", "2025-10-20 09:00", **qd), event("P", "accepted", "2025-10-20 09:30", **qd),
+    ]))
+    warehouse.command("INSERT INTO case_events SELECT * REPLACE (now64(3) AS received_at) FROM case_events "
+                      "WHERE case_id = 'M' AND event_type = 'accepted'")
+    state, since = stored_facts_state(warehouse, t)
+    assert state == "behind" and since is not None
+    streaming = flags_as_of(warehouse, t, 2)
+    scoped = flags_as_of(warehouse, t, 2, where="dept_code = {d:String}", parameters={"d": "D2"})
+
+    run = warehouse.query_value("SELECT value FROM metrics_state FINAL WHERE key = 'run_started'")
+    warehouse.command("ALTER TABLE metrics_state DELETE WHERE key = 'run_started' SETTINGS mutations_sync = 1")
+    assert stored_facts_state(warehouse, t) == ("stale", None)  # every candidate recomputed from its events
+    assert streaming.equals(flags_as_of(warehouse, t, 2))
+    assert scoped.equals(flags_as_of(warehouse, t, 2, where="dept_code = {d:String}", parameters={"d": "D2"}))
+    cards = {r["case_id"]: r["flag"] for r in streaming.to_dicts()}
+    assert "X" not in cards and cards["M"] == "red" and "K" in cards and "P" not in cards
+    assert set(scoped["case_id"]) == {"K"}
+
+    warehouse.insert_df("metrics_state", pl.DataFrame({"key": ["run_started"], "value": [run]}))
+    assert stored_facts_state(warehouse, t)[0] == "behind"
+    warehouse.insert_df("items", items_frame({"ITEM9": (1, 2, 3, 0, "D1", "2024-01-01")}))
+    assert stored_facts_state(warehouse, t) == ("stale", None)
 
 
 def test_the_sql_and_polars_forms_of_the_upheld_appeal_rule_agree(warehouse):

@@ -43,6 +43,18 @@ def load_case_facts(wh: Warehouse, where: Where | str | None = None, parameters:
     return wh.query_df(f"SELECT {names} FROM {final('case_facts')}{clause}{settings}", selection.params)
 
 
+def load_few_case_facts(wh: Warehouse, selection: Where, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """:func:`load_case_facts` for a selection of few cases among many (an office's open red and yellow cases):
+    their ids first (deduplicated, reading only the columns the condition tests), then their rows by the key,
+    which every version of a case's facts shares. The same rows; at 10 M cases a city's 3,709 candidate cards
+    1.05 → 0.48 s — and no faster for the province's 42,221 (2.1 s), so kept for the few."""
+    names = ", ".join(columns or fact_columns())
+    # An explicit PREWHERE on the key, not optimize_move_to_prewhere_if_final: a query's settings reach its
+    # sub-queries, whose condition must be tested after their FINAL.
+    return wh.query_df(f"SELECT {names} FROM {final('case_facts')} PREWHERE case_id IN ({case_ids_sql(selection)})",
+                       selection.params)
+
+
 def count_case_facts(wh: Warehouse, where: Where) -> int:
     """How many stored rows of case facts a selection holds (a size, for splitting the work into buckets)."""
     return int(wh.query_value(f"SELECT count() FROM case_facts WHERE {where.sql()}", where.params) or 0)
@@ -255,6 +267,20 @@ def latest_event_and_arrival(wh: Warehouse) -> tuple[dt.datetime | None, dt.date
         "greatest((SELECT max(received_at) FROM case_events), (SELECT max(received_at) FROM items), "
         "         (SELECT max(received_at) FROM calendar_overrides))"
     )[0])
+
+
+def latest_reference_arrival(wh: Warehouse) -> dt.datetime | None:
+    """The latest arrival (``received_at``) of a catalogue item or a calendar override: what, besides a case's
+    own events, its facts are made from."""
+    return wh.query_value("SELECT greatest((SELECT max(received_at) FROM items), "
+                          "(SELECT max(received_at) FROM calendar_overrides))")
+
+
+def cases_with_events_received_since(wh: Warehouse, since: dt.datetime, limit: int) -> list[str]:
+    """The ids of the cases with an event stored at or after ``since`` — at most ``limit`` + 1 of them (more
+    than ``limit``: too many to pick out)."""
+    return wh.query_df(f"SELECT DISTINCT case_id FROM case_events WHERE received_at >= {ts_param('since')} "
+                       "LIMIT {n:UInt64}", {"since": since, "n": limit + 1})["case_id"].to_list()
 
 
 def completed_between(where: Where, earliest, latest) -> Where:
