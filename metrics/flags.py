@@ -22,7 +22,7 @@ import polars as pl
 from hcp.workdays import WorkCalendar
 from metrics.facts import FACT_SCHEMA, case_facts
 from warehouse.queries.events import load_events
-from warehouse.queries.facts import (case_ids_sql, cases_with_events_received_since, latest_event_and_arrival,
+from warehouse.queries.facts import (case_ids_sql, cases_with_events_since, latest_event_and_arrival,
                                      latest_reference_arrival, load_few_case_facts, open_at)
 from warehouse.queries.sql import in_list
 from warehouse.queries.reference import load_calendar, load_items
@@ -83,17 +83,16 @@ def stored_facts_state(wh, as_of: dt.datetime) -> tuple[str, dt.datetime | None]
 
     * ``("current", None)``: they are those facts (:func:`stored_facts_current`);
     * ``("behind", started)``: they are, but for the cases with an event stored since the last metrics run
-      started (``started``) — no known event lies after the instant, and no catalogue entry or calendar
-      override arrived since the run (records streaming in between two runs);
-    * ``("stale", None)``: anything else (an instant in the past, a changed catalogue or calendar, no run)."""
+      started (``started``: records streaming in between two runs) or with an event after the instant (the
+      minute of a live page, or an instant in the past) — no catalogue entry or calendar override arrived
+      since the run;
+    * ``("stale", None)``: no run yet, or a catalogue entry or calendar override arrived since the last one."""
     started = get_state(wh, "run_started")
     if started is None:
         return "stale", None
     latest_event, latest_arrival = latest_event_and_arrival(wh)
     started_at = dt.datetime.fromisoformat(started)
-    if latest_event is not None and latest_event > as_of:
-        return "stale", None
-    if latest_arrival is None or latest_arrival < started_at:
+    if (latest_event is None or latest_event <= as_of) and (latest_arrival is None or latest_arrival < started_at):
         return "current", None
     reference = latest_reference_arrival(wh)
     return ("behind", started_at) if reference is None or reference < started_at else ("stale", None)
@@ -109,15 +108,16 @@ def flags_as_of(wh, as_of: dt.datetime, warning_days: int, *, where: str = "", p
     the facts as of the instant (:func:`stored_facts_current`: the usual "now"), they are flagged
     directly, skipping every case whose deadline is pending (an open clock stop that applies moves the
     deadline past the instant: neither red nor yellow) or beyond the yellow horizon. When they are, but for
-    the cases whose events arrived since the last run (records streaming in: :func:`stored_facts_state`),
-    only those cases are recomputed and the others flagged from the stored facts — the cards of recomputing
-    every candidate (at 10 M cases with an event arrived since the run, the same cards: the province's
-    30,454 in 2.4 s instead of 9.7 s, a city's 2,754 in 0.8 s instead of 1.3 s). More than
-    :data:`MAX_PICKED_OUT` such cases, and every candidate is recomputed.
+    the cases with an event stored since the last run (records streaming in) or an event after the instant
+    (:func:`stored_facts_state`: a live page's minute has seconds after it), only those cases are recomputed
+    and the others flagged from the stored facts — the cards of recomputing every candidate (at 10 M cases
+    with an event arrived since the run, the same cards: the province's 30,454 in 2.4 s instead of 9.7 s, a
+    city's 2,754 in 0.8 s instead of 1.3 s). More than :data:`MAX_PICKED_OUT` such cases (an instant long
+    past), and every candidate is recomputed.
     """
     calendar = calendar or load_calendar(wh)
     state, since = stored_facts_state(wh, as_of)
-    touched = cases_with_events_received_since(wh, since, MAX_PICKED_OUT) if state == "behind" else []
+    touched = cases_with_events_since(wh, since, as_of, MAX_PICKED_OUT) if state == "behind" else []
     if state == "stale" or len(touched) > MAX_PICKED_OUT:
         selection = open_at(as_of, where, parameters)
         return case_flags(_facts_from_events(wh, selection, as_of, calendar), as_of, calendar,

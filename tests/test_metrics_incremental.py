@@ -105,6 +105,28 @@ def test_a_full_run_deletes_the_case_facts_it_superseded(warehouse):
     assert warehouse.query_df(FACT_SNAPSHOT).equals(facts)
 
 
+def test_cards_of_past_instants_recompute_only_the_cases_with_later_events(warehouse):
+    """At an instant before some events (a past day, or the minute of a live page), the cases with an event
+    after it are recomputed as of the instant and the others carded from the stored facts: the very cards of
+    recomputing every candidate, at every instant of October, for the province and for each department."""
+    from metrics.flags import flags_as_of, stored_facts_state
+    from tests.builders import at
+
+    scenario.load(warehouse)
+    MetricsJob(warehouse, margin=dt.timedelta(0)).run()
+    instants = [at(f"2025-10-{day:02d} 10:00") for day in (10, 13, 20, 22, 24, 27, 28, 29)]
+    scopes = [("", None), ("dept_code = {d:String}", {"d": "D1"}), ("dept_code = {d:String}", {"d": "D2"})]
+    # Every instant before X's acceptance (the last event, Oct 28 morning) has later events.
+    assert [stored_facts_state(warehouse, t)[0] for t in instants] == ["behind"] * 6 + ["current"] * 2
+    picked = {(t, w): flags_as_of(warehouse, t, 2, where=w, parameters=p) for t in instants for w, p in scopes}
+    warehouse.command("ALTER TABLE metrics_state DELETE WHERE key = 'run_started' SETTINGS mutations_sync = 1")
+    for (t, w), cards in picked.items():
+        p = dict(scopes)[w]
+        assert cards.equals(flags_as_of(warehouse, t, 2, where=w, parameters=p)), (t, w)
+    assert sum(cards.height for cards in picked.values()) > 10  # cards there were, red and yellow
+    assert {"red", "yellow"} <= set(pl.concat(list(picked.values()))["flag"])
+
+
 def test_few_cases_picked_by_id_are_the_cases_their_newest_facts_select(warehouse):
     """``load_few_case_facts`` picks the ids first, then reads the rows by id: an older row that matches the
     condition does not bring its case in. X was open (D Oct 30) and is completed by the incremental run's

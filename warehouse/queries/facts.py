@@ -276,11 +276,12 @@ def latest_reference_arrival(wh: Warehouse) -> dt.datetime | None:
                           "(SELECT max(received_at) FROM calendar_overrides))")
 
 
-def cases_with_events_received_since(wh: Warehouse, since: dt.datetime, limit: int) -> list[str]:
-    """The ids of the cases with an event stored at or after ``since`` — at most ``limit`` + 1 of them (more
-    than ``limit``: too many to pick out)."""
-    return wh.query_df(f"SELECT DISTINCT case_id FROM case_events WHERE received_at >= {ts_param('since')} "
-                       "LIMIT {n:UInt64}", {"since": since, "n": limit + 1})["case_id"].to_list()
+def cases_with_events_since(wh: Warehouse, received: dt.datetime, after: dt.datetime, limit: int) -> list[str]:
+    """The ids of the cases with an event stored at or after ``received`` or with an event time after
+    ``after`` — at most ``limit`` + 1 of them (more than ``limit``: too many to pick out)."""
+    return wh.query_df(f"SELECT DISTINCT case_id FROM case_events WHERE received_at >= {ts_param('received')} "
+                       f"OR event_time > {ts_param('after')} LIMIT {{n:UInt64}}",
+                       {"received": received, "after": after, "n": limit + 1})["case_id"].to_list()
 
 
 def completed_between(where: Where, earliest, latest) -> Where:
