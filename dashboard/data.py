@@ -23,7 +23,7 @@ Personal data: only the masked columns (``*_masked``) are ever selected; pseudon
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -244,7 +244,7 @@ def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: 
     group, in_group = facts.group_sql(grouping, OWN_WIDTHS)
     daily = ratings.rating_totals(wh, _ratings(scope, filters).add(*ratings.rated_in(span)), group, in_group,
                                   by_day=True)
-    rated = live_rating_facts(wh, scope, replace(filters, period=_label(span)), calendar, bad_only=True)
+    rated = live_rating_facts(wh, scope, filters, calendar, bad_only=True, period=span)
     counts = {}
     for period in periods:
         totals = (daily.filter((pl.col("day") >= period.start) & (pl.col("day") < period.end))
@@ -257,16 +257,12 @@ def live_rating_counts(wh: Warehouse, scope: Scope, filters: Filters, grouping: 
     return counts
 
 
-def _label(period: Period) -> str:
-    """The text of a period that :meth:`Period.parse` reads back (a month, or a range of days)."""
-    return period.label if period.is_month else f"{period.start}..{period.end - dt.timedelta(days=1)}"
-
-
 def live_rating_facts(wh: Warehouse, scope: Scope, filters: Filters, calendar=None, *, bad_only: bool = False,
-                      as_of: dt.datetime | None = None) -> pl.DataFrame:
-    """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (SQL-filtered), or of
-    its bad ratings (level 1–2) only; due-ness as of ``as_of`` (default: now, as the metrics job)."""
-    where = _ratings(scope, filters).add(*ratings.rated_in(filters.parsed))
+                      as_of: dt.datetime | None = None, period: Period | None = None) -> pl.DataFrame:
+    """:func:`metrics.ratings.rating_facts` of the scope's ratings given in the period (``period``, else the
+    filters'; SQL-filtered), or of its bad ratings (level 1–2) only; due-ness as of ``as_of`` (default: now, as
+    the metrics job)."""
+    where = _ratings(scope, filters).add(*ratings.rated_in(period or filters.parsed))
     if bad_only:
         ratings.bad_only(where)
     return rating_facts_where(wh, where, _settings(), calendar or work_calendar(wh), as_of=as_of)

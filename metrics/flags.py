@@ -22,8 +22,8 @@ import polars as pl
 from hcp.workdays import WorkCalendar
 from metrics.facts import FACT_SCHEMA, case_facts
 from warehouse.queries.events import load_events
-from warehouse.queries.facts import (case_ids_sql, cases_with_events_since, latest_event_and_arrival,
-                                     latest_reference_arrival, load_few_case_facts, open_at)
+from warehouse.queries.facts import (case_ids_sql, cases_with_events_since, latest_event_and_arrivals,
+                                     load_few_case_facts, open_at)
 from warehouse.queries.sql import in_list
 from warehouse.queries.reference import load_calendar, load_items
 from warehouse.queries.state import get_state
@@ -90,12 +90,13 @@ def stored_facts_state(wh, as_of: dt.datetime) -> tuple[str, dt.datetime | None]
     started = get_state(wh, "run_started")
     if started is None:
         return "stale", None
-    latest_event, latest_arrival = latest_event_and_arrival(wh)
+    latest_event, event_arrival, reference_arrival = latest_event_and_arrivals(wh)
     started_at = dt.datetime.fromisoformat(started)
-    if (latest_event is None or latest_event <= as_of) and (latest_arrival is None or latest_arrival < started_at):
+    if reference_arrival is not None and reference_arrival >= started_at:
+        return "stale", None
+    if (latest_event is None or latest_event <= as_of) and (event_arrival is None or event_arrival < started_at):
         return "current", None
-    reference = latest_reference_arrival(wh)
-    return ("behind", started_at) if reference is None or reference < started_at else ("stale", None)
+    return "behind", started_at
 
 
 def flags_as_of(wh, as_of: dt.datetime, warning_days: int, *, where: str = "", parameters: dict | None = None,

@@ -405,11 +405,11 @@ def factor_words(factors: list[dict], lang: str) -> str:
     lowers (↓ 降低) the risk compared with the average case — e.g. "承诺时限 39 个工作日 ↑推高；
     剩余工作日 3 个工作日 ↑推高". Empty for a case without factors (a red case: risk 1 by rule)."""
     return tr(lang, "；", "; ").join(
-        factor_phrase(f["feature"], f.get("value"), f["contribution"], lang) for f in factors or [])
+        factor_phrase(f["feature"], f.get("value"), f["contribution"] > 0, lang) for f in factors or [])
 
 
-def factor_phrase(name: str, value: float | None, contribution: float, lang: str) -> str:
-    """One factor of :func:`factor_words`: "承诺时限 39 个工作日 ↑推高"."""
+def factor_phrase(name: str, value: float | None, raises: bool, lang: str) -> str:
+    """One factor of :func:`factor_words`: "承诺时限 39 个工作日 ↑推高" (``raises``: its contribution is positive)."""
     label = tr(lang, *rf.FEATURES.get(name, (name, name)))
     zh_unit, en_unit, unit_kind = _FACTOR_UNITS.get(name, ("", "", "flag"))
     if value is None:
@@ -421,7 +421,7 @@ def factor_phrase(name: str, value: float | None, contribution: float, lang: str
     else:
         number = f"{value:,.0f}" if unit_kind in ("days", "hours", "count", "times") else f"{value:.3g}"
         shown = tr(lang, f" {number} {zh_unit}".rstrip(), f" {number} {en_unit}".rstrip() if en_unit else f": {number}")
-    direction = tr(lang, "↑推高", "↑ raises") if contribution > 0 else tr(lang, "↓降低", "↓ lowers")
+    direction = tr(lang, "↑推高", "↑ raises") if raises else tr(lang, "↓降低", "↓ lowers")
     return f"{label}{shown} {direction}"
 
 
@@ -435,7 +435,7 @@ def factor_words_column(factors: pl.Series, lang: str) -> pl.Series:
     keys = ["feature", "value", "raises"]
     distinct = flat.select(keys).unique().drop_nulls("feature")
     phrases = distinct.with_columns(phrase=pl.Series(
-        [factor_phrase(f, v, 1.0 if up else -1.0, lang) for f, v, up in distinct.iter_rows()], dtype=pl.String))
+        [factor_phrase(f, v, up, lang) for f, v, up in distinct.iter_rows()], dtype=pl.String))
     worded = flat.join(phrases, on=keys, how="left", nulls_equal=True, maintain_order="left")
     return (worded.group_by("_row", maintain_order=True)
             .agg(pl.col("phrase").drop_nulls().str.join(tr(lang, "；", "; ")))

@@ -53,7 +53,8 @@ import polars as pl
 from hcp.domain import CASE_CHANNELS
 from hcp.workdays import WorkCalendar
 from warehouse.queries.events import clock_stop_marks
-from warehouse.queries.facts import accepted_cases, case_ids_sql, open_at, timed_completion_counts_between
+from warehouse.queries.facts import (accepted_cases, case_ids_sql, load_case_facts, open_at,
+                                     timed_completion_counts_between)
 from warehouse.queries.reference import load_calendar, load_items
 
 #: Completions of the last this many days before T make a department's and an item's history.
@@ -419,11 +420,11 @@ def load_inputs(wh, *, as_of: dt.datetime | None = None, where: str = "", parame
         completed = completed_history(cases)
         marks = clock_stop_marks(wh)
     else:
-        cases = accepted_cases(wh, CASE_COLUMNS, as_of, where, parameters)
+        open_cases = open_at(as_of, where, parameters)
+        cases = load_case_facts(wh, open_cases, columns=CASE_COLUMNS)
         completed = timed_completion_counts_between(wh, as_of - dt.timedelta(days=HISTORY_DAYS), as_of)
         # The open cases' clock-stop events: those between the earliest submission among them and T.
         earliest = cases["submitted_at"].min() or cases["accepted_at"].min() or as_of
-        open_cases = open_at(as_of, where, parameters)
         marks = clock_stop_marks(wh, (min(earliest, as_of), as_of), among=case_ids_sql(open_cases),
                                  parameters=open_cases.params)
     cases = cases.with_columns(pl.col("on_time").cast(pl.Boolean))

@@ -14,7 +14,7 @@ import polars as pl
 from hcp.domain import STOP_EVENT_TYPES
 from warehouse.client import Warehouse
 from warehouse.queries.ratings import touched_ratings_sql
-from warehouse.queries.sql import TS, Where, as_where, final, final_settings, ts_param
+from warehouse.queries.sql import TS, Where, as_where, final, final_settings, key_prewhere, ts_param
 
 #: The event columns every computation of case facts reads.
 EVENT_COLUMNS = (
@@ -216,6 +216,6 @@ def clock_stop_marks(wh: Warehouse, between: tuple[dt.datetime, dt.datetime] | N
     if between is not None:
         selection.add(f"event_time <= {ts_param('marks_upto')} AND event_time >= {ts_param('marks_from')}",
                       marks_upto=between[1], marks_from=between[0])
-    prewhere = f" PREWHERE case_id IN ({among})" if among else ""
+    prewhere = key_prewhere("case_id", among) if among else ""
     return wh.query_df(f"SELECT case_id, event_type, event_time FROM {final('case_events')}{prewhere} "
                        f"WHERE {selection.sql()}", selection.params)

@@ -16,7 +16,7 @@ import polars as pl
 from warehouse.client import Warehouse
 from warehouse.migrations import current_tables
 from warehouse.schema import delete_statement
-from warehouse.queries.sql import TS, Where, as_where, final, final_settings, in_list, ts_param
+from warehouse.queries.sql import TS, Where, as_where, final, final_settings, in_list, key_prewhere, ts_param
 from hcp.domain import REGION_PREFIX
 from warehouse.queries.reference import items_of_type
 
@@ -49,9 +49,7 @@ def load_few_case_facts(wh: Warehouse, selection: Where, columns: tuple[str, ...
     which every version of a case's facts shares. The same rows; at 10 M cases a city's 3,709 candidate cards
     1.05 → 0.48 s — and no faster for the province's 42,221 (2.1 s), so kept for the few."""
     names = ", ".join(columns or fact_columns())
-    # An explicit PREWHERE on the key, not optimize_move_to_prewhere_if_final: a query's settings reach its
-    # sub-queries, whose condition must be tested after their FINAL.
-    return wh.query_df(f"SELECT {names} FROM {final('case_facts')} PREWHERE case_id IN ({case_ids_sql(selection)})",
+    return wh.query_df(f"SELECT {names} FROM {final('case_facts')}{key_prewhere('case_id', case_ids_sql(selection))}",
                        selection.params)
 
 
@@ -259,21 +257,14 @@ def case_ids_sql(selection: Where) -> str:
     return f"SELECT case_id FROM {final('case_facts')} WHERE {selection.sql()}"
 
 
-def latest_event_and_arrival(wh: Warehouse) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """The latest event time known, and the latest arrival (``received_at``) of an event, a catalogue item or
-    a calendar override: what decides whether the stored facts are current."""
+def latest_event_and_arrivals(wh: Warehouse) -> tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]:
+    """What decides whether the stored facts are current, in one query: the latest event time known, the latest
+    arrival (``received_at``) of an event, and the latest arrival of a catalogue item or a calendar override
+    (what, besides a case's own events, its facts are made from)."""
     return tuple(wh.query_rows(
-        "SELECT (SELECT max(event_time) FROM case_events), "
-        "greatest((SELECT max(received_at) FROM case_events), (SELECT max(received_at) FROM items), "
-        "         (SELECT max(received_at) FROM calendar_overrides))"
+        "SELECT (SELECT max(event_time) FROM case_events), (SELECT max(received_at) FROM case_events), "
+        "greatest((SELECT max(received_at) FROM items), (SELECT max(received_at) FROM calendar_overrides))"
     )[0])
-
-
-def latest_reference_arrival(wh: Warehouse) -> dt.datetime | None:
-    """The latest arrival (``received_at``) of a catalogue item or a calendar override: what, besides a case's
-    own events, its facts are made from."""
-    return wh.query_value("SELECT greatest((SELECT max(received_at) FROM items), "
-                          "(SELECT max(received_at) FROM calendar_overrides))")
 
 
 def cases_with_events_since(wh: Warehouse, received: dt.datetime, after: dt.datetime, limit: int) -> list[str]:
@@ -292,17 +283,10 @@ def completed_between(where: Where, earliest, latest) -> Where:
 
 
 # Serving the overdue-risk model (models.risk_features): open cases, completions and clock stops -------------------
-def accepted_cases(wh: Warehouse, columns: tuple[str, ...], as_of: dt.datetime | None = None,
-                   where: Where | str | None = None, parameters: dict | None = None) -> pl.DataFrame:
-    """Case facts (``columns``) of every accepted case (``as_of`` None), or of the cases open at ``as_of``
-    (accepted by then and not ended by then) that a condition on ``case_facts`` columns selects."""
-    selection = as_where(where, parameters)
-    if as_of is None:
-        selection.add("accepted_at IS NOT NULL")
-    else:
-        selection = open_at(as_of, selection.sql() if selection.conditions else "", selection.params)
-    return wh.query_df(f"SELECT {', '.join(columns)} FROM {final('case_facts')} WHERE {selection.sql()}",
-                       selection.params)
+def accepted_cases(wh: Warehouse, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Case facts (``columns``) of every accepted case (the cases open at an instant: :func:`load_case_facts` of
+    :func:`open_at`)."""
+    return wh.query_df(f"SELECT {', '.join(columns)} FROM {final('case_facts')} WHERE accepted_at IS NOT NULL")
 
 
 def timed_completion_counts_between(wh: Warehouse, since: dt.datetime, upto: dt.datetime) -> pl.DataFrame:

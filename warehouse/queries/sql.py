@@ -36,6 +36,15 @@ def final_settings(on_key_only: bool) -> str:
     return " SETTINGS optimize_move_to_prewhere_if_final = 1" if on_key_only else ""
 
 
+def key_prewhere(column: str, subquery: str) -> str:
+    """`` PREWHERE column IN (subquery)`` for a ``FINAL`` read: rows are selected by the first column of the
+    table's key, which every stored copy of a row shares, before the copies are collapsed — only the selected
+    rows' other columns are read. Written out, not left to ``optimize_move_to_prewhere_if_final``
+    (:func:`final_settings`), where the read has other conditions or the sub-query reads with ``FINAL``: a
+    query's settings reach its sub-queries, and those conditions must be tested after the collapse."""
+    return f" PREWHERE {column} IN ({subquery})"
+
+
 def in_list(column: str, param: str) -> str:
     """``column`` among the bound list ``param`` (``Array(String)``), written as a sub-query:
     ``column IN (SELECT arrayJoin({param:Array(String)}))``. Every list of ids a caller gathers (a queue's ratings,
