@@ -250,7 +250,11 @@ def test_cards_while_events_stream_in_recompute_only_the_cases_they_touch(wareho
     assert streaming.equals(flags_as_of(warehouse, t, 2))
     assert scoped.equals(flags_as_of(warehouse, t, 2, where="dept_code = {d:String}", parameters={"d": "D2"}))
     cards = {r["case_id"]: r["flag"] for r in streaming.to_dicts()}
-    assert "X" not in cards and cards["M"] == "red" and "K" in cards and "P" not in cards
+    assert "X" not in cards and cards["M"] == "red" and "P" not in cards
+    # K (ITEM2, 2 working days) accepted Thu Oct 9: day 1 Oct 10; stopped Oct 10 → Oct 28 (Oct 11–28 not
+    # counted); day 2 Wed Oct 29 = D. On Oct 29 it is not past D, 0 working days left: yellow.
+    k = streaming.filter(pl.col("case_id") == "K").row(0, named=True)
+    assert (k["flag"], k["deadline"], k["working_days_left"]) == ("yellow", dt.date(2025, 10, 29), 0)
     assert set(scoped["case_id"]) == {"K"}
 
     warehouse.insert_df("metrics_state", pl.DataFrame({"key": ["run_started"], "value": [run]}))
