@@ -399,8 +399,7 @@ def unit_row(wh: Warehouse, scope: Scope, filters: Filters) -> dict | None:
     """The scope's own figures (its row of ``group_metrics``, or computed live), or None if empty."""
     unit = scope.unit()
     if unit is None or filters.live:
-        period = filters.parsed
-        return _unit_of(live_groups_of(wh, scope, filters, _unit_grouping(unit), [period])[period.label], unit)
+        return _unit_of(live_groups(wh, scope, filters, _unit_grouping(unit)), unit)
     grouping, code = unit
     return _unit_of(stored_groups(wh, scope, filters.period, grouping, [code]), unit)
 
