@@ -3,8 +3,10 @@
 * **Warehouse.** One per Streamlit process, opened with :func:`warehouse.open_warehouse` — through
   ``hcp serve`` when it owns the embedded warehouse (the normal case), directly otherwise.
 * **Cache.** Every query goes through :func:`q`, which calls :mod:`dashboard.data` under
-  ``st.cache_data`` keyed on the user's scope, the filters and :func:`warehouse.queries.state.data_stamp` (the
-  newest raw record, metrics run and case facts). A new ``hcp compute`` or a recorded action shows at once.
+  ``st.cache_data`` keyed on the user's scope, the filters and the state of the tables the query reads
+  (:func:`warehouse.queries.state.data_stamp`, narrowed with ``DataStamp.of`` to the tables a
+  :class:`warehouse.reads.ReadRecorder` saw it read). A new ``hcp compute`` or a recorded action shows at
+  once; records streaming in expire only the queries that read their tables.
 * **Location.** The place in the app — period, region, department, item type, channel, item, case,
   language, and a few page settings — lives in ``st.session_state["loc"]`` and is mirrored into the URL
   (``st.query_params``) on every run, so any view can be shared as a link. A link opened in a new session
@@ -32,6 +34,7 @@ from reports.archive import Archive, default_root
 from reports.monthly import scope_key
 from warehouse import open_warehouse
 from warehouse.client import WarehouseError
+from warehouse.reads import ReadRecorder
 from hcp.config import get_config
 from hcp.scope import NotPermitted, Scope
 from hcp.indicators import DEFAULT_TARGETS
@@ -80,20 +83,58 @@ def close_warehouse() -> None:
         wh.close()
 
 
-def _call(name: str, args: tuple, kwargs: dict):
+def _on_warehouse(run):
+    """``run(warehouse())``; an owner that restarted leaves a stale proxy, so the warehouse is reopened once."""
     try:
-        return getattr(data, name)(warehouse(), *args, **kwargs)
+        return run(warehouse())
     except WarehouseError as exc:
-        # An owner that restarted leaves a stale proxy: reopen once.
         if "owner" not in str(exc).lower() and "connect" not in str(exc).lower():
             raise
         close_warehouse()
-        return getattr(data, name)(warehouse(), *args, **kwargs)
+        return run(warehouse())
+
+
+def _call(name: str, args: tuple, kwargs: dict):
+    return _on_warehouse(lambda wh: getattr(data, name)(wh, *args, **kwargs))
+
+
+def _call_recording(name: str, args: tuple, kwargs: dict) -> tuple[object, frozenset[str]]:
+    """:func:`_call`, and the tables it read (:class:`warehouse.reads.ReadRecorder`)."""
+    def run(wh):
+        recorder = ReadRecorder(wh)
+        return getattr(data, name)(recorder, *args, **kwargs), frozenset(recorder.tables)
+    return _on_warehouse(run)
+
+
+#: What each query (its name and arguments) has read so far: its cache entries are keyed on the state of
+#: these tables only. Learned by watching it run, and widened whenever a run reads more (a query that takes
+#: another path for other data): a cache entry is keyed on what was known to be read when it was looked up,
+#: so an entry made by a run that read more is simply never found again.
+_reads: dict[tuple, frozenset[str]] = {}
+#: The value of a query's first run, for the cache entry keyed on what that run turned out to read.
+_seeds: dict[tuple, object] = {}
+_MISSING = object()
+
+
+def _learn(query: tuple, tables: frozenset[str]) -> frozenset[str]:
+    """What ``query`` is known to read, widened by ``tables`` (what a run of it has just read)."""
+    known = _reads.get(query)
+    if known is not None and tables <= known:
+        return known
+    if len(_reads) > 20_000:
+        _reads.clear()
+    widened = _reads[query] = (known or frozenset()) | tables
+    return widened
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
 def _cached(name: str, dsn: str, version: tuple, args: tuple, kwargs: tuple):
-    return _call(name, args, dict(kwargs))
+    seeded = _seeds.pop((name, dsn, version, args, kwargs), _MISSING)
+    if seeded is not _MISSING:
+        return seeded
+    value, tables = _call_recording(name, args, dict(kwargs))
+    _learn((name, args, kwargs), tables)
+    return value
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)
@@ -111,8 +152,25 @@ def refresh_version() -> None:
 
 
 def q(name: str, *args, **kwargs):
-    """A scoped query of :mod:`dashboard.data`, cached on its arguments and the data version."""
-    return _cached(name, _warehouse_key(), version(), args, tuple(sorted(kwargs.items())))
+    """A scoped query of :mod:`dashboard.data`, cached on its arguments and the state of the tables it reads
+    (:meth:`warehouse.queries.state.DataStamp.of`): while ratings stream in, the pages that read only the
+    stored results stay as they were computed, and a page that reads ratings is computed again.
+
+    The stamp is taken before the query runs, so an entry never claims data older than it holds. The first
+    run of a query (nothing known of what it reads) runs outside the cache, then seeds the entry keyed on
+    what it read, so it is computed once."""
+    dsn, kw = _warehouse_key(), tuple(sorted(kwargs.items()))
+    stamp, query = version(), (name, args, kw)
+    tables = _reads.get(query)
+    if tables is not None:
+        return _cached(name, dsn, stamp.of(tables), args, kw)
+    value, tables = _call_recording(name, args, dict(kwargs))
+    key = (name, dsn, stamp.of(_learn(query, tables)), args, kw)
+    _seeds[key] = value
+    try:
+        return _cached(*key)
+    finally:
+        _seeds.pop(key, None)
 
 
 # Context -------------------------------------------------------------------------------------------------

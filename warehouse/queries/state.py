@@ -9,6 +9,7 @@ import datetime as dt
 import polars as pl
 
 from warehouse.client import Warehouse
+from warehouse.migrations import current_tables
 from warehouse.queries.sql import Where, final, in_list, ts_param
 from typing import NamedTuple
 from warehouse.client import SHANGHAI
@@ -53,29 +54,51 @@ def arrivals_digest(wh: Warehouse, after: str, upto: str) -> str:
 # What the stored data is as of (dashboard/ cache, reports/ data version) --------------------------------
 #: Raw tables whose newest ``received_at`` is the data watermark.
 RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_events", "ratings", "followups", "urges")
+#: The column whose newest value marks a change in a table, the first of these it has: an arrival, an update,
+#: a change of reference data, the facts' version, a metrics run, the row's computation, a migration.
+CHANGE_COLUMNS = ("received_at", "updated_at", "changed_at", "version", "run_id", "computed_at", "applied_at")
 
 
 class DataStamp(NamedTuple):
     """What the stored data is as of: ``watermark`` — the newest ``received_at`` over the raw tables
     (``YYYY-MM-DD hh:mm:ss.fff``, Asia/Shanghai; None for an empty warehouse) —, the latest metrics run and
-    the newest case-facts version. Equal stamps: nothing a page or a bulletin reads has changed."""
+    the newest case-facts version; ``tables``, each table's own state (:meth:`of`). Equal stamps: nothing a
+    page or a bulletin reads has changed."""
 
     watermark: str | None
     metrics_run: str
     facts_version: str
+    #: (table, "<newest value of its change column>|<rows>") for every table of the schema, sorted
+    tables: tuple[tuple[str, str], ...] = ()
+
+    def of(self, tables) -> tuple:
+        """The part of the stamp that says whether any of ``tables`` changed: each one's newest change and
+        row count (a row written moves both; rows go only when a merge collapses replaced copies, which moves
+        the count). A table the stamp does not know stands for the whole stamp."""
+        known = dict(self.tables)
+        if any(table not in known for table in tables):
+            return tuple(self)
+        return tuple((table, known[table]) for table in sorted(tables))
 
 
 def data_stamp(wh: Warehouse) -> DataStamp:
-    """The :class:`DataStamp` of the warehouse, in one query."""
+    """The :class:`DataStamp` of the warehouse, in one query (a row count is the table's metadata; the newest
+    change a read of one column)."""
+    columns = {name: next((c for c in CHANGE_COLUMNS if c in table.column_names), None)
+               for name, table in current_tables().items()}
+    per_table = " UNION ALL ".join(
+        f"SELECT '{name}' AS t, {f'toString(max({column}))' if column else chr(39) * 2} AS m, count() AS n FROM {name}"
+        for name, column in sorted(columns.items()))
     parts = " UNION ALL ".join(f"SELECT max(received_at) AS t, count() AS n FROM {t}" for t in RAW_TABLES)
-    watermark, run, version = wh.query_rows(
+    rows = wh.query_rows(
         f"SELECT (SELECT maxIf(t, n > 0) FROM ({parts})), (SELECT max(run_id) FROM metric_runs), "
-        "(SELECT max(version) FROM case_facts)")[0]
+        f"(SELECT max(version) FROM case_facts), t, m, n FROM ({per_table}) ORDER BY t")
+    watermark, run, version = rows[0][:3] if rows else (None, 0, 0)
     if watermark is None or (isinstance(watermark, dt.datetime) and watermark.year <= 1970):
         text = None
     else:
         text = watermark.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return DataStamp(text, str(run), str(version))
+    return DataStamp(text, str(run), str(version), tuple((t, f"{m}|{n}") for *_, t, m, n in rows))
 
 
 # Serving `hcp admin status`: how many rows each table holds ------------------------------------------------
