@@ -34,6 +34,7 @@ from reports.archive import Archive, default_root
 from reports.monthly import scope_key
 from warehouse import open_warehouse
 from warehouse.client import WarehouseError
+from warehouse.queries.state import DataStamp
 from warehouse.reads import ReadRecorder
 from hcp.config import get_config
 from hcp.scope import NotPermitted, Scope
@@ -138,17 +139,31 @@ def _cached(name: str, dsn: str, version: tuple, args: tuple, kwargs: tuple):
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)
-def _version(dsn: str) -> tuple:
+def _version(dsn: str) -> DataStamp:
     return _call("data_stamp", (), {})
 
 
-def version() -> tuple:
-    return _version(_warehouse_key())
+@st.cache_data(max_entries=8, show_spinner=False)
+def _arrivals(dsn: str, minute: str) -> DataStamp:
+    """The stamp as first read in ``minute`` (``YYYY-MM-DD hh:mm``): what had arrived then."""
+    return _version(dsn)
+
+
+def version() -> DataStamp:
+    """The data version the pages are keyed on: what the engine computed (case facts, results, runs) as of
+    two seconds ago at most, and what had arrived (records, reference data, urges) as of the current
+    minute's first look. While records stream in, a page that reads them is computed once a minute, not on
+    every click: a live page's instant is the minute anyway (``as of 10:31``), and a record received in a
+    minute shows from the next one. An action recorded here (:func:`refresh_version`) shows at once."""
+    dsn = _warehouse_key()
+    minute = dt.datetime.now(data.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return _version(dsn).with_arrivals_of(_arrivals(dsn, minute))
 
 
 def refresh_version() -> None:
     """Forget the data version (after recording an action, so the next read sees it)."""
     _version.clear()
+    _arrivals.clear()
 
 
 def q(name: str, *args, **kwargs):

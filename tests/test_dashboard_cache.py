@@ -168,3 +168,39 @@ def test_a_query_that_reads_more_on_another_path_is_keyed_on_all_it_read(fresh_c
     override("2030-01-02")
     assert ui.q("probe") == (1, 2)  # learned from the first run alone, the entry would still say (1, 1)
     assert ui._reads[("probe", (), ())] == {"regions", "calendar_overrides"}
+
+
+def test_records_arriving_within_a_minute_show_from_the_next_and_a_metrics_run_at_once(fresh_cache):
+    """The pages' version: what the engine computed as of two seconds ago, what arrived as of the minute's first
+    look. A rating arriving within the minute does not make the bad ratings be computed again until the next
+    minute (or an action recorded in the dashboard); a metrics run changes the version within two seconds (and
+    whatever it makes be computed again reads the warehouse as it is)."""
+    from dashboard import data
+    from metrics.jobs import MetricsJob
+
+    ui = fresh_cache
+    october = data.Filters("2025-10")
+    for attempt in range(3):  # the minute must not turn between the looks
+        minute = dt.datetime.now(SHANGHAI).strftime("%H:%M")
+        ui.refresh_version()
+        first = ui.version()
+        shown = set(ui.q("bad_rectification", PROVINCE, october)["rating_id"].to_list())
+        new_id = f"r-min-{attempt}"
+        ui.warehouse().insert_df("ratings", ratings_frame([rating(new_id, "C1", 2, "2025-10-22 10:00",
+                                                                  dept="D1", region=SHINAN)]))
+        ui._version.clear()  # two seconds later
+        arrived = ui.version()
+        again = set(ui.q("bad_rectification", PROVINCE, october)["rating_id"].to_list())
+        MetricsJob(ui.warehouse(), clock=lambda: COMPUTED).run(full=True)
+        ui._version.clear()
+        computed = ui.version()
+        if dt.datetime.now(SHANGHAI).strftime("%H:%M") == minute:
+            break
+    else:
+        pytest.fail("the minute turned during each attempt")
+    assert arrived == first and again == shown  # arrived within the minute: shown from the next one
+    assert computed.of({"group_metrics"}) != first.of({"group_metrics"})  # computed: at once
+    assert computed.of({"ratings"}) == first.of({"ratings"})
+    ui.refresh_version()  # as an action recorded in the dashboard does
+    assert ui.version().of({"ratings"}) != first.of({"ratings"})
+    assert set(ui.q("bad_rectification", PROVINCE, october)["rating_id"].to_list()) == shown | {new_id}

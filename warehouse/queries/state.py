@@ -57,6 +57,9 @@ RAW_TABLES = ("regions", "departments", "items", "calendar_overrides", "case_eve
 #: The column whose newest value marks a change in a table, the first of these it has: an arrival, an update,
 #: a change of reference data, the facts' version, a metrics run, the row's computation, a migration.
 CHANGE_COLUMNS = ("received_at", "updated_at", "changed_at", "version", "run_id", "computed_at", "applied_at")
+#: The tables records arrive in (they have ``received_at``): raw records, reference data, the ledger, the
+#: quarantine, urges.
+ARRIVAL_TABLES = frozenset(name for name, table in current_tables().items() if "received_at" in table.column_names)
 
 
 class DataStamp(NamedTuple):
@@ -79,6 +82,14 @@ class DataStamp(NamedTuple):
         if any(table not in known for table in tables):
             return tuple(self)
         return tuple((table, known[table]) for table in sorted(tables))
+
+    def with_arrivals_of(self, earlier: "DataStamp") -> "DataStamp":
+        """This stamp with the arrivals as ``earlier`` saw them: the tables that records arrive in
+        (:data:`ARRIVAL_TABLES`) and the watermark from ``earlier``, everything the engine computes (case
+        facts, results, runs) from this one."""
+        before = dict(earlier.tables)
+        return self._replace(watermark=earlier.watermark, tables=tuple(
+            (table, before.get(table, state) if table in ARRIVAL_TABLES else state) for table, state in self.tables))
 
 
 def data_stamp(wh: Warehouse) -> DataStamp:
