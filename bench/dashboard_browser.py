@@ -24,6 +24,12 @@ page to be still: a page whose queries ran for seconds without changing the DOM 
 redraw — the overdue page read 0.3–0.4 s cold while it took 5–10 s.)
 
     .venv/bin/python bench/dashboard_browser.py --home … --roles province --only overdue,ratings   # a subset
+    .venv/bin/python bench/dashboard_browser.py --home … --stream 2   # while records stream in
+
+``--stream N``: while the clicks are timed, a platform pushes N records a second through ``POST /ingest`` of the
+same ``hcp serve`` (with a province token: half ratings, half new cases' submissions, copied from the month's
+own ratings and cases with new ids and the time of sending), as a live province does all day. Every click then
+comes after some record arrived; the pages that read only the stored results should stay warm.
 
 Prints one line per (role, click) and the slowest warm click; the aim (issue 15) is every click ≤ 1.5 s warm.
 The machine's load counts: run ``uptime`` beside it, and compare runs of the same load.
@@ -282,6 +288,89 @@ def prepare(home: Path, cases: int, month: str, build: bool) -> list[str]:
     return [u.username for u in users if u.username in ("province", "city", "dept")]
 
 
+class Stream:
+    """A platform pushing ``per_second`` records a second to ``url``'s ``POST /ingest`` (until :meth:`stop`):
+    ratings and new cases' submissions like the month's own, with new ids and the time of sending."""
+
+    def __init__(self, home: Path, per_second: int, month: str):
+        import json as _json
+        import threading
+
+        from warehouse.embedded import read_owner
+
+        env = {**os.environ, "HCP_HOME": str(home)}
+        env.pop("HCP_WAREHOUSE", None)
+        from warehouse import open_warehouse
+
+        wh = open_warehouse()  # through the owner `hcp serve`
+        try:
+            province = wh.query_value("SELECT region_code FROM regions FINAL WHERE parent_code = '' LIMIT 1")
+            self.templates = wh.query_rows(
+                "SELECT case_id, item_code, dept_code, region_code FROM ratings FINAL "
+                "WHERE toYYYYMM(rated_at) = {m:UInt32} LIMIT 2000", {"m": int(month.replace("-", ""))})
+        finally:
+            wh.close()
+        issued = subprocess.run([sys.executable, "-m", "hcp.cli", "tokens", "issue", "bench-stream", "--replace",
+                                 "--kinds", "rating,case_event", "--region", province, "--json"],
+                                cwd=REPO, env=env, capture_output=True, text=True, check=True)
+        self.token = _json.loads(issued.stdout)["token"]
+        # `hcp serve` hosts POST /ingest beside the warehouse's owner, on the address it publishes.
+        self.url, self.per_second = read_owner(home / "warehouse")["url"], per_second
+        self.sent = self.failed = 0
+        self.last_failure = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _records(self) -> bytes:
+        import datetime as _dt
+        import json as _json
+        import random
+        import uuid
+
+        now = _dt.datetime.now(_dt.timezone(_dt.timedelta(hours=8))).isoformat(timespec="seconds")
+        lines = []
+        for k in range(self.per_second):
+            case_id, item, dept, region = random.choice(self.templates)
+            if k % 2 == 0:
+                lines.append({"kind": "rating", "rating_id": f"bench-stream-{uuid.uuid4().hex}", "case_id": case_id,
+                              "item_code": item, "dept_code": dept, "region_code": region, "channel": "pc",
+                              "level": random.choice([1, 2, 4, 5, 5, 5]), "rated_at": now})
+            else:
+                lines.append({"kind": "case_event", "event_id": f"bench-stream-{uuid.uuid4().hex}",
+                              "case_id": f"bench-stream-{uuid.uuid4().hex[:20]}", "event_type": "submitted", "event_time": now,
+                              "item_code": item, "dept_code": dept, "region_code": region, "channel": "online"})
+        return ("\n".join(_json.dumps(line, ensure_ascii=False) for line in lines) + "\n").encode()
+
+    def _run(self) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        while not self._stop.wait(1.0):
+            try:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+                conn.request("POST", "/ingest", body=self._records(),
+                             headers={"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {self.token}"})
+                answer = conn.getresponse()
+                body = answer.read()
+                conn.close()
+                if answer.status == 200:
+                    self.sent += self.per_second
+                else:
+                    self.failed += 1
+                    self.last_failure = f"{answer.status} {body[:200]!r}"
+            except OSError as exc:
+                self.failed += 1
+                self.last_failure = str(exc)
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        failures = f" (the last: {self.last_failure})" if self.failed else ""
+        return f"streamed {self.sent:,} records ({self.per_second} a second), {self.failed} pushes failed{failures}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, help="an HCP_HOME with computed metrics (default: build one)")
@@ -291,6 +380,8 @@ def main() -> None:
     parser.add_argument("--roles", default="province,city,dept", help="comma-separated: province, city, dept")
     parser.add_argument("--only", default="", help="comma-separated clicks to time (default all): login, floor, "
                         f"{', '.join(k for k in PAGES if k != 'overview')}, drill, filter")
+    parser.add_argument("--stream", type=int, default=0, metavar="N",
+                        help="push N records a second through POST /ingest while timing (a live province)")
     args = parser.parse_args()
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         raise SystemExit("needs Debian chromium and chromium-driver (scripts/system-deps.sh installs them)")
@@ -306,6 +397,7 @@ def main() -> None:
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
     process = serve(home, port)
+    stream = Stream(home, args.stream, args.month) if args.stream else None
     driver = start_browser()
     rows: list[tuple[str, str, float, float]] = []
 
@@ -344,6 +436,8 @@ def main() -> None:
                 channel(driver, role, record, args.repeat)
     finally:
         driver.quit()
+        if stream is not None:
+            print(stream.stop(), flush=True)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=60)
