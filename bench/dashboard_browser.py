@@ -28,8 +28,10 @@ redraw — the overdue page read 0.3–0.4 s cold while it took 5–10 s.)
 
 ``--stream N``: while the clicks are timed, a platform pushes N records a second through ``POST /ingest`` of the
 same ``hcp serve`` (with a province token: half ratings, half new cases' submissions, copied from the month's
-own ratings and cases with new ids and the time of sending), as a live province does all day. Every click then
-comes after some record arrived; the pages that read only the stored results should stay warm.
+own ratings and cases with new ids), as a live province does all day. The records are timed on the data's own
+clock — its newest event, then as many seconds later as have passed —, so the pages' instant moves as a live
+one does (a demo month's data end in the past). Every click then comes after some record arrived. The records
+are deleted at the end (ids ``bench-stream-…``), so the home is left as it was.
 
 Prints one line per (role, click) and the slowest warm click; the aim (issue 15) is every click ≤ 1.5 s warm.
 The machine's load counts: run ``uptime`` beside it, and compare runs of the same load.
@@ -44,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -289,8 +292,9 @@ def prepare(home: Path, cases: int, month: str, build: bool) -> list[str]:
 
 
 class Stream:
-    """A platform pushing ``per_second`` records a second to ``url``'s ``POST /ingest`` (until :meth:`stop`):
-    ratings and new cases' submissions like the month's own, with new ids and the time of sending."""
+    """A platform pushing ``per_second`` records a second to ``POST /ingest`` of the home's ``hcp serve`` (until
+    :meth:`stop`): ratings and new cases' submissions like the month's own, with new ids, timed on the data's
+    clock (its newest event, then as many seconds later as have passed)."""
 
     def __init__(self, home: Path, per_second: int, month: str):
         import json as _json
@@ -305,6 +309,7 @@ class Stream:
         wh = open_warehouse()  # through the owner `hcp serve`
         try:
             province = wh.query_value("SELECT region_code FROM regions FINAL WHERE parent_code = '' LIMIT 1")
+            self.clock = wh.query_value("SELECT max(event_time) FROM case_events")
             self.templates = wh.query_rows(
                 "SELECT case_id, item_code, dept_code, region_code FROM ratings FINAL "
                 "WHERE toYYYYMM(rated_at) = {m:UInt32} LIMIT 2000", {"m": int(month.replace("-", ""))})
@@ -317,6 +322,7 @@ class Stream:
         # `hcp serve` hosts POST /ingest beside the warehouse's owner, on the address it publishes.
         self.url, self.per_second = read_owner(home / "warehouse")["url"], per_second
         self.sent = self.failed = 0
+        self.started = time.monotonic()
         self.last_failure = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -328,7 +334,7 @@ class Stream:
         import random
         import uuid
 
-        now = _dt.datetime.now(_dt.timezone(_dt.timedelta(hours=8))).isoformat(timespec="seconds")
+        now = (self.clock + _dt.timedelta(seconds=time.monotonic() - self.started)).isoformat(timespec="seconds")
         lines = []
         for k in range(self.per_second):
             case_id, item, dept, region = random.choice(self.templates)
@@ -365,8 +371,18 @@ class Stream:
                 self.last_failure = str(exc)
 
     def stop(self) -> str:
+        """Stop pushing and delete what was pushed (the records and their ledger entries)."""
         self._stop.set()
         self._thread.join(timeout=60)
+        from warehouse import open_warehouse
+
+        wh = open_warehouse()
+        try:
+            for table, key in (("case_events", "event_id"), ("ratings", "rating_id"), ("received_ids", "record_id")):
+                wh.command(f"ALTER TABLE {table} DELETE WHERE startsWith({key}, 'bench-stream-') "
+                           "SETTINGS mutations_sync = 1")
+        finally:
+            wh.close()
         failures = f" (the last: {self.last_failure})" if self.failed else ""
         return f"streamed {self.sent:,} records ({self.per_second} a second), {self.failed} pushes failed{failures}"
 

@@ -169,14 +169,18 @@ def refresh_version() -> None:
 def q(name: str, *args, **kwargs):
     """A scoped query of :mod:`dashboard.data`, cached on its arguments and the state of the tables it reads
     (:meth:`warehouse.queries.state.DataStamp.of`): while ratings stream in, the pages that read only the
-    stored results stay as they were computed, and a page that reads ratings is computed again.
+    stored results stay as they were computed, and a page that reads ratings is computed again (at most once
+    a minute: :func:`version`).
 
     The stamp is taken before the query runs, so an entry never claims data older than it holds. The first
     run of a query (nothing known of what it reads) runs outside the cache, then seeds the entry keyed on
     what it read, so it is computed once."""
     dsn, kw = _warehouse_key(), tuple(sorted(kwargs.items()))
     stamp, query = version(), (name, args, kw)
-    tables = _reads.get(query)
+    try:
+        tables = _reads.get(query)
+    except TypeError:  # an argument Python cannot hash (Streamlit's cache can): keyed on the whole version
+        return _cached(name, dsn, tuple(stamp), args, kw)
     if tables is not None:
         return _cached(name, dsn, stamp.of(tables), args, kw)
     value, tables = _call_recording(name, args, dict(kwargs))
