@@ -93,23 +93,17 @@ class DataStamp(NamedTuple):
 
 
 def data_stamp(wh: Warehouse) -> DataStamp:
-    """The :class:`DataStamp` of the warehouse, in one query (a row count is the table's metadata; the newest
-    change a read of one column)."""
-    columns = {name: next((c for c in CHANGE_COLUMNS if c in table.column_names), None)
-               for name, table in current_tables().items()}
-    per_table = " UNION ALL ".join(
-        f"SELECT '{name}' AS t, {f'toString(max({column}))' if column else chr(39) * 2} AS m, count() AS n FROM {name}"
-        for name, column in sorted(columns.items()))
-    parts = " UNION ALL ".join(f"SELECT max(received_at) AS t, count() AS n FROM {t}" for t in RAW_TABLES)
-    rows = wh.query_rows(
-        f"SELECT (SELECT maxIf(t, n > 0) FROM ({parts})), (SELECT max(run_id) FROM metric_runs), "
-        f"(SELECT max(version) FROM case_facts), t, m, n FROM ({per_table}) ORDER BY t")
-    watermark, run, version = rows[0][:3] if rows else (None, 0, 0)
-    if watermark is None or (isinstance(watermark, dt.datetime) and watermark.year <= 1970):
-        text = None
-    else:
-        text = watermark.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return DataStamp(text, str(run), str(version), tuple((t, f"{m}|{n}") for *_, t, m, n in rows))
+    """The :class:`DataStamp` of the warehouse, in one query: each table's row count (its metadata) and the
+    newest value of its change column (:data:`CHANGE_COLUMNS`; a ``received_at`` reads as
+    ``YYYY-MM-DD hh:mm:ss.fff`` in Asia/Shanghai, the watermark's form)."""
+    newest = {name: next((f"toString(max({c}))" for c in CHANGE_COLUMNS if c in table.column_names), "''")
+              for name, table in current_tables().items()}
+    rows = wh.query_rows(" UNION ALL ".join(
+        f"SELECT '{name}' AS t, {expression} AS m, count() AS n FROM {name}" for name, expression in newest.items()))
+    state = {t: (m, n) for t, m, n in sorted(rows)}
+    arrived = [m for t, (m, n) in state.items() if t in RAW_TABLES and n > 0]
+    return DataStamp(max(arrived) if arrived else None, state["metric_runs"][0], state["case_facts"][0],
+                     tuple((t, f"{m}|{n}") for t, (m, n) in state.items()))
 
 
 # Serving `hcp admin status`: how many rows each table holds ------------------------------------------------
