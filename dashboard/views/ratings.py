@@ -106,9 +106,9 @@ else:
 # The complaint-cause model's suggestion (models.cause; a trained model only) for every listed rating not yet
 # verified: shown in the queue and pre-filled in the 核实 form, where the department confirms or corrects it.
 cause_model = current_version("cause")
-rows = rows.join(ui.q("cause_suggestions", c.scope, tuple(rows["rating_id"].to_list()), cause_model, c.lang),
-                 on="rating_id", how="left")
 unverified = pl.col("reason_category").fill_null("") == ""
+waiting = tuple(rows.filter(unverified)["rating_id"].to_list())  # a verified rating's cause is known
+rows = rows.join(ui.q("cause_suggestions", c.scope, waiting, cause_model, c.lang), on="rating_id", how="left")
 suggestion_text = (
     pl.when(unverified & (pl.col("predicted_basis") == "model"))
     .then(pl.format("{} {}%", L.column("predicted_cause", L.reason, c.lang),

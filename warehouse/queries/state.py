@@ -12,7 +12,6 @@ from warehouse.client import Warehouse
 from warehouse.migrations import current_tables
 from warehouse.queries.sql import Where, final, in_list, ts_param
 from typing import NamedTuple
-from warehouse.client import SHANGHAI
 
 
 # Serving the metrics job: its state --------------------------------------------------------------------
