@@ -144,20 +144,25 @@ def _version(dsn: str) -> DataStamp:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _arrivals(dsn: str, minute: str) -> DataStamp:
-    """The stamp as first read in ``minute`` (``YYYY-MM-DD hh:mm``): what had arrived then."""
+def _arrivals(dsn: str, moment: str) -> DataStamp:
+    """The stamp as first read in ``moment`` (a minute, ``YYYY-MM-DD hh:mm``, or an hour): what had arrived then."""
     return _version(dsn)
 
 
-def version() -> DataStamp:
+#: How often a page reads what arrived: the minute's form, the hour's.
+_EVERY = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H"}
+
+
+def version(every: str = "minute") -> DataStamp:
     """The data version the pages are keyed on: what the engine computed (case facts, results, runs) as of
     two seconds ago at most, and what had arrived (records, reference data, urges) as of the current
     minute's first look. While records stream in, a page that reads them is computed once a minute, not on
     every click: a live page's instant is the minute anyway (``as of 10:31``), and a record received in a
-    minute shows from the next one. An action recorded here (:func:`refresh_version`) shows at once."""
+    minute shows from the next one. An action recorded here (:func:`refresh_version`) shows at once.
+    ``every="hour"``: arrivals as of the hour's first look (the month's rating anomalies, ~40 s at 10 M)."""
     dsn = _warehouse_key()
-    minute = dt.datetime.now(data.SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    return _version(dsn).with_arrivals_of(_arrivals(dsn, minute))
+    moment = dt.datetime.now(data.SHANGHAI).strftime(_EVERY[every])
+    return _version(dsn).with_arrivals_of(_arrivals(dsn, moment))
 
 
 def refresh_version() -> None:

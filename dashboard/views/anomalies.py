@@ -34,19 +34,22 @@ except (model_store.ModelMissing, model_store.ModelIncompatible) as exc:
     st.stop()
 
 
+# The cache keys: every argument is hashed (Streamlit leaves out the parameters named with a leading
+# underscore, which once kept the window of a month until the server restarted, whatever arrived).
 @st.cache_data(show_spinner=False, max_entries=4)
-def _window(_dsn: str, _version: tuple, period: str, model_version: int) -> pl.DataFrame:
+def _window(dsn: str, version: tuple, period: str, model_version: int) -> pl.DataFrame:
     """Every unit-day of the period, scored: the same for every scope (its peers are the whole province), so
-    computed once per period and data version and shared by every user and scope (the first look of a
-    month costs ~6 s at 1 M cases; each other scope then costs its ranking alone)."""
+    computed once per period and data version (:func:`dashboard.ui.version` by the hour: reading a month's
+    ratings takes ~40 s at 10 M cases) and shared by every user and scope; each other scope then costs its
+    ranking alone."""
     start, end = anomaly.window_for(period=period)
     return anomaly.window_scores(ui.warehouse(), model, start, end)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _anomalies(_dsn: str, _version: tuple, period: str, model_version: int, lang: str, region_prefix: str,
+def _anomalies(dsn: str, version: tuple, period: str, model_version: int, lang: str, region_prefix: str,
                dept_code: str | None, by: str) -> pl.DataFrame:
-    scored = anomaly.in_scope(_window(_dsn, _version, period, model_version), region_prefix, dept_code)
+    scored = anomaly.in_scope(_window(dsn, version, period, model_version), region_prefix, dept_code)
     return anomaly.ranked(scored, lang, by=by, evidence_top=SHOWN)
 
 
@@ -56,7 +59,8 @@ by = st.radio(L.tr(c.lang, "排序", "Rank by"), ["score", "rules"], horizontal=
               format_func=lambda k: L.tr(c.lang, "孤立森林异常分", "IsolationForest score") if k == "score"
               else L.tr(c.lang, "稳健规则分", "robust-rule score"))
 try:
-    frame = _anomalies(ui._warehouse_key(), ui.version(), c.filters.period, manifest["version"], c.lang,
+    stamp = ui.version(every="hour")
+    frame = _anomalies(ui._warehouse_key(), tuple(stamp), c.filters.period, manifest["version"], c.lang,
                        c.scope.region_prefix, c.scope.dept_code, by)
 except ValueError as exc:  # a period the scoring window cannot take (e.g. outside the calendar)
     st.info(str(exc))
@@ -66,6 +70,9 @@ tiles[0].metric(L.tr(c.lang, "评分单元日", "unit-days scored"), f"{frame.he
 tiles[1].metric(L.tr(c.lang, "异常分 ≥ 0.6", "score ≥ 0.6"), f"{frame.filter(pl.col('score') >= 0.6).height:,}")
 tiles[2].metric(L.tr(c.lang, "既有规则命中", "existing rules fired"),
                 f"{frame.filter(pl.col('rules').list.len() > 0).height:,}")
+if stamp.watermark:  # what the scores read: the arrivals as of the hour's first look
+    st.caption(L.tr(c.lang, f"评价数据截至 {stamp.watermark[:16]}（每小时更新）",
+                    f"Ratings as of {stamp.watermark[:16]} (updated hourly)"))
 if frame.height == 0:
     st.success(L.tr(c.lang, f"本期没有评价数达 {anomaly.MIN_RATINGS} 条的单元日。",
                     f"No unit-day with {anomaly.MIN_RATINGS}+ ratings in this period."))
