@@ -127,7 +127,7 @@ def test_while_ratings_arrive_the_stored_ranking_stays_and_the_bad_ratings_show_
 
     ui.warehouse().insert_df("ratings", ratings_frame([rating("r-bad", "C2", 1, "2025-10-21 10:00", dept="D1",
                                                                 region=SHINAN)]))
-    ui.refresh_version()  # as after the version's 2 s
+    ui.refresh_version()  # as at the next minute
     assert ui.q("groups", PROVINCE, october, "dept").equals(ranking) and runs == ["groups"]  # not run again
     assert set(ui.q("bad_rectification", PROVINCE, october)["rating_id"].to_list()) == bad_before | {"r-bad"}
 
