@@ -40,14 +40,21 @@ The machine's load counts: run ``uptime`` beside it, and compare runs of the sam
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import http.client
+import json
 import os
+import random
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -297,14 +304,11 @@ class Stream:
     clock (its newest event, then as many seconds later as have passed)."""
 
     def __init__(self, home: Path, per_second: int, month: str):
-        import json as _json
-        import threading
-
+        from warehouse import open_warehouse
         from warehouse.embedded import read_owner
 
-        env = {**os.environ, "HCP_HOME": str(home)}
-        env.pop("HCP_WAREHOUSE", None)
-        from warehouse import open_warehouse
+        self.env = {**os.environ, "HCP_HOME": str(home)}
+        self.env.pop("HCP_WAREHOUSE", None)
 
         wh = open_warehouse()  # through the owner `hcp serve`
         try:
@@ -317,8 +321,8 @@ class Stream:
             wh.close()
         issued = subprocess.run([sys.executable, "-m", "hcp.cli", "tokens", "issue", "bench-stream", "--replace",
                                  "--kinds", "rating,case_event", "--region", province, "--json"],
-                                cwd=REPO, env=env, capture_output=True, text=True, check=True)
-        self.token = _json.loads(issued.stdout)["token"]
+                                cwd=REPO, env=self.env, capture_output=True, text=True, check=True)
+        self.token = json.loads(issued.stdout)["token"]
         # `hcp serve` hosts POST /ingest beside the warehouse's owner, on the address it publishes.
         self.url, self.per_second = read_owner(home / "warehouse")["url"], per_second
         self.sent = self.failed = 0
@@ -329,12 +333,7 @@ class Stream:
         self._thread.start()
 
     def _records(self) -> bytes:
-        import datetime as _dt
-        import json as _json
-        import random
-        import uuid
-
-        now = (self.clock + _dt.timedelta(seconds=time.monotonic() - self.started)).isoformat(timespec="seconds")
+        now = (self.clock + dt.timedelta(seconds=time.monotonic() - self.started)).isoformat(timespec="seconds")
         lines = []
         for k in range(self.per_second):
             case_id, item, dept, region = random.choice(self.templates)
@@ -346,12 +345,9 @@ class Stream:
                 lines.append({"kind": "case_event", "event_id": f"bench-stream-{uuid.uuid4().hex}",
                               "case_id": f"bench-stream-{uuid.uuid4().hex[:20]}", "event_type": "submitted", "event_time": now,
                               "item_code": item, "dept_code": dept, "region_code": region, "channel": "online"})
-        return ("\n".join(_json.dumps(line, ensure_ascii=False) for line in lines) + "\n").encode()
+        return ("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n").encode()
 
     def _run(self) -> None:
-        import http.client
-        from urllib.parse import urlsplit
-
         parts = urlsplit(self.url)
         while not self._stop.wait(1.0):
             try:
@@ -371,7 +367,7 @@ class Stream:
                 self.last_failure = str(exc)
 
     def stop(self) -> str:
-        """Stop pushing and delete what was pushed (the records and their ledger entries)."""
+        """Stop pushing, delete what was pushed (the records and their ledger entries), revoke the token."""
         self._stop.set()
         self._thread.join(timeout=60)
         from warehouse import open_warehouse
@@ -383,6 +379,8 @@ class Stream:
                            "SETTINGS mutations_sync = 1")
         finally:
             wh.close()
+        subprocess.run([sys.executable, "-m", "hcp.cli", "tokens", "revoke", "bench-stream"], cwd=REPO, env=self.env,
+                       capture_output=True, check=True)
         failures = f" (the last: {self.last_failure})" if self.failed else ""
         return f"streamed {self.sent:,} records ({self.per_second} a second), {self.failed} pushes failed{failures}"
 
