@@ -177,7 +177,7 @@ def q(name: str, *args, **kwargs):
     stored results stay as they were computed, and a page that reads ratings is computed again (at most once
     a minute: :func:`version`).
 
-    The stamp is taken before the query runs, so an entry never claims data older than it holds. The first
+    The stamp is taken before the query runs, so an entry's key never claims newer data than it holds. The first
     run of a query (nothing known of what it reads) runs outside the cache, then seeds the entry keyed on
     what it read, so it is computed once."""
     dsn, kw = _warehouse_key(), tuple(sorted(kwargs.items()))
