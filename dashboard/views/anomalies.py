@@ -71,8 +71,8 @@ tiles[1].metric(L.tr(c.lang, "异常分 ≥ 0.6", "score ≥ 0.6"), f"{frame.fil
 tiles[2].metric(L.tr(c.lang, "既有规则命中", "existing rules fired"),
                 f"{frame.filter(pl.col('rules').list.len() > 0).height:,}")
 if stamp.watermark:  # what the scores read: the arrivals as of the hour's first look
-    st.caption(L.tr(c.lang, f"评价数据截至 {stamp.watermark[:16]}（每小时更新）",
-                    f"Ratings as of {stamp.watermark[:16]} (updated hourly)"))
+    st.caption(L.tr(c.lang, f"数据截至 {stamp.watermark[:16]}（每小时更新）",
+                    f"Data as of {stamp.watermark[:16]} (updated hourly)"))
 if frame.height == 0:
     st.success(L.tr(c.lang, f"本期没有评价数达 {anomaly.MIN_RATINGS} 条的单元日。",
                     f"No unit-day with {anomaly.MIN_RATINGS}+ ratings in this period."))
